@@ -1,0 +1,75 @@
+"""Process-wide state of the extensions that is not tied to one moto backend.
+
+Job results, instance outcomes, deployment outcomes and hook statuses are addressed by ids that are
+unique on their own (job id, instance id, deployment id), and the public functions take no account or
+region, so they live here rather than in a backend. Per-command Run Command state lives in moto's SSM
+backend instead (see ``ssm_runs``). ``install`` chains :func:`reset` onto moto's ``BackendDict.reset``,
+so a new ``mock_aws`` context, a ``/moto-api/reset`` call and :func:`localaws.reset` all clear it.
+
+The server handles requests on threads; every access goes through ``LOCK``.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from .outcomes import InstanceOutcome, OutcomeHook
+
+LOCK = threading.RLock()
+
+
+@dataclass
+class DeploymentOutcome:
+    """What GetDeployment and the deployment-target calls report for one deployment."""
+
+    status: str
+    instances: dict[str, dict[str, Any]] = field(default_factory=dict)
+    creator: str | None = None
+
+
+@dataclass
+class State:
+    job_results: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    strict_jobs: bool = False
+    known_jobs: set[str] = field(default_factory=set)
+    outcomes: dict[str, InstanceOutcome] = field(default_factory=dict)
+    default_outcome: InstanceOutcome = field(default_factory=InstanceOutcome)
+    outcome_hook: OutcomeHook | None = None
+    deployments: dict[str, DeploymentOutcome] = field(default_factory=dict)
+    hook_statuses: dict[tuple[str, str], str] = field(default_factory=dict)
+    stopped_deployments: dict[str, bool] = field(default_factory=dict)
+
+
+STATE = State()
+
+
+def reset() -> None:
+    """Forget every job result, outcome, hook, deployment outcome and hook status."""
+    global STATE
+    with LOCK:
+        STATE = State()
+
+
+def current() -> State:
+    """The live state; callers hold ``LOCK`` while they use it."""
+    return STATE
+
+
+def snapshot_job_results(job_id: str) -> list[dict[str, Any]]:
+    with LOCK:
+        return copy.deepcopy(STATE.job_results.get(job_id, []))
+
+
+def outcome_for(instance_id: str, command: dict[str, Any] | None) -> InstanceOutcome:
+    """The hook's answer if it gives one (only when a command is being sent), else the configured outcome."""
+    with LOCK:
+        hook = STATE.outcome_hook
+        configured = STATE.outcomes.get(instance_id, STATE.default_outcome)
+    if hook is not None and command is not None:
+        answer = hook(instance_id, command)
+        if answer is not None:
+            return answer
+    return configured
