@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# CodeDeploy ApplicationStart hook: pull the image in deploy.env and swap the container over to it.
+set -euo pipefail
+hook_dir="$(dirname "$0")"
+exec bash "${hook_dir}/../start_container.sh" --config "${hook_dir}/../../deploy.env"

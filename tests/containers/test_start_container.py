@@ -1,0 +1,162 @@
+"""start_container.sh against podman: first deploy, redeploy, and every way a deploy can fail."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+from conftest import Engine, Target, http_get
+
+from chalicelib.domain.exit_codes import ScriptExit
+
+
+def steps(stdout: str) -> list[str]:
+    return re.findall(r"^berth-step: (\S+)$", stdout, flags=re.MULTILINE)
+
+
+def test_first_deploy_on_a_clean_host_serves_v1(engine: Engine, target: Target) -> None:
+    result = engine.run("start_container.sh", *target.deploy_args(engine, "v1"))
+
+    assert result.returncode == ScriptExit.OK, result.stdout + result.stderr
+    assert http_get(target.port) == (200, "berth-test v1")
+    state = engine.inspect(target.name)
+    assert state is not None and state["State"]["Running"]
+    assert steps(result.stdout) == ["docker", "pull", "stop-previous", "start", "health", "cleanup"]
+    digest = re.search(r"^berth-digest: (\S+)$", result.stdout, flags=re.MULTILINE)
+    assert digest is not None
+    assert re.fullmatch(re.escape(f"{engine.registry}/berth/web") + r"@sha256:[0-9a-f]{64}", digest.group(1))
+    assert result.stdout.rstrip().splitlines()[-1] == "berth-result: ok"
+
+
+def test_redeploy_on_the_same_name_and_port_swaps_to_v2(engine: Engine, deployed_v1: Target) -> None:
+    old_id = engine.inspect(deployed_v1.name)["Id"]  # type: ignore[index]
+
+    result = engine.run("start_container.sh", *deployed_v1.deploy_args(engine, "v2"))
+
+    assert result.returncode == ScriptExit.OK, result.stdout + result.stderr
+    assert http_get(deployed_v1.port) == (200, "berth-test v2")
+    assert engine.inspect(deployed_v1.name)["Id"] != old_id  # type: ignore[index]
+    names = engine.container_names()
+    assert deployed_v1.name in names
+    assert f"{deployed_v1.name}-berth-previous" not in names
+    assert old_id not in engine.podman("ps", "-a", "--no-trunc", "--format", "{{.ID}}").stdout
+    assert engine.image_exists(engine.image("v1")), "the previous image must stay for a pull-free rollback"
+    assert "already in use" not in result.stderr and "already allocated" not in result.stderr
+
+
+def test_unhealthy_image_is_rolled_back_to_the_previous_container(engine: Engine, deployed_v1: Target) -> None:
+    result = engine.run("start_container.sh",
+                        *deployed_v1.deploy_args(engine, "broken", "--health-timeout", "3"))
+
+    assert result.returncode == ScriptExit.HEALTH_FAILED_RESTORED, result.stdout + result.stderr
+    assert "broken-build: /health is missing" in result.stdout
+    assert "berth-step: restore" in result.stdout
+    assert "berth-result: ok" not in result.stdout
+    assert http_get(deployed_v1.port) == (200, "berth-test v1")
+    assert f"{deployed_v1.name}-berth-previous" not in engine.container_names()
+
+
+def test_container_that_exits_at_once_fails_the_running_check_and_is_rolled_back(
+    engine: Engine, deployed_v1: Target
+) -> None:
+    args = ["--image", engine.image("crash"), "--name", deployed_v1.name, "--port", f"{deployed_v1.port}:8080",
+            "--stop-timeout", "2"]
+
+    result = engine.run("start_container.sh", *args)
+
+    assert result.returncode == ScriptExit.HEALTH_FAILED_RESTORED, result.stdout + result.stderr
+    assert "crash-build: exiting at once" in result.stdout
+    assert http_get(deployed_v1.port) == (200, "berth-test v1")
+
+
+def test_unhealthy_first_deploy_has_nothing_to_restore(engine: Engine, target: Target) -> None:
+    result = engine.run("start_container.sh", *target.deploy_args(engine, "broken", "--health-timeout", "2"))
+
+    assert result.returncode == ScriptExit.HEALTH_FAILED_NOT_RESTORED, result.stdout + result.stderr
+    assert target.name not in engine.container_names()
+
+
+def test_container_that_cannot_start_is_removed_and_the_previous_restored(
+    engine: Engine, deployed_v1: Target
+) -> None:
+    result = engine.run("start_container.sh", *deployed_v1.deploy_args(engine, "nostart"))
+
+    assert result.returncode == ScriptExit.START_FAILED, result.stdout + result.stderr
+    assert http_get(deployed_v1.port) == (200, "berth-test v1")
+    assert engine.inspect(deployed_v1.name)["Config"]["Image"] == engine.image("v1")  # type: ignore[index]
+
+
+def test_missing_image_fails_the_pull_and_never_touches_the_running_container(
+    engine: Engine, deployed_v1: Target
+) -> None:
+    started_at = engine.inspect(deployed_v1.name)["State"]["StartedAt"]  # type: ignore[index]
+    answers: list[tuple[int, str]] = []
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.is_set():
+            answers.append(http_get(deployed_v1.port))
+            time.sleep(0.05)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        result = engine.run("start_container.sh", *deployed_v1.deploy_args(engine, "no-such-tag"))
+    finally:
+        done.set()
+        poller.join()
+
+    assert result.returncode == ScriptExit.PULL_FAILED, result.stdout + result.stderr
+    assert "berth-error: 21 PULL_FAILED" in result.stdout
+    assert "stop-previous" not in steps(result.stdout)
+    assert answers and set(answers) == {(200, "berth-test v1")}
+    assert engine.inspect(deployed_v1.name)["State"]["StartedAt"] == started_at  # type: ignore[index]
+
+
+def test_deploy_env_is_parsed_verbatim_and_later_flags_override_it(
+    engine: Engine, target: Target, tmp_path
+) -> None:
+    payload = tmp_path / "pwned"
+    config = tmp_path / "deploy.env"
+    config.write_text(
+        "# berth test revision\n"
+        "\n"
+        f"IMAGE={engine.image('v1')}\n"
+        f"CONTAINER_NAME={target.name}\n"
+        "PORTS=1:8080\n"
+        f"HEALTH_PORT={target.port}\n"
+        "HEALTH_PATH=/health\n"
+        "HEALTH_TIMEOUT=10\n"
+        "HEALTH_INTERVAL=1\n"
+        "STOP_TIMEOUT=2\n"
+        f"ENV_GREETING=hello $(touch {payload}) `touch {payload}`; world\n"
+        "ENV_QUOTED=\"with spaces\"\n"
+        "ENV_OVERRIDDEN=from-file\n"
+    )
+
+    result = engine.run("start_container.sh", "--config", str(config), "--image", engine.image("v2"),
+                        "--port", f"{target.port}:8080", "--env", "OVERRIDDEN=from-flag")
+
+    assert result.returncode == ScriptExit.OK, result.stdout + result.stderr
+    assert http_get(target.port) == (200, "berth-test v2")
+    container_env = engine.inspect(target.name)["Config"]["Env"]  # type: ignore[index]
+    assert f"GREETING=hello $(touch {payload}) `touch {payload}`; world" in container_env
+    assert "QUOTED=with spaces" in container_env
+    assert "OVERRIDDEN=from-flag" in container_env
+    assert "OVERRIDDEN=from-file" not in container_env
+    assert not payload.exists()
+
+
+def test_deploy_resumes_from_a_backup_left_by_an_interrupted_run(engine: Engine, deployed_v1: Target) -> None:
+    backup = f"{deployed_v1.name}-berth-previous"
+    engine.podman("rename", deployed_v1.name, backup)
+    engine.podman("stop", "-t", "2", backup)
+
+    result = engine.run("start_container.sh",
+                        *deployed_v1.deploy_args(engine, "broken", "--health-timeout", "2"))
+
+    assert result.returncode == ScriptExit.HEALTH_FAILED_RESTORED, result.stdout + result.stderr
+    assert http_get(deployed_v1.port) == (200, "berth-test v1")
+    assert engine.container_names() >= {deployed_v1.name}
+    assert backup not in engine.container_names()
