@@ -1,0 +1,48 @@
+"""CodePipeline job results. A second result for a finished job is AWS's way of saying a duplicate already reported."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.adapters.errors import error_code
+from chalicelib.domain.results import MAX_FAILURE, MAX_SUMMARY, Continue, Fail, JobResult, Succeed, clip
+
+logger = logging.getLogger(__name__)
+
+
+class JobReporter:
+    def __init__(self, codepipeline_client: Any) -> None:
+        self._cp = codepipeline_client
+
+    def report(self, job_id: str, result: JobResult) -> bool:
+        """Send the result; False when CodePipeline says the job is already finished (a duplicate delivery)."""
+        try:
+            if isinstance(result, Fail):
+                details: dict[str, Any] = {"type": result.failure_type.value, "message": clip(result.message, MAX_FAILURE)}
+                if result.external_id:
+                    details["externalExecutionId"] = result.external_id
+                self._cp.put_job_failure_result(jobId=job_id, failureDetails=details)
+            else:
+                self._cp.put_job_success_result(**_success_kwargs(job_id, result))
+        except ClientError as exc:
+            if error_code(exc) in ("InvalidJobStateException", "JobNotFoundException"):
+                logger.info("job already finished; result not sent again", extra={"job_id": job_id})
+                return False
+            raise
+        return True
+
+
+def _success_kwargs(job_id: str, result: Continue | Succeed) -> dict[str, Any]:
+    execution: dict[str, Any] = {"summary": clip(result.summary, MAX_SUMMARY)}
+    if result.external_id:
+        execution["externalExecutionId"] = result.external_id
+    kwargs: dict[str, Any] = {"jobId": job_id, "executionDetails": execution}
+    if isinstance(result, Continue):
+        execution["percentComplete"] = max(0, min(100, result.percent))
+        kwargs["continuationToken"] = result.token
+    elif result.output_variables:
+        kwargs["outputVariables"] = result.output_variables
+    return kwargs

@@ -1,0 +1,83 @@
+"""SSM Run Command: send one deploy command per attempt, read back per-instance state page by page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.adapters.errors import aws_failure
+from chalicelib.domain.progress import Invocation
+from chalicelib.domain.spec import InstancesSpec, RolloutSpec
+
+DOCUMENT = "AWS-RunShellScript"
+# SSM's own delivery window for instances that are offline when the command is sent.
+DELIVERY_TIMEOUT_SECONDS = 600
+
+
+class SsmGateway:
+    def __init__(self, ssm_client: Any) -> None:
+        self._ssm = ssm_client
+
+    def send_deploy_command(self, instances: InstancesSpec, commands: list[str], rollout: RolloutSpec,
+                            comment: str) -> str:
+        kwargs: dict[str, Any] = {
+            "DocumentName": DOCUMENT,
+            "Parameters": {"commands": commands, "executionTimeout": [str(rollout.timeout_seconds)]},
+            "MaxConcurrency": rollout.max_concurrency,
+            "MaxErrors": rollout.max_errors,
+            "TimeoutSeconds": DELIVERY_TIMEOUT_SECONDS,
+            "Comment": comment[:100],
+        }
+        if instances.ids is not None:
+            kwargs["InstanceIds"] = list(instances.ids)
+        else:
+            kwargs["Targets"] = [{"Key": f"tag:{key}", "Values": [value]}
+                                 for key, value in sorted((instances.tags or {}).items())]
+        try:
+            return str(self._ssm.send_command(**kwargs)["Command"]["CommandId"])
+        except (ClientError, BotoCoreError) as exc:
+            raise aws_failure("SSM SendCommand", exc) from exc
+
+    def command_status(self, command_id: str) -> str | None:
+        try:
+            commands = self._ssm.list_commands(CommandId=command_id)["Commands"]
+        except (ClientError, BotoCoreError) as exc:
+            raise aws_failure("SSM ListCommands", exc) from exc
+        return str(commands[0]["Status"]) if commands else None
+
+    def list_invocations(self, command_id: str) -> list[Invocation]:
+        """Every instance's invocation, following NextToken; the output here is SSM's 2,500-character cut."""
+        invocations: list[Invocation] = []
+        kwargs: dict[str, Any] = {"CommandId": command_id, "Details": True, "MaxResults": 50}
+        while True:
+            try:
+                page = self._ssm.list_command_invocations(**kwargs)
+            except (ClientError, BotoCoreError) as exc:
+                raise aws_failure("SSM ListCommandInvocations", exc) from exc
+            for item in page.get("CommandInvocations", []):
+                plugins = item.get("CommandPlugins") or [{}]
+                invocations.append(Invocation(
+                    instance_id=item["InstanceId"],
+                    status=item["Status"],
+                    response_code=plugins[0].get("ResponseCode"),
+                    output=plugins[0].get("Output", ""),
+                ))
+            if not page.get("NextToken"):
+                return invocations
+            kwargs["NextToken"] = page["NextToken"]
+
+    def full_output(self, command_id: str, instance_id: str) -> str:
+        """Stdout and stderr of one instance, as long as SSM keeps them (24,000 and 8,000 characters)."""
+        try:
+            item = self._ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id)
+        except (ClientError, BotoCoreError) as exc:
+            raise aws_failure("SSM GetCommandInvocation", exc) from exc
+        stderr = item.get("StandardErrorContent", "")
+        return item.get("StandardOutputContent", "") + (f"\n[stderr]\n{stderr}" if stderr else "")
+
+    def cancel(self, command_id: str) -> None:
+        try:
+            self._ssm.cancel_command(CommandId=command_id)
+        except (ClientError, BotoCoreError) as exc:
+            raise aws_failure("SSM CancelCommand", exc) from exc

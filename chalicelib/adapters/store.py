@@ -1,0 +1,228 @@
+"""DynamoDB: targets, locks, deployments and job claims in one table.
+
+Keys (pk / sk):
+    TARGET#<name> / SPEC            the target's spec, current revision and last deployment
+    TARGET#<name> / LOCK            one deployment per target; expires so a lost deployment cannot block forever
+    DEPLOYMENT#<id> / RECORD        the deployment record (zlib-compressed JSON in `body`, `version` for optimistic
+                                    concurrency); GSI `by_target` (gsi1pk=TARGET#<name>, gsi1sk=<created>#<id>)
+    JOB#<job id> / CLAIM            which deployment a CodePipeline job started: a duplicate delivery finds it
+    COMMAND#<command id> / INDEX    which deployment an SSM command belongs to, for EventBridge events
+Items that only matter for a while carry `expires_at` (epoch seconds), the table's TTL attribute.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.adapters.errors import aws_failure, error_code
+from chalicelib.domain.deployment import Deployment, Revision
+from chalicelib.domain.errors import Conflict, DeploymentNotFound, TargetBusy
+from chalicelib.domain.spec import TargetSpec
+
+GSI_BY_TARGET = "by_target"
+
+
+@dataclass(frozen=True)
+class TargetRecord:
+    spec: TargetSpec
+    current_revision: Revision | None
+    last_deployment_id: str | None
+    updated_by: str
+
+
+@dataclass(frozen=True)
+class Lock:
+    deployment_id: str
+    job_id: str | None
+    acquired_at: int
+    expires_at: int
+
+
+class DeploymentStore:
+    def __init__(self, dynamodb_client: Any, table_name: str) -> None:
+        self._db = dynamodb_client
+        self._table = table_name
+
+    # targets -------------------------------------------------------------------------------------------------
+    def put_target(self, spec: TargetSpec, caller: str) -> None:
+        self._call("UpdateItem", self._db.update_item, TableName=self._table,
+                   Key=_key(f"TARGET#{spec.target}", "SPEC"),
+                   UpdateExpression="SET spec = :spec, updated_by = :caller",
+                   ExpressionAttributeValues={":spec": {"S": spec.model_dump_json()}, ":caller": {"S": caller}})
+
+    def get_target(self, name: str) -> TargetRecord | None:
+        item = self._get(f"TARGET#{name}", "SPEC")
+        if item is None:
+            return None
+        current = item.get("current_revision", {}).get("S")
+        return TargetRecord(
+            spec=TargetSpec.model_validate_json(item["spec"]["S"]),
+            current_revision=Revision.model_validate_json(current) if current else None,
+            last_deployment_id=item.get("last_deployment_id", {}).get("S"),
+            updated_by=item.get("updated_by", {}).get("S", ""),
+        )
+
+    def set_current_revision(self, name: str, revision: Revision, deployment_id: str) -> None:
+        self._call("UpdateItem", self._db.update_item, TableName=self._table, Key=_key(f"TARGET#{name}", "SPEC"),
+                   UpdateExpression="SET current_revision = :rev, last_deployment_id = :dep",
+                   ConditionExpression="attribute_exists(pk)",
+                   ExpressionAttributeValues={":rev": {"S": revision.model_dump_json()}, ":dep": {"S": deployment_id}})
+
+    # locks ---------------------------------------------------------------------------------------------------
+    def acquire_lock(self, target: str, deployment_id: str, job_id: str | None, now: int, ttl: int) -> None:
+        item = {**_key(f"TARGET#{target}", "LOCK"), "deployment_id": {"S": deployment_id},
+                "acquired_at": {"N": str(now)}, "expires_at": {"N": str(now + ttl)}}
+        if job_id:
+            item["job_id"] = {"S": job_id}
+        try:
+            self._db.put_item(TableName=self._table, Item=item,
+                              ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
+                              ExpressionAttributeValues={":now": {"N": str(now)}})
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise aws_failure("DynamoDB PutItem (lock)", exc) from exc
+            holder = self.get_lock(target)
+            raise TargetBusy(target, holder.deployment_id if holder else "(unknown)") from None
+        except BotoCoreError as exc:
+            raise aws_failure("DynamoDB PutItem (lock)", exc) from exc
+
+    def get_lock(self, target: str) -> Lock | None:
+        item = self._get(f"TARGET#{target}", "LOCK")
+        if item is None:
+            return None
+        return Lock(item["deployment_id"]["S"], item.get("job_id", {}).get("S"),
+                    int(item["acquired_at"]["N"]), int(item["expires_at"]["N"]))
+
+    def release_lock(self, target: str, deployment_id: str) -> None:
+        """Release the lock if this deployment still holds it; a lock taken over since is left alone."""
+        try:
+            self._db.delete_item(TableName=self._table, Key=_key(f"TARGET#{target}", "LOCK"),
+                                 ConditionExpression="deployment_id = :dep",
+                                 ExpressionAttributeValues={":dep": {"S": deployment_id}})
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise aws_failure("DynamoDB DeleteItem (lock)", exc) from exc
+        except BotoCoreError as exc:
+            raise aws_failure("DynamoDB DeleteItem (lock)", exc) from exc
+
+    # deployments ---------------------------------------------------------------------------------------------
+    def create_deployment(self, deployment: Deployment) -> None:
+        """Write a new record; with a job id, claim the job in the same transaction so a duplicate finds it."""
+        items: list[dict[str, Any]] = [{"Put": {"TableName": self._table, "Item": self._record(deployment),
+                                                "ConditionExpression": "attribute_not_exists(pk)"}}]
+        if deployment.job_id:
+            items.append({"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
+                                  "Item": {**_key(f"JOB#{deployment.job_id}", "CLAIM"),
+                                           "deployment_id": {"S": deployment.deployment_id},
+                                           "expires_at": {"N": str(_epoch(deployment.created_at) + 7 * 86400)}}}})
+        try:
+            self._db.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if error_code(exc) == "TransactionCanceledException":
+                raise Conflict(f"deployment {deployment.deployment_id} or job {deployment.job_id} exists already") \
+                    from None
+            raise aws_failure("DynamoDB TransactWriteItems (deployment)", exc) from exc
+        except BotoCoreError as exc:
+            raise aws_failure("DynamoDB TransactWriteItems (deployment)", exc) from exc
+
+    def save_deployment(self, deployment: Deployment) -> Deployment:
+        """Write the record if nobody else wrote it since it was read; returns it with its new version."""
+        saved = deployment.model_copy(update={"version": deployment.version + 1})
+        try:
+            self._db.put_item(TableName=self._table, Item=self._record(saved),
+                              ConditionExpression="version = :read",
+                              ExpressionAttributeValues={":read": {"N": str(deployment.version)}})
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                raise Conflict(f"deployment {deployment.deployment_id} was changed by another writer") from None
+            raise aws_failure("DynamoDB PutItem (deployment)", exc) from exc
+        except BotoCoreError as exc:
+            raise aws_failure("DynamoDB PutItem (deployment)", exc) from exc
+        return saved
+
+    def get_deployment(self, deployment_id: str) -> Deployment:
+        item = self._get(f"DEPLOYMENT#{deployment_id}", "RECORD")
+        if item is None:
+            raise DeploymentNotFound(f"no deployment {deployment_id!r}")
+        return Deployment.model_validate_json(zlib.decompress(item["body"]["B"]))
+
+    def list_deployments(self, target: str, limit: int = 20, start: dict[str, Any] | None = None
+                         ) -> tuple[list[Deployment], dict[str, Any] | None]:
+        kwargs: dict[str, Any] = {"TableName": self._table, "IndexName": GSI_BY_TARGET, "Limit": limit,
+                                  "KeyConditionExpression": "gsi1pk = :t", "ScanIndexForward": False,
+                                  "ExpressionAttributeValues": {":t": {"S": f"TARGET#{target}"}}}
+        if start:
+            kwargs["ExclusiveStartKey"] = start
+        page = self._call("Query", self._db.query, **kwargs)
+        deployments = [Deployment.model_validate_json(zlib.decompress(item["body"]["B"])) for item in page["Items"]]
+        return deployments, page.get("LastEvaluatedKey")
+
+    def find_job(self, job_id: str) -> str | None:
+        item = self._get(f"JOB#{job_id}", "CLAIM")
+        return item["deployment_id"]["S"] if item else None
+
+    def index_command(self, command_id: str, deployment_id: str, expires_at: int) -> None:
+        self._call("PutItem", self._db.put_item, TableName=self._table, Item={
+            **_key(f"COMMAND#{command_id}", "INDEX"), "deployment_id": {"S": deployment_id},
+            "expires_at": {"N": str(expires_at)}})
+
+    def find_command(self, command_id: str) -> str | None:
+        item = self._get(f"COMMAND#{command_id}", "INDEX")
+        return item["deployment_id"]["S"] if item else None
+
+    # helpers -------------------------------------------------------------------------------------------------
+    def _record(self, deployment: Deployment) -> dict[str, Any]:
+        created = deployment.created_at.isoformat()
+        return {**_key(f"DEPLOYMENT#{deployment.deployment_id}", "RECORD"),
+                "gsi1pk": {"S": f"TARGET#{deployment.target}"},
+                "gsi1sk": {"S": f"{created}#{deployment.deployment_id}"},
+                "status": {"S": deployment.status.value},
+                "version": {"N": str(deployment.version)},
+                "body": {"B": zlib.compress(deployment.model_dump_json().encode(), 6)}}
+
+    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
+        item = self._call("GetItem", self._db.get_item, TableName=self._table, Key=_key(pk, sk),
+                          ConsistentRead=True).get("Item")
+        return dict(item) if item else None
+
+    @staticmethod
+    def _call(operation: str, method: Any, **kwargs: Any) -> Any:
+        try:
+            return method(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise aws_failure(f"DynamoDB {operation}", exc) from exc
+
+
+def _key(pk: str, sk: str) -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def _epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def table_definition(table_name: str) -> dict[str, Any]:
+    """CreateTable parameters for berth's table, shared by provisioning and the tests."""
+    return {
+        "TableName": table_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": name, "AttributeType": "S"}
+                                 for name in ("pk", "sk", "gsi1pk", "gsi1sk")],
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        "GlobalSecondaryIndexes": [{
+            "IndexName": GSI_BY_TARGET,
+            "KeySchema": [{"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                          {"AttributeName": "gsi1sk", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "ALL"},
+        }],
+    }
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)

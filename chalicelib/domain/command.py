@@ -1,0 +1,75 @@
+"""The shell that SSM Run Command runs on each instance, built from the repository's own instance scripts.
+
+`AWS-RunShellScript` writes the command lines to a file and runs it with `sh` (dash on Ubuntu), so this wrapper is
+POSIX sh: it writes `install_docker.sh` and `start_container.sh` verbatim into a private temp dir through quoted
+heredocs (nothing in them is expanded) and runs them with bash. Every value from the spec reaches the shell through
+`shlex.quote`, after validation; nothing is ever evaluated. The wrapper exits with the scripts' own exit code, which
+SSM reports as the invocation's ResponseCode.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+from dataclasses import dataclass
+
+from chalicelib.domain.image_ref import ImageRef
+from chalicelib.domain.spec import ContainerSpec, HealthCheckSpec
+
+SHIPPED_SCRIPTS = ("install_docker.sh", "start_container.sh")
+
+
+@dataclass(frozen=True)
+class DeployCommand:
+    deployment_id: str
+    image: ImageRef
+    container: ContainerSpec
+    health_check: HealthCheckSpec | None
+
+
+def start_container_args(command: DeployCommand) -> list[str]:
+    """The argument list for start_container.sh, unquoted (quoting happens once, when the line is built)."""
+    args = ["--image", command.image.pinned, "--name", command.container.name]
+    for mapping in command.container.ports:
+        args += ["--port", mapping]
+    for key, value in sorted(command.container.env.items()):
+        args += ["--env", f"{key}={value}"]
+    if command.health_check is not None:
+        check = command.health_check
+        args += [
+            "--health-path", check.path,
+            "--health-port", str(check.port),
+            "--health-timeout", str(check.timeout_seconds),
+            "--health-interval", str(check.interval_seconds),
+        ]
+    if command.image.ecr_region:
+        args += ["--ecr-login", command.image.ecr_region]
+    return args
+
+
+def build_shell_commands(command: DeployCommand, scripts: dict[str, str]) -> list[str]:
+    """The `commands` parameter of AWS-RunShellScript: one line per element, as the SSM agent joins them."""
+    lines = [
+        "#!/bin/sh",
+        f"# berth deployment {command.deployment_id}",
+        "set -eu",
+        'berth_dir="$(mktemp -d /tmp/berth.XXXXXX)"',
+        "trap 'rm -rf \"$berth_dir\"' EXIT",
+    ]
+    for name in SHIPPED_SCRIPTS:
+        lines += _heredoc(name, scripts[name])
+    lines += [
+        f"echo {shlex.quote('berth-deployment: ' + command.deployment_id)}",
+        'bash "$berth_dir/install_docker.sh"',
+        'bash "$berth_dir/start_container.sh" ' + " ".join(shlex.quote(arg) for arg in start_container_args(command)),
+    ]
+    return lines
+
+
+def _heredoc(name: str, text: str) -> list[str]:
+    # The delimiter is derived from the content and checked against it, so no line of a script can end the heredoc.
+    delimiter = "BERTH_EOF_" + hashlib.sha256(text.encode()).hexdigest()[:16].upper()
+    body = text.splitlines()
+    if delimiter in body:
+        raise ValueError(f"{name} contains its own heredoc delimiter")
+    return [f"cat > \"$berth_dir/{name}\" <<'{delimiter}'", *body, delimiter]

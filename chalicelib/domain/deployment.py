@@ -1,0 +1,103 @@
+"""The deployment record: written before berth acts, updated as SSM reports, read by every later invocation.
+
+A deployment is one revision (image with digest) going to one target. It may take several attempts (retries send a
+new SSM command for the same digest); each attempt has its own command id and per-instance results.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib.domain.spec import TargetSpec, Trigger
+
+
+class DeploymentStatus(str, Enum):
+    PENDING = "PENDING"          # recorded, lock held, command not sent yet
+    IN_PROGRESS = "IN_PROGRESS"  # a command is out
+    RETRYING = "RETRYING"        # an attempt failed and another is scheduled
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (DeploymentStatus.SUCCEEDED, DeploymentStatus.FAILED, DeploymentStatus.CANCELLED)
+
+
+class InstanceResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    instance_id: str
+    status: str                       # SSM's invocation status, or "NeverRan"
+    response_code: int | None = None
+    step: str | None = None           # the script step it ended in (berth-step marker)
+    digest: str | None = None         # what it reported running (berth-digest marker)
+    output_tail: str = ""
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "Success" and self.response_code in (0, None)
+
+
+class Attempt(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    number: int
+    command_id: str | None = None
+    started_at: datetime
+    ended_at: datetime | None = None
+    expected_instances: list[str] = Field(default_factory=list)
+    instances: dict[str, InstanceResult] = Field(default_factory=dict)
+    outcome: str | None = None        # "succeeded" or a failure message
+
+
+class Decision(BaseModel):
+    """An entry in the deployment's history: what berth decided, when, and because of what."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at: datetime
+    action: str                       # e.g. "dispatched", "retry-scheduled", "gave-up", "succeeded"
+    detail: str = ""
+    cause: str = ""                   # the event or call that led to it
+
+
+class Revision(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    image: str                        # as given: registry/repo:tag
+    digest: str | None = None         # sha256:...; None only until an instance reports one (non-ECR images)
+
+    @property
+    def pinned(self) -> str:
+        from chalicelib.domain.image_ref import parse_image_ref
+
+        ref = parse_image_ref(self.image)
+        return ref.with_digest(self.digest).pinned if self.digest and not ref.digest else ref.pinned
+
+
+class Deployment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    deployment_id: str
+    target: str
+    spec: TargetSpec
+    revision: Revision
+    previous_revision: Revision | None = None
+    trigger: Trigger
+    caller: str
+    job_id: str | None = None
+    status: DeploymentStatus = DeploymentStatus.PENDING
+    attempts: list[Attempt] = Field(default_factory=list)
+    history: list[Decision] = Field(default_factory=list)
+    created_at: datetime
+    updated_at: datetime
+    message: str = ""
+    version: int = 0                  # optimistic concurrency: every save expects the version it read
+
+    @property
+    def current_attempt(self) -> Attempt | None:
+        return self.attempts[-1] if self.attempts else None

@@ -1,0 +1,64 @@
+"""berth's named errors. Each becomes a job failure, an HTTP status or a hook status in exactly one place."""
+
+from __future__ import annotations
+
+
+class BerthError(Exception):
+    """An error whose message a person can act on. The message never carries secrets."""
+
+    http_status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRevision(BerthError):
+    """The revision cannot be deployed as given: bad parameters, image, artifact or appspec."""
+
+    http_status = 400
+
+
+class InvalidEvent(BerthError):
+    """The event berth was handed is not of the shape AWS sends."""
+
+    http_status = 400
+
+
+class TargetNotFound(BerthError):
+    http_status = 404
+
+
+class DeploymentNotFound(BerthError):
+    http_status = 404
+
+
+class ImageNotFound(InvalidRevision):
+    """The registry does not hold the image the revision names."""
+
+
+class ArtifactUnreadable(InvalidRevision):
+    """The pipeline's input artifact could not be fetched or opened."""
+
+
+class TargetBusy(BerthError):
+    """Another deployment holds the target's lock."""
+
+    http_status = 409
+
+    def __init__(self, target: str, holder: str) -> None:
+        super().__init__(f"target {target!r} is busy: deployment {holder} is running")
+        self.target = target
+        self.holder = holder
+
+
+class Conflict(BerthError):
+    """A concurrent writer changed the record first."""
+
+    http_status = 409
+
+
+class AwsCallFailed(BerthError):
+    """An AWS call failed in a way berth cannot fix; the message names the call and AWS's error code."""
+
+    http_status = 502

@@ -1,0 +1,128 @@
+"""Turning what SSM reports about one command into progress, success or a failure message a person can act on."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+from chalicelib.domain.deployment import InstanceResult
+from chalicelib.domain.exit_codes import EXIT_MEANING, ScriptExit
+
+FINAL_INVOCATION_STATUSES = frozenset({"Success", "Failed", "TimedOut", "Cancelled", "DeliveryTimedOut",
+                                       "Undeliverable", "Terminated", "InvalidPlatform", "AccessDenied", "NeverRan"})
+FINAL_COMMAND_STATUSES = frozenset({"Success", "Failed", "TimedOut", "Cancelled"})
+MAX_FAILURE_MESSAGE = 5000
+_STEP = re.compile(r"^berth-step: (\S+)\s*$", re.MULTILINE)
+_DIGEST = re.compile(r"^berth-digest: \S*?(sha256:[0-9a-f]{64})\s*$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One instance's view of a command, as ListCommandInvocations or GetCommandInvocation report it."""
+
+    instance_id: str
+    status: str
+    response_code: int | None
+    output: str
+
+
+class Phase(str, Enum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Progress:
+    phase: Phase
+    instances: dict[str, InstanceResult]
+    percent: int
+    summary: str
+    failure_message: str = ""
+
+    @property
+    def digests(self) -> set[str]:
+        return {result.digest for result in self.instances.values() if result.digest}
+
+
+def instance_result(invocation: Invocation, tail_chars: int = 600) -> InstanceResult:
+    steps = _STEP.findall(invocation.output)
+    digest = _DIGEST.findall(invocation.output)
+    return InstanceResult(
+        instance_id=invocation.instance_id,
+        status=invocation.status,
+        response_code=invocation.response_code,
+        step=steps[-1] if steps else None,
+        digest=digest[-1] if digest else None,
+        output_tail=invocation.output[-tail_chars:],
+    )
+
+
+def assess(
+    expected: list[str], invocations: list[Invocation], command_status: str | None, max_errors: str = "0"
+) -> Progress:
+    """Decide where a command stands.
+
+    `expected` lists the instances the target resolved to when the command was sent. One that never got an invocation
+    counts as failed once the command as a whole is over, even though SSM may call the command a Success.
+    """
+    results = {inv.instance_id: instance_result(inv) for inv in invocations}
+    command_over = command_status in FINAL_COMMAND_STATUSES
+    all_final = all(result.status in FINAL_INVOCATION_STATUSES for result in results.values())
+    if command_over and all_final:
+        for instance_id in expected:
+            results.setdefault(instance_id, InstanceResult(
+                instance_id=instance_id, status="NeverRan",
+                output_tail="the instance never ran the command: not managed by SSM, agent offline, or stopped",
+            ))
+    total = max(len(set(expected) | set(results)), 1)
+    finished = sum(1 for result in results.values() if result.status in FINAL_INVOCATION_STATUSES)
+    failed = [result for result in results.values() if result.status in FINAL_INVOCATION_STATUSES
+              and not result.succeeded]
+    succeeded = finished - len(failed)
+    pending = total - finished
+    summary = f"{succeeded} succeeded, {len(failed)} failed, {pending} pending of {total} instances"
+    if not (command_over and all_final) or not results:
+        if command_over and not results:
+            return Progress(Phase.FAILED, results, 100, summary,
+                            "the command reached no instance: no instance matched the target, or none is managed "
+                            "by SSM")
+        return Progress(Phase.RUNNING, results, min(99, finished * 100 // total), summary)
+    if len(failed) > _error_budget(max_errors, total):
+        return Progress(Phase.FAILED, results, 100, summary, failure_message(failed, total))
+    return Progress(Phase.SUCCEEDED, results, 100, summary)
+
+
+def _error_budget(max_errors: str, total: int) -> int:
+    if max_errors.endswith("%"):
+        return total * int(max_errors[:-1]) // 100
+    return int(max_errors)
+
+
+def describe_exit(result: InstanceResult) -> str:
+    if result.status == "NeverRan":
+        return "never ran the command"
+    if result.status in ("TimedOut", "DeliveryTimedOut", "Undeliverable", "Cancelled"):
+        return f"SSM status {result.status}"
+    code = result.response_code
+    try:
+        step, meaning, failure_class = EXIT_MEANING[ScriptExit(code)]
+    except (ValueError, KeyError):
+        step = result.step or "unknown step"
+        meaning = "command not found: the script could not run" if code == 127 else "the script failed"
+        return f"in step {step}, exit {code}: {meaning}"
+    return f"in step {result.step or step}, exit {code}: {meaning} ({failure_class.value})"
+
+
+def failure_message(failed: list[InstanceResult], total: int, limit: int = MAX_FAILURE_MESSAGE) -> str:
+    """Which instances failed, in which step, with the tail of their output, cut to `limit` characters."""
+    head = f"{len(failed)} of {total} instances failed. "
+    parts = []
+    for result in sorted(failed, key=lambda r: r.instance_id):
+        tail = result.output_tail.strip()[-400:]
+        parts.append(f"{result.instance_id} {describe_exit(result)}" + (f"; output ends: {tail}" if tail else ""))
+    message = head + " | ".join(parts)
+    if len(message) > limit:
+        message = message[: limit - 20] + " ... (cut; see berth)"
+    return message

@@ -1,0 +1,196 @@
+"""The target spec: what berth deploys, where and how. One model serves the pipeline's UserParameters and the REST API.
+
+Unknown keys are errors, never ignored: a misspelt `max_concurency` must not silently deploy at the default.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from chalicelib.domain.errors import InvalidRevision
+from chalicelib.domain.image_ref import ImageRef, parse_image_ref
+
+TARGET_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"
+CONTAINER_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"
+INSTANCE_ID = r"^(i|mi)-[0-9a-f]{8,17}$"
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+# SSM tag targets: letters, digits, spaces and + - = . _ : / @ (the EC2 tag alphabet), no leading "aws:".
+TAG_TEXT = r"^[\w +\-=.:/@]{1,128}$"
+PERCENT_OR_COUNT = r"^([1-9][0-9]{0,5}|[1-9][0-9]?%|100%)$"
+ERRORS_BUDGET = r"^([0-9]{1,6}|[0-9]{1,2}%|100%)$"
+_PORT_MAPPING = re.compile(r"^(?P<host>[0-9]{1,5}):(?P<container>[0-9]{1,5})(?:/(?P<proto>tcp|udp))?$")
+_HEALTH_PATH = re.compile(r"^/[A-Za-z0-9\-._~!$&'()*+,;=:@/%?]{0,255}$")
+MAX_ENV_VALUE = 4096
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+
+class InstancesSpec(_Strict):
+    tags: dict[Annotated[str, Field(pattern=TAG_TEXT)], Annotated[str, Field(pattern=TAG_TEXT)]] | None = None
+    ids: list[Annotated[str, Field(pattern=INSTANCE_ID)]] | None = Field(default=None, min_length=1, max_length=50)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> InstancesSpec:
+        if (self.tags is None) == (self.ids is None):
+            raise ValueError("give exactly one of 'tags' (a tag filter) or 'ids' (at most 50 instance ids)")
+        if self.tags is not None and not 1 <= len(self.tags) <= 5:
+            raise ValueError("'tags' needs 1 to 5 tag keys (SSM targets take at most 5)")
+        if self.tags is not None and any(key.lower().startswith("aws:") for key in self.tags):
+            raise ValueError("tag keys starting with 'aws:' are reserved")
+        if self.ids is not None and len(set(self.ids)) != len(self.ids):
+            raise ValueError("'ids' lists an instance twice")
+        return self
+
+
+class ContainerSpec(_Strict):
+    name: Annotated[str, Field(pattern=CONTAINER_NAME)]
+    ports: list[str] = Field(default_factory=list, max_length=32)
+    env: dict[Annotated[str, Field(pattern=ENV_NAME)], str] = Field(default_factory=dict, max_length=128)
+
+    @field_validator("ports")
+    @classmethod
+    def _valid_ports(cls, ports: list[str]) -> list[str]:
+        host_ports: set[tuple[str, str]] = set()
+        for mapping in ports:
+            match = _PORT_MAPPING.match(mapping)
+            if not match:
+                raise ValueError(f"port mapping {mapping!r} must be HOST:CONTAINER, optionally with /tcp or /udp")
+            for side in ("host", "container"):
+                if not 1 <= int(match.group(side)) <= 65535:
+                    raise ValueError(f"port mapping {mapping!r}: ports run from 1 to 65535")
+            key = (match.group("host"), match.group("proto") or "tcp")
+            if key in host_ports:
+                raise ValueError(f"port mapping {mapping!r} maps host port {key[0]}/{key[1]} twice")
+            host_ports.add(key)
+        return ports
+
+    @field_validator("env")
+    @classmethod
+    def _valid_env_values(cls, env: dict[str, str]) -> dict[str, str]:
+        for key, value in env.items():
+            if "\n" in value or "\r" in value or "\x00" in value:
+                raise ValueError(f"env {key}: values may not contain newlines or NUL bytes")
+            if len(value) > MAX_ENV_VALUE:
+                raise ValueError(f"env {key}: value longer than {MAX_ENV_VALUE} characters")
+        return env
+
+
+class HealthCheckSpec(_Strict):
+    path: str = "/"
+    port: int = Field(ge=1, le=65535)
+    timeout_seconds: int = Field(default=60, ge=1, le=3600)
+    interval_seconds: int = Field(default=2, ge=1, le=60)
+
+    @field_validator("path")
+    @classmethod
+    def _valid_path(cls, path: str) -> str:
+        if not _HEALTH_PATH.match(path):
+            raise ValueError("health check path must start with '/' and hold only URL path characters")
+        return path
+
+
+class RolloutSpec(_Strict):
+    max_concurrency: Annotated[str, Field(pattern=PERCENT_OR_COUNT)] = "50"
+    max_errors: Annotated[str, Field(pattern=ERRORS_BUDGET)] = "0"
+    timeout_seconds: int = Field(default=3600, ge=60, le=172800)
+
+
+class CodeDeploySpec(_Strict):
+    application: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\w.+\-@ ]+$")]
+    deployment_group: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\w.+\-@ ]+$")]
+
+
+class RetrySpec(_Strict):
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    base_seconds: int = Field(default=30, ge=1, le=3600)
+    cap_seconds: int = Field(default=900, ge=1, le=86400)
+
+
+class TargetSpec(_Strict):
+    """A deployment target: a named fleet and the container it runs."""
+
+    target: Annotated[str, Field(pattern=TARGET_NAME)]
+    instances: InstancesSpec
+    container: ContainerSpec
+    health_check: HealthCheckSpec | None = None
+    rollout: RolloutSpec = RolloutSpec()
+    retry: RetrySpec = RetrySpec()
+    codedeploy: CodeDeploySpec | None = None
+    image: str | None = None
+    allow_mutable_tags: bool = False
+
+    @field_validator("image")
+    @classmethod
+    def _valid_image(cls, image: str | None) -> str | None:
+        if image is not None:
+            parse_image_ref(image)
+        return image
+
+    def image_ref(self) -> ImageRef | None:
+        return parse_image_ref(self.image) if self.image else None
+
+
+class TargetReference(_Strict):
+    """UserParameters that name a target berth already knows."""
+
+    target: Annotated[str, Field(pattern=TARGET_NAME)]
+    image: str | None = None
+
+    @field_validator("image")
+    @classmethod
+    def _valid_image(cls, image: str | None) -> str | None:
+        if image is not None:
+            parse_image_ref(image)
+        return image
+
+
+PipelineParameters = TargetSpec | TargetReference
+
+
+def parse_pipeline_parameters(raw: str | None) -> PipelineParameters:
+    """UserParameters JSON → a full spec (to store under its name) or a reference to a stored one."""
+    if raw is None or not raw.strip():
+        raise InvalidRevision(
+            'UserParameters are missing: set them on the pipeline action, e.g. {"target": "web-prod"} '
+            "or a whole target spec (see the README's configuration table)"
+        )
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidRevision(f"UserParameters are not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+    if not isinstance(data, dict):
+        raise InvalidRevision("UserParameters must be a JSON object such as {\"target\": \"web-prod\"}")
+    if set(data) <= {"target", "image"}:
+        return parse_model(TargetReference, data, "UserParameters")
+    return parse_model(TargetSpec, data, "UserParameters")
+
+
+def parse_model(model: type[Any], data: Any, what: str) -> Any:
+    """Validate `data` as `model`, turning pydantic's errors into one InvalidRevision that names every bad field.
+
+    Input values are left out of the message: an env value may be a credential.
+    """
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidRevision(f"{what} are not valid: {describe_validation_error(exc)}") from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        location = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling; unknown keys are not ignored)"
+        problems.append(f"{location}: {message}")
+    return "; ".join(problems)
+
+
+Trigger = Literal["pipeline", "api", "retry", "rollback"]

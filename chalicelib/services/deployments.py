@@ -1,0 +1,171 @@
+"""Starting and following deployments: shared by the pipeline action, the REST API and the retry handlers.
+
+The record is written before any command is sent, and the attempt is saved (without a command id) before SendCommand,
+so a crash between the two is visible: a later refresh finds an attempt with no command and sends it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from chalicelib.adapters.ec2 import InstanceDirectory
+from chalicelib.adapters.ecr import ImageRegistry
+from chalicelib.adapters.ssm import SsmGateway
+from chalicelib.adapters.store import DeploymentStore
+from chalicelib.domain.command import DeployCommand, build_shell_commands
+from chalicelib.domain.deployment import Attempt, Decision, Deployment, DeploymentStatus, Revision
+from chalicelib.domain.errors import AwsCallFailed, InvalidRevision
+from chalicelib.domain.image_ref import parse_image_ref
+from chalicelib.domain.progress import Invocation, Phase, Progress, assess
+from chalicelib.domain.spec import TargetSpec, Trigger
+
+logger = logging.getLogger(__name__)
+# Failed instances whose full output (GetCommandInvocation) is fetched per refresh; the rest keep SSM's short cut.
+FULL_OUTPUT_FOR = 5
+# A saved attempt with no command id this old means the sender died before SendCommand answered.
+UNSENT_AFTER = timedelta(seconds=90)
+
+
+@dataclass(frozen=True)
+class Followed:
+    deployment: Deployment
+    progress: Progress | None
+
+
+class DeploymentService:
+    def __init__(self, store: DeploymentStore, ssm: SsmGateway, instances: InstanceDirectory,
+                 registry: ImageRegistry, scripts: dict[str, str], clock: Callable[[], datetime],
+                 new_id: Callable[[], str], lock_slack_seconds: int = 900) -> None:
+        self._store = store
+        self._ssm = ssm
+        self._instances = instances
+        self._registry = registry
+        self._scripts = scripts
+        self._clock = clock
+        self._new_id = new_id
+        self._lock_slack = lock_slack_seconds
+
+    def resolve_revision(self, spec: TargetSpec, image: str) -> Revision:
+        """Validate the image against the spec and pin it to a digest where the registry can say."""
+        ref = parse_image_ref(image)
+        if ref.is_mutable and not spec.allow_mutable_tags:
+            raise InvalidRevision(
+                f"image {image!r} has no tag or a mutable tag ({ref.tag or 'none'}): deploy an immutable tag or a "
+                "digest, or set allow_mutable_tags: true on the target"
+            )
+        resolved = self._registry.resolve(ref)
+        return Revision(image=str(ref), digest=resolved.digest)
+
+    def start(self, spec: TargetSpec, revision: Revision, trigger: Trigger, caller: str,
+              job_id: str | None = None) -> Deployment:
+        """Take the target's lock, record the deployment, then send its first attempt. Raises TargetBusy."""
+        now = self._clock()
+        deployment_id = self._new_id()
+        self._store.acquire_lock(spec.target, deployment_id, job_id, int(now.timestamp()),
+                                 spec.rollout.timeout_seconds + self._lock_slack)
+        try:
+            target = self._store.get_target(spec.target)
+            deployment = Deployment(
+                deployment_id=deployment_id, target=spec.target, spec=spec, revision=revision,
+                previous_revision=target.current_revision if target else None, trigger=trigger, caller=caller,
+                job_id=job_id, created_at=now, updated_at=now,
+                history=[Decision(at=now, action="created", detail=f"{revision.pinned} by {caller}", cause=trigger)],
+            )
+            self._store.create_deployment(deployment)
+        except Exception:
+            self._store.release_lock(spec.target, deployment_id)
+            raise
+        return self.send_attempt(deployment, cause=trigger)
+
+    def send_attempt(self, deployment: Deployment, cause: str) -> Deployment:
+        """Claim a new attempt in the record, then send its command, then record the command id."""
+        now = self._clock()
+        expected = self._instances.running_instances(deployment.spec.instances)
+        if not expected:
+            return self._finish(deployment, DeploymentStatus.FAILED, now,
+                                "no running instance matches the target's instances; check the tags or ids")
+        attempt = Attempt(number=len(deployment.attempts) + 1, started_at=now, expected_instances=expected)
+        deployment = self._store.save_deployment(deployment.model_copy(update={
+            "attempts": [*deployment.attempts, attempt], "status": DeploymentStatus.IN_PROGRESS, "updated_at": now}))
+        return self._send(deployment, cause)
+
+    def _send(self, deployment: Deployment, cause: str) -> Deployment:
+        attempt = deployment.attempts[-1]
+        command = DeployCommand(deployment.deployment_id, parse_image_ref(deployment.revision.pinned),
+                                deployment.spec.container, deployment.spec.health_check)
+        try:
+            command_id = self._ssm.send_deploy_command(
+                deployment.spec.instances, build_shell_commands(command, self._scripts), deployment.spec.rollout,
+                comment=f"berth {deployment.deployment_id} attempt {attempt.number}")
+        except AwsCallFailed as exc:
+            return self._finish(deployment, DeploymentStatus.FAILED, self._clock(),
+                                f"could not send the deploy command, nothing ran: {exc.message}")
+        now = self._clock()
+        sent = attempt.model_copy(update={"command_id": command_id})
+        deployment = self._store.save_deployment(deployment.model_copy(update={
+            "attempts": [*deployment.attempts[:-1], sent], "updated_at": now,
+            "history": [*deployment.history, Decision(
+                at=now, action="dispatched", cause=cause,
+                detail=f"attempt {sent.number}: SSM command {command_id} to {len(sent.expected_instances)} instances")],
+        }))
+        expires = int((now + timedelta(days=7)).timestamp())
+        self._store.index_command(command_id, deployment.deployment_id, expires)
+        return deployment
+
+    def follow(self, deployment_id: str) -> Followed:
+        """Refresh a deployment from SSM and settle it when its command is over."""
+        deployment = self._store.get_deployment(deployment_id)
+        attempt = deployment.current_attempt
+        if deployment.status.is_final or attempt is None or deployment.status == DeploymentStatus.RETRYING:
+            return Followed(deployment, None)
+        if attempt.command_id is None:
+            if self._clock() - attempt.started_at < UNSENT_AFTER:
+                return Followed(deployment, None)
+            logger.warning("attempt recorded but never sent; sending it now",
+                           extra={"deployment_id": deployment_id})
+            return Followed(self._send(deployment, cause="resend-after-crash"), None)
+        invocations = self._ssm.list_invocations(attempt.command_id)
+        command_status = self._ssm.command_status(attempt.command_id)
+        max_errors = deployment.spec.rollout.max_errors
+        progress = assess(attempt.expected_instances, invocations, command_status, max_errors)
+        if progress.phase == Phase.FAILED:
+            invocations = self._with_full_output(attempt.command_id, invocations)
+            progress = assess(attempt.expected_instances, invocations, command_status, max_errors)
+        now = self._clock()
+        updated_attempt = attempt.model_copy(update={"instances": progress.instances})
+        deployment = deployment.model_copy(update={"attempts": [*deployment.attempts[:-1], updated_attempt]})
+        if progress.phase == Phase.RUNNING:
+            return Followed(self._store.save_deployment(deployment.model_copy(update={"updated_at": now})), progress)
+        if progress.phase == Phase.SUCCEEDED:
+            return Followed(self._finish(deployment, DeploymentStatus.SUCCEEDED, now, progress.summary,
+                                         digests=progress.digests), progress)
+        return Followed(self._finish(deployment, DeploymentStatus.FAILED, now, progress.failure_message), progress)
+
+    def _with_full_output(self, command_id: str, invocations: list[Invocation]) -> list[Invocation]:
+        """Swap SSM's 2,500-character cut for the fuller output of the first few failed instances."""
+        failed = sorted((inv for inv in invocations if inv.status != "Success" or inv.response_code not in (0, None)),
+                        key=lambda inv: inv.instance_id)[:FULL_OUTPUT_FOR]
+        fuller = {inv.instance_id: self._ssm.full_output(command_id, inv.instance_id) for inv in failed}
+        return [replace(inv, output=fuller[inv.instance_id]) if inv.instance_id in fuller else inv
+                for inv in invocations]
+
+    def _finish(self, deployment: Deployment, status: DeploymentStatus, now: datetime, message: str,
+                digests: set[str] | None = None) -> Deployment:
+        revision = deployment.revision
+        if status == DeploymentStatus.SUCCEEDED and revision.digest is None and digests and len(digests) == 1:
+            revision = revision.model_copy(update={"digest": next(iter(digests))})
+        attempts = deployment.attempts
+        if attempts:
+            attempts = [*attempts[:-1], attempts[-1].model_copy(update={
+                "ended_at": now, "outcome": "succeeded" if status == DeploymentStatus.SUCCEEDED else message})]
+        finished = self._store.save_deployment(deployment.model_copy(update={
+            "status": status, "revision": revision, "attempts": attempts, "updated_at": now, "message": message,
+            "history": [*deployment.history, Decision(at=now, action=status.value.lower(), detail=message[:1000])],
+        }))
+        if status == DeploymentStatus.SUCCEEDED:
+            self._store.set_current_revision(deployment.target, revision, deployment.deployment_id)
+        self._store.release_lock(deployment.target, deployment.deployment_id)
+        return finished

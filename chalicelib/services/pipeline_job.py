@@ -1,0 +1,154 @@
+"""The CodePipeline Lambda action: every invocation ends in exactly one job result.
+
+First invocation: validate the revision, take the target's lock, record the deployment, send the SSM command, and
+answer with a continuation token. Continued invocations: refresh from SSM and answer running, succeeded or failed.
+A duplicate delivery of a job berth already started finds the job's claim and only reports progress.
+Once a deployment exists, a failing AWS call answers with a continuation rather than a failure, so the next
+invocation picks the deployment up where the record says it is.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from chalicelib.adapters.artifacts import ArtifactReader
+from chalicelib.adapters.codepipeline import JobReporter
+from chalicelib.adapters.store import DeploymentStore
+from chalicelib.domain import continuation
+from chalicelib.domain.deployment import DeploymentStatus
+from chalicelib.domain.errors import (
+    ArtifactUnreadable, AwsCallFailed, BerthError, Conflict, ImageNotFound, InvalidRevision, TargetBusy,
+)
+from chalicelib.domain.job import PipelineJob, job_id_of, parse_job_event
+from chalicelib.domain.results import Continue, Fail, FailureType, JobResult, Succeed
+from chalicelib.domain.revision import check_appspec, image_from_artifact
+from chalicelib.domain.spec import TargetReference, TargetSpec, parse_pipeline_parameters
+from chalicelib.services.deployments import DeploymentService
+
+logger = logging.getLogger(__name__)
+
+
+class PipelineJobService:
+    def __init__(self, deployments: DeploymentService, store: DeploymentStore, artifacts: ArtifactReader,
+                 reporter: JobReporter, clock: Callable[[], datetime], lock_wait_seconds: int) -> None:
+        self._deployments = deployments
+        self._store = store
+        self._artifacts = artifacts
+        self._reporter = reporter
+        self._clock = clock
+        self._lock_wait = lock_wait_seconds
+
+    def handle(self, event: Any) -> JobResult | None:
+        job_id = job_id_of(event)
+        if job_id is None:
+            logger.error("not a CodePipeline job event: no job id, so no result can be reported")
+            return None
+        try:
+            result = self._decide(parse_job_event(event))
+        except BerthError as exc:
+            result = Fail(exc.message, _failure_type(exc))
+        except Exception:
+            logger.exception("unexpected error while handling the job", extra={"job_id": job_id})
+            result = Fail("berth hit an internal error (details in its logs under this job id); no deployment was "
+                          "left half-recorded. Retry the stage; if it fails again, open an issue with the logs.",
+                          FailureType.SYSTEM_UNAVAILABLE)
+        self._reporter.report(job_id, result)
+        logger.info("job result reported", extra={"job_id": job_id, "result": type(result).__name__})
+        return result
+
+    def _decide(self, job: PipelineJob) -> JobResult:
+        if job.data.continuation_token:
+            token = continuation.decode(job.data.continuation_token)
+            if isinstance(token, continuation.Following):
+                return self._progress(token.deployment_id)
+            return self._first(job, waiting_since=token.since)
+        claimed = self._store.find_job(job.id)
+        if claimed is not None:
+            logger.info("duplicate delivery of a started job", extra={"job_id": job.id, "deployment_id": claimed})
+            return self._progress(claimed)
+        return self._first(job, waiting_since=None)
+
+    def _first(self, job: PipelineJob, waiting_since: int | None) -> JobResult:
+        params = parse_pipeline_parameters(job.user_parameters)
+        spec = self._spec_for(params)
+        files: dict[str, bytes] = {}
+        if job.data.input_artifacts:
+            files = self._artifacts.read(job.data.input_artifacts[0], job.data.artifact_credentials)
+        if "appspec.yml" in files or "appspec.yaml" in files:
+            check_appspec(files.get("appspec.yml") or files["appspec.yaml"])
+        image = params.image or spec.image or image_from_artifact(files, spec.container.name)
+        revision = self._deployments.resolve_revision(spec, image)
+        if isinstance(params, TargetSpec):
+            self._store.put_target(spec, caller=f"codepipeline-job:{job.id}")
+        try:
+            deployment = self._deployments.start(spec, revision, "pipeline", f"codepipeline-job:{job.id}", job.id)
+        except TargetBusy as busy:
+            return self._busy(job, spec.target, busy, waiting_since)
+        except (Conflict, AwsCallFailed):
+            # A duplicate got there first, or a call failed after the record was written: either way the claimed
+            # deployment is the one to follow, and its record says what is left to do.
+            claimed = self._store.find_job(job.id)
+            if claimed is None:
+                raise
+            return self._progress(claimed)
+        return Continue(continuation.encode(continuation.Following(deployment.deployment_id)),
+                        summary=f"deployment {deployment.deployment_id}: {revision.pinned} sent to target "
+                                f"{spec.target} ({deployment.history[-1].detail})",
+                        percent=0, external_id=deployment.deployment_id)
+
+    def _spec_for(self, params: TargetSpec | TargetReference) -> TargetSpec:
+        if isinstance(params, TargetSpec):
+            return params
+        record = self._store.get_target(params.target)
+        if record is None:
+            raise InvalidRevision(
+                f"target {params.target!r} is not registered: pass its whole spec in UserParameters once "
+                f"(instances, container, ...) or register it with PUT /targets/{params.target}")
+        return record.spec
+
+    def _busy(self, job: PipelineJob, target: str, busy: TargetBusy, waiting_since: int | None) -> JobResult:
+        lock = self._store.get_lock(target)
+        if lock is not None and lock.job_id == job.id:
+            return self._progress(lock.deployment_id)
+        now = int(self._clock().timestamp())
+        since = waiting_since if waiting_since is not None else now
+        if now - since >= self._lock_wait:
+            return Fail(f"{busy.message}; waited {(now - since) // 60} minutes for it to finish. Retry this stage "
+                        f"when it has finished, or cancel it with `berth cancel {busy.holder}`.")
+        return Continue(continuation.encode(continuation.WaitingForLock(target, since)),
+                        summary=f"waiting: {busy.message}", percent=0)
+
+    def _progress(self, deployment_id: str) -> JobResult:
+        token = continuation.encode(continuation.Following(deployment_id))
+        try:
+            followed = self._deployments.follow(deployment_id)
+        except (AwsCallFailed, Conflict) as exc:
+            logger.warning("could not refresh the deployment; will look again", extra={"deployment_id": deployment_id})
+            return Continue(token, f"deployment {deployment_id}: could not check progress ({exc.message}); "
+                                   "checking again", external_id=deployment_id)
+        deployment = followed.deployment
+        if deployment.status == DeploymentStatus.SUCCEEDED:
+            variables = {"deployment_id": deployment_id, "image": deployment.revision.image}
+            if deployment.revision.digest:
+                variables["image_digest"] = deployment.revision.digest
+            return Succeed(f"deployment {deployment_id} succeeded: {deployment.message}", deployment_id, variables)
+        if deployment.status.is_final:
+            return Fail(f"deployment {deployment_id} {deployment.status.value.lower()}: {deployment.message}",
+                        FailureType.JOB_FAILED, deployment_id)
+        progress = followed.progress
+        summary = progress.summary if progress else f"status {deployment.status.value}"
+        return Continue(token, f"deployment {deployment_id}: {summary}", progress.percent if progress else 0,
+                        deployment_id)
+
+
+def _failure_type(exc: BerthError) -> FailureType:
+    if isinstance(exc, (ImageNotFound, ArtifactUnreadable)):
+        return FailureType.REVISION_UNAVAILABLE
+    if isinstance(exc, InvalidRevision):
+        return FailureType.CONFIGURATION_ERROR
+    if isinstance(exc, AwsCallFailed):
+        return FailureType.SYSTEM_UNAVAILABLE
+    return FailureType.JOB_FAILED

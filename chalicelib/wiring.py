@@ -1,0 +1,89 @@
+"""The composition root: the one place boto3 clients are built (lazily, on first use, for cold start) and services
+are put together. Clients use botocore's `standard` retry mode and bounded timeouts."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from chalicelib.domain.command import SHIPPED_SCRIPTS
+from chalicelib.settings import Settings
+
+SCRIPTS_DIR = Path(__file__).parent / "instance_scripts"
+
+
+def client(service: str, region: str | None = None, **credentials: Any) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=20)
+    return boto3.client(service, region_name=region or Settings.from_env().region, config=config, **credentials)
+
+
+@cache
+def _cached_client(service: str, region: str) -> Any:
+    return client(service, region)
+
+
+def cached_client(service: str, region: str | None = None) -> Any:
+    return _cached_client(service, region or Settings.from_env().region)
+
+
+def instance_scripts() -> dict[str, str]:
+    return {name: (SCRIPTS_DIR / name).read_text() for name in SHIPPED_SCRIPTS}
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_deployment_id() -> str:
+    return f"d-{utc_now():%Y%m%d%H%M%S}-{secrets.token_hex(4)}"
+
+
+def deployment_service() -> Any:
+    from chalicelib.adapters.ec2 import InstanceDirectory
+    from chalicelib.adapters.ecr import ImageRegistry
+    from chalicelib.adapters.ssm import SsmGateway
+    from chalicelib.services.deployments import DeploymentService
+
+    return DeploymentService(
+        store=store(), ssm=SsmGateway(cached_client("ssm")), instances=InstanceDirectory(cached_client("ec2")),
+        registry=ImageRegistry(lambda region: cached_client("ecr", region)), scripts=instance_scripts(),
+        clock=utc_now, new_id=new_deployment_id,
+    )
+
+
+def store() -> Any:
+    from chalicelib.adapters.store import DeploymentStore
+
+    return DeploymentStore(cached_client("dynamodb"), Settings.from_env().table_name)
+
+
+def artifact_s3_client(credentials: Any) -> Any:
+    """An S3 client signed with the job's artifact credentials (the Lambda's own role may not read the bucket)."""
+    if credentials is None:
+        return cached_client("s3")
+    return client("s3", aws_access_key_id=credentials.access_key_id.get_secret_value(),
+                  aws_secret_access_key=credentials.secret_access_key.get_secret_value(),
+                  aws_session_token=credentials.session_token.get_secret_value() if credentials.session_token else None)
+
+
+def pipeline_job_service() -> Any:
+    from chalicelib.adapters.artifacts import ArtifactReader
+    from chalicelib.adapters.codepipeline import JobReporter
+    from chalicelib.services.pipeline_job import PipelineJobService
+
+    return PipelineJobService(
+        deployments=deployment_service(), store=store(), artifacts=ArtifactReader(artifact_s3_client),
+        reporter=JobReporter(cached_client("codepipeline")), clock=utc_now,
+        lock_wait_seconds=Settings.from_env().lock_wait_seconds,
+    )
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests switch endpoints and credentials between cases)."""
+    _cached_client.cache_clear()

@@ -1,0 +1,246 @@
+"""The pipeline action end to end: AWS's sample job event, moto for AWS, localaws for the calls moto lacks."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import localaws
+import pytest
+from chalice.test import Client
+from localaws import InstanceOutcome
+
+from app import app
+from tests.conftest import World
+from tests.events import pipeline_job_event
+
+TAGS = {"app": "web", "env": "prod"}
+
+
+def spec(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "target": "web-prod",
+        "instances": {"tags": TAGS},
+        "container": {"name": "web", "ports": ["5000:5000"], "env": {"APP_MODE": "production"}},
+        "health_check": {"path": "/health", "port": 5000, "timeout_seconds": 60},
+        "rollout": {"max_concurrency": "25%", "max_errors": "0"},
+    }
+    body.update(overrides)
+    return body
+
+
+def jid(name: str) -> str:
+    """CodePipeline job ids are UUIDs; a name makes each test's ids readable and stable."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, name))
+
+
+def invoke(event: dict[str, Any]) -> None:
+    with Client(app, stage_name="test") as client:
+        client.lambda_.invoke("pipeline_job", event)
+
+
+def results(job_id: str) -> list[dict[str, Any]]:
+    return localaws.job_results(job_id)
+
+
+def run_job(world: World, job_id: str, params: dict[str, Any], files: dict[str, str] | None = None,
+            max_rounds: int = 10) -> list[dict[str, Any]]:
+    """Hand the job to berth as CodePipeline would, following continuation tokens (each a new job id)."""
+    bucket, key = world.put_artifact(files or {})
+    event = pipeline_job_event(job_id=job_id, user_parameters=json.dumps(params), bucket=bucket, key=key)
+    replies = []
+    for round_number in range(max_rounds):
+        invoke(event)
+        reply = results(event["CodePipeline.job"]["id"])
+        assert len(reply) == 1, reply
+        replies.append(reply[0])
+        token = reply[0].get("continuationToken")
+        if reply[0]["type"] == "failure" or token is None:
+            return replies
+        event = pipeline_job_event("codepipeline_job_continuation", job_id=jid(f"{job_id}-{round_number + 1}"),
+                                   user_parameters=json.dumps(params), bucket=bucket, key=key, token=token)
+    raise AssertionError(f"job did not finish in {max_rounds} rounds: {replies}")
+
+
+def sent_commands(world: World) -> list[dict[str, Any]]:
+    return list(world.client("ssm").list_commands()["Commands"])
+
+
+def test_deploys_image_from_imagedefinitions_to_tagged_fleet(aws: World) -> None:
+    instances = aws.launch(3, TAGS)
+    aws.launch(2, {"app": "other"})
+    digest = aws.push_image("web", "20240912")
+    image = aws.image_uri("web", "20240912")
+    localaws.set_default_outcome(InstanceOutcome(polls_before_done=1, stdout="berth-step: health\nberth-result: ok"))
+
+    replies = run_job(aws, jid("job-1"), spec(), {"imagedefinitions.json": json.dumps(
+        [{"name": "sidecar", "imageUri": "public.ecr.aws/x/y:1"}, {"name": "web", "imageUri": image}])})
+
+    assert [r["type"] for r in replies] == ["success"] * len(replies)
+    assert "continuationToken" in replies[0] and len(replies[0]["continuationToken"]) <= 2048
+    final = replies[-1]
+    assert "continuationToken" not in final
+    assert final["outputVariables"]["image_digest"] == digest
+    deployment_id = final["outputVariables"]["deployment_id"]
+    assert final["executionDetails"]["externalExecutionId"] == deployment_id
+
+    commands = sent_commands(aws)
+    assert len(commands) == 1
+    command = commands[0]
+    assert command["DocumentName"] == "AWS-RunShellScript"
+    assert {t["Key"]: t["Values"] for t in command["Targets"]} == {"tag:app": ["web"], "tag:env": ["prod"]}
+    assert command["MaxConcurrency"] == "25%" and command["MaxErrors"] == "0"
+    assert deployment_id in command["Comment"]
+    script = "\n".join(command["Parameters"]["commands"])
+    assert f"web@{digest}" in script
+    assert "--ecr-login us-east-1" in script
+
+    from chalicelib.wiring import store
+    with Client(app, stage_name="test"):
+        record = store().get_deployment(deployment_id)
+        target = store().get_target("web-prod")
+    assert record.status.value == "SUCCEEDED"
+    assert sorted(record.attempts[0].instances) == instances
+    assert record.revision.digest == digest and record.job_id == jid("job-1")
+    assert target is not None and target.current_revision == record.revision
+
+
+def test_failed_instance_fails_the_job_with_step_and_output(aws: World) -> None:
+    instances = aws.launch(2, TAGS)
+    aws.push_image("web", "v2")
+    localaws.set_outcome(instances[1], InstanceOutcome(
+        status="Failed", response_code=21, stdout="berth-step: pull\n",
+        stderr="Error response from daemon: manifest unknown"))
+
+    replies = run_job(aws, jid("job-f"), spec(image=aws.image_uri("web", "v2")))
+
+    failure = replies[-1]
+    assert failure["type"] == "failure"
+    message = failure["failureDetails"]["message"]
+    assert instances[1] in message and instances[0] not in message.split("failed.")[1]
+    assert "step pull" in message and "exit 21" in message and "manifest unknown" in message
+    assert len(message) <= 5000
+
+
+def test_instance_that_never_ran_counts_as_failed(aws: World) -> None:
+    instances = aws.launch(2, TAGS)
+    aws.push_image("web", "v3")
+    localaws.set_outcome(instances[0], InstanceOutcome(skip=True))
+
+    replies = run_job(aws, jid("job-skip"), spec(image=aws.image_uri("web", "v3")))
+
+    assert replies[-1]["type"] == "failure"
+    assert f"{instances[0]} never ran the command" in replies[-1]["failureDetails"]["message"]
+
+
+@pytest.mark.parametrize("params, expected", [
+    ("not json", "UserParameters are not valid JSON"),
+    (json.dumps(["web"]), "must be a JSON object"),
+    (json.dumps({"target": "unknown-target"}), "target 'unknown-target' is not registered"),
+    (json.dumps({**spec(), "max_concurency": 2}), "max_concurency: unknown key"),
+    (json.dumps(spec(image="web:latest")), "mutable tag"),
+    (json.dumps(spec(image="Web;rm -rf /")), "image"),
+    (json.dumps(spec(image="123456789012.dkr.ecr.us-east-1.amazonaws.com/missing:1")), "is not in ECR"),
+    (json.dumps(spec(container={"name": "web", "env": {"BAD-NAME": "x"}})), "container.env.BAD-NAME"),
+    (json.dumps(spec(instances={"ids": ["i-123"]})), "instances.ids.0"),
+])
+def test_bad_input_gets_a_clear_failure_and_no_command(aws: World, params: str, expected: str) -> None:
+    aws.launch(1, TAGS)
+    bucket, key = aws.put_artifact({})
+    invoke(pipeline_job_event(job_id=jid("job-bad"), user_parameters=params, bucket=bucket, key=key))
+
+    reply = results(jid("job-bad"))
+    assert len(reply) == 1 and reply[0]["type"] == "failure"
+    assert expected in reply[0]["failureDetails"]["message"]
+    assert sent_commands(aws) == []
+
+
+def test_missing_user_parameters_and_missing_artifact(aws: World) -> None:
+    invoke(pipeline_job_event("codepipeline_job_no_user_parameters", job_id=jid("job-noparams")))
+    assert "UserParameters are missing" in results(jid("job-noparams"))[0]["failureDetails"]["message"]
+
+    invoke(pipeline_job_event(job_id=jid("job-noartifact"), user_parameters=json.dumps(spec()),
+                              bucket="codepipeline-artifacts", key="nothing-here"))
+    reply = results(jid("job-noartifact"))
+    assert reply[0]["type"] == "failure"
+    assert "cannot read input artifact 'ArtifactName'" in reply[0]["failureDetails"]["message"]
+    assert reply[0]["failureDetails"]["type"] == "RevisionUnavailable"
+    assert sent_commands(aws) == []
+
+
+def test_bad_appspec_in_artifact_is_refused(aws: World) -> None:
+    aws.launch(1, TAGS)
+    aws.push_image("web", "v1")
+    bucket, key = aws.put_artifact({"image.txt": aws.image_uri("web", "v1"), "appspec.yml": "version: 0.0\nos: [\n"})
+    invoke(pipeline_job_event(job_id=jid("job-appspec"), user_parameters=json.dumps(spec()), bucket=bucket, key=key))
+    assert "appspec.yml is not valid YAML" in results(jid("job-appspec"))[0]["failureDetails"]["message"]
+    assert sent_commands(aws) == []
+
+
+def test_duplicate_delivery_sends_no_second_command(aws: World) -> None:
+    aws.launch(2, TAGS)
+    aws.push_image("web", "v1")
+    localaws.set_default_outcome(InstanceOutcome(polls_before_done=5))
+    bucket, key = aws.put_artifact({"image.txt": aws.image_uri("web", "v1")})
+    event = pipeline_job_event(job_id=jid("job-dup"), user_parameters=json.dumps(spec()), bucket=bucket, key=key)
+
+    for _ in range(3):
+        invoke(event)
+
+    assert len(sent_commands(aws)) == 1
+    assert len(results(jid("job-dup"))) == 1
+
+
+def test_second_job_waits_for_the_lock_then_fails_naming_the_running_deployment(
+        aws: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    aws.launch(1, TAGS)
+    aws.push_image("web", "v1")
+    localaws.set_default_outcome(InstanceOutcome(polls_before_done=100))
+    bucket, key = aws.put_artifact({"image.txt": aws.image_uri("web", "v1")})
+    invoke(pipeline_job_event(job_id=jid("job-a"), user_parameters=json.dumps(spec()), bucket=bucket, key=key))
+    running = results(jid("job-a"))[0]["executionDetails"]["externalExecutionId"]
+
+    invoke(pipeline_job_event(job_id=jid("job-b"), user_parameters=json.dumps(spec()), bucket=bucket, key=key))
+    waiting = results(jid("job-b"))[0]
+    assert waiting["type"] == "success" and running in waiting["executionDetails"]["summary"]
+
+    from chalicelib import wiring
+
+    an_hour_later = wiring.utc_now() + timedelta(hours=1)
+    monkeypatch.setattr(wiring, "utc_now", lambda: an_hour_later)
+    invoke(pipeline_job_event("codepipeline_job_continuation", job_id=jid("job-b-2"), user_parameters=json.dumps(spec()),
+                              bucket=bucket, key=key, token=waiting["continuationToken"]))
+    failed = results(jid("job-b-2"))[0]
+    assert failed["type"] == "failure" and running in failed["failureDetails"]["message"]
+    assert len(sent_commands(aws)) == 1
+
+
+def test_event_without_job_id_reports_nothing_and_does_not_crash(aws: World) -> None:
+    invoke({"hello": "world"})
+    assert sent_commands(aws) == []
+
+
+def test_unexpected_error_still_ends_in_one_failure(aws: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.services import pipeline_job
+
+    def explode(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(pipeline_job, "parse_pipeline_parameters", explode)
+    invoke(pipeline_job_event(job_id=jid("job-boom"), user_parameters="{}", no_artifacts=True))
+    reply = results(jid("job-boom"))
+    assert len(reply) == 1 and reply[0]["failureDetails"]["type"] == "SystemUnavailable"
+
+
+def test_artifact_credentials_never_reach_the_logs(aws: World, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    aws.launch(1, TAGS)
+    aws.push_image("web", "v1")
+    run_job(aws, jid("job-logs"), spec(), {"image.txt": aws.image_uri("web", "v1")})
+    invoke(pipeline_job_event(job_id=jid("job-logs-bad"), user_parameters="{bad"))
+    secret = pipeline_job_event()["CodePipeline.job"]["data"]["artifactCredentials"]["secretAccessKey"]
+    assert secret not in caplog.text
+    assert "sessionToken" not in caplog.text
