@@ -81,9 +81,9 @@ class World:
 
 @pytest.fixture
 def aws(aws_env: None) -> Iterator[World]:
-    import localaws
     from moto import mock_aws
 
+    import localaws
     from chalicelib import wiring
     from tools.provision import provision
 

@@ -21,7 +21,8 @@ class JobReporter:
         """Send the result; False when CodePipeline says the job is already finished (a duplicate delivery)."""
         try:
             if isinstance(result, Fail):
-                details: dict[str, Any] = {"type": result.failure_type.value, "message": clip(result.message, MAX_FAILURE)}
+                details: dict[str, Any] = {"type": result.failure_type.value,
+                                           "message": clip(result.message, MAX_FAILURE)}
                 if result.external_id:
                     details["externalExecutionId"] = result.external_id
                 self._cp.put_job_failure_result(jobId=job_id, failureDetails=details)

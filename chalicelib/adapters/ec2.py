@@ -21,7 +21,8 @@ class InstanceDirectory:
         if instances.ids is not None:
             kwargs = {"InstanceIds": list(instances.ids), "Filters": filters}
         else:
-            filters += [{"Name": f"tag:{key}", "Values": [value]} for key, value in sorted((instances.tags or {}).items())]
+            tags = sorted((instances.tags or {}).items())
+            filters += [{"Name": f"tag:{key}", "Values": [value]} for key, value in tags]
         found: list[str] = []
         try:
             while True:

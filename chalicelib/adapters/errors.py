@@ -13,5 +13,6 @@ def error_code(exc: ClientError) -> str:
 
 def aws_failure(operation: str, exc: ClientError | BotoCoreError) -> AwsCallFailed:
     if isinstance(exc, ClientError):
-        return AwsCallFailed(f"{operation} failed with {error_code(exc)}: {exc.response.get('Error', {}).get('Message', '')}")
+        message = exc.response.get("Error", {}).get("Message", "")
+        return AwsCallFailed(f"{operation} failed with {error_code(exc)}: {message}")
     return AwsCallFailed(f"{operation} failed: {type(exc).__name__}")

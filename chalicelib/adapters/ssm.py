@@ -74,7 +74,7 @@ class SsmGateway:
         except (ClientError, BotoCoreError) as exc:
             raise aws_failure("SSM GetCommandInvocation", exc) from exc
         stderr = item.get("StandardErrorContent", "")
-        return item.get("StandardOutputContent", "") + (f"\n[stderr]\n{stderr}" if stderr else "")
+        return str(item.get("StandardOutputContent", "")) + (f"\n[stderr]\n{stderr}" if stderr else "")
 
     def cancel(self, command_id: str) -> None:
         try:

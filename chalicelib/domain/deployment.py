@@ -7,14 +7,14 @@ new SSM command for the same digest); each attempt has its own command id and pe
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.domain.spec import TargetSpec, Trigger
 
 
-class DeploymentStatus(str, Enum):
+class DeploymentStatus(StrEnum):
     PENDING = "PENDING"          # recorded, lock held, command not sent yet
     IN_PROGRESS = "IN_PROGRESS"  # a command is out
     RETRYING = "RETRYING"        # an attempt failed and another is scheduled

@@ -6,10 +6,10 @@ Lambdas that classify a failed command by its exit code. A test compares the two
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import Enum, StrEnum
 
 
-class FailureClass(str, Enum):
+class FailureClass(StrEnum):
     TRANSIENT = "transient"
     REMEDIABLE = "remediable"
     PERMANENT = "permanent"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from chalicelib.domain.deployment import InstanceResult
 from chalicelib.domain.exit_codes import EXIT_MEANING, ScriptExit
@@ -27,7 +27,7 @@ class Invocation:
     output: str
 
 
-class Phase(str, Enum):
+class Phase(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -107,7 +107,7 @@ def describe_exit(result: InstanceResult) -> str:
         return f"SSM status {result.status}"
     code = result.response_code
     try:
-        step, meaning, failure_class = EXIT_MEANING[ScriptExit(code)]
+        step, meaning, failure_class = EXIT_MEANING[ScriptExit(code if code is not None else -1)]
     except (ValueError, KeyError):
         step = result.step or "unknown step"
         meaning = "command not found: the script could not run" if code == 127 else "the script failed"

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 MAX_SUMMARY = 2048
 MAX_FAILURE = 5000
 
 
-class FailureType(str, Enum):
+class FailureType(StrEnum):
     """CodePipeline's FailureDetails.type values berth uses."""
 
     JOB_FAILED = "JobFailed"

@@ -163,12 +163,14 @@ def parse_pipeline_parameters(raw: str | None) -> PipelineParameters:
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise InvalidRevision(f"UserParameters are not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+        raise InvalidRevision(
+            f"UserParameters are not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     if not isinstance(data, dict):
         raise InvalidRevision("UserParameters must be a JSON object such as {\"target\": \"web-prod\"}")
-    if set(data) <= {"target", "image"}:
-        return parse_model(TargetReference, data, "UserParameters")
-    return parse_model(TargetSpec, data, "UserParameters")
+    reference_only = set(data) <= {"target", "image"}
+    model: type[TargetSpec] | type[TargetReference] = TargetReference if reference_only else TargetSpec
+    parsed: PipelineParameters = parse_model(model, data, "UserParameters")
+    return parsed
 
 
 def parse_model(model: type[Any], data: Any, what: str) -> Any:

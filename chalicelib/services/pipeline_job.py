@@ -20,7 +20,13 @@ from chalicelib.adapters.store import DeploymentStore
 from chalicelib.domain import continuation
 from chalicelib.domain.deployment import DeploymentStatus
 from chalicelib.domain.errors import (
-    ArtifactUnreadable, AwsCallFailed, BerthError, Conflict, ImageNotFound, InvalidRevision, TargetBusy,
+    ArtifactUnreadable,
+    AwsCallFailed,
+    BerthError,
+    Conflict,
+    ImageNotFound,
+    InvalidRevision,
+    TargetBusy,
 )
 from chalicelib.domain.job import PipelineJob, job_id_of, parse_job_event
 from chalicelib.domain.results import Continue, Fail, FailureType, JobResult, Succeed

@@ -8,12 +8,12 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-import localaws
 import pytest
 from chalice.test import Client
-from localaws import InstanceOutcome
 
+import localaws
 from app import app
+from localaws import InstanceOutcome
 from tests.conftest import World
 from tests.events import pipeline_job_event
 
@@ -211,7 +211,8 @@ def test_second_job_waits_for_the_lock_then_fails_naming_the_running_deployment(
 
     an_hour_later = wiring.utc_now() + timedelta(hours=1)
     monkeypatch.setattr(wiring, "utc_now", lambda: an_hour_later)
-    invoke(pipeline_job_event("codepipeline_job_continuation", job_id=jid("job-b-2"), user_parameters=json.dumps(spec()),
+    invoke(pipeline_job_event("codepipeline_job_continuation", job_id=jid("job-b-2"),
+                              user_parameters=json.dumps(spec()),
                               bucket=bucket, key=key, token=waiting["continuationToken"]))
     failed = results(jid("job-b-2"))[0]
     assert failed["type"] == "failure" and running in failed["failureDetails"]["message"]

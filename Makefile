@@ -1,0 +1,34 @@
+# berth: the two commands in the README's first block are `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAGE ?= dev
+
+.PHONY: venv demo test lint unit provision bench clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: venv
+	$(PY) -m tools.demo
+
+test: venv lint
+	$(PY) -m pytest -q
+
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+provision: venv
+	$(PY) -m tools.provision --stage $(STAGE)
+
+bench: venv
+	$(PY) -m bench.cold_start
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
