@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import io
-import json
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 import pytest
+
+from tools import emulated
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -40,43 +39,17 @@ class World:
         return self.clients[service]
 
     def launch(self, count: int, tags: dict[str, str]) -> list[str]:
-        ec2 = self.client("ec2")
-        image_id = ec2.describe_images()["Images"][0]["ImageId"]
-        reservation = ec2.run_instances(
-            ImageId=image_id, MinCount=count, MaxCount=count, InstanceType="t3.micro",
-            TagSpecifications=[{"ResourceType": "instance",
-                                "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}])
-        return sorted(inst["InstanceId"] for inst in reservation["Instances"])
+        return emulated.launch(self.client("ec2"), count, tags)
 
     def push_image(self, repository: str, tag: str, content: str = "v1") -> str:
-        ecr = self.client("ecr")
-        try:
-            ecr.create_repository(repositoryName=repository)
-        except ecr.exceptions.RepositoryAlreadyExistsException:
-            pass
-        manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                               "config": {"digest": "sha256:" + content.encode().hex().ljust(64, "0")[:64],
-                                          "size": 1, "mediaType": "application/vnd.docker.container.image.v1+json"},
-                               "layers": []})
-        result = ecr.put_image(repositoryName=repository, imageManifest=manifest, imageTag=tag)
-        return str(result["image"]["imageId"]["imageDigest"])
+        return emulated.push_image(self.client("ecr"), repository, tag, content)[1]
 
     def image_uri(self, repository: str, tag: str) -> str:
         return f"{ACCOUNT}.dkr.ecr.{self.region}.amazonaws.com/{repository}:{tag}"
 
     def put_artifact(self, files: dict[str, str | bytes], bucket: str = "codepipeline-artifacts",
                      key: str = "pipeline/BuildArtif/abc123") -> tuple[str, str]:
-        s3 = self.client("s3")
-        try:
-            s3.create_bucket(Bucket=bucket)
-        except s3.exceptions.BucketAlreadyOwnedByYou:
-            pass
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w") as archive:
-            for name, content in files.items():
-                archive.writestr(name, content)
-        s3.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
-        return bucket, key
+        return emulated.put_artifact(self.client("s3"), files, bucket, key)
 
 
 @pytest.fixture

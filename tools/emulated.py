@@ -1,0 +1,46 @@
+"""Filling an emulated account (moto) with what a deployment needs: a tagged fleet, an ECR image, an artifact.
+
+Shared by the demo and the tests, so both set the world up the same way.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from typing import Any
+
+
+def launch(ec2: Any, count: int, tags: dict[str, str]) -> list[str]:
+    image_id = ec2.describe_images()["Images"][0]["ImageId"]
+    reservation = ec2.run_instances(
+        ImageId=image_id, MinCount=count, MaxCount=count, InstanceType="t3.micro",
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}])
+    return sorted(instance["InstanceId"] for instance in reservation["Instances"])
+
+
+def push_image(ecr: Any, repository: str, tag: str, content: str = "v1") -> tuple[str, str]:
+    """Put an image manifest under `tag`; returns (the image URI with its tag, its digest)."""
+    try:
+        repo = ecr.create_repository(repositoryName=repository)["repository"]
+    except ecr.exceptions.RepositoryAlreadyExistsException:
+        repo = ecr.describe_repositories(repositoryNames=[repository])["repositories"][0]
+    config_digest = "sha256:" + (content + tag).encode().hex().ljust(64, "0")[:64]
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                           "config": {"digest": config_digest, "size": 1,
+                                      "mediaType": "application/vnd.docker.container.image.v1+json"},
+                           "layers": []})
+    result = ecr.put_image(repositoryName=repository, imageManifest=manifest, imageTag=tag)
+    return f"{repo['repositoryUri']}:{tag}", str(result["image"]["imageId"]["imageDigest"])
+
+
+def put_artifact(s3: Any, files: dict[str, str | bytes], bucket: str, key: str) -> tuple[str, str]:
+    """Upload a pipeline artifact: a zip holding `files` at its top level."""
+    if bucket not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
+        s3.create_bucket(Bucket=bucket)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    s3.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
+    return bucket, key
