@@ -7,12 +7,11 @@ context: set outcomes inside the context.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from . import state as _state
-from .install import PINNED_MOTO, install
 from .outcomes import InstanceOutcome, OutcomeHook
+from .patching import PINNED_MOTO, install
 
 __all__ = [
     "PINNED_MOTO",
@@ -66,7 +65,3 @@ def set_outcome_hook(hook: OutcomeHook | None) -> None:
     """``hook(instance_id, command) -> InstanceOutcome | None``, asked first at send time; None removes it."""
     with _state.LOCK:
         _state.current().outcome_hook = hook
-
-
-def _copy(value: Any) -> Any:
-    return copy.deepcopy(value)

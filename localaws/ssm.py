@@ -80,6 +80,7 @@ def send_command(self: Any) -> ActionResult:
         requested=command.requested_date_time,
         by_targets=bool(targets),
         max_errors=command.max_errors,
+        notification_config=params.get("NotificationConfig"),
     )
     for instance_id in candidates:
         outcome = outcome_for(instance_id, hook_view)
@@ -91,14 +92,22 @@ def send_command(self: Any) -> ActionResult:
         run.invocations[instance_id] = Invocation(instance_id, outcome)
     with LOCK:
         runs_of(self.ssm_backend)[command.command_id] = run
-    body = command.response_object()
+    body = _without_moto_placeholders(command.response_object(), run)
     body.update(Status="Pending", StatusDetails="Pending", TargetCount=0, CompletedCount=0, ErrorCount=0)
     body["DeliveryTimedOutCount"] = 0
     return shaped(SERVICE, "SendCommand", {"Command": body})
 
 
+def _without_moto_placeholders(body: dict[str, Any], run: CommandRun) -> dict[str, Any]:
+    """moto invents a NotificationConfig (``NotificationArn: "string"``) when none was sent; AWS omits it."""
+    body.pop("NotificationConfig", None)
+    if run.notification_config:
+        body["NotificationConfig"] = run.notification_config
+    return body
+
+
 def _command_view(self: Any, run: CommandRun) -> dict[str, Any]:
-    body: dict[str, Any] = self.ssm_backend.get_command_by_id(run.command_id).response_object()
+    body = _without_moto_placeholders(self.ssm_backend.get_command_by_id(run.command_id).response_object(), run)
     status, details = run.status()
     body.update(run.counts(), Status=status, StatusDetails=details)
     return body
@@ -186,7 +195,7 @@ def _invocation_view(self: Any, run: CommandRun, invocation: Invocation, details
         "StandardErrorUrl": "",
         "CommandPlugins": plugins,
         "ServiceRole": "",
-        "NotificationConfig": {"NotificationArn": "", "NotificationEvents": [], "NotificationType": ""},
+        **({"NotificationConfig": run.notification_config} if run.notification_config else {}),
         "CloudWatchOutputConfig": {"CloudWatchLogGroupName": "", "CloudWatchOutputEnabled": False},
     }
 

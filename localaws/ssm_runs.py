@@ -83,6 +83,7 @@ class CommandRun:
     requested: datetime.datetime
     by_targets: bool
     max_errors: str
+    notification_config: dict[str, Any] | None = None
     invocations: dict[str, Invocation] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
