@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
 
-from conftest import Engine, Target, http_get
-
 from chalicelib.domain.exit_codes import ScriptExit
+from tests.containers.support import Engine, Target, http_get, run_script
 
 
 def steps(stdout: str) -> list[str]:
@@ -160,3 +160,62 @@ def test_deploy_resumes_from_a_backup_left_by_an_interrupted_run(engine: Engine,
     assert http_get(deployed_v1.port) == (200, "berth-test v1")
     assert engine.container_names() >= {deployed_v1.name}
     assert backup not in engine.container_names()
+
+
+def test_two_concurrent_deploys_of_one_name_take_turns(engine: Engine, deployed_v1: Target) -> None:
+    results = []
+
+    def deploy() -> None:
+        results.append(engine.run("start_container.sh", *deployed_v1.deploy_args(engine, "v2")))
+
+    threads = [threading.Thread(target=deploy) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert [r.returncode for r in results] == [ScriptExit.OK, ScriptExit.OK], [r.stderr for r in results]
+    assert http_get(deployed_v1.port) == (200, "berth-test v2")
+    assert {n for n in engine.container_names() if n.startswith(deployed_v1.name)} == {deployed_v1.name}
+
+
+def test_ecr_login_pipes_the_password_to_docker_login(engine: Engine, target: Target, tmp_path) -> None:
+    bin_dir = tmp_path / "aws-bin"
+    bin_dir.mkdir()
+    (bin_dir / "aws").write_text(f'#!/bin/sh\necho "$*" >> "{tmp_path}/aws.log"\necho not-a-real-password\n')
+    (bin_dir / "aws").chmod(0o755)
+    env = {**engine.env, "PATH": f"{bin_dir}:{engine.env['PATH']}",
+           "REGISTRY_AUTH_FILE": str(tmp_path / "auth.json")}
+
+    result = run_script("start_container.sh", *target.deploy_args(engine, "v1", "--ecr-login", "eu-west-1"), env=env)
+
+    assert result.returncode == ScriptExit.OK, result.stdout + result.stderr
+    assert (tmp_path / "aws.log").read_text().split() == ["ecr", "get-login-password", "--region", "eu-west-1"]
+    assert steps(result.stdout)[:3] == ["docker", "login", "pull"]
+
+
+def test_failed_ecr_login_exits_20_before_touching_anything(engine: Engine, deployed_v1: Target, tmp_path) -> None:
+    bin_dir = tmp_path / "aws-bin"
+    bin_dir.mkdir()
+    (bin_dir / "aws").write_text("#!/bin/sh\necho 'Unable to locate credentials' >&2\nexit 255\n")
+    (bin_dir / "aws").chmod(0o755)
+    env = {**engine.env, "PATH": f"{bin_dir}:{engine.env['PATH']}"}
+
+    result = run_script("start_container.sh", *deployed_v1.deploy_args(engine, "v2", "--ecr-login", "eu-west-1"),
+                        env=env)
+
+    assert result.returncode == ScriptExit.REGISTRY_LOGIN_FAILED, result.stdout + result.stderr
+    assert http_get(deployed_v1.port) == (200, "berth-test v1")
+
+
+def test_unreachable_docker_exits_10(tmp_path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text("#!/bin/sh\necho 'Cannot connect to the Docker daemon' >&2\nexit 1\n")
+    (bin_dir / "docker").chmod(0o755)
+
+    result = run_script("start_container.sh", "--image", "repo/app:1", "--name", "web",
+                        env={**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin"})
+
+    assert result.returncode == ScriptExit.DOCKER_UNAVAILABLE
+    assert "berth-error: 10 DOCKER_UNAVAILABLE" in result.stdout
