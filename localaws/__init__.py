@@ -17,10 +17,13 @@ __all__ = [
     "PINNED_MOTO",
     "InstanceOutcome",
     "OutcomeHook",
+    "deployment_targets",
+    "hook_statuses",
     "install",
     "job_results",
     "reset",
     "set_default_outcome",
+    "set_deployment_outcome",
     "set_outcome",
     "set_outcome_hook",
     "strict_jobs",
@@ -28,7 +31,10 @@ __all__ = [
 
 
 def reset() -> None:
-    """Clear localaws state: job results, outcomes, hook, deployment outcomes, hook statuses."""
+    """Clear localaws state: job results, strict jobs, instance outcomes, the outcome hook, hook statuses.
+
+    Deployments and commands are moto's and go with moto's reset (which also calls this).
+    """
     _state.reset()
 
 
@@ -65,3 +71,37 @@ def set_outcome_hook(hook: OutcomeHook | None) -> None:
     """``hook(instance_id, command) -> InstanceOutcome | None``, asked first at send time; None removes it."""
     with _state.LOCK:
         _state.current().outcome_hook = hook
+
+
+def set_deployment_outcome(
+    deployment_id: str,
+    status: str = "Succeeded",
+    instances: dict[str, dict[str, Any]] | None = None,
+    creator: str | None = None,
+    error_code: str | None = None,
+    error_message: str | None = None,
+) -> None:
+    """Make GetDeployment / BatchGetDeployments / the target calls report ``status`` for a moto deployment.
+
+    ``instances`` maps instance ids to ``{"status", "lifecycle_event", "script_name", "error_code",
+    "message", "log_tail"}`` (all optional; status defaults to Succeeded); other targets report what the
+    deployment status implies. Failed deployments get errorInformation ``HEALTH_CONSTRAINTS`` unless
+    ``error_code`` says otherwise. ``creator`` must be a CodeDeploy value (a rollback is ``codeDeployRollback``).
+    """
+    from . import codedeploy_deployments
+
+    codedeploy_deployments.set_outcome(deployment_id, status, instances, creator, error_code, error_message)
+
+
+def deployment_targets(deployment_id: str) -> list[str]:
+    """Instance ids in the deployment (group tag matches at creation, then instances an outcome named)."""
+    from . import codedeploy_deployments
+
+    with _state.LOCK:
+        return codedeploy_deployments.targets(codedeploy_deployments.find(deployment_id)[1])
+
+
+def hook_statuses() -> dict[tuple[str, str], str]:
+    """Accepted PutLifecycleEventHookExecutionStatus calls: ``{(deployment_id, hook_execution_id): status}``."""
+    with _state.LOCK:
+        return dict(_state.current().hook_statuses)

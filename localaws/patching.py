@@ -44,6 +44,18 @@ def _hook_reset() -> None:
     BackendDict.reset = classmethod(reset)  # type: ignore[method-assign,assignment]
 
 
+def _patch_codedeploy_models() -> None:
+    import moto.codedeploy.responses as responses
+    from moto.codedeploy.models import CodeDeployBackend
+
+    from . import codedeploy, codedeploy_deployments
+
+    CodeDeployBackend.create_deployment = codedeploy_deployments.wrap_create_deployment(  # type: ignore[method-assign]
+        CodeDeployBackend.create_deployment
+    )
+    responses._deployment_info = codedeploy.deployment_info_with_outcome(responses._deployment_info)
+
+
 def install() -> None:
     """Patch moto once per process; later calls do nothing."""
     global _installed
@@ -60,5 +72,6 @@ def install() -> None:
         _add_methods(CodePipelineResponse, codepipeline.METHODS)
         _add_methods(SimpleSystemManagerResponse, ssm.METHODS)
         _add_methods(CodeDeployResponse, codedeploy.METHODS)
+        _patch_codedeploy_models()
         _hook_reset()
         _installed = True

@@ -1,9 +1,10 @@
 """Process-wide state of the extensions that is not tied to one moto backend.
 
-Job results, instance outcomes, deployment outcomes and hook statuses are addressed by ids that are
-unique on their own (job id, instance id, deployment id), and the public functions take no account or
-region, so they live here rather than in a backend. Per-command Run Command state lives in moto's SSM
-backend instead (see ``ssm_runs``). ``install`` chains :func:`reset` onto moto's ``BackendDict.reset``,
+Job results, instance outcomes and lifecycle hook statuses are addressed by ids that are unique on
+their own (job id, instance id, deployment id), and the public functions take no account or region, so
+they live here rather than in a backend. State that belongs to one moto object lives with it instead:
+Run Command invocations in moto's SSM backend (``ssm_runs``), deployment targets and outcomes on moto's
+CodeDeploy deployment (``codedeploy_deployments``). ``install`` chains :func:`reset` onto moto's ``BackendDict.reset``,
 so a new ``mock_aws`` context, a ``/moto-api/reset`` call and :func:`localaws.reset` all clear it.
 
 The server handles requests on threads; every access goes through ``LOCK``.
@@ -22,15 +23,6 @@ LOCK = threading.RLock()
 
 
 @dataclass
-class DeploymentOutcome:
-    """What GetDeployment and the deployment-target calls report for one deployment."""
-
-    status: str
-    instances: dict[str, dict[str, Any]] = field(default_factory=dict)
-    creator: str | None = None
-
-
-@dataclass
 class State:
     job_results: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     strict_jobs: bool = False
@@ -38,16 +30,14 @@ class State:
     outcomes: dict[str, InstanceOutcome] = field(default_factory=dict)
     default_outcome: InstanceOutcome = field(default_factory=InstanceOutcome)
     outcome_hook: OutcomeHook | None = None
-    deployments: dict[str, DeploymentOutcome] = field(default_factory=dict)
     hook_statuses: dict[tuple[str, str], str] = field(default_factory=dict)
-    stopped_deployments: dict[str, bool] = field(default_factory=dict)
 
 
 STATE = State()
 
 
 def reset() -> None:
-    """Forget every job result, outcome, hook, deployment outcome and hook status."""
+    """Forget every job result, instance outcome, outcome hook and lifecycle hook status."""
     global STATE
     with LOCK:
         STATE = State()
