@@ -34,6 +34,8 @@ class TargetRecord:
     current_revision: Revision | None
     last_deployment_id: str | None
     updated_by: str
+    recent_failures: tuple[int, ...] = ()      # epoch seconds of automatic-deployment failures, newest last
+    breaker_open_since: int | None = None       # automatic retries stop while set; a person's redeploy clears it
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,29 @@ class DeploymentStore:
             current_revision=Revision.model_validate_json(current) if current else None,
             last_deployment_id=item.get("last_deployment_id", {}).get("S"),
             updated_by=item.get("updated_by", {}).get("S", ""),
+            recent_failures=tuple(int(n) for n in item.get("recent_failures", {}).get("NS", [])),
+            breaker_open_since=int(item["breaker_open_since"]["N"]) if "breaker_open_since" in item else None,
         )
+
+    def record_failure(self, name: str, at: int, keep_after: int, open_breaker: bool) -> None:
+        """Remember a failure (dropping those older than `keep_after`) and open the breaker if told to."""
+        record = self.get_target(name)
+        if record is None:
+            return
+        failures = [f for f in record.recent_failures if f >= keep_after] + [at]
+        expression = "SET recent_failures = :f"
+        values: dict[str, Any] = {":f": {"NS": [str(f) for f in failures]}}
+        if open_breaker:
+            expression += ", breaker_open_since = if_not_exists(breaker_open_since, :at)"
+            values[":at"] = {"N": str(at)}
+        self._call("UpdateItem", self._db.update_item, TableName=self._table, Key=_key(f"TARGET#{name}", "SPEC"),
+                   UpdateExpression=expression, ExpressionAttributeValues=values,
+                   ConditionExpression="attribute_exists(pk)")
+
+    def reset_breaker(self, name: str, caller: str) -> None:
+        self._call("UpdateItem", self._db.update_item, TableName=self._table, Key=_key(f"TARGET#{name}", "SPEC"),
+                   UpdateExpression="REMOVE breaker_open_since, recent_failures SET updated_by = :caller",
+                   ExpressionAttributeValues={":caller": {"S": caller}}, ConditionExpression="attribute_exists(pk)")
 
     def set_current_revision(self, name: str, revision: Revision, deployment_id: str) -> None:
         self._call("UpdateItem", self._db.update_item, TableName=self._table, Key=_key(f"TARGET#{name}", "SPEC"),
