@@ -47,7 +47,6 @@ readonly LOG_TAIL_LINES=50
 # With no --health-port the check is "still running, never restarted" for this long (capped by the timeout).
 readonly SETTLE_SECONDS=5
 readonly PROBE_TIMEOUT_SECONDS=5
-readonly LOCK_FD=9
 
 # ---------------------------------------------------------------------------------------------------------
 # Functions shared with stop_container.sh and validate_service.sh
@@ -397,10 +396,11 @@ acquire_lock() {
     command -v flock >/dev/null 2>&1 || return 0
     [[ -d "$lock_dir" && -w "$lock_dir" ]] || lock_dir="/tmp"
     local lock_file="${lock_dir}/berth-${name}.lock"
+    # Descriptor 9 holds the lock until this script exits; dk closes it for docker.
     exec 9>"$lock_file"
-    if ! flock -n "$LOCK_FD"; then
+    if ! flock -n 9; then
         log "another deploy of $name is running; waiting for it to finish"
-        flock "$LOCK_FD"
+        flock 9
     fi
 }
 
@@ -444,14 +444,16 @@ stop_previous() {
         else
             # An earlier run was interrupted mid-swap: its backup is the last known good container.
             log "recovering $backup left by an interrupted deploy"
-            dk rename "$backup" "$name"
+            dk rename "$backup" "$name" || fail "$EXIT_START_FAILED" START_FAILED "could not rename $backup back" \
+                "to $name; rename or remove it by hand ('docker rename $backup $name') and deploy again"
         fi
     fi
     if ! container_exists "$name"; then
         log "no previous container named $name"
         return 0
     fi
-    dk rename "$name" "$backup"
+    dk rename "$name" "$backup" || fail "$EXIT_START_FAILED" START_FAILED "could not rename $name to $backup;" \
+        "$name was left running. Check 'docker ps -a' and the docker daemon's log"
     swap_state="previous-stopped"
     log "stopping previous container (now $backup)"
     if ! dk stop -t "$stop_timeout" "$backup" >/dev/null; then

@@ -219,3 +219,19 @@ def test_unreachable_docker_exits_10(tmp_path) -> None:
 
     assert result.returncode == ScriptExit.DOCKER_UNAVAILABLE
     assert "berth-error: 10 DOCKER_UNAVAILABLE" in result.stdout
+
+
+def test_deploy_by_digest_pins_the_exact_image(engine: Engine, deployed_v1: Target) -> None:
+    first = engine.podman("image", "inspect", "--format", "{{index .RepoDigests 0}}", engine.image("v1")).stdout
+    pinned = first.strip()
+    assert "@sha256:" in pinned
+    upgraded = engine.run("start_container.sh", *deployed_v1.deploy_args(engine, "v2"))
+    assert upgraded.returncode == ScriptExit.OK, upgraded.stdout + upgraded.stderr
+
+    args = deployed_v1.deploy_args(engine, "v2")
+    args[args.index("--image") + 1] = pinned
+    result = engine.run("start_container.sh", *args)
+
+    assert result.returncode == ScriptExit.OK, result.stdout + result.stderr
+    assert http_get(deployed_v1.port) == (200, "berth-test v1")
+    assert f"berth-digest: {pinned}" in result.stdout.splitlines()
