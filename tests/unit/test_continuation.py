@@ -1,0 +1,76 @@
+"""The continuation token: small, secret-free JSON that only berth writes and only berth reads back."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chalicelib.domain.continuation import MAX_TOKEN, Following, Token, WaitingForLock, decode, encode
+from chalicelib.domain.errors import InvalidEvent
+
+
+@pytest.mark.parametrize(("token", "text"), [
+    (Following("d-20240912-0001"), '{"v":1,"d":"d-20240912-0001"}'),
+    (WaitingForLock("web-prod", 1726142400), '{"v":1,"w":"web-prod","s":1726142400}'),
+    (WaitingForLock("t", 0), '{"v":1,"w":"t","s":0}'),
+])
+def test_encode_is_compact_json(token: Token, text: str) -> None:
+    assert encode(token) == text
+    assert decode(text) == token
+
+
+_IDS = st.text(min_size=0, max_size=200)
+
+
+@given(st.one_of(st.builds(Following, _IDS),
+                 st.builds(WaitingForLock, _IDS, st.integers(min_value=0, max_value=2**40))))
+@settings(max_examples=300, deadline=None)
+def test_round_trip(token: Token) -> None:
+    text = encode(token)
+    assert len(text) <= MAX_TOKEN
+    assert decode(text) == token
+
+
+def test_a_typical_token_is_far_under_the_limit() -> None:
+    assert len(encode(Following("01J7ZK3W6Y5V8Q2N4M1P0R9T8S"))) < 100
+    assert len(encode(WaitingForLock("x" * 63, 2**40))) < 150
+
+
+def test_a_token_too_long_for_codepipeline_is_refused_when_written() -> None:
+    with pytest.raises(ValueError, match="longer than CodePipeline allows"):
+        encode(Following("d" * MAX_TOKEN))
+
+
+@pytest.mark.parametrize("text", [
+    "", "garbage", "{", "null", "1", '"d-1"', "[]", '["v", 1]', "{}",
+    '{"d": "d-1"}', '{"v": 2, "d": "d-1"}', '{"v": "1", "d": "d-1"}', '{"v": 1}', '{"v": 1, "d": 5}',
+    '{"v": 1, "d": null}', '{"v": 1, "w": "t"}', '{"v": 1, "w": "t", "s": "1726142400"}',
+    '{"v": 1, "w": "t", "s": 1.5}', '{"v": 1, "w": 5, "s": 1}', '{"v": 1, "s": 1}',
+    "some-input-such-as-a-URL", "eyJ2IjoxLCJkIjoiZC0xIn0=",
+])
+def test_garbage_tokens_are_invalid_events(text: str) -> None:
+    with pytest.raises(InvalidEvent, match="not one berth wrote"):
+        decode(text)
+
+
+@given(st.one_of(st.text(max_size=100), st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.sampled_from(["v", "d", "w", "s", "x"]), c, max_size=4),
+    max_leaves=10).map(json.dumps)))
+@settings(max_examples=400, deadline=None)
+def test_arbitrary_tokens_raise_nothing_but_invalid_event(text: str) -> None:
+    try:
+        token = decode(text)
+    except InvalidEvent:
+        return
+    assert isinstance(token, (Following, WaitingForLock))
+
+
+@pytest.mark.xfail(strict=True, reason="bug: decode lets json.loads' RecursionError through for deeply nested "
+                                       "tokens (under CodePipeline's 2048 characters); catch RecursionError too")
+def test_a_deeply_nested_token_is_an_invalid_event() -> None:
+    with pytest.raises(InvalidEvent):
+        decode("[" * 2000)

@@ -1,0 +1,305 @@
+"""Where a command stands, from what SSM reports: running, succeeded, or failed with a message a person can act on."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chalicelib.domain.deployment import InstanceResult
+from chalicelib.domain.exit_codes import EXIT_MEANING, ScriptExit
+from chalicelib.domain.progress import (
+    FINAL_COMMAND_STATUSES,
+    FINAL_INVOCATION_STATUSES,
+    MAX_FAILURE_MESSAGE,
+    Invocation,
+    Phase,
+    Progress,
+    assess,
+    describe_exit,
+    failure_message,
+    instance_result,
+)
+
+A, B, C, D = "i-0000000000000000a", "i-0000000000000000b", "i-0000000000000000c", "i-0000000000000000d"
+DIGEST = "sha256:" + "5e" * 32
+NEVER_RAN_TAIL = "the instance never ran the command: not managed by SSM, agent offline, or stopped"
+
+
+def inv(instance_id: str, status: str = "Success", code: int | None = 0, output: str = "") -> Invocation:
+    return Invocation(instance_id, status, code, output)
+
+
+def result(instance_id: str, status: str = "Success", code: int | None = 0, **fields: str | None) -> InstanceResult:
+    return InstanceResult(instance_id=instance_id, status=status, response_code=code, **fields)
+
+
+def never_ran(instance_id: str) -> InstanceResult:
+    return InstanceResult(instance_id=instance_id, status="NeverRan", output_tail=NEVER_RAN_TAIL)
+
+
+# ------------------------------------------------------------------------------------------------ phases
+
+def test_running_while_some_invocations_are_in_progress() -> None:
+    progress = assess([A, B, C], [inv(A), inv(B, "InProgress", None), inv(C, "Pending", None)], "InProgress")
+    assert progress == Progress(
+        Phase.RUNNING, {A: result(A), B: result(B, "InProgress", None), C: result(C, "Pending", None)}, 33,
+        "1 succeeded, 0 failed, 2 pending of 3 instances")
+
+
+def test_running_before_any_invocation_is_listed() -> None:
+    assert assess([A, B], [], "Pending") == Progress(Phase.RUNNING, {}, 0,
+                                                     "0 succeeded, 0 failed, 2 pending of 2 instances")
+    assert assess([A, B], [], None) == Progress(Phase.RUNNING, {}, 0, "0 succeeded, 0 failed, 2 pending of 2 instances")
+
+
+def test_still_running_when_the_command_is_over_but_an_invocation_is_not() -> None:
+    progress = assess([A, B], [inv(A), inv(B, "InProgress", None)], "Success")
+    assert (progress.phase, progress.percent, progress.failure_message) == (Phase.RUNNING, 50, "")
+
+
+def test_still_running_when_every_invocation_is_final_but_the_command_is_not() -> None:
+    progress = assess([A, B], [inv(A), inv(B)], "InProgress")
+    assert (progress.phase, progress.percent) == (Phase.RUNNING, 99)
+
+
+def test_all_succeeded() -> None:
+    progress = assess([A, B, C], [inv(A), inv(B), inv(C)], "Success")
+    assert progress == Progress(Phase.SUCCEEDED, {A: result(A), B: result(B), C: result(C)}, 100,
+                                "3 succeeded, 0 failed, 0 pending of 3 instances")
+
+
+def test_success_with_no_response_code_counts_as_success() -> None:
+    assert assess([A], [inv(A, code=None)], "Success").phase == Phase.SUCCEEDED
+
+
+def test_a_success_status_with_a_nonzero_code_is_a_failure() -> None:
+    progress = assess([A], [inv(A, "Success", 21)], "Success")
+    assert (progress.phase, progress.summary) == (Phase.FAILED, "0 succeeded, 1 failed, 0 pending of 1 instances")
+
+
+def test_a_failure_beyond_a_zero_budget_fails_the_command() -> None:
+    progress = assess([A, B], [inv(A), inv(B, "Failed", 21, "berth-step: pull\nerror pulling\n")], "Failed")
+    assert progress == Progress(
+        Phase.FAILED, {A: result(A), B: result(B, "Failed", 21, step="pull", output_tail="berth-step: pull\n"
+                                                                                        "error pulling\n")},
+        100, "1 succeeded, 1 failed, 0 pending of 2 instances",
+        "1 of 2 instances failed. i-0000000000000000b in step pull, exit 21: image pull failed; the running "
+        "container was not touched (transient); output ends: berth-step: pull\nerror pulling")
+
+
+@pytest.mark.parametrize(("failures", "max_errors", "phase"), [
+    (0, "0", Phase.SUCCEEDED),
+    (1, "0", Phase.FAILED),
+    (1, "1", Phase.SUCCEEDED),
+    (2, "1", Phase.FAILED),
+    (3, "3", Phase.SUCCEEDED),
+    (2, "20%", Phase.SUCCEEDED),   # 20% of 10 is 2
+    (2, "19%", Phase.FAILED),      # 19% of 10 rounds down to 1
+    (1, "10%", Phase.SUCCEEDED),
+    (1, "9%", Phase.FAILED),       # rounds down to 0
+    (10, "100%", Phase.SUCCEEDED),
+    (10, "99%", Phase.FAILED),
+    (5, "0%", Phase.FAILED),
+])
+def test_error_budget_by_count_and_percent(failures: int, max_errors: str, phase: Phase) -> None:
+    ids = [f"i-{n:017x}" for n in range(10)]
+    invocations = [inv(i, "Failed", 30) if n < failures else inv(i) for n, i in enumerate(ids)]
+    progress = assess(ids, invocations, "Failed" if failures else "Success", max_errors)
+    assert (progress.phase, progress.percent) == (phase, 100)
+    assert progress.summary == f"{10 - failures} succeeded, {failures} failed, 0 pending of 10 instances"
+    assert (progress.failure_message != "") == (phase == Phase.FAILED)
+
+
+def test_expected_instances_without_an_invocation_never_ran_once_the_command_is_over() -> None:
+    progress = assess([A, B, C], [inv(A), inv(B)], "Success")
+    assert progress == Progress(
+        Phase.FAILED, {A: result(A), B: result(B), C: never_ran(C)}, 100,
+        "2 succeeded, 1 failed, 0 pending of 3 instances",
+        f"1 of 3 instances failed. {C} never ran the command; output ends: {NEVER_RAN_TAIL}")
+
+
+def test_never_ran_within_the_error_budget() -> None:
+    progress = assess([A, B, C], [inv(A), inv(B)], "Success", max_errors="1")
+    assert (progress.phase, progress.instances[C]) == (Phase.SUCCEEDED, never_ran(C))
+
+
+def test_missing_invocations_are_pending_while_the_command_runs() -> None:
+    progress = assess([A, B, C], [inv(A), inv(B)], "InProgress")
+    assert (progress.phase, progress.summary, set(progress.instances)) == (
+        Phase.RUNNING, "2 succeeded, 0 failed, 1 pending of 3 instances", {A, B})
+
+
+@pytest.mark.parametrize("status", sorted(FINAL_COMMAND_STATUSES))
+def test_a_final_command_that_reached_no_instance_fails(status: str) -> None:
+    progress = assess([], [], status)
+    assert (progress.phase, progress.instances, progress.percent, progress.failure_message) == (
+        Phase.FAILED, {}, 100,
+        "the command reached no instance: no instance matched the target, or none is managed by SSM")
+
+
+@pytest.mark.xfail(strict=True, reason="bug: total is max(..., 1) for the percent's divisor, so the summary of a "
+                                       "command that reached no instance reads '1 pending of 1 instances'")
+def test_the_summary_of_a_command_that_reached_no_instance_counts_none() -> None:
+    assert assess([], [], "Success").summary == "0 succeeded, 0 failed, 0 pending of 0 instances"
+
+
+def test_a_final_command_with_expected_instances_but_no_invocations_fails_each_as_never_ran() -> None:
+    progress = assess([A, B], [], "Success")
+    assert (progress.phase, progress.instances) == (Phase.FAILED, {A: never_ran(A), B: never_ran(B)})
+    assert progress.failure_message.startswith("2 of 2 instances failed. ")
+
+
+def test_invocations_outside_the_expected_list_count_too() -> None:
+    progress = assess([A], [inv(A), inv(B, "Failed", 40)], "Failed")
+    assert (progress.phase, progress.summary) == (Phase.FAILED, "1 succeeded, 1 failed, 0 pending of 2 instances")
+
+
+@pytest.mark.parametrize("status", ["TimedOut", "Cancelled", "DeliveryTimedOut", "Undeliverable", "Terminated",
+                                    "InvalidPlatform", "AccessDenied", "Failed"])
+def test_every_final_failure_status_counts_as_failed(status: str) -> None:
+    progress = assess([A, B], [inv(A), inv(B, status, -1)], "Failed")
+    assert (progress.phase, progress.summary) == (Phase.FAILED, "1 succeeded, 1 failed, 0 pending of 2 instances")
+
+
+_STATUSES = [*sorted(FINAL_INVOCATION_STATUSES), "Pending", "InProgress", "Delayed", "Cancelling"]
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 30), st.sampled_from(_STATUSES), st.one_of(st.none(), st.integers(-1, 255))),
+             max_size=30, unique_by=lambda t: t[0]),
+    st.lists(st.integers(0, 40), max_size=30, unique=True),
+    st.one_of(st.none(), st.sampled_from(["Pending", "InProgress", "Success", "Failed", "TimedOut", "Cancelled",
+                                          "Cancelling"])),
+    st.sampled_from(["0", "1", "5", "10%", "50%", "100%"]),
+)
+@settings(max_examples=300, deadline=None)
+def test_percent_stays_within_bounds(invocations: list[tuple[int, str, int | None]], expected: list[int],
+                                     command_status: str | None, max_errors: str) -> None:
+    progress = assess([f"i-{n:017x}" for n in expected],
+                      [inv(f"i-{n:017x}", status, code) for n, status, code in invocations], command_status,
+                      max_errors)
+    assert 0 <= progress.percent <= 100
+    if progress.phase == Phase.RUNNING:
+        assert progress.percent <= 99
+        assert progress.failure_message == ""
+    else:
+        assert progress.percent == 100
+        assert command_status in FINAL_COMMAND_STATUSES
+    assert (progress.failure_message != "") == (progress.phase == Phase.FAILED)
+    assert len(progress.failure_message) <= MAX_FAILURE_MESSAGE
+
+
+# ------------------------------------------------------------------------------------------------ markers
+
+FULL_OUTPUT = (
+    "berth-step: docker\nberth-step: login\nLogin Succeeded\nberth-step: pull\nberth-step: stop-previous\n"
+    "berth-step: start\nberth-step: health\nberth-step: cleanup\n"
+    f"berth-digest: 123456789012.dkr.ecr.us-east-1.amazonaws.com/web@{DIGEST}\nberth-result: ok\n"
+)
+
+
+def test_step_and_digest_come_from_the_last_markers() -> None:
+    assert instance_result(inv(A, output=FULL_OUTPUT)) == result(A, step="cleanup", digest=DIGEST,
+                                                                 output_tail=FULL_OUTPUT)
+
+
+@pytest.mark.parametrize(("output", "step", "digest"), [
+    ("", None, None),
+    ("berth-step: pull", "pull", None),
+    ("berth-step: pull  \r\n", "pull", None),
+    ("echo berth-step: pull\n", None, None),
+    ("  berth-step: pull\n", None, None),
+    ("berth-step:pull\n", None, None),
+    (f"berth-digest: {DIGEST}\n", None, DIGEST),
+    (f"berth-digest: nginx@{DIGEST}", None, DIGEST),
+    (f"berth-digest: a@sha256:{'1' * 64}\nberth-digest: b@{DIGEST}\n", None, DIGEST),
+    (f"berth-digest: nginx@{DIGEST.upper()}\n", None, None),
+    ("berth-digest: nginx@sha256:abc\n", None, None),
+    (f"berth-digest: nginx@{DIGEST}0\n", None, None),
+    (f"log berth-digest: nginx@{DIGEST}\n", None, None),
+])
+def test_markers(output: str, step: str | None, digest: str | None) -> None:
+    parsed = instance_result(inv(A, output=output))
+    assert (parsed.step, parsed.digest) == (step, digest)
+
+
+def test_output_tail_keeps_the_end() -> None:
+    output = "".join(f"line {n}\n" for n in range(1000))
+    assert instance_result(inv(A, output=output)).output_tail == output[-600:]
+    assert instance_result(inv(A, output=output), tail_chars=10).output_tail == output[-10:]
+
+
+def test_progress_digests_collects_what_instances_report() -> None:
+    other = "sha256:" + "0" * 64
+    progress = assess([A, B, C], [inv(A, output=FULL_OUTPUT), inv(B, output=f"berth-digest: x@{other}"), inv(C)],
+                      "Success")
+    assert progress.digests == {DIGEST, other}
+
+
+# ------------------------------------------------------------------------------------------------ messages
+
+@pytest.mark.parametrize("code", sorted(EXIT_MEANING))
+def test_describe_exit_for_every_documented_code(code: ScriptExit) -> None:
+    step, meaning, failure_class = EXIT_MEANING[code]
+    assert describe_exit(result(A, "Failed", int(code))) == (
+        f"in step {step}, exit {int(code)}: {meaning} ({failure_class.value})")
+    assert describe_exit(result(A, "Failed", int(code), step="marker-step")) == (
+        f"in step marker-step, exit {int(code)}: {meaning} ({failure_class.value})")
+
+
+@pytest.mark.parametrize(("instance", "description"), [
+    (result(A, "Failed", 127), "in step unknown step, exit 127: command not found: the script could not run"),
+    (result(A, "Failed", 127, step="pull"), "in step pull, exit 127: command not found: the script could not run"),
+    (result(A, "Failed", 99), "in step unknown step, exit 99: the script failed"),
+    (result(A, "Failed", 1, step="health"), "in step health, exit 1: the script failed"),
+    (result(A, "Failed", -1), "in step unknown step, exit -1: the script failed"),
+    (result(A, "Failed", None), "in step unknown step, exit None: the script failed"),
+    (result(A, "Success", int(ScriptExit.OK)), "in step unknown step, exit 0: the script failed"),
+    (never_ran(A), "never ran the command"),
+    (result(A, "TimedOut", -1), "SSM status TimedOut"),
+    (result(A, "DeliveryTimedOut", None), "SSM status DeliveryTimedOut"),
+    (result(A, "Undeliverable", None), "SSM status Undeliverable"),
+    (result(A, "Cancelled", None), "SSM status Cancelled"),
+])
+def test_describe_exit_for_other_codes_and_statuses(instance: InstanceResult, description: str) -> None:
+    assert describe_exit(instance) == description
+
+
+def test_failure_message_lists_instances_in_order_with_the_end_of_their_output() -> None:
+    failed = [result(B, "Failed", 21, output_tail="x" * 1000 + "END"), result(A, "Failed", 40, output_tail="  \n")]
+    assert failure_message(failed, 5) == (
+        f"2 of 5 instances failed. {A} in step health, exit 40: health check failed; the previous container was "
+        f"restored (permanent) | {B} in step pull, exit 21: image pull failed; the running container was not "
+        f"touched (transient); output ends: {'x' * 397}END")
+
+
+def _many_failures(count: int) -> list[InstanceResult]:
+    return [result(f"i-{n:017x}", "Failed", 41, step="health", output_tail="health check output " * 40)
+            for n in range(count)]
+
+
+def test_failure_message_is_cut_to_a_limit_with_a_note() -> None:
+    message = failure_message(_many_failures(50), 50, limit=1000)
+    assert message.startswith("50 of 50 instances failed. i-00000000000000000 in step health, exit 41")
+    assert message.endswith(" ... (cut; see berth)")
+
+
+@pytest.mark.xfail(strict=True, reason="bug: failure_message keeps limit-20 characters then adds a 21-character "
+                                       "suffix, so a cut message is limit+1 (5001) characters long")
+def test_failure_message_of_a_thousand_failed_instances_fits_codepipeline() -> None:
+    assert len(failure_message(_many_failures(1000), 1000)) <= MAX_FAILURE_MESSAGE
+
+
+@pytest.mark.xfail(strict=True, reason="bug: failure_message cut is one character over its limit (see above)")
+def test_assess_with_a_thousand_failed_instances_gives_a_message_that_fits() -> None:
+    ids = [f"i-{n:017x}" for n in range(1000)]
+    progress = assess(ids, [inv(i, "Failed", 21, "berth-step: pull\n" + "e" * 2000) for i in ids], "Failed")
+    assert progress.phase == Phase.FAILED
+    assert len(progress.failure_message) <= MAX_FAILURE_MESSAGE
+
+
+@pytest.mark.parametrize("limit", [100, 1000, 4999, 5000])
+def test_a_cut_message_is_at_most_one_over_its_limit(limit: int) -> None:
+    # Pins the size of the off-by-one above: the adapter's clip() to 5000 hides it from CodePipeline today.
+    assert len(failure_message(_many_failures(1000), 1000, limit=limit)) in (limit, limit + 1)
