@@ -14,3 +14,22 @@ def launch(ec2: Any, count: int = 1, tags: dict[str, str] | None = None, ami: st
     spec = [{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in (tags or {}).items()]}]
     reply = ec2.run_instances(ImageId=ami, MinCount=count, MaxCount=count, TagSpecifications=spec if tags else [])
     return [instance["InstanceId"] for instance in reply["Instances"]]
+
+
+def deployment_group(
+    codedeploy: Any,
+    name: str,
+    ec2_tag_filters: list[dict[str, str]] | None = None,
+    ec2_tag_set: dict[str, Any] | None = None,
+    application: str = "berth",
+) -> None:
+    """An EC2/on-premises application (created once) and a deployment group selecting instances by tag."""
+    if application not in codedeploy.list_applications()["applications"]:
+        codedeploy.create_application(applicationName=application, computePlatform="Server")
+    extra: dict[str, Any] = {"ec2TagSet": ec2_tag_set} if ec2_tag_set else {"ec2TagFilters": ec2_tag_filters or []}
+    codedeploy.create_deployment_group(
+        applicationName=application,
+        deploymentGroupName=name,
+        serviceRoleArn="arn:aws:iam::123456789012:role/codedeploy",
+        **extra,
+    )

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from botocore.exceptions import ParamValidationError
 from localaws_shape_check import assert_matches_output
-from localaws_testkit import REGION, launch
+from localaws_testkit import REGION, deployment_group, launch
 
 import localaws
 
@@ -42,6 +42,35 @@ def _get_first_invocation(clients: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+def _deployment(clients: dict[str, Any], status: str | None = "Failed") -> str:
+    broken, _ = launch(clients["ec2"], 2, {"app": "web"})
+    deployment_group(clients["codedeploy"], "web", [{"Key": "app", "Value": "web", "Type": "KEY_AND_VALUE"}])
+    revision = {"revisionType": "S3", "s3Location": {"bucket": "b", "key": "k", "bundleType": "zip"}}
+    reply = clients["codedeploy"].create_deployment(
+        applicationName="berth", deploymentGroupName="web", revision=revision
+    )
+    failed = {"status": "Failed", "lifecycle_event": "ApplicationStart", "script_name": "s.sh", "log_tail": "x"}
+    if status:
+        localaws.set_deployment_outcome(reply["deploymentId"], status, instances={broken: failed})
+    return str(reply["deploymentId"])
+
+
+def _hooked_deployment(clients: dict[str, Any]) -> str:
+    codedeploy = clients["codedeploy"]
+    codedeploy.create_application(applicationName="fn", computePlatform="Lambda")
+    codedeploy.create_deployment_group(
+        applicationName="fn", deploymentGroupName="fn", serviceRoleArn="arn:aws:iam::123456789012:role/x"
+    )
+    revision = {"revisionType": "AppSpecContent", "appSpecContent": {"content": "{}"}}
+    return str(
+        codedeploy.create_deployment(applicationName="fn", deploymentGroupName="fn", revision=revision)["deploymentId"]
+    )
+
+
+def _first_target(clients: dict[str, Any], deployment_id: str) -> list[str]:
+    return list(clients["codedeploy"].list_deployment_targets(deploymentId=deployment_id)["targetIds"][:1])
+
+
 CASES: dict[tuple[str, str], Call] = {
     ("codepipeline", "PutJobSuccessResult"): lambda c: c["codepipeline"].put_job_success_result(
         jobId=JOB_ID, executionDetails={"summary": "ok", "percentComplete": 100}, outputVariables={"image": "x"}
@@ -59,6 +88,28 @@ CASES: dict[tuple[str, str], Call] = {
     ("ssm", "DescribeInstanceInformation"): lambda c: (launch(c["ec2"], 2), c["ssm"].describe_instance_information())[
         1
     ],
+    ("codedeploy", "GetDeployment"): lambda c: c["codedeploy"].get_deployment(deploymentId=_deployment(c)),
+    ("codedeploy", "StopDeployment"): lambda c: c["codedeploy"].stop_deployment(deploymentId=_deployment(c, None)),
+    ("codedeploy", "ContinueDeployment"): lambda c: c["codedeploy"].continue_deployment(
+        deploymentId=_deployment(c, "Ready"), deploymentWaitType="READY_WAIT"
+    ),
+    ("codedeploy", "ListDeploymentTargets"): lambda c: c["codedeploy"].list_deployment_targets(
+        deploymentId=_deployment(c)
+    ),
+    ("codedeploy", "ListDeploymentInstances"): lambda c: c["codedeploy"].list_deployment_instances(
+        deploymentId=_deployment(c)
+    ),
+    ("codedeploy", "BatchGetDeploymentTargets"): lambda c: (
+        lambda d: c["codedeploy"].batch_get_deployment_targets(deploymentId=d, targetIds=_first_target(c, d))
+    )(_deployment(c)),
+    ("codedeploy", "GetDeploymentTarget"): lambda c: (
+        lambda d: c["codedeploy"].get_deployment_target(deploymentId=d, targetId=_first_target(c, d)[0])
+    )(_deployment(c)),
+    ("codedeploy", "PutLifecycleEventHookExecutionStatus"): lambda c: c[
+        "codedeploy"
+    ].put_lifecycle_event_hook_execution_status(
+        deploymentId=_hooked_deployment(c), lifecycleEventHookExecutionId="h-1", status="Succeeded"
+    ),
 }
 
 INVALID: dict[tuple[str, str], Call] = {
@@ -72,6 +123,22 @@ INVALID: dict[tuple[str, str], Call] = {
     ("ssm", "GetCommandInvocation"): lambda c: c["ssm"].get_command_invocation(CommandId="x" * 36),
     ("ssm", "CancelCommand"): lambda c: c["ssm"].cancel_command(CommandId="short"),
     ("ssm", "DescribeInstanceInformation"): lambda c: c["ssm"].describe_instance_information(MaxResults=4),
+    ("codedeploy", "GetDeployment"): lambda c: c["codedeploy"].get_deployment(deploymentId=5),
+    ("codedeploy", "StopDeployment"): lambda c: c["codedeploy"].stop_deployment(
+        deploymentId="d-1", autoRollbackEnabled="x"
+    ),
+    ("codedeploy", "ContinueDeployment"): lambda c: c["codedeploy"].continue_deployment(deploymentId=["d-1"]),
+    ("codedeploy", "ListDeploymentTargets"): lambda c: c["codedeploy"].list_deployment_targets(targetFilters=[]),
+    ("codedeploy", "ListDeploymentInstances"): lambda c: c["codedeploy"].list_deployment_instances(
+        deploymentId="d-1", instanceStatusFilter="Failed"
+    ),
+    ("codedeploy", "BatchGetDeploymentTargets"): lambda c: c["codedeploy"].batch_get_deployment_targets(
+        deploymentId="d-1", targetIds="i-1"
+    ),
+    ("codedeploy", "GetDeploymentTarget"): lambda c: c["codedeploy"].get_deployment_target(deploymentId="d-1"),
+    ("codedeploy", "PutLifecycleEventHookExecutionStatus"): lambda c: c[
+        "codedeploy"
+    ].put_lifecycle_event_hook_execution_status(deploymentId="d-1", status=1),
 }
 
 
