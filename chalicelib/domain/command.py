@@ -66,10 +66,24 @@ def build_shell_commands(command: DeployCommand, scripts: dict[str, str]) -> lis
     return lines
 
 
+def build_install_docker_commands(purpose: str, scripts: dict[str, str]) -> list[str]:
+    """The remediation command: install_docker.sh alone, shipped the same way as the deploy command."""
+    return [
+        "#!/bin/sh",
+        f"# berth remediation: {purpose}",
+        "set -eu",
+        'berth_dir="$(mktemp -d /tmp/berth.XXXXXX)"',
+        "trap 'rm -rf \"$berth_dir\"' EXIT",
+        *_heredoc("install_docker.sh", scripts["install_docker.sh"]),
+        'bash "$berth_dir/install_docker.sh"',
+    ]
+
+
 def _heredoc(name: str, text: str) -> list[str]:
     # The delimiter is derived from the content and checked against it, so no line of a script can end the heredoc.
     delimiter = "BERTH_EOF_" + hashlib.sha256(text.encode()).hexdigest()[:16].upper()
-    body = text.splitlines()
+    # Split on "\n" only: str.splitlines() would also break on \r, \f, \x85 ... and change the script's bytes.
+    body = text.removesuffix("\n").split("\n")
     if delimiter in body:
         raise ValueError(f"{name} contains its own heredoc delimiter")
     return [f"cat > \"$berth_dir/{name}\" <<'{delimiter}'", *body, delimiter]

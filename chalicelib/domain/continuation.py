@@ -44,11 +44,11 @@ def encode(token: Token) -> str:
 def decode(text: str) -> Token:
     try:
         body = json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         raise InvalidEvent("the continuation token is not one berth wrote") from None
     if isinstance(body, dict) and body.get("v") == 1:
         if isinstance(body.get("d"), str):
             return Following(body["d"])
-        if isinstance(body.get("w"), str) and isinstance(body.get("s"), int):
+        if isinstance(body.get("w"), str) and type(body.get("s")) is int:
             return WaitingForLock(body["w"], body["s"])
     raise InvalidEvent("the continuation token is not one berth wrote")

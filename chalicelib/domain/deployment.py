@@ -79,6 +79,30 @@ class Revision(BaseModel):
         return ref.with_digest(self.digest).pinned if self.digest and not ref.digest else ref.pinned
 
 
+class CodeDeployRecord(BaseModel):
+    """A CodeDeploy deployment berth follows: its states, and what berth decided when it failed.
+
+    `lineage` is the id of the first deployment of a retry chain; `attempt` counts from 1 along it.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    deployment_id: str
+    application: str
+    group: str
+    target: str | None = None
+    lineage: str
+    attempt: int = 1
+    state: str = "START"
+    instances: dict[str, str] = Field(default_factory=dict)      # instance id -> last state
+    seen_events: list[str] = Field(default_factory=list)          # EventBridge event ids already recorded
+    history: list[Decision] = Field(default_factory=list)
+    decided: bool = False                                         # a FAILURE has been acted on (exactly once)
+    remediation_commands: list[str] = Field(default_factory=list)
+    retried_as: str | None = None
+    version: int = 0
+
+
 class Deployment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

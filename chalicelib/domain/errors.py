@@ -62,3 +62,31 @@ class AwsCallFailed(BerthError):
     """An AWS call failed in a way berth cannot fix; the message names the call and AWS's error code."""
 
     http_status = 502
+
+
+class InvalidRequest(BerthError):
+    """A request to the REST API is malformed; `field` names the part to fix (a dotted path, or None)."""
+
+    http_status = 400
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class BreakerOpen(BerthError):
+    """The target's circuit breaker is open: automatic deployments stopped until a person resets it."""
+
+    http_status = 409
+
+
+class NothingToRollBack(BerthError):
+    """The target has no earlier successful revision to go back to."""
+
+    http_status = 409
+
+
+class DeploymentFinished(BerthError):
+    """The deployment already ended, so it cannot be cancelled."""
+
+    http_status = 409

@@ -76,7 +76,7 @@ def assess(
                 instance_id=instance_id, status="NeverRan",
                 output_tail="the instance never ran the command: not managed by SSM, agent offline, or stopped",
             ))
-    total = max(len(set(expected) | set(results)), 1)
+    total = len(set(expected) | set(results))
     finished = sum(1 for result in results.values() if result.status in FINAL_INVOCATION_STATUSES)
     failed = [result for result in results.values() if result.status in FINAL_INVOCATION_STATUSES
               and not result.succeeded]
@@ -88,8 +88,9 @@ def assess(
             return Progress(Phase.FAILED, results, 100, summary,
                             "the command reached no instance: no instance matched the target, or none is managed "
                             "by SSM")
-        return Progress(Phase.RUNNING, results, min(99, finished * 100 // total), summary)
-    if len(failed) > _error_budget(max_errors, total):
+        return Progress(Phase.RUNNING, results, min(99, finished * 100 // max(total, 1)), summary)
+    # An error budget tolerates some failures; a deployment in which no instance succeeded is never a success.
+    if succeeded == 0 or len(failed) > _error_budget(max_errors, total):
         return Progress(Phase.FAILED, results, 100, summary, failure_message(failed, total))
     return Progress(Phase.SUCCEEDED, results, 100, summary)
 
@@ -123,6 +124,7 @@ def failure_message(failed: list[InstanceResult], total: int, limit: int = MAX_F
         tail = result.output_tail.strip()[-400:]
         parts.append(f"{result.instance_id} {describe_exit(result)}" + (f"; output ends: {tail}" if tail else ""))
     message = head + " | ".join(parts)
+    suffix = " ... (cut; see berth)"
     if len(message) > limit:
-        message = message[: limit - 20] + " ... (cut; see berth)"
+        message = message[: limit - len(suffix)] + suffix
     return message

@@ -92,7 +92,7 @@ def _check_hook_scripts(event: str, scripts: Any) -> None:
         if not isinstance(script, dict) or not isinstance(script.get("location"), str):
             raise InvalidRevision(f"appspec.yml: every script of hook {event} needs a 'location'")
         timeout = script.get("timeout", 3600)
-        if not isinstance(timeout, int) or not 1 <= timeout <= 3600:
+        if type(timeout) is not int or not 1 <= timeout <= 3600:
             raise InvalidRevision(f"appspec.yml: hook {event} timeout must be 1 to 3600 seconds")
 
 

@@ -22,8 +22,8 @@ ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 TAG_TEXT = r"^[\w +\-=.:/@]{1,128}$"
 PERCENT_OR_COUNT = r"^([1-9][0-9]{0,5}|[1-9][0-9]?%|100%)$"
 ERRORS_BUDGET = r"^([0-9]{1,6}|[0-9]{1,2}%|100%)$"
-_PORT_MAPPING = re.compile(r"^(?P<host>[0-9]{1,5}):(?P<container>[0-9]{1,5})(?:/(?P<proto>tcp|udp))?$")
-_HEALTH_PATH = re.compile(r"^/[A-Za-z0-9\-._~!$&'()*+,;=:@/%?]{0,255}$")
+_PORT_MAPPING = re.compile(r"^(?P<host>[0-9]{1,5}):(?P<container>[0-9]{1,5})(?:/(?P<proto>tcp|udp))?\Z")
+_HEALTH_PATH = re.compile(r"^/[A-Za-z0-9\-._~!$&'()*+,;=:@/%?]{0,255}\Z")
 MAX_ENV_VALUE = 4096
 
 
@@ -76,6 +76,10 @@ class ContainerSpec(_Strict):
         for key, value in env.items():
             if "\n" in value or "\r" in value or "\x00" in value:
                 raise ValueError(f"env {key}: values may not contain newlines or NUL bytes")
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError(f"env {key}: value is not valid Unicode text") from None
             if len(value) > MAX_ENV_VALUE:
                 raise ValueError(f"env {key}: value longer than {MAX_ENV_VALUE} characters")
         return env
@@ -101,9 +105,19 @@ class RolloutSpec(_Strict):
     timeout_seconds: int = Field(default=3600, ge=60, le=172800)
 
 
+class HookChecks(_Strict):
+    """What berth's Lambda lifecycle hook checks before it tells CodeDeploy "Succeeded" (ECS and Lambda platforms)."""
+
+    url: Annotated[str, Field(pattern=r"^https?://[^\s]{1,2000}$")]
+    expected_status: int = Field(default=200, ge=100, le=599)
+    timeout_seconds: int = Field(default=10, ge=1, le=60)
+    expect_digest: bool = False     # the response body must name the target's current image digest
+
+
 class CodeDeploySpec(_Strict):
     application: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\w.+\-@ ]+$")]
     deployment_group: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\w.+\-@ ]+$")]
+    hook_checks: HookChecks | None = None
 
 
 class RetrySpec(_Strict):

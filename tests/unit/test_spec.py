@@ -193,8 +193,6 @@ def test_bad_port_mappings(example_spec: dict[str, Any], ports: list[Any]) -> No
     assert "container.ports" in error_of(example_spec)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: _PORT_MAPPING uses '$', which matches before a trailing newline, "
-                                       "so '5000:5000\\n' passes validation")
 def test_a_port_mapping_with_a_trailing_newline_is_rejected(example_spec: dict[str, Any]) -> None:
     example_spec["container"]["ports"] = ["5000:5000\n"]
     error_of(example_spec)
@@ -292,8 +290,6 @@ def test_bad_health_paths(example_spec: dict[str, Any], path: str) -> None:
     assert "health_check.path" in error_of(example_spec)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: _HEALTH_PATH uses '$', which matches before a trailing newline, "
-                                       "so '/health\\n' passes validation")
 def test_a_health_path_with_a_trailing_newline_is_rejected(example_spec: dict[str, Any]) -> None:
     example_spec["health_check"]["path"] = "/health\n"
     error_of(example_spec)

@@ -1,0 +1,76 @@
+"""EventBridge events berth listens to, and CodeDeploy's Lambda hook event, parsed once at the edge."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from chalicelib.domain.errors import InvalidEvent
+
+M = TypeVar("M", bound=BaseModel)
+FINAL_DEPLOYMENT_STATES = frozenset({"SUCCESS", "FAILURE", "STOP"})
+FAILED_COMMAND_STATUSES = frozenset({"Failed", "TimedOut", "Cancelled", "DeliveryTimedOut"})
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class CodeDeployDetail(_Event):
+    deployment_id: str = Field(alias="deploymentId", min_length=1, max_length=64)
+    application: str = Field(min_length=1)
+    deployment_group: str = Field(alias="deploymentGroup", min_length=1)
+    state: str
+    instance_id: str | None = Field(default=None, alias="instanceId")
+    region: str = ""
+
+
+class CodeDeployEvent(_Event):
+    id: str
+    detail_type: str = Field(alias="detail-type")
+    time: str = ""
+    detail: CodeDeployDetail
+
+    @property
+    def is_instance_event(self) -> bool:
+        return self.detail_type == "CodeDeploy Instance State-change Notification"
+
+
+class SsmCommandDetail(_Event):
+    command_id: str = Field(alias="command-id", min_length=1)
+    status: str
+    document_name: str = Field(default="", alias="document-name")
+
+
+class SsmCommandEvent(_Event):
+    id: str
+    detail: SsmCommandDetail
+
+
+class PipelineActionDetail(_Event):
+    pipeline: str = Field(min_length=1, max_length=100)
+    execution_id: str = Field(alias="execution-id", min_length=1)
+    stage: str = Field(min_length=1, max_length=100)
+    action: str = ""
+    state: str
+
+
+class PipelineActionEvent(_Event):
+    id: str
+    detail: PipelineActionDetail
+
+
+class LifecycleHookEvent(_Event):
+    deployment_id: str = Field(alias="DeploymentId", min_length=1)
+    hook_execution_id: str = Field(alias="LifecycleEventHookExecutionId", min_length=1)
+
+
+def parse_event(model: type[M], event: Any) -> M:
+    if not isinstance(event, dict):
+        raise InvalidEvent(f"{model.__name__}: the event is not a JSON object")
+    try:
+        return model.model_validate(event)
+    except ValidationError as exc:
+        fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors(include_input=False))
+        raise InvalidEvent(f"{model.__name__} is malformed at: {fields}") from None

@@ -1,0 +1,134 @@
+"""When a deployment fails: what kind of failure it was, and whether, when and how berth tries again.
+
+Failure classes:
+    transient   pull failed, registry login, agent or delivery timeouts, throttling: retry after a backoff
+    remediable  Docker missing (`docker: command not found`): install Docker on the instances, then retry
+    permanent   bad revision or configuration, health check failed after a clean start: never retried
+Backoff is exponential with full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter"):
+    delay = uniform(0, min(cap, base * 2 ** (attempt - 1)))
+Time and randomness come in as parameters; nothing here reads a clock or a random source.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from chalicelib.domain.exit_codes import EXIT_MEANING, FailureClass, ScriptExit
+
+TRANSIENT_SSM_STATUSES = frozenset({"TimedOut", "DeliveryTimedOut", "Undeliverable", "NeverRan"})
+# CodeDeploy diagnostics errorCode values that say the agent or the platform hiccuped, not the revision.
+TRANSIENT_CODEDEPLOY_CODES = frozenset({"Timeout", "UnknownError", "OutOfMemory", "AgentIssue",
+                                         "ThrottlingException", "HEALTH_CONSTRAINTS", "AGENT_ISSUE"})
+_DOCKER_MISSING = re.compile(r"docker: (command )?not found|docker: No such file or directory|"
+                             r"Cannot connect to the Docker daemon|docker\.sock: connect: no such file", re.I)
+_THROTTLED = re.compile(r"Throttling|Rate exceeded|TooManyRequests|toomanyrequests", re.I)
+_PULL_TRANSIENT = re.compile(r"TLS handshake timeout|i/o timeout|connection reset|net/http: request canceled|"
+                             r"unexpected EOF|502 Bad Gateway|503 Service Unavailable", re.I)
+_ORDER = {FailureClass.PERMANENT: 0, FailureClass.REMEDIABLE: 1, FailureClass.TRANSIENT: 2}
+
+
+@dataclass(frozen=True)
+class FailureSignal:
+    """One instance's failure as the services saw it: SSM status and exit code, or CodeDeploy diagnostics."""
+
+    status: str = "Failed"
+    exit_code: int | None = None
+    error_code: str = ""          # CodeDeploy diagnostics errorCode
+    script_name: str = ""         # CodeDeploy diagnostics scriptName
+    text: str = ""                # output tail / logTail / message
+
+
+def classify_signal(signal: FailureSignal) -> FailureClass:
+    if _DOCKER_MISSING.search(signal.text):
+        return FailureClass.REMEDIABLE
+    if signal.exit_code is not None:
+        try:
+            return EXIT_MEANING[ScriptExit(signal.exit_code)][2]
+        except (ValueError, KeyError):
+            pass
+        if signal.exit_code == 127:            # the shell's "command not found" for something other than docker
+            return FailureClass.PERMANENT
+    if signal.status in TRANSIENT_SSM_STATUSES or signal.error_code in TRANSIENT_CODEDEPLOY_CODES:
+        return FailureClass.TRANSIENT
+    if _THROTTLED.search(signal.text) or _PULL_TRANSIENT.search(signal.text):
+        return FailureClass.TRANSIENT
+    return FailureClass.PERMANENT
+
+
+def classify_failure(signals: Iterable[FailureSignal]) -> FailureClass:
+    """The class of a failed deployment: permanent if any instance failed for good, else remediable if any
+    instance needs Docker, else transient. An empty list (no diagnostics could be read) counts as transient."""
+    classes = [classify_signal(signal) for signal in signals]
+    return min(classes, key=_ORDER.__getitem__) if classes else FailureClass.TRANSIENT
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 3
+    base_seconds: int = 30
+    cap_seconds: int = 900
+    breaker_threshold: int = 5
+    breaker_window_seconds: int = 3600
+
+
+@dataclass(frozen=True)
+class Retry:
+    attempt: int                  # the number the next attempt will have
+    at: datetime
+    delay_seconds: float
+    remediate_first: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class GiveUp:
+    reason: str
+    open_breaker: bool = False
+
+
+RetryDecision = Retry | GiveUp
+
+
+def backoff_seconds(attempt: int, base: float, cap: float, rng: Callable[[float, float], float]) -> float:
+    """Full jitter: a delay drawn from [0, min(cap, base * 2**(attempt-1))], `attempt` counting from 1."""
+    ceiling = min(float(cap), float(base) * 2 ** max(0, attempt - 1))
+    return min(max(rng(0.0, ceiling), 0.0), ceiling)
+
+
+def breaker_trips(recent_failures: Sequence[int], now: int, policy: RetryPolicy) -> bool:
+    window_start = now - policy.breaker_window_seconds
+    return sum(1 for at in recent_failures if at >= window_start) >= policy.breaker_threshold
+
+
+def plan_retry(failure: FailureClass, attempts_made: int, policy: RetryPolicy, *, is_rollback: bool,
+               stopped_by_person: bool, breaker_open: bool, recent_failures: Sequence[int], now: datetime,
+               rng: Callable[[float, float], float]) -> RetryDecision:
+    """Decide what follows a failed attempt. `recent_failures` includes this failure."""
+    trips = breaker_trips(recent_failures, int(now.timestamp()), policy)
+    if is_rollback:
+        return GiveUp("the failed deployment is a rollback; berth never retries a rollback", trips)
+    if stopped_by_person:
+        return GiveUp("a person stopped the deployment; berth does not retry it", trips)
+    if breaker_open or trips:
+        return GiveUp(f"circuit breaker open: the target failed {len(recent_failures)} times within "
+                      f"{policy.breaker_window_seconds // 60} minutes; automatic retries stop until a person "
+                      "redeploys", True)
+    if failure == FailureClass.PERMANENT:
+        return GiveUp("the failure is permanent (bad revision, configuration, or a health check that failed after a "
+                      "clean start); retrying would fail the same way")
+    if attempts_made >= policy.max_attempts:
+        return GiveUp(f"retry budget spent: {attempts_made} of {policy.max_attempts} attempts made")
+    delay = backoff_seconds(attempts_made, policy.base_seconds, policy.cap_seconds, rng)
+    remediate = failure == FailureClass.REMEDIABLE
+    reason = ("Docker is missing on some instances: install it, then retry" if remediate
+              else "transient failure: retry after a backoff")
+    return Retry(attempts_made + 1, now + timedelta(seconds=delay), delay, remediate, reason)
+
+
+def schedule_name(lineage: str, attempt: int) -> str:
+    """The EventBridge Scheduler name for a retry: deterministic, so a second create of it is a conflict."""
+    safe = re.sub(r"[^0-9a-zA-Z\-_.]", "-", lineage)[:48]
+    return f"berth-retry-{safe}-{attempt}"
