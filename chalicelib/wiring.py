@@ -84,6 +84,15 @@ def pipeline_job_service() -> Any:
     )
 
 
+def operations() -> Any:
+    """The REST API's use cases: redeploy, roll back, cancel, and the reads."""
+    from chalicelib.adapters.ssm import SsmGateway
+    from chalicelib.services.operations import Operations
+
+    return Operations(store=store(), deployments=deployment_service(), ssm=SsmGateway(cached_client("ssm")),
+                      clock=utc_now)
+
+
 def reset_clients() -> None:
     """Forget cached clients (tests switch endpoints and credentials between cases)."""
     _cached_client.cache_clear()

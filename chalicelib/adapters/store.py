@@ -21,7 +21,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.adapters.errors import aws_failure, error_code
-from chalicelib.domain.deployment import Deployment, Revision
+from chalicelib.domain.deployment import CodeDeployRecord, Deployment, Revision
 from chalicelib.domain.errors import Conflict, DeploymentNotFound, TargetBusy
 from chalicelib.domain.spec import TargetSpec
 
@@ -57,6 +57,19 @@ class DeploymentStore:
                    Key=_key(f"TARGET#{spec.target}", "SPEC"),
                    UpdateExpression="SET spec = :spec, updated_by = :caller",
                    ExpressionAttributeValues={":spec": {"S": spec.model_dump_json()}, ":caller": {"S": caller}})
+        if spec.codedeploy is not None:
+            group = f"CDGROUP#{spec.codedeploy.application}#{spec.codedeploy.deployment_group}"
+            self._call("PutItem", self._db.put_item, TableName=self._table,
+                       Item={**_key(group, "TARGET"), "target": {"S": spec.target}})
+
+    def find_codedeploy_target(self, application: str, group: str) -> TargetRecord | None:
+        """The target whose spec names this CodeDeploy deployment group, if any."""
+        item = self._get(f"CDGROUP#{application}#{group}", "TARGET")
+        record = self.get_target(item["target"]["S"]) if item else None
+        if record is None or record.spec.codedeploy is None:
+            return None
+        same = (record.spec.codedeploy.application, record.spec.codedeploy.deployment_group) == (application, group)
+        return record if same else None
 
     def get_target(self, name: str) -> TargetRecord | None:
         item = self._get(f"TARGET#{name}", "SPEC")
@@ -115,6 +128,19 @@ class DeploymentStore:
             raise TargetBusy(target, holder.deployment_id if holder else "(unknown)") from None
         except BotoCoreError as exc:
             raise aws_failure("DynamoDB PutItem (lock)", exc) from exc
+
+    def extend_lock(self, target: str, deployment_id: str, expires_at: int) -> None:
+        """Push the lock's expiry out while its deployment still holds it (each retry attempt runs anew)."""
+        try:
+            self._db.update_item(TableName=self._table, Key=_key(f"TARGET#{target}", "LOCK"),
+                                 UpdateExpression="SET expires_at = :exp", ConditionExpression="deployment_id = :dep",
+                                 ExpressionAttributeValues={":exp": {"N": str(expires_at)},
+                                                            ":dep": {"S": deployment_id}})
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise aws_failure("DynamoDB UpdateItem (lock)", exc) from exc
+        except BotoCoreError as exc:
+            raise aws_failure("DynamoDB UpdateItem (lock)", exc) from exc
 
     def get_lock(self, target: str) -> Lock | None:
         item = self._get(f"TARGET#{target}", "LOCK")
@@ -200,6 +226,51 @@ class DeploymentStore:
         item = self._get(f"COMMAND#{command_id}", "INDEX")
         return item["deployment_id"]["S"] if item else None
 
+    # CodeDeploy records, event claims, counters ------------------------------------------------------------
+    def get_codedeploy(self, deployment_id: str) -> CodeDeployRecord | None:
+        item = self._get(f"CODEDEPLOY#{deployment_id}", "RECORD")
+        return CodeDeployRecord.model_validate_json(item["body"]["S"]) if item else None
+
+    def save_codedeploy(self, record: CodeDeployRecord, expires_at: int) -> CodeDeployRecord:
+        """Write if nobody else did since `record` was read (version 0: only if it does not exist yet)."""
+        saved = record.model_copy(update={"version": record.version + 1})
+        condition = "attribute_not_exists(pk)" if record.version == 0 else "version = :read"
+        values = {} if record.version == 0 else {"ExpressionAttributeValues": {":read": {"N": str(record.version)}}}
+        try:
+            self._db.put_item(TableName=self._table, ConditionExpression=condition, **values, Item={
+                **_key(f"CODEDEPLOY#{record.deployment_id}", "RECORD"), "version": {"N": str(saved.version)},
+                "body": {"S": saved.model_dump_json()}, "expires_at": {"N": str(expires_at)}})
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                raise Conflict(f"CodeDeploy record {record.deployment_id} was changed by another writer") from None
+            raise aws_failure("DynamoDB PutItem (CodeDeploy record)", exc) from exc
+        except BotoCoreError as exc:
+            raise aws_failure("DynamoDB PutItem (CodeDeploy record)", exc) from exc
+        return saved
+
+    def claim(self, key: str, expires_at: int) -> bool:
+        """Claim `key` once: True for the first caller, False for every later one (duplicate deliveries)."""
+        try:
+            self._db.put_item(TableName=self._table, Item={**_key(f"CLAIM#{key}", "CLAIM"),
+                                                           "expires_at": {"N": str(expires_at)}},
+                              ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise aws_failure("DynamoDB PutItem (claim)", exc) from exc
+        except BotoCoreError as exc:
+            raise aws_failure("DynamoDB PutItem (claim)", exc) from exc
+        return True
+
+    def increment(self, key: str, expires_at: int) -> int:
+        """Add one to a counter and return its new value (atomic)."""
+        result = self._call("UpdateItem", self._db.update_item, TableName=self._table,
+                            Key=_key(f"COUNTER#{key}", "COUNTER"), ReturnValues="UPDATED_NEW",
+                            UpdateExpression="ADD #n :one SET expires_at = :exp",
+                            ExpressionAttributeNames={"#n": "count"},
+                            ExpressionAttributeValues={":one": {"N": "1"}, ":exp": {"N": str(expires_at)}})
+        return int(result["Attributes"]["count"]["N"])
+
     # helpers -------------------------------------------------------------------------------------------------
     def _record(self, deployment: Deployment) -> dict[str, Any]:
         created = deployment.created_at.isoformat()
@@ -221,6 +292,21 @@ class DeploymentStore:
             return method(**kwargs)
         except (ClientError, BotoCoreError) as exc:
             raise aws_failure(f"DynamoDB {operation}", exc) from exc
+
+    def list_targets(self) -> list[tuple[str, TargetRecord]]:
+        """Every registered target, by name. A Scan: the table holds few targets next to its other items."""
+        names: list[str] = []
+        kwargs: dict[str, Any] = {"TableName": self._table, "ProjectionExpression": "pk",
+                                  "FilterExpression": "sk = :spec AND begins_with(pk, :prefix)",
+                                  "ExpressionAttributeValues": {":spec": {"S": "SPEC"}, ":prefix": {"S": "TARGET#"}}}
+        while True:
+            page = self._call("Scan", self._db.scan, **kwargs)
+            names.extend(item["pk"]["S"].removeprefix("TARGET#") for item in page.get("Items", []))
+            if not page.get("LastEvaluatedKey"):
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        records = ((name, self.get_target(name)) for name in sorted(names))
+        return [(name, record) for name, record in records if record is not None]
 
 
 def _key(pk: str, sk: str) -> dict[str, Any]:

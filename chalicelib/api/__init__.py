@@ -1,0 +1,1 @@
+"""berth's REST API: routes (routing), request parsing and rendering (handling), bodies (models), errors, OpenAPI."""

@@ -1,0 +1,229 @@
+"""The REST API's request and response bodies. Their JSON schemas are what /openapi.json publishes.
+
+Requests forbid unknown keys, like the target spec. Responses are built from domain values by each view's `of`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib.domain.deployment import Attempt, Decision, Deployment, DeploymentStatus, Revision
+from chalicelib.domain.errors import InvalidRequest
+from chalicelib.domain.image_ref import parse_image_ref
+from chalicelib.domain.progress import FINAL_INVOCATION_STATUSES
+from chalicelib.domain.spec import TARGET_NAME, TargetSpec
+
+DEPLOYMENT_ID = r"^d-[0-9A-Za-z][0-9A-Za-z-]{0,62}$"
+MAX_REASON = 500
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TargetSpecBody(TargetSpec):
+    """A target spec whose `target` may be left out: the path names it."""
+
+    target: Annotated[str, Field(pattern=TARGET_NAME)] | None = None  # type: ignore[assignment]
+
+    def spec_for(self, name: str) -> TargetSpec:
+        if self.target is not None and self.target != name:
+            raise InvalidRequest(f"target: the body names {self.target!r} but the path names {name!r}; they must "
+                                 "be the same (or leave 'target' out)", field="target")
+        return TargetSpec.model_validate({**self.model_dump(exclude_unset=True), "target": name})
+
+
+class RedeployRequest(_Request):
+    image: Annotated[str, Field(min_length=1, max_length=512)] | None = Field(
+        default=None, description="image to deploy; the target's current revision (by digest) when left out")
+    reason: Annotated[str, Field(max_length=MAX_REASON)] | None = None
+    reset_breaker: bool = Field(default=False, description="close an open circuit breaker, then deploy")
+
+
+class RollbackRequest(_Request):
+    to: Annotated[str, Field(pattern=DEPLOYMENT_ID)] | None = Field(
+        default=None, description="a succeeded deployment of this target whose revision to deploy again")
+    reason: Annotated[str, Field(max_length=MAX_REASON)] | None = None
+    reset_breaker: bool = False
+
+
+class CancelRequest(_Request):
+    reason: Annotated[str, Field(max_length=MAX_REASON)] | None = None
+
+
+class HistoryQuery(_Request):
+    limit: int = Field(default=20, ge=1, le=100)
+    next: Annotated[str, Field(min_length=1, max_length=2048)] | None = Field(
+        default=None, description="the `next` token of the previous page")
+
+
+# responses ---------------------------------------------------------------------------------------------------
+class RevisionView(BaseModel):
+    image: str
+    tag: str | None
+    digest: str | None
+    pinned: str = Field(description="what instances pull: by digest when it is known")
+
+    @classmethod
+    def of(cls, revision: Revision | None) -> RevisionView | None:
+        if revision is None:
+            return None
+        return cls(image=revision.image, tag=parse_image_ref(revision.image).tag, digest=revision.digest,
+                   pinned=revision.pinned)
+
+
+class ProgressView(BaseModel):
+    """Instances of the current attempt."""
+
+    total: int
+    succeeded: int
+    failed: int
+    pending: int
+
+    @classmethod
+    def of(cls, deployment: Deployment) -> ProgressView:
+        attempt = deployment.current_attempt
+        if attempt is None:
+            return cls(total=0, succeeded=0, failed=0, pending=0)
+        results = attempt.instances
+        total = len(set(attempt.expected_instances) | set(results))
+        finished = [r for r in results.values() if r.status in FINAL_INVOCATION_STATUSES]
+        succeeded = sum(1 for r in finished if r.succeeded)
+        return cls(total=total, succeeded=succeeded, failed=len(finished) - succeeded, pending=total - len(finished))
+
+
+class DeploymentSummary(BaseModel):
+    deployment_id: str
+    target: str
+    status: DeploymentStatus
+    final: bool
+    trigger: str
+    caller: str
+    revision: RevisionView
+    created_at: datetime
+    updated_at: datetime
+    message: str
+    progress: ProgressView
+
+    @classmethod
+    def fields_of(cls, deployment: Deployment) -> dict[str, Any]:
+        return {"deployment_id": deployment.deployment_id, "target": deployment.target, "status": deployment.status,
+                "final": deployment.status.is_final, "trigger": deployment.trigger, "caller": deployment.caller,
+                "revision": RevisionView.of(deployment.revision), "created_at": deployment.created_at,
+                "updated_at": deployment.updated_at, "message": deployment.message,
+                "progress": ProgressView.of(deployment)}
+
+    @classmethod
+    def of(cls, deployment: Deployment) -> DeploymentSummary:
+        return cls(**cls.fields_of(deployment))
+
+
+class DeploymentView(DeploymentSummary):
+    """One deployment with its attempts, per-instance results and history of decisions."""
+
+    previous_revision: RevisionView | None
+    job_id: str | None
+    spec: TargetSpec
+    attempts: list[Attempt]
+    history: list[Decision]
+
+    @classmethod
+    def of(cls, value: Any) -> DeploymentView:
+        deployment: Deployment = getattr(value, "deployment", value)  # a Followed or a Deployment
+        return cls(**cls.fields_of(deployment), previous_revision=RevisionView.of(deployment.previous_revision),
+                   job_id=deployment.job_id, spec=deployment.spec, attempts=deployment.attempts,
+                   history=deployment.history)
+
+
+class HistoryView(BaseModel):
+    deployments: list[DeploymentSummary]
+    next: str | None = Field(description="pass as ?next= for the next page; null on the last page")
+
+    @classmethod
+    def of(cls, page: Any) -> HistoryView:
+        return cls(deployments=[DeploymentSummary.of(d) for d in page.deployments], next=page.next_token)
+
+
+class LockView(BaseModel):
+    deployment_id: str
+    acquired_at: datetime
+    expires_at: datetime
+
+
+class BreakerView(BaseModel):
+    open: bool
+    open_since: datetime | None
+    recent_failures: list[datetime] = Field(description="automatic deployments' failures the breaker counts")
+
+
+class TargetView(BaseModel):
+    name: str
+    spec: TargetSpec
+    updated_by: str
+    current_revision: RevisionView | None
+    last_deployment: DeploymentSummary | None
+    lock: LockView | None = Field(description="the running deployment, if any")
+    breaker: BreakerView
+
+    @classmethod
+    def of(cls, state: Any) -> TargetView:
+        record, lock = state.record, state.lock
+        return cls(
+            name=state.name, spec=record.spec, updated_by=record.updated_by,
+            current_revision=RevisionView.of(record.current_revision),
+            last_deployment=DeploymentSummary.of(state.last_deployment) if state.last_deployment else None,
+            lock=LockView(deployment_id=lock.deployment_id, acquired_at=_moment(lock.acquired_at),
+                          expires_at=_moment(lock.expires_at)) if lock else None,
+            breaker=BreakerView(open=record.breaker_open_since is not None,
+                                open_since=_moment(record.breaker_open_since) if record.breaker_open_since else None,
+                                recent_failures=[_moment(at) for at in record.recent_failures]))
+
+
+class TargetSummary(BaseModel):
+    name: str
+    current_revision: RevisionView | None
+    last_deployment_id: str | None
+    breaker_open: bool
+    updated_by: str
+
+
+class TargetList(BaseModel):
+    targets: list[TargetSummary]
+
+    @classmethod
+    def of(cls, targets: list[Any]) -> TargetList:
+        return cls(targets=[TargetSummary(
+            name=name, current_revision=RevisionView.of(record.current_revision),
+            last_deployment_id=record.last_deployment_id, breaker_open=record.breaker_open_since is not None,
+            updated_by=record.updated_by) for name, record in targets])
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="the error's name, e.g. TargetBusy, InvalidRequest, TargetNotFound")
+    message: str
+    field: str | None = Field(default=None, description="the request field to fix, as a dotted path")
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class OpenApiDocument(BaseModel):
+    """This API's OpenAPI 3.1 document."""
+
+    model_config = ConfigDict(extra="allow")
+
+    openapi: str
+    info: dict[str, Any]
+    paths: dict[str, Any]
+
+    @classmethod
+    def of(cls, document: dict[str, Any]) -> OpenApiDocument:
+        return cls.model_validate(document)
+
+
+def _moment(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)

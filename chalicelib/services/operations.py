@@ -1,0 +1,260 @@
+"""What engineers do through the REST API and the CLI: register targets, redeploy, roll back, cancel, read state.
+
+Every deployment goes through the same DeploymentService as the pipeline action, so validation, the lock and the
+record are the same whoever starts it. A person's redeploy or rollback is also the only thing that closes an open
+circuit breaker, and only when asked (`reset_breaker`): the breaker exists so nobody redeploys a broken target by
+reflex.
+
+History pages are DynamoDB's LastEvaluatedKey of the `by_target` index as compact JSON in url-safe base64 without
+padding. The token is opaque to callers but checked on the way back in: it must hold exactly the index's four string
+keys and name the same target, so a forged or truncated token is a 400, never a DynamoDB error.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from chalicelib.adapters.ssm import SsmGateway
+from chalicelib.adapters.store import DeploymentStore, Lock, TargetRecord
+from chalicelib.domain.deployment import Decision, Deployment, DeploymentStatus, Revision
+from chalicelib.domain.errors import (
+    AwsCallFailed,
+    BreakerOpen,
+    Conflict,
+    DeploymentFinished,
+    DeploymentNotFound,
+    InvalidRequest,
+    InvalidRevision,
+    NothingToRollBack,
+    TargetBusy,
+    TargetNotFound,
+)
+from chalicelib.domain.spec import TargetSpec, Trigger
+from chalicelib.services.deployments import DeploymentService, Followed
+
+logger = logging.getLogger(__name__)
+ROLLBACK_SEARCH_PAGES = 5          # how far back (pages of 50) a rollback looks for the previous good revision
+TOKEN_KEYS = frozenset({"pk", "sk", "gsi1pk", "gsi1sk"})
+MAX_TOKEN_CHARS = 2048
+
+
+@dataclass(frozen=True)
+class TargetState:
+    """A target as an engineer sees it: its record, who holds its lock, and its newest deployment."""
+
+    name: str
+    record: TargetRecord
+    lock: Lock | None
+    last_deployment: Deployment | None
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    deployments: list[Deployment]
+    next_token: str | None
+
+
+class Operations:
+    def __init__(self, store: DeploymentStore, deployments: DeploymentService, ssm: SsmGateway,
+                 clock: Callable[[], datetime]) -> None:
+        self._store = store
+        self._deployments = deployments
+        self._ssm = ssm
+        self._clock = clock
+
+    # targets -------------------------------------------------------------------------------------------------
+    def register_target(self, spec: TargetSpec, caller: str) -> TargetState:
+        self._store.put_target(spec, caller)
+        return self.target(spec.target)
+
+    def targets(self) -> list[tuple[str, TargetRecord]]:
+        return self._store.list_targets()
+
+    def target(self, name: str) -> TargetState:
+        record = self._record(name)
+        lock = self._store.get_lock(name)
+        if lock is not None and lock.expires_at < self._clock().timestamp():
+            lock = None
+        newest, _ = self._store.list_deployments(name, limit=1)
+        return TargetState(name, record, lock, newest[0] if newest else None)
+
+    # deployments ---------------------------------------------------------------------------------------------
+    def redeploy(self, name: str, image: str | None, reason: str | None, reset_breaker: bool,
+                 caller: str) -> Deployment:
+        """Deploy `image`, or the target's current revision again (by digest) when no image is given."""
+        record = self._record(name)
+        if image is not None:
+            revision = self._resolve(record.spec, image)
+        elif record.current_revision is not None:
+            revision = record.current_revision
+        elif record.spec.image is not None:
+            revision = self._resolve(record.spec, record.spec.image)
+        else:
+            raise InvalidRequest(f"target {name!r} has no current revision and its spec names no image: "
+                                 "give the image to deploy", field="image")
+        return self._start(record, revision, "api", caller, reset_breaker, reason)
+
+    def rollback(self, name: str, to: str | None, reason: str | None, reset_breaker: bool,
+                 caller: str) -> Deployment:
+        """Deploy the newest successful revision other than the current one (or the one deployment `to` shipped)."""
+        record = self._record(name)
+        revision = self._deployed_by(name, to) if to is not None else self._previous_good(name, record)
+        return self._start(record, revision, "rollback", caller, reset_breaker, reason)
+
+    def deployment(self, deployment_id: str) -> Followed:
+        """The deployment, refreshed from SSM while it runs, so API-started deployments progress on their own."""
+        try:
+            return self._deployments.follow(deployment_id)
+        except (AwsCallFailed, Conflict) as exc:
+            logger.warning("could not refresh the deployment; answering from the record",
+                           extra={"deployment_id": deployment_id, "error": exc.message})
+            return Followed(self._store.get_deployment(deployment_id), None)
+
+    def history(self, name: str, limit: int, token: str | None) -> HistoryPage:
+        self._record(name)
+        start = decode_page_token(token, name) if token else None
+        deployments, last_key = self._store.list_deployments(name, limit, start)
+        return HistoryPage(deployments, encode_page_token(last_key) if last_key else None)
+
+    def cancel(self, deployment_id: str, caller: str, reason: str | None = None) -> Deployment:
+        """Cancel the running SSM command, mark the deployment CANCELLED and release the target's lock."""
+        deployment = self._store.get_deployment(deployment_id)
+        self._refuse_final(deployment)
+        attempt = deployment.current_attempt
+        if attempt is not None and attempt.command_id and attempt.ended_at is None:
+            self._ssm.cancel(attempt.command_id)
+        message = f"cancelled by {caller}" + (f": {reason}" if reason else "")
+        for _ in range(3):  # a concurrent refresh may save first; re-read and try again
+            try:
+                cancelled = self._store.save_deployment(_cancelled(deployment, message, self._clock()))
+                break
+            except Conflict:
+                deployment = self._store.get_deployment(deployment_id)
+                self._refuse_final(deployment)
+        else:
+            raise Conflict(f"deployment {deployment_id} kept changing while it was being cancelled; try again")
+        self._store.release_lock(deployment.target, deployment_id)
+        return cancelled
+
+    # helpers -------------------------------------------------------------------------------------------------
+    def _record(self, name: str) -> TargetRecord:
+        record = self._store.get_target(name)
+        if record is None:
+            raise TargetNotFound(f"target {name!r} is not registered: register it with PUT /targets/{name}")
+        return record
+
+    def _resolve(self, spec: TargetSpec, image: str) -> Revision:
+        try:
+            return self._deployments.resolve_revision(spec, image)
+        except InvalidRevision as exc:
+            raise InvalidRequest(exc.message, field="image") from None
+
+    def _start(self, record: TargetRecord, revision: Revision, trigger: Trigger, caller: str, reset_breaker: bool,
+               reason: str | None) -> Deployment:
+        name = record.spec.target
+        lock = self._store.get_lock(name)
+        if lock is not None and lock.expires_at >= self._clock().timestamp():
+            raise TargetBusy(name, lock.deployment_id)  # checked first, so a refused request resets no breaker
+        notes = []
+        if record.breaker_open_since is not None:
+            if not reset_breaker:
+                opened = datetime.fromtimestamp(record.breaker_open_since, UTC).isoformat()
+                raise BreakerOpen(
+                    f"target {name!r} has its circuit breaker open since {opened} after "
+                    f"{len(record.recent_failures)} recent failures: automatic deployments are stopped. Deploy with "
+                    '"reset_breaker": true (berth deploy --reset-breaker) to close it and deploy')
+            self._store.reset_breaker(name, caller)
+            notes.append(("breaker-reset", f"circuit breaker reset by {caller}"))
+        deployment = self._deployments.start(record.spec, revision, trigger, caller)
+        if reason:
+            notes.append(("reason", reason))
+        return self._note(deployment, notes, trigger) if notes else deployment
+
+    def _note(self, deployment: Deployment, notes: list[tuple[str, str]], cause: str) -> Deployment:
+        """Add why and how the deployment was asked for to its history (best effort: a refresh may have saved)."""
+        now = self._clock()
+        try:
+            return self._store.save_deployment(deployment.model_copy(update={"history": [
+                *deployment.history, *(Decision(at=now, action=action, detail=detail[:1000], cause=cause)
+                                       for action, detail in notes)]}))
+        except Conflict:
+            logger.warning("deployment changed before its request notes were saved",
+                           extra={"deployment_id": deployment.deployment_id})
+            return deployment
+
+    def _deployed_by(self, name: str, deployment_id: str) -> Revision:
+        try:
+            chosen = self._store.get_deployment(deployment_id)
+        except DeploymentNotFound:
+            raise InvalidRequest(f"no deployment {deployment_id!r} to roll back to", field="to") from None
+        if chosen.target != name or chosen.status != DeploymentStatus.SUCCEEDED:
+            raise InvalidRequest(f"deployment {deployment_id} is not a succeeded deployment of target {name!r} "
+                                 f"(it is a {chosen.status.value} deployment of {chosen.target!r})", field="to")
+        return chosen.revision
+
+    def _previous_good(self, name: str, record: TargetRecord) -> Revision:
+        current = record.current_revision
+        start: dict[str, Any] | None = None
+        for _ in range(ROLLBACK_SEARCH_PAGES):
+            page, start = self._store.list_deployments(name, limit=50, start=start)
+            for deployment in page:
+                revision = deployment.revision
+                if deployment.status == DeploymentStatus.SUCCEEDED and revision.digest and \
+                        not _same_revision(revision, current):
+                    return revision
+            if not start:
+                break
+        raise NothingToRollBack(
+            f"target {name!r} has nothing to roll back to: no earlier successful deployment with a known digest "
+            f"differs from the current revision ({current.pinned if current else 'none'})")
+
+    @staticmethod
+    def _refuse_final(deployment: Deployment) -> None:
+        if deployment.status.is_final:
+            raise DeploymentFinished(f"deployment {deployment.deployment_id} already ended "
+                                     f"({deployment.status.value}); there is nothing to cancel")
+
+
+def _same_revision(revision: Revision, current: Revision | None) -> bool:
+    if current is None:
+        return False
+    if revision.digest and current.digest:
+        return revision.digest == current.digest
+    return revision.pinned == current.pinned
+
+
+def _cancelled(deployment: Deployment, message: str, now: datetime) -> Deployment:
+    attempts = deployment.attempts
+    if attempts and attempts[-1].ended_at is None:
+        attempts = [*attempts[:-1], attempts[-1].model_copy(update={"ended_at": now, "outcome": message})]
+    return deployment.model_copy(update={
+        "status": DeploymentStatus.CANCELLED, "attempts": attempts, "updated_at": now, "message": message,
+        "history": [*deployment.history, Decision(at=now, action="cancelled", detail=message[:1000], cause="api")]})
+
+
+def encode_page_token(last_key: dict[str, Any]) -> str:
+    raw = json.dumps({name: value["S"] for name, value in sorted(last_key.items())}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_page_token(token: str, target: str) -> dict[str, Any]:
+    """The ExclusiveStartKey a `next` token stands for; InvalidRequest unless it is one berth gave for `target`."""
+    problem = InvalidRequest("'next' is not a page token berth gave for this target's history", field="next")
+    if len(token) > MAX_TOKEN_CHARS:
+        raise problem
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise problem from None
+    if not isinstance(data, dict) or set(data) != TOKEN_KEYS or not all(isinstance(v, str) for v in data.values()):
+        raise problem
+    if data["gsi1pk"] != f"TARGET#{target}" or not data["pk"].startswith("DEPLOYMENT#") or data["sk"] != "RECORD":
+        raise problem
+    return {name: {"S": value} for name, value in data.items()}
