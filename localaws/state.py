@@ -34,13 +34,22 @@ class State:
 
 
 STATE = State()
+_process_hook: OutcomeHook | None = None
+
+
+def set_process_hook(hook: OutcomeHook | None) -> None:
+    """A hook that survives resets (a server started with ``--run-commands`` keeps running commands)."""
+    global _process_hook
+    with LOCK:
+        _process_hook = hook
+        STATE.outcome_hook = hook
 
 
 def reset() -> None:
-    """Forget every job result, instance outcome, outcome hook and lifecycle hook status."""
+    """Forget every job result, instance outcome and lifecycle hook status; restore the process hook."""
     global STATE
     with LOCK:
-        STATE = State()
+        STATE = State(outcome_hook=_process_hook)
 
 
 def current() -> State:
