@@ -21,6 +21,57 @@ def pipeline_job(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"result": type(result).__name__ if result else "ignored"}
 
 
+# EventBridge rules and the retry Lambda (chalicelib/services/codedeploy_events.py, event_handlers.py).
+@app.on_cw_event({"source": ["aws.codedeploy"], "detail-type": [
+    "CodeDeploy Deployment State-change Notification", "CodeDeploy Instance State-change Notification"]},
+    name="codedeploy_events")
+def codedeploy_events(event: Any) -> dict[str, str]:
+    from chalicelib import wiring
+    from chalicelib.domain.events import CodeDeployEvent, parse_event
+
+    return _outcome(wiring.codedeploy_follower().on_event(parse_event(CodeDeployEvent, event.to_dict())))
+
+
+@app.on_cw_event({"source": ["aws.ssm"], "detail-type": ["EC2 Command Status-change Notification"],
+                  "detail": {"document-name": ["AWS-RunShellScript"]}}, name="ssm_command_events")
+def ssm_command_events(event: Any) -> dict[str, str]:
+    from chalicelib import wiring
+    from chalicelib.domain.events import SsmCommandEvent, parse_event
+
+    return _outcome(wiring.ssm_command_follower().on_event(parse_event(SsmCommandEvent, event.to_dict())))
+
+
+@app.on_cw_event({"source": ["aws.codepipeline"], "detail-type": ["CodePipeline Action Execution State Change"],
+                  "detail": {"state": ["FAILED"]}}, name="pipeline_action_failed")
+def pipeline_action_failed(event: Any) -> dict[str, str]:
+    from chalicelib import wiring
+    from chalicelib.domain.events import PipelineActionEvent, parse_event
+
+    return _outcome(wiring.pipeline_retrier().on_action_failed(parse_event(PipelineActionEvent, event.to_dict())))
+
+
+@app.lambda_function(name="retry_deployment")
+def retry_deployment(event: dict[str, Any], context: Any) -> dict[str, str]:
+    """Invoked by an EventBridge Scheduler one-time schedule with the retry's payload."""
+    from chalicelib import wiring
+    from chalicelib.domain.events import RetryPayload, parse_event
+
+    return _outcome(wiring.retry_runner().run(parse_event(RetryPayload, event)))
+
+
+@app.lambda_function(name="codedeploy_hook")
+def codedeploy_hook(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """CodeDeploy's Lambda lifecycle hook: always reports Succeeded or Failed for the hook execution."""
+    from chalicelib import wiring
+
+    succeeded, why = wiring.lifecycle_hook_service().handle(event)
+    return {"status": "Succeeded" if succeeded else "Failed", "why": why}
+
+
+def _outcome(outcome: Any) -> dict[str, str]:
+    return {"action": outcome.action, "detail": outcome.detail}
+
+
 # REST API for engineers (chalicelib/services/operations.py). Models are named in chalicelib/api/models.py.
 def _operations() -> Any:
     from chalicelib import wiring

@@ -15,6 +15,17 @@ class Settings(BaseModel):
     region: str = "us-east-1"
     lock_wait_seconds: int = Field(default=1800, ge=0)
     endpoint_url: str | None = None
+    retry_function_arn: str = ""          # the retry_deployment Lambda, which Scheduler invokes
+    scheduler_role_arn: str = ""          # the role Scheduler assumes to invoke it
+    schedule_group: str = "default"
+    breaker_threshold: int = Field(default=5, ge=1)
+    breaker_window_seconds: int = Field(default=3600, ge=60)
+    retry_pipelines: frozenset[str] = frozenset()                    # pipelines whose FAILED actions berth retries
+    codedeploy_groups: frozenset[tuple[str, str]] = frozenset()      # (application, group) pairs berth follows
+
+    @property
+    def retries_enabled(self) -> bool:
+        return bool(self.retry_function_arn and self.scheduler_role_arn)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -25,4 +36,20 @@ class Settings(BaseModel):
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             lock_wait_seconds=int(env.get("BERTH_LOCK_WAIT_SECONDS", "1800")),
             endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+            retry_function_arn=env.get("BERTH_RETRY_FUNCTION_ARN", ""),
+            scheduler_role_arn=env.get("BERTH_SCHEDULER_ROLE_ARN", ""),
+            schedule_group=env.get("BERTH_SCHEDULE_GROUP", "default"),
+            breaker_threshold=int(env.get("BERTH_BREAKER_THRESHOLD", "5")),
+            breaker_window_seconds=int(env.get("BERTH_BREAKER_WINDOW_SECONDS", "3600")),
+            retry_pipelines=frozenset(_names(env.get("BERTH_RETRY_PIPELINES", ""))),
+            codedeploy_groups=frozenset(_pairs(env.get("BERTH_CODEDEPLOY_GROUPS", ""))),
         )
+
+
+def _pairs(text: str) -> list[tuple[str, str]]:
+    """ "app/group,app2/group2" -> [("app", "group"), ("app2", "group2")]"""
+    return [(pair.split("/", 1)[0], pair.split("/", 1)[1]) for pair in _names(text) if "/" in pair]
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]

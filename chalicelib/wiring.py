@@ -3,6 +3,7 @@ are put together. Clients use botocore's `standard` retry mode and bounded timeo
 
 from __future__ import annotations
 
+import random
 import secrets
 from datetime import UTC, datetime
 from functools import cache
@@ -53,8 +54,74 @@ def deployment_service() -> Any:
     return DeploymentService(
         store=store(), ssm=SsmGateway(cached_client("ssm")), instances=InstanceDirectory(cached_client("ec2")),
         registry=ImageRegistry(lambda region: cached_client("ecr", region)), scripts=instance_scripts(),
-        clock=utc_now, new_id=new_deployment_id,
+        clock=utc_now, new_id=new_deployment_id, retries=ssm_retries(),
     )
+
+
+def jitter(low: float, high: float) -> float:
+    return random.SystemRandom().uniform(low, high)
+
+
+def breaker_policy() -> Any:
+    from chalicelib.services.retries import BreakerPolicy
+
+    settings = Settings.from_env()
+    return BreakerPolicy(settings.breaker_threshold, settings.breaker_window_seconds)
+
+
+def scheduler() -> Any:
+    """The retry scheduler, or None where retries are not configured (no retry Lambda or role ARN)."""
+    from chalicelib.adapters.scheduler import RetryScheduler
+
+    settings = Settings.from_env()
+    if not settings.retries_enabled:
+        return None
+    return RetryScheduler(cached_client("scheduler"), settings.retry_function_arn, settings.scheduler_role_arn,
+                          settings.schedule_group)
+
+
+def ssm_retries() -> Any:
+    from chalicelib.services.retries import SsmRetries
+
+    return SsmRetries(store(), scheduler(), breaker_policy(), jitter)
+
+
+def codedeploy_follower() -> Any:
+    from chalicelib.adapters.codedeploy import CodeDeployGateway
+    from chalicelib.adapters.ssm import SsmGateway
+    from chalicelib.services.codedeploy_events import CodeDeployFollower
+
+    return CodeDeployFollower(store(), CodeDeployGateway(cached_client("codedeploy")), SsmGateway(cached_client("ssm")),
+                              scheduler(), instance_scripts(), utc_now, jitter,
+                              Settings.from_env().codedeploy_groups, breaker_policy())
+
+
+def pipeline_retrier() -> Any:
+    from chalicelib.domain.retry import RetryPolicy
+    from chalicelib.services.pipeline_retries import PipelineRetrier
+
+    return PipelineRetrier(store(), cached_client("codepipeline"), scheduler(), Settings.from_env().retry_pipelines,
+                           RetryPolicy(), utc_now, jitter)
+
+
+def ssm_command_follower() -> Any:
+    from chalicelib.services.event_handlers import SsmCommandFollower
+
+    return SsmCommandFollower(store(), deployment_service())
+
+
+def retry_runner() -> Any:
+    from chalicelib.services.event_handlers import RetryRunner
+
+    return RetryRunner(deployment_service(), codedeploy_follower(), pipeline_retrier())
+
+
+def lifecycle_hook_service() -> Any:
+    from chalicelib.adapters.codedeploy import CodeDeployGateway
+    from chalicelib.adapters.http_probe import probe
+    from chalicelib.services.lifecycle_hook import LifecycleHookService
+
+    return LifecycleHookService(store(), CodeDeployGateway(cached_client("codedeploy")), probe)
 
 
 def store() -> Any:

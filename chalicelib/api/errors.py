@@ -45,5 +45,5 @@ def _response(status: int, code: str, message: str, field: str | None) -> Respon
 
 def _first_field(exc: ValidationError) -> str | None:
     errors = exc.errors(include_input=False, include_url=False)
-    location = [str(part) for part in errors[0]["loc"]] if errors else []
+    location = [str(part) for part in errors[0]["loc"] if part != "[key]"] if errors else []
     return ".".join(location) or None

@@ -74,3 +74,15 @@ def parse_event(model: type[M], event: Any) -> M:
     except ValidationError as exc:
         fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors(include_input=False))
         raise InvalidEvent(f"{model.__name__} is malformed at: {fields}") from None
+
+
+class RetryPayload(_Event):
+    """What a retry schedule hands the retry_deployment Lambda (berth writes it; still checked at the edge)."""
+
+    kind: str = Field(pattern=r"^(ssm|codedeploy|pipeline)$")
+    attempt: int = Field(ge=1, le=100)
+    deployment_id: str | None = Field(default=None, min_length=1, max_length=128)
+    wait: int = Field(default=0, ge=0, le=100)
+    pipeline: str | None = None
+    stage: str | None = None
+    execution_id: str | None = None

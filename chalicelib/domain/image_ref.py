@@ -19,7 +19,8 @@ _DOMAIN = re.compile(rf"^{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*(?::[0-9]{
 _PATH_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*\Z")
 _TAG = re.compile(r"^[\w][\w.-]{0,127}\Z", re.ASCII)
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}\Z")
-_ECR_HOST = re.compile(r"^(?P<account>[0-9]{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?\Z")
+_ECR_HOST = re.compile(
+    r"^(?P<account>[0-9]{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?\Z")
 _MAX_NAME_LENGTH = 255
 MUTABLE_TAGS = frozenset({"latest"})
 

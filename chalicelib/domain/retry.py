@@ -94,8 +94,9 @@ RetryDecision = Retry | GiveUp
 
 def backoff_seconds(attempt: int, base: float, cap: float, rng: Callable[[float, float], float]) -> float:
     """Full jitter: a delay drawn from [0, min(cap, base * 2**(attempt-1))], `attempt` counting from 1."""
-    ceiling = min(float(cap), float(base) * 2 ** max(0, attempt - 1))
-    return min(max(rng(0.0, ceiling), 0.0), ceiling)
+    ceiling = min(float(cap), float(base) * (1 << min(max(0, attempt - 1), 62)))
+    drawn: float = rng(0.0, ceiling)
+    return min(max(drawn, 0.0), ceiling)
 
 
 def breaker_trips(recent_failures: Sequence[int], now: int, policy: RetryPolicy) -> bool:

@@ -20,7 +20,9 @@ from chalicelib.domain.deployment import Attempt, Decision, Deployment, Deployme
 from chalicelib.domain.errors import AwsCallFailed, InvalidRevision
 from chalicelib.domain.image_ref import parse_image_ref
 from chalicelib.domain.progress import Invocation, Phase, Progress, assess
+from chalicelib.domain.retry import GiveUp
 from chalicelib.domain.spec import TargetSpec, Trigger
+from chalicelib.services.retries import SsmRetries
 
 logger = logging.getLogger(__name__)
 # Failed instances whose full output (GetCommandInvocation) is fetched per refresh; the rest keep SSM's short cut.
@@ -38,7 +40,7 @@ class Followed:
 class DeploymentService:
     def __init__(self, store: DeploymentStore, ssm: SsmGateway, instances: InstanceDirectory,
                  registry: ImageRegistry, scripts: dict[str, str], clock: Callable[[], datetime],
-                 new_id: Callable[[], str], lock_slack_seconds: int = 900) -> None:
+                 new_id: Callable[[], str], lock_slack_seconds: int = 900, retries: SsmRetries | None = None) -> None:
         self._store = store
         self._ssm = ssm
         self._instances = instances
@@ -47,6 +49,7 @@ class DeploymentService:
         self._clock = clock
         self._new_id = new_id
         self._lock_slack = lock_slack_seconds
+        self._retries = retries
 
     def resolve_revision(self, spec: TargetSpec, image: str) -> Revision:
         """Validate the image against the spec and pin it to a digest where the registry can say."""
@@ -88,6 +91,9 @@ class DeploymentService:
             return self._finish(deployment, DeploymentStatus.FAILED, now,
                                 "no running instance matches the target's instances; check the tags or ids")
         attempt = Attempt(number=len(deployment.attempts) + 1, started_at=now, expected_instances=expected)
+        if deployment.attempts:
+            ttl = deployment.spec.rollout.timeout_seconds + self._lock_slack
+            self._store.extend_lock(deployment.target, deployment.deployment_id, int(now.timestamp()) + ttl)
         deployment = self._store.save_deployment(deployment.model_copy(update={
             "attempts": [*deployment.attempts, attempt], "status": DeploymentStatus.IN_PROGRESS, "updated_at": now}))
         return self._send(deployment, cause)
@@ -142,7 +148,39 @@ class DeploymentService:
         if progress.phase == Phase.SUCCEEDED:
             return Followed(self._finish(deployment, DeploymentStatus.SUCCEEDED, now, progress.summary,
                                          digests=progress.digests), progress)
-        return Followed(self._finish(deployment, DeploymentStatus.FAILED, now, progress.failure_message), progress)
+        return Followed(self._after_failure(deployment, progress.failure_message, now), progress)
+
+    def _after_failure(self, deployment: Deployment, message: str, now: datetime) -> Deployment:
+        """A failed attempt either becomes a scheduled retry (the deployment stays open) or the final failure."""
+        if self._retries is None:
+            return self._finish(deployment, DeploymentStatus.FAILED, now, message)
+        failure, decision = self._retries.decide(deployment, now)
+        number = len(deployment.attempts)
+        cause = f"attempt {number} failed ({failure.value}): {message[:500]}"
+        if isinstance(decision, GiveUp):
+            finished = self._finish(deployment, DeploymentStatus.FAILED, now, f"{message} Gave up: {decision.reason}.",
+                                    decision=Decision(at=now, action="gave-up", detail=decision.reason, cause=cause))
+            self._retries.record_failure(deployment.target, now, decision.open_breaker)
+            return finished
+        name = self._retries.schedule(deployment, decision, now)
+        ended = deployment.attempts[-1].model_copy(update={"ended_at": now, "outcome": message})
+        saved = self._store.save_deployment(deployment.model_copy(update={
+            "status": DeploymentStatus.RETRYING, "attempts": [*deployment.attempts[:-1], ended], "updated_at": now,
+            "message": f"attempt {number} failed; attempt {decision.attempt} scheduled at {decision.at:%H:%M:%S}Z",
+            "history": [*deployment.history, Decision(
+                at=now, action="retry-scheduled", cause=cause,
+                detail=f"attempt {decision.attempt} at {decision.at.isoformat()} (in {decision.delay_seconds:.0f}s, "
+                       f"schedule {name}): {decision.reason}")]}))
+        self._retries.record_failure(deployment.target, now, open_breaker=False)
+        return saved
+
+    def retry(self, deployment_id: str, attempt: int) -> Deployment | None:
+        """Carry out a scheduled retry; None when it is not (or no longer) due: a duplicate or a late schedule."""
+        deployment = self._store.get_deployment(deployment_id)
+        if deployment.status != DeploymentStatus.RETRYING or len(deployment.attempts) != attempt - 1:
+            logger.info("retry not due; nothing sent", extra={"deployment_id": deployment_id, "attempt": attempt})
+            return None
+        return self.send_attempt(deployment, cause=f"scheduled retry, attempt {attempt}")
 
     def _with_full_output(self, command_id: str, invocations: list[Invocation]) -> list[Invocation]:
         """Swap SSM's 2,500-character cut for the fuller output of the first few failed instances."""
@@ -153,7 +191,7 @@ class DeploymentService:
                 for inv in invocations]
 
     def _finish(self, deployment: Deployment, status: DeploymentStatus, now: datetime, message: str,
-                digests: set[str] | None = None) -> Deployment:
+                digests: set[str] | None = None, decision: Decision | None = None) -> Deployment:
         revision = deployment.revision
         if status == DeploymentStatus.SUCCEEDED and revision.digest is None and digests and len(digests) == 1:
             revision = revision.model_copy(update={"digest": next(iter(digests))})
@@ -163,7 +201,8 @@ class DeploymentService:
                 "ended_at": now, "outcome": "succeeded" if status == DeploymentStatus.SUCCEEDED else message})]
         finished = self._store.save_deployment(deployment.model_copy(update={
             "status": status, "revision": revision, "attempts": attempts, "updated_at": now, "message": message,
-            "history": [*deployment.history, Decision(at=now, action=status.value.lower(), detail=message[:1000])],
+            "history": [*deployment.history, *([decision] if decision else []),
+                        Decision(at=now, action=status.value.lower(), detail=message[:1000])],
         }))
         if status == DeploymentStatus.SUCCEEDED:
             self._store.set_current_revision(deployment.target, revision, deployment.deployment_id)

@@ -145,7 +145,7 @@ class PipelineJobService:
             return Fail(f"deployment {deployment_id} {deployment.status.value.lower()}: {deployment.message}",
                         FailureType.JOB_FAILED, deployment_id)
         progress = followed.progress
-        summary = progress.summary if progress else f"status {deployment.status.value}"
+        summary = progress.summary if progress else (deployment.message or f"status {deployment.status.value}")
         return Continue(token, f"deployment {deployment_id}: {summary}", progress.percent if progress else 0,
                         deployment_id)
 

@@ -1,0 +1,224 @@
+"""Following CodeDeploy EC2 deployments through EventBridge: record every state, and act once on each failure.
+
+On FAILURE berth reads the failed instances' lifecycle diagnostics, classifies the failure and decides (pure domain
+code). A retry is `CreateDeployment` with the failed deployment's revision, after a backoff; a remediable failure
+(Docker missing) first runs install_docker.sh on the failed instances through SSM. The record's `decided` flag is
+set by a version-checked write, so duplicate or concurrent deliveries of one failure act once; the schedule name is
+deterministic per lineage and attempt, a second guard.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from chalicelib.adapters.codedeploy import CodeDeployGateway, CodeDeployInfo
+from chalicelib.adapters.scheduler import RetryScheduler
+from chalicelib.adapters.ssm import SsmGateway
+from chalicelib.adapters.store import DeploymentStore
+from chalicelib.domain.command import build_install_docker_commands
+from chalicelib.domain.deployment import CodeDeployRecord, Decision
+from chalicelib.domain.errors import Conflict
+from chalicelib.domain.events import FINAL_DEPLOYMENT_STATES, CodeDeployEvent
+from chalicelib.domain.exit_codes import FailureClass
+from chalicelib.domain.retry import (
+    GiveUp,
+    Retry,
+    RetryPolicy,
+    classify_failure,
+    classify_signal,
+    plan_retry,
+    schedule_name,
+)
+from chalicelib.domain.spec import InstancesSpec, RetrySpec, RolloutSpec
+from chalicelib.services.retries import BreakerPolicy
+
+logger = logging.getLogger(__name__)
+RECORD_DAYS = 30
+# How often a retry waits for its remediation command before giving up on it.
+MAX_REMEDIATION_WAITS = 5
+REMEDIATION_WAIT = timedelta(seconds=60)
+
+
+_RETRY_DESCRIPTION = re.compile(r"^berth retry (?P<attempt>[0-9]+) of (?P<lineage>\S+)$")
+
+
+def retry_description(lineage: str, attempt: int) -> str:
+    return f"berth retry {attempt} of {lineage}"
+
+
+def parse_retry_description(description: str) -> tuple[str, int] | None:
+    match = _RETRY_DESCRIPTION.match(description)
+    return (match.group("lineage"), int(match.group("attempt"))) if match else None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    action: str          # "recorded", "ignored", "duplicate", "retry-scheduled", "gave-up", "retried", "waiting"
+    detail: str = ""
+
+
+class CodeDeployFollower:
+    def __init__(self, store: DeploymentStore, codedeploy: CodeDeployGateway, ssm: SsmGateway,
+                 scheduler: RetryScheduler | None, scripts: dict[str, str], clock: Callable[[], datetime],
+                 rng: Callable[[float, float], float], managed_groups: frozenset[tuple[str, str]],
+                 breaker: BreakerPolicy) -> None:
+        self._store = store
+        self._codedeploy = codedeploy
+        self._ssm = ssm
+        self._scheduler = scheduler
+        self._scripts = scripts
+        self._clock = clock
+        self._rng = rng
+        self._managed = managed_groups
+        self._breaker = breaker
+
+    def on_event(self, event: CodeDeployEvent) -> Outcome:
+        detail = event.detail
+        target = self._store.find_codedeploy_target(detail.application, detail.deployment_group)
+        if target is None and (detail.application, detail.deployment_group) not in self._managed:
+            return Outcome("ignored", f"{detail.application}/{detail.deployment_group} is not managed by berth")
+        for _ in range(3):       # a concurrent writer wins at most a couple of times; then the event is retried
+            try:
+                return self._record(event, target.spec.target if target else None)
+            except Conflict:
+                continue
+        raise Conflict(f"CodeDeploy record {detail.deployment_id} kept changing; EventBridge will deliver again")
+
+    def _record(self, event: CodeDeployEvent, target: str | None) -> Outcome:
+        detail = event.detail
+        now = self._clock()
+        record = self._store.get_codedeploy(detail.deployment_id) or CodeDeployRecord(
+            deployment_id=detail.deployment_id, application=detail.application, group=detail.deployment_group,
+            target=target, lineage=detail.deployment_id)
+        if event.id in record.seen_events:
+            return Outcome("duplicate", f"event {event.id} was recorded already")
+        where = f"instance {detail.instance_id}" if event.is_instance_event else "deployment"
+        update: dict[str, object] = {
+            "seen_events": [*record.seen_events[-200:], event.id],
+            "history": [*record.history, Decision(at=now, action=f"state-{detail.state.lower()}",
+                                                   detail=f"{where} {detail.state}", cause=f"event {event.id}")],
+        }
+        if event.is_instance_event and detail.instance_id:
+            update["instances"] = {**record.instances, detail.instance_id: detail.state}
+        else:
+            update["state"] = detail.state
+        record = record.model_copy(update=update)
+        if event.is_instance_event or detail.state != "FAILURE" or record.decided:
+            self._store.save_codedeploy(record, self._expiry(now))
+            return Outcome("recorded", f"{where} {detail.state}")
+        return self._decide(record, now, event.id)
+
+    def _decide(self, record: CodeDeployRecord, now: datetime, cause: str) -> Outcome:
+        info = self._codedeploy.deployment(record.deployment_id)
+        lineage = parse_retry_description(info.description)
+        if lineage is not None:
+            # berth created this deployment as a retry: its attempt counts along the original's lineage, even when
+            # its first event arrived before berth recorded it.
+            record = record.model_copy(update={"lineage": lineage[0], "attempt": lineage[1]})
+        failures = self._codedeploy.failed_instances(record.deployment_id)
+        failure = classify_failure(f.signal for f in failures)
+        target = self._store.get_target(record.target) if record.target else None
+        retry = target.spec.retry if target else RetrySpec()
+        policy = RetryPolicy(retry.max_attempts, retry.base_seconds, retry.cap_seconds, self._breaker.threshold,
+                             self._breaker.window_seconds)
+        recent = [*(target.recent_failures if target else ()), int(now.timestamp())]
+        decision = plan_retry(failure, record.attempt, policy, is_rollback=info.is_rollback,
+                              stopped_by_person=info.stopped_by_person,
+                              breaker_open=bool(target and target.breaker_open_since), recent_failures=recent,
+                              now=now, rng=self._rng)
+        if isinstance(decision, Retry) and self._scheduler is None:
+            decision = GiveUp("automatic retries are not configured")
+        diagnosis = "; ".join(f"{f.instance_id} {f.lifecycle_event} {f.signal.script_name} {f.signal.error_code}: "
+                              f"{f.signal.text.strip()[-200:]}" for f in failures[:5]) or info.error_message
+        why = f"FAILURE ({failure.value}) after {cause}: {diagnosis}"[:1500]
+        # Claim the decision first (version-checked), then act: a duplicate delivery loses here and does nothing.
+        claimed = self._store.save_codedeploy(record.model_copy(update={"decided": True}), self._expiry(now))
+        if isinstance(decision, GiveUp):
+            return self._gave_up(claimed, decision, why, now)
+        commands: list[str] = []
+        if decision.remediate_first:
+            docker_missing = sorted({f.instance_id for f in failures
+                                     if classify_signal(f.signal) == FailureClass.REMEDIABLE and f.instance_id})
+            commands = self._remediate(docker_missing, record.deployment_id)
+        assert self._scheduler is not None
+        name = schedule_name(record.lineage, decision.attempt)
+        self._scheduler.schedule(name, decision.at, {"kind": "codedeploy", "deployment_id": record.deployment_id,
+                                                     "attempt": decision.attempt}, now)
+        detail = f"attempt {decision.attempt} at {decision.at.isoformat()} (schedule {name}): {decision.reason}"
+        if commands:
+            detail += f"; install_docker.sh sent as SSM command(s) {', '.join(commands)}"
+        self._store.save_codedeploy(claimed.model_copy(update={
+            "remediation_commands": commands,
+            "history": [*claimed.history, Decision(at=now, action="retry-scheduled", detail=detail, cause=why)]}),
+            self._expiry(now))
+        if record.target:
+            self._record_failure(record.target, now, open_breaker=False)
+        return Outcome("retry-scheduled", detail)
+
+    def _gave_up(self, record: CodeDeployRecord, decision: GiveUp, why: str, now: datetime) -> Outcome:
+        self._store.save_codedeploy(record.model_copy(update={"history": [*record.history, Decision(
+            at=now, action="gave-up", detail=decision.reason, cause=why)]}), self._expiry(now))
+        if record.target:
+            self._record_failure(record.target, now, decision.open_breaker)
+        return Outcome("gave-up", decision.reason)
+
+    def _remediate(self, instance_ids: list[str], deployment_id: str) -> list[str]:
+        commands = build_install_docker_commands(f"Docker missing in CodeDeploy deployment {deployment_id}",
+                                                 self._scripts)
+        sent = []
+        for start in range(0, len(instance_ids), 50):
+            batch = InstancesSpec(ids=instance_ids[start:start + 50])
+            sent.append(self._ssm.send_deploy_command(batch, commands, RolloutSpec(max_concurrency="100%",
+                                                                                   max_errors="100%"),
+                                                      comment=f"berth remediation for {deployment_id}"))
+        return sent
+
+    def retry(self, deployment_id: str, attempt: int, wait: int = 0) -> Outcome:
+        """Carry out a scheduled retry: wait for remediation, then CreateDeployment with the same revision."""
+        now = self._clock()
+        record = self._store.get_codedeploy(deployment_id)
+        if record is None or record.retried_as is not None:
+            return Outcome("duplicate", "already retried" if record else "no such record")
+        statuses = [self._ssm.command_status(command) for command in record.remediation_commands]
+        if any(status not in ("Success", "Failed", "TimedOut", "Cancelled") for status in statuses):
+            if wait < MAX_REMEDIATION_WAITS and self._scheduler is not None:
+                self._scheduler.schedule(f"{schedule_name(record.lineage, attempt)}-w{wait + 1}",
+                                         now + REMEDIATION_WAIT, {"kind": "codedeploy", "deployment_id": deployment_id,
+                                                                  "attempt": attempt, "wait": wait + 1}, now)
+                return Outcome("waiting", "Docker installation still running")
+        if any(status != "Success" for status in statuses):
+            reason = f"installing Docker failed or did not finish (SSM {', '.join(map(str, statuses))})"
+            return self._gave_up(record, GiveUp(reason), "remediation", now)
+        info: CodeDeployInfo = self._codedeploy.deployment(deployment_id)
+        claimed = self._store.save_codedeploy(record.model_copy(update={"retried_as": "pending"}), self._expiry(now))
+        try:
+            new_id = self._codedeploy.create_deployment(
+                info.application, info.group, info.revision,
+                description=retry_description(record.lineage, attempt))
+        except Conflict as exc:
+            return self._gave_up(claimed, GiveUp(exc.message), "CreateDeployment", now)
+        self._store.save_codedeploy(claimed.model_copy(update={"retried_as": new_id, "history": [
+            *claimed.history, Decision(at=now, action="retried", detail=f"new deployment {new_id}",
+                                       cause=f"schedule for attempt {attempt}")]}), self._expiry(now))
+        with contextlib.suppress(Conflict):    # its own first event may have recorded it already
+            self._store.save_codedeploy(CodeDeployRecord(
+                deployment_id=new_id, application=info.application, group=info.group, target=record.target,
+                lineage=record.lineage, attempt=attempt), self._expiry(now))
+        return Outcome("retried", f"CodeDeploy deployment {new_id} created with the same revision")
+
+    def _record_failure(self, target: str, now: datetime, open_breaker: bool) -> None:
+        at = int(now.timestamp())
+        self._store.record_failure(target, at, keep_after=at - self._breaker.window_seconds, open_breaker=open_breaker)
+
+    @staticmethod
+    def _expiry(now: datetime) -> int:
+        return int((now + timedelta(days=RECORD_DAYS)).timestamp())
+
+    @staticmethod
+    def is_final(state: str) -> bool:
+        return state in FINAL_DEPLOYMENT_STATES
