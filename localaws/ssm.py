@@ -14,7 +14,7 @@ from typing import Any
 
 from moto.core.responses import ActionResult, EmptyResult
 
-from . import ssm_fleet, ssm_instances
+from . import ssm_documents, ssm_fleet, ssm_instances
 from .errors import AwsError
 from .paging import page
 from .params import request_params
@@ -42,9 +42,12 @@ def send_command(self: Any) -> ActionResult:
     targets: list[dict[str, Any]] = params.get("Targets", [])
     if bool(explicit) == bool(targets):
         raise AwsError("InvalidParameters", "Specify either InstanceIds or Targets, not both or neither.")
+    declared = ssm_documents.declared_parameters(self.ssm_backend, params["DocumentName"])
+    ssm_documents.check_parameters(declared, params.get("Parameters") or {})
     account, region = self.current_account, self.region
     if explicit:
-        ssm_fleet.check_explicit_ids(account, region, explicit)
+        platforms = ssm_documents.supported_platforms(params["DocumentName"])
+        ssm_fleet.check_explicit_ids(account, region, explicit, platforms)
         candidates = explicit
     else:
         candidates = ssm_fleet.resolve_targets(account, region, targets)

@@ -26,6 +26,11 @@ def tags_of(instance: Any) -> dict[str, str]:
     return {tag["key"]: tag["value"] for tag in instance.get_tags()}
 
 
+def platform_of(instance: Any) -> str:
+    """SSM's PlatformType for a moto instance: moto marks Windows AMIs ``platform="windows"``."""
+    return "Windows" if (getattr(instance, "platform", None) or "").lower() == "windows" else "Linux"
+
+
 def configured_skip(instance_id: str) -> bool:
     """Whether the outcome set for the instance (not the hook, which needs a command) makes it unmanaged."""
     with LOCK:
@@ -71,9 +76,16 @@ def resolve_targets(account_id: str, region: str, targets: list[dict[str, Any]])
     ]
 
 
-def check_explicit_ids(account_id: str, region: str, instance_ids: list[str]) -> None:
-    """SendCommand with InstanceIds fails as a whole if one of them is not a running managed node."""
-    running = {instance.id for instance in running_instances(account_id, region)}
+def check_explicit_ids(account_id: str, region: str, instance_ids: list[str], platforms: set[str] | None) -> None:
+    """SendCommand with InstanceIds fails as a whole if one of them is not a running managed node, or
+    runs a platform the document does not support (``platforms`` None: no platform check)."""
+    running = {instance.id: instance for instance in running_instances(account_id, region)}
     invalid = [iid for iid in instance_ids if iid not in running or configured_skip(iid)]
     if invalid:
         raise AwsError("InvalidInstanceId", f"Instances {invalid} not in a valid state for account {account_id}")
+    unsupported = [iid for iid in instance_ids if platforms is not None and platform_of(running[iid]) not in platforms]
+    if unsupported:
+        raise AwsError(
+            "UnsupportedPlatformType",
+            f"The document does not support the platform type of the given managed node IDs: {unsupported}",
+        )

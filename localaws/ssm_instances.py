@@ -34,7 +34,7 @@ DEFAULT_MAX_RESULTS = 10
 
 
 def _info(instance: Any, now: datetime.datetime) -> dict[str, Any]:
-    windows = (getattr(instance, "platform", None) or "").lower() == "windows"
+    windows = ssm_fleet.platform_of(instance) == "Windows"
     return {
         "InstanceId": instance.id,
         "PingStatus": "Online",
