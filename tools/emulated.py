@@ -30,8 +30,13 @@ def push_image(ecr: Any, repository: str, tag: str, content: str = "v1") -> tupl
                            "config": {"digest": config_digest, "size": 1,
                                       "mediaType": "application/vnd.docker.container.image.v1+json"},
                            "layers": []})
-    result = ecr.put_image(repositoryName=repository, imageManifest=manifest, imageTag=tag)
-    return f"{repo['repositoryUri']}:{tag}", str(result["image"]["imageId"]["imageDigest"])
+    try:
+        digest = ecr.put_image(repositoryName=repository, imageManifest=manifest, imageTag=tag)["image"]["imageId"][
+            "imageDigest"]
+    except ecr.exceptions.ImageAlreadyExistsException:
+        found = ecr.describe_images(repositoryName=repository, imageIds=[{"imageTag": tag}])["imageDetails"]
+        digest = found[0]["imageDigest"]
+    return f"{repo['repositoryUri']}:{tag}", str(digest)
 
 
 def put_artifact(s3: Any, files: dict[str, str | bytes], bucket: str, key: str) -> tuple[str, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -16,34 +15,7 @@ from app import app
 from localaws import InstanceOutcome
 from tests.conftest import World
 from tests.events import pipeline_job_event
-
-TAGS = {"app": "web", "env": "prod"}
-
-
-def spec(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "target": "web-prod",
-        "instances": {"tags": TAGS},
-        "container": {"name": "web", "ports": ["5000:5000"], "env": {"APP_MODE": "production"}},
-        "health_check": {"path": "/health", "port": 5000, "timeout_seconds": 60},
-        "rollout": {"max_concurrency": "25%", "max_errors": "0"},
-    }
-    body.update(overrides)
-    return body
-
-
-def jid(name: str) -> str:
-    """CodePipeline job ids are UUIDs; a name makes each test's ids readable and stable."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, name))
-
-
-def invoke(event: dict[str, Any]) -> None:
-    with Client(app, stage_name="test") as client:
-        client.lambda_.invoke("pipeline_job", event)
-
-
-def results(job_id: str) -> list[dict[str, Any]]:
-    return localaws.job_results(job_id)
+from tests.functional.support import TAGS, invoke, jid, results, spec
 
 
 def run_job(world: World, job_id: str, params: dict[str, Any], files: dict[str, str] | None = None,
@@ -115,7 +87,7 @@ def test_failed_instance_fails_the_job_with_step_and_output(aws: World) -> None:
         status="Failed", response_code=21, stdout="berth-step: pull\n",
         stderr="Error response from daemon: manifest unknown"))
 
-    replies = run_job(aws, jid("job-f"), spec(image=aws.image_uri("web", "v2")))
+    replies = run_job(aws, jid("job-f"), spec(image=aws.image_uri("web", "v2"), retry={"max_attempts": 1}))
 
     failure = replies[-1]
     assert failure["type"] == "failure"
@@ -130,7 +102,7 @@ def test_instance_that_never_ran_counts_as_failed(aws: World) -> None:
     aws.push_image("web", "v3")
     localaws.set_outcome(instances[0], InstanceOutcome(skip=True))
 
-    replies = run_job(aws, jid("job-skip"), spec(image=aws.image_uri("web", "v3")))
+    replies = run_job(aws, jid("job-skip"), spec(image=aws.image_uri("web", "v3"), retry={"max_attempts": 1}))
 
     assert replies[-1]["type"] == "failure"
     assert f"{instances[0]} never ran the command" in replies[-1]["failureDetails"]["message"]

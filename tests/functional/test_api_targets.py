@@ -1,0 +1,145 @@
+"""PUT/GET targets through chalice's test client on moto: validation, identity, lock and breaker state."""
+
+from __future__ import annotations
+
+import pytest
+
+import localaws
+from chalicelib.domain.deployment import Revision
+from localaws import InstanceOutcome
+from tests.api.support import call, deploy, identity, push_image, register, spec, store
+from tests.conftest import World
+
+pytestmark = pytest.mark.filterwarnings("ignore:IAMAuthorizer is not a supported in local mode")
+ARN = "arn:aws:iam::123456789012:user/alice"
+
+
+def test_put_registers_a_target_filling_the_name_from_the_path(aws: World) -> None:
+    body = spec()
+    del body["target"]
+    reply = call("PUT", "/targets/web", body)
+
+    assert reply.status == 200
+    assert reply.body["name"] == "web" and reply.body["spec"]["target"] == "web"
+    assert reply.body["spec"]["rollout"] == {"max_concurrency": "50", "max_errors": "0", "timeout_seconds": 3600}
+    assert reply.body["current_revision"] is None and reply.body["lock"] is None
+    assert reply.body["breaker"] == {"open": False, "open_since": None, "recent_failures": []}
+    stored = store(aws).get_target("web")
+    assert stored is not None and stored.spec.container.ports == ["5000:5000"]
+
+
+def test_put_updates_an_existing_target(aws: World) -> None:
+    register(aws, instances=0)
+    reply = call("PUT", "/targets/web", spec(rollout={"max_concurrency": "1"}))
+    assert reply.status == 200 and reply.body["spec"]["rollout"]["max_concurrency"] == "1"
+
+
+@pytest.mark.parametrize("body, field, says", [
+    (spec("other"), "target", "the path names 'web'"),
+    ({**spec(), "max_concurency": 2}, "max_concurency", "unknown key"),
+    (spec(container={"name": "web", "env": {"BAD-NAME": "x"}}), "container.env.BAD-NAME", "container.env.BAD-NAME"),
+    (spec(instances={"ids": ["i-123"]}), "instances.ids.0", "instances.ids.0"),
+    (spec(instances={}), "instances", "exactly one of 'tags'"),
+    (spec(image="web:latest;rm -rf /"), "image", "image"),
+    (spec(health_check={"port": 70000}), "health_check.port", "less than or equal to 65535"),
+])
+def test_put_with_a_bad_spec_is_a_400_naming_the_field(aws: World, body: dict[str, object], field: str,
+                                                        says: str) -> None:
+    reply = call("PUT", "/targets/web", body)
+
+    assert reply.status == 400, reply
+    assert reply.error["code"] == "InvalidRequest" and reply.error["field"] == field
+    assert says in reply.error["message"]
+    assert store(aws).get_target("web") is None
+
+
+def test_secret_env_values_never_echo_in_errors(aws: World) -> None:
+    reply = call("PUT", "/targets/web", spec(container={"name": "web", "env": {"TOKEN": "s3cret\nx"}}))
+    assert reply.status == 400 and "s3cret" not in str(reply.body)
+
+
+@pytest.mark.parametrize("raw, headers, status, field", [
+    (b"{not json", {}, 400, "body"),
+    (b"[1, 2]", {}, 400, "body"),
+    (b'"web"', {}, 400, "body"),
+    (b"", {}, 400, "body"),
+    (b"\xff\xfe{}", {}, 400, "body"),
+    (b'{"target": "web\\ud800"}', {}, 400, "body"),
+    (b"[" * 50_000 + b"]" * 50_000, {}, 400, "body"),
+    (b'{"target": "web"}', {"content-type": "text/plain"}, 415, None),
+    (b"x" * (1024 * 1024 + 1), {}, 413, None),
+])
+def test_malformed_bodies_are_4xx_with_a_json_error(aws: World, raw: bytes, headers: dict[str, str], status: int,
+                                                    field: str | None) -> None:
+    reply = call("PUT", "/targets/web", raw=raw, headers=headers)
+    assert reply.status == status, reply
+    assert reply.error["field"] == field and reply.error["message"]
+
+
+@pytest.mark.parametrize("path", ["/targets/-web", "/targets/w%C3%A9b", "/targets/" + "a" * 64,
+                                  "/targets/web%0A", "/targets/%F0%9F%92%A5", "/targets/..%2Fetc"])
+def test_bad_target_names_in_the_path_are_400(aws: World, path: str) -> None:
+    for method, suffix in (("GET", ""), ("PUT", ""), ("POST", "/deployments"), ("POST", "/rollback"),
+                           ("GET", "/deployments")):
+        reply = call(method, path + suffix, spec() if method == "PUT" else None)
+        assert reply.status == 400 and reply.error["field"] == "name", (method, path, reply)
+
+
+def test_unknown_target_is_404(aws: World) -> None:
+    for method, suffix in (("GET", ""), ("POST", "/deployments"), ("POST", "/rollback"), ("GET", "/deployments")):
+        reply = call(method, "/targets/nope" + suffix)
+        assert reply.status == 404 and reply.error["code"] == "TargetNotFound", (method, suffix, reply)
+        assert "PUT /targets/nope" in reply.error["message"]
+
+
+def test_list_targets(aws: World) -> None:
+    assert call("GET", "/targets").body == {"targets": []}
+    register(aws, "web", instances=0)
+    register(aws, "api", instances=0)
+    reply = call("GET", "/targets")
+    assert reply.status == 200
+    assert [t["name"] for t in reply.body["targets"]] == ["api", "web"]
+    assert reply.body["targets"][0]["breaker_open"] is False
+
+
+def test_status_shows_revision_lock_and_last_deployment(aws: World) -> None:
+    register(aws)
+    digest = push_image(aws, "web", "v1")
+    localaws.set_default_outcome(InstanceOutcome(polls_before_done=100))
+    started = deploy(image=aws.image_uri("web", "v1"))
+
+    status = call("GET", "/targets/web").body
+    assert status["lock"]["deployment_id"] == started.body["deployment_id"]
+    assert status["last_deployment"]["deployment_id"] == started.body["deployment_id"]
+    assert status["last_deployment"]["status"] == "IN_PROGRESS"
+    assert status["current_revision"] is None
+
+    localaws.set_default_outcome(InstanceOutcome())
+    call("POST", f"/deployments/{started.body['deployment_id']}/cancel")
+    register(aws, instances=0)
+    revision = Revision(image=aws.image_uri("web", "v1"), digest=digest)
+    store(aws).set_current_revision("web", revision, started.body["deployment_id"])
+    status = call("GET", "/targets/web").body
+    assert status["lock"] is None
+    assert status["current_revision"]["tag"] == "v1" and status["current_revision"]["digest"] == digest
+    assert status["current_revision"]["pinned"].endswith(f"/web@{digest}")
+
+
+def test_status_shows_an_open_breaker(aws: World) -> None:
+    register(aws, instances=0)
+    store(aws).record_failure("web", at=1_800_000_000, keep_after=0, open_breaker=True)
+    status = call("GET", "/targets/web").body
+    assert status["breaker"]["open"] is True
+    assert status["breaker"]["open_since"].startswith("2027-01-15T08:00:00")
+    assert len(status["breaker"]["recent_failures"]) == 1
+    assert call("GET", "/targets").body["targets"][0]["breaker_open"] is True
+
+
+def test_the_callers_iam_identity_is_recorded_on_the_target(aws: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    with identity(monkeypatch, user_arn=ARN):
+        reply = call("PUT", "/targets/web", spec())
+    assert reply.body["updated_by"] == ARN
+    with identity(monkeypatch, user_arn=None, caller="AIDAEXAMPLE:bob"):
+        reply = call("PUT", "/targets/web", spec())
+    assert reply.body["updated_by"] == "AIDAEXAMPLE:bob"
+    assert call("PUT", "/targets/web", spec()).body["updated_by"] == "unknown"
