@@ -8,10 +8,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidatorFunctionWrapHandler, field_validator
 
 from chalicelib.domain.deployment import Attempt, Decision, Deployment, DeploymentStatus, Revision
-from chalicelib.domain.errors import InvalidRequest
+from chalicelib.domain.errors import InvalidRequest, InvalidRevision
 from chalicelib.domain.image_ref import parse_image_ref
 from chalicelib.domain.progress import FINAL_INVOCATION_STATUSES
 from chalicelib.domain.spec import TARGET_NAME, TargetSpec
@@ -28,6 +28,14 @@ class TargetSpecBody(TargetSpec):
     """A target spec whose `target` may be left out: the path names it."""
 
     target: Annotated[str, Field(pattern=TARGET_NAME)] | None = None  # type: ignore[assignment]
+
+    @field_validator("image", mode="wrap")
+    @classmethod
+    def _image_error_names_the_field(cls, image: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return handler(image)
+        except InvalidRevision as exc:  # the spec's image check raises berth's error; pydantic then knows no field
+            raise ValueError(exc.message) from None
 
     def spec_for(self, name: str) -> TargetSpec:
         if self.target is not None and self.target != name:
