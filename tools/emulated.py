@@ -12,7 +12,9 @@ from typing import Any
 
 
 def launch(ec2: Any, count: int, tags: dict[str, str]) -> list[str]:
-    image_id = ec2.describe_images()["Images"][0]["ImageId"]
+    # A Linux image: SSM refuses AWS-RunShellScript on Windows instances, as localaws does too.
+    image_id = next(image["ImageId"] for image in ec2.describe_images()["Images"]
+                    if image.get("Platform") != "windows" and "windows" not in image.get("Name", "").lower())
     reservation = ec2.run_instances(
         ImageId=image_id, MinCount=count, MaxCount=count, InstanceType="t3.micro",
         TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}])

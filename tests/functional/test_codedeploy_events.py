@@ -1,0 +1,191 @@
+"""CodeDeploy EC2 deployments followed through EventBridge: recorded, diagnosed, remediated and retried once."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+import localaws
+from app import app
+from chalicelib.domain.deployment import CodeDeployRecord
+from localaws import InstanceOutcome
+from tests.conftest import World
+from tests.events import load_event
+from tests.functional.support import deliver, invoke, spec
+from tools.local_scheduler import fire_all, pending
+
+APP, GROUP = "myApplication", "myDeploymentGroup"
+REVISION = {"revisionType": "S3", "s3Location": {"bucket": "releases", "key": "web.zip", "bundleType": "zip"}}
+DOCKER_MISSING = {
+    "status": "Failed", "lifecycle_event": "ApplicationStart", "script_name": "scripts/start_container.sh",
+    "error_code": "ScriptFailed",
+    "message": "Script at specified location: scripts/start_container.sh run as user root failed with exit code 127",
+    "log_tail": "[stderr]scripts/start_container.sh: line 12: docker: command not found",
+}
+
+
+def group(aws: World, tags: dict[str, str]) -> None:
+    codedeploy = aws.client("codedeploy")
+    codedeploy.create_application(applicationName=APP, computePlatform="Server")
+    codedeploy.create_deployment_group(
+        applicationName=APP, deploymentGroupName=GROUP, serviceRoleArn="arn:aws:iam::123456789012:role/codedeploy",
+        ec2TagFilters=[{"Key": k, "Value": v, "Type": "KEY_AND_VALUE"} for k, v in tags.items()])
+
+
+def create(aws: World) -> str:
+    return str(aws.client("codedeploy").create_deployment(
+        applicationName=APP, deploymentGroupName=GROUP, revision=REVISION)["deploymentId"])
+
+
+def state_event(deployment_id: str, state: str, event_id: str = "", instance: str | None = None) -> dict[str, Any]:
+    event = load_event("codedeploy_instance_failure" if instance else "codedeploy_deployment_failure")
+    event["detail"].update({"deploymentId": deployment_id, "state": state})
+    if instance:
+        event["detail"]["instanceId"] = instance
+    event["id"] = event_id or f"{deployment_id}-{state}-{instance or 'deployment'}"
+    return event
+
+
+def record(deployment_id: str) -> CodeDeployRecord:
+    from chalicelib.wiring import store
+
+    with Client(app, stage_name="test"):
+        found = store().get_codedeploy(deployment_id)
+    assert found is not None
+    return found
+
+
+def fire(aws: World) -> list[str]:
+    return fire_all(aws.client("scheduler"), lambda payload: invoke(payload, "retry_deployment"))
+
+
+def test_every_state_is_recorded(aws: World) -> None:
+    instances = aws.launch(2, {"app": "web"})
+    group(aws, {"app": "web"})
+    deployment_id = create(aws)
+    for event in [state_event(deployment_id, "START"), state_event(deployment_id, "SUCCESS", instance=instances[0]),
+                  state_event(deployment_id, "SUCCESS", instance=instances[1]), state_event(deployment_id, "SUCCESS")]:
+        deliver(event)
+    followed = record(deployment_id)
+    assert followed.state == "SUCCESS"
+    assert followed.instances == {instances[0]: "SUCCESS", instances[1]: "SUCCESS"}
+    assert [d.action for d in followed.history] == ["state-start", "state-success", "state-success", "state-success"]
+
+
+def test_docker_missing_is_remediated_then_the_revision_redeployed_once(aws: World) -> None:
+    instances = aws.launch(2, {"app": "web"})
+    group(aws, {"app": "web"})
+    deployment_id = create(aws)
+    localaws.set_deployment_outcome(deployment_id, "Failed", instances={instances[0]: DOCKER_MISSING})
+    failure = state_event(deployment_id, "FAILURE")
+
+    for _ in range(5):
+        deliver(failure)
+        deliver(state_event(deployment_id, "FAILURE", event_id="another-delivery-id"))
+
+    followed = record(deployment_id)
+    assert followed.decided and [d.action for d in followed.history].count("retry-scheduled") == 1
+    scheduled = next(d for d in followed.history if d.action == "retry-scheduled")
+    assert "remediable" in scheduled.cause and "docker: command not found" in scheduled.cause
+    assert len(followed.remediation_commands) == 1
+    remediation = aws.client("ssm").list_commands(CommandId=followed.remediation_commands[0])["Commands"][0]
+    assert remediation["InstanceIds"] == [instances[0]]
+    script = "\n".join(remediation["Parameters"]["commands"])
+    assert "install_docker.sh" in script and "start_container.sh" not in script
+    assert len(pending(aws.client("scheduler"))) == 1
+
+    assert len(fire(aws)) == 1
+    retried = record(deployment_id).retried_as
+    assert retried and retried != deployment_id
+    info = aws.client("codedeploy").get_deployment(deploymentId=retried)["deploymentInfo"]
+    assert info["revision"] == REVISION and info["description"] == f"berth retry 2 of {deployment_id}"
+    assert record(retried).lineage == deployment_id and record(retried).attempt == 2
+    assert fire(aws) == []
+    invoke({"kind": "codedeploy", "deployment_id": deployment_id, "attempt": 2}, "retry_deployment")
+    deployments = aws.client("codedeploy").list_deployments(applicationName=APP, deploymentGroupName=GROUP)
+    assert len(deployments["deployments"]) == 2
+
+
+def test_retry_of_a_retry_counts_along_the_lineage_and_stops_at_the_budget(aws: World) -> None:
+    instances = aws.launch(1, {"app": "web"})
+    group(aws, {"app": "web"})
+    transient = {**DOCKER_MISSING, "log_tail": "Error response from daemon: net/http: TLS handshake timeout",
+                 "error_code": "ScriptFailed"}
+    localaws.set_default_outcome(InstanceOutcome())
+    current = create(aws)
+    lineage = current
+    for attempt in (1, 2, 3):
+        localaws.set_deployment_outcome(current, "Failed", instances={instances[0]: transient})
+        deliver(state_event(current, "FAILURE"))
+        if attempt < 3:
+            fire(aws)
+            current = str(record(current).retried_as)
+    last = record(current)
+    assert last.lineage == lineage and last.attempt == 3
+    assert last.history[-1].action == "gave-up" and "retry budget spent" in last.history[-1].detail
+
+
+@pytest.mark.parametrize("creator", ["codeDeployRollback"])
+def test_a_rollback_deployment_failing_is_never_retried(aws: World, creator: str) -> None:
+    instances = aws.launch(1, {"app": "web"})
+    group(aws, {"app": "web"})
+    deployment_id = create(aws)
+    localaws.set_deployment_outcome(deployment_id, "Failed", instances={instances[0]: DOCKER_MISSING}, creator=creator)
+    deliver(state_event(deployment_id, "FAILURE"))
+    followed = record(deployment_id)
+    assert followed.history[-1].action == "gave-up" and "rollback" in followed.history[-1].detail
+    assert pending(aws.client("scheduler")) == [] and followed.remediation_commands == []
+
+
+def test_groups_berth_does_not_manage_are_ignored(aws: World) -> None:
+    event = state_event("d-OTHER0001", "FAILURE")
+    event["detail"]["deploymentGroup"] = "someone-elses-group"
+    assert invoke(event, "codedeploy_events")["action"] == "ignored"
+
+
+def test_a_target_names_its_group(aws: World) -> None:
+    from chalicelib.domain.spec import TargetSpec
+    from chalicelib.wiring import store
+
+    instances = aws.launch(1, {"app": "api"})
+    codedeploy = aws.client("codedeploy")
+    codedeploy.create_application(applicationName="api", computePlatform="Server")
+    codedeploy.create_deployment_group(applicationName="api", deploymentGroupName="api-prod",
+                                       serviceRoleArn="arn:aws:iam::123456789012:role/codedeploy",
+                                       ec2TagFilters=[{"Key": "app", "Value": "api", "Type": "KEY_AND_VALUE"}])
+    with Client(app, stage_name="test"):
+        store().put_target(TargetSpec.model_validate(spec(
+            target="api-prod", instances={"tags": {"app": "api"}},
+            codedeploy={"application": "api", "deployment_group": "api-prod"})), "test")
+    deployment_id = str(codedeploy.create_deployment(applicationName="api", deploymentGroupName="api-prod",
+                                                     revision=REVISION)["deploymentId"])
+    localaws.set_deployment_outcome(deployment_id, "Failed", instances={instances[0]: DOCKER_MISSING})
+    event = state_event(deployment_id, "FAILURE")
+    event["detail"].update({"application": "api", "deploymentGroup": "api-prod"})
+    assert invoke(event, "codedeploy_events")["action"] == "retry-scheduled"
+    assert record(deployment_id).target == "api-prod"
+
+
+def test_malformed_event_is_refused_with_a_clear_error(aws: World) -> None:
+    event = load_event("codedeploy_deployment_failure")
+    del event["detail"]["deploymentId"]
+    with pytest.raises(Exception, match="detail.deploymentId"):
+        invoke(event, "codedeploy_events")
+
+
+def test_pipeline_stage_retry_for_opted_in_pipelines(aws: World) -> None:
+    event = load_event("codepipeline_action_failed")
+    for _ in range(3):
+        deliver(event)
+    schedules = pending(aws.client("scheduler"))
+    assert len(schedules) == 1
+    payload = schedules[0][1]
+    assert payload == {"kind": "pipeline", "pipeline": "myPipeline", "stage": "Prod",
+                       "execution_id": event["detail"]["execution-id"], "attempt": 1}
+    other = json.loads(json.dumps(event))
+    other["detail"]["pipeline"] = "notOptedIn"
+    other["id"] = "another"
+    assert invoke(other, "pipeline_action_failed")["action"] == "ignored"
