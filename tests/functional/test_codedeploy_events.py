@@ -172,7 +172,7 @@ def test_a_target_names_its_group(aws: World) -> None:
 def test_malformed_event_is_refused_with_a_clear_error(aws: World) -> None:
     event = load_event("codedeploy_deployment_failure")
     del event["detail"]["deploymentId"]
-    with pytest.raises(Exception, match="detail.deploymentId"):
+    with pytest.raises(Exception, match=r"detail\.deploymentId"):
         invoke(event, "codedeploy_events")
 
 

@@ -1,4 +1,4 @@
-"""codedeploy_hook: CodeDeploy's Lambda lifecycle hook always gets exactly one status, Succeeded only when checks pass."""
+"""codedeploy_hook: every hook execution gets exactly one status, Succeeded only when the checks pass."""
 
 from __future__ import annotations
 
