@@ -3,7 +3,8 @@
 Every managed node (see ``ssm_fleet``) is reported Online with a Linux agent unless its AMI says
 Windows. Both filter styles are supported: ``InstanceInformationFilterList`` (fixed keys) and
 ``Filters`` (which also accepts ``tag:<key>`` and ``tag-key``); naming an instance id that is not a
-managed node is an ``InvalidInstanceId`` error, as the API reference says.
+managed node is an ``InvalidInstanceId`` error and tag filters cannot be mixed with other filters, as the
+API reference says. The default page size (10) is not documented; it is small so callers must paginate.
 """
 
 from __future__ import annotations
@@ -71,6 +72,11 @@ def describe_instance_information(self: Any) -> ActionResult:
         if item["Key"] not in _STRING_FILTER_KEYS and not item["Key"].startswith("tag:"):
             raise AwsError("InvalidFilterKey", f"The filter key {item['Key']} is not valid.")
         wanted.append((item["Key"], item["Values"]))
+    tagged = [key for key, _ in wanted if key == "tag-key" or key.startswith("tag:")]
+    if tagged and len(tagged) < len(wanted):
+        raise AwsError(
+            "InvalidInstanceInformationFilterValue", "Tag filters can't be combined with other filter types."
+        )
     now = datetime.datetime.now(datetime.UTC)
     managed = ssm_fleet.managed_instances(self.current_account, self.region)
     known = {instance.id for instance in managed}

@@ -72,6 +72,10 @@ def test_pagination(ssm: Any, ec2: Any) -> None:
         ({"Filters": [{"Key": "InstanceIds", "Values": ["i-0123456789abcdef0"]}]}, "InvalidInstanceId"),
         ({"InstanceInformationFilterList": [{"key": "Colour", "valueSet": ["red"]}]}, "ValidationException"),
         ({"MaxResults": 51}, "ValidationException"),
+        (
+            {"Filters": [{"Key": "tag:app", "Values": ["web"]}, {"Key": "PingStatus", "Values": ["Online"]}]},
+            "InvalidInstanceInformationFilterValue",
+        ),
         ({"NextToken": "nope"}, "InvalidNextToken"),
     ],
 )
