@@ -90,6 +90,7 @@ class Operations:
                  caller: str) -> Deployment:
         """Deploy `image`, or the target's current revision again (by digest) when no image is given."""
         record = self._record(name)
+        self._refuse_busy(name)
         if image is not None:
             revision = self._resolve(record.spec, image)
         elif record.current_revision is not None:
@@ -105,6 +106,7 @@ class Operations:
                  caller: str) -> Deployment:
         """Deploy the newest successful revision other than the current one (or the one deployment `to` shipped)."""
         record = self._record(name)
+        self._refuse_busy(name)
         revision = self._deployed_by(name, to) if to is not None else self._previous_good(name, record)
         return self._start(record, revision, "rollback", caller, reset_breaker, reason)
 
@@ -150,6 +152,13 @@ class Operations:
             raise TargetNotFound(f"target {name!r} is not registered: register it with PUT /targets/{name}")
         return record
 
+    def _refuse_busy(self, name: str) -> None:
+        """Busy is the first answer: it does not depend on the body, and a refused request must reset no breaker.
+        (DeploymentService.start still takes the lock atomically; this only answers early.)"""
+        lock = self._store.get_lock(name)
+        if lock is not None and lock.expires_at >= self._clock().timestamp():
+            raise TargetBusy(name, lock.deployment_id)
+
     def _resolve(self, spec: TargetSpec, image: str) -> Revision:
         try:
             return self._deployments.resolve_revision(spec, image)
@@ -159,9 +168,6 @@ class Operations:
     def _start(self, record: TargetRecord, revision: Revision, trigger: Trigger, caller: str, reset_breaker: bool,
                reason: str | None) -> Deployment:
         name = record.spec.target
-        lock = self._store.get_lock(name)
-        if lock is not None and lock.expires_at >= self._clock().timestamp():
-            raise TargetBusy(name, lock.deployment_id)  # checked first, so a refused request resets no breaker
         notes = []
         if record.breaker_open_since is not None:
             if not reset_breaker:

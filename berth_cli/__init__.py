@@ -1,0 +1,1 @@
+"""berth's command line: `berth deploy web --wait` and friends, over the SigV4-signed REST API."""

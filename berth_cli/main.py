@@ -1,0 +1,141 @@
+"""`berth`: redeploy, roll back and inspect targets through berth's IAM-authorized REST API.
+
+Exit codes: 0 success; 1 the API refused the request or could not be reached (one line on stderr); 2 bad usage;
+3 a followed deployment (--wait) ended FAILED or CANCELLED; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+from urllib.parse import quote
+
+from berth_cli import render
+from berth_cli.client import Api, CliError, find_api_url, region_for
+
+EXIT_OK, EXIT_ERROR, EXIT_DEPLOYMENT_FAILED, EXIT_INTERRUPTED = 0, 1, 3, 130
+
+
+def parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--url", help="the API's URL (default: $BERTH_API_URL, then .chalice/deployed/STAGE.json)")
+    common.add_argument("--stage", default=os.environ.get("BERTH_STAGE", "dev"), help="Chalice stage (default dev)")
+    common.add_argument("--region", help="region to sign for (default: from the URL, then the AWS config)")
+    common.add_argument("--profile", help="AWS profile whose credentials sign the requests")
+    common.add_argument("--json", action="store_true", help="print the API's JSON instead of text")
+    main = argparse.ArgumentParser(prog="berth", description=__doc__.split("\n")[0])
+    commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("targets", parents=[common], help="list the registered targets")
+    commands.add_parser("status", parents=[common], help="a target's revision, lock and breaker").add_argument(
+        "target")
+    wait = argparse.ArgumentParser(add_help=False)
+    wait.add_argument("--wait", action="store_true", help="follow the deployment until it ends")
+    wait.add_argument("--interval", type=float, default=5.0, help="seconds between polls with --wait (default 5)")
+    deploy = commands.add_parser("deploy", parents=[common, wait], help="redeploy a target")
+    deploy.add_argument("target")
+    deploy.add_argument("--image", help="image to deploy (default: the current revision again, by digest)")
+    deploy.add_argument("--reason", help="why, recorded in the deployment's history")
+    deploy.add_argument("--reset-breaker", action="store_true", help="close an open circuit breaker first")
+    rollback = commands.add_parser("rollback", parents=[common, wait], help="deploy the previous good revision")
+    rollback.add_argument("target")
+    rollback.add_argument("--to", help="the succeeded deployment whose revision to deploy again")
+    rollback.add_argument("--reason")
+    rollback.add_argument("--reset-breaker", action="store_true")
+    history = commands.add_parser("history", parents=[common], help="a target's deployments, newest first")
+    history.add_argument("target")
+    history.add_argument("--limit", type=int, default=20)
+    history.add_argument("--next", help="the token printed after the previous page")
+    commands.add_parser("show", parents=[common], help="one deployment in detail").add_argument("deployment")
+    commands.add_parser("cancel", parents=[common], help="cancel a running deployment").add_argument("deployment")
+    return main
+
+
+def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None,
+         sleep: Callable[[float], None] = time.sleep) -> int:
+    out, err = out or sys.stdout, err or sys.stderr
+    args = parser().parse_args(argv)
+    try:
+        return _run(args, _api(args), out, err, sleep)
+    except CliError as exc:
+        print(f"berth: {exc}", file=err)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("berth: interrupted", file=err)
+        return EXIT_INTERRUPTED
+
+
+def _api(args: argparse.Namespace) -> Api:
+    import botocore.session
+
+    session = botocore.session.Session(profile=args.profile)
+    url = find_api_url(args.url, args.stage)
+    return Api(url, region_for(url, args.region, session.get_config_variable("region")), session.get_credentials())
+
+
+def _run(args: argparse.Namespace, api: Api, out: TextIO, err: TextIO, sleep: Callable[[float], None]) -> int:
+    def show(body: dict[str, Any], text: str) -> None:
+        print(json.dumps(body, indent=2) if args.json else text, file=out)
+
+    command = args.command
+    if command == "targets":
+        body = api.call("GET", "/targets")
+        show(body, render.targets(body))
+    elif command == "status":
+        body = api.call("GET", f"/targets/{_segment(args.target)}")
+        show(body, render.status(body))
+    elif command in ("deploy", "rollback"):
+        request = {"reason": args.reason, "reset_breaker": args.reset_breaker or None,
+                   **({"image": args.image} if command == "deploy" else {"to": args.to})}
+        path = "/deployments" if command == "deploy" else "/rollback"
+        body = api.call("POST", f"/targets/{_segment(args.target)}{path}",
+                        {k: v for k, v in request.items() if v is not None})
+        if args.wait:
+            return _follow(api, body, args, out, err, sleep)
+        show(body, f"deployment {body['deployment_id']} started: {body['target']} <- {body['revision']['pinned']}\n"
+                   f"follow it with: berth show {body['deployment_id']}")
+    elif command == "history":
+        body = api.call("GET", f"/targets/{_segment(args.target)}/deployments",
+                        query={"limit": args.limit, "next": args.next})
+        show(body, render.history(body, args.target))
+    elif command == "show":
+        body = api.call("GET", f"/deployments/{_segment(args.deployment)}")
+        show(body, render.deployment(body))
+    elif command == "cancel":
+        body = api.call("POST", f"/deployments/{_segment(args.deployment)}/cancel")
+        show(body, f"deployment {body['deployment_id']} {body['status'].lower()}")
+    return EXIT_OK
+
+
+def _follow(api: Api, deployment: dict[str, Any], args: argparse.Namespace, out: TextIO, err: TextIO,
+            sleep: Callable[[float], None]) -> int:
+    """Poll GET /deployments/{id} (which also moves it along) and keep one progress line up to date until it ends."""
+    live = err.isatty()
+    shown = ""
+    while True:
+        line = render.progress(deployment)
+        if line != shown:
+            print(f"\r\033[K{line}" if live else line, end="" if live else "\n", file=err, flush=True)
+            shown = line
+        if deployment.get("final"):
+            break
+        sleep(max(args.interval, 0.0))
+        deployment = api.call("GET", f"/deployments/{_segment(deployment['deployment_id'])}")
+    if live:
+        print(file=err)
+    succeeded = deployment["status"] == "SUCCEEDED"
+    text = render.deployment(deployment) if not succeeded else f"deployment {deployment['deployment_id']} succeeded"
+    print(json.dumps(deployment, indent=2) if args.json else text, file=out)
+    return EXIT_OK if succeeded else EXIT_DEPLOYMENT_FAILED
+
+
+def _segment(value: str) -> str:
+    return quote(value, safe="")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

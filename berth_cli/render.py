@@ -1,0 +1,77 @@
+"""Text for people: the API's JSON as short tables and summaries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def revision(rev: dict[str, Any] | None) -> str:
+    if not rev:
+        return "none"
+    digest = rev.get("digest")
+    return f"{rev['image']} ({digest[:19]}...)" if digest else rev["image"]
+
+
+def progress(deployment: dict[str, Any]) -> str:
+    p = deployment.get("progress") or {}
+    done = p.get("succeeded", 0) + p.get("failed", 0)
+    return (f"{deployment['deployment_id']} {deployment['status']}: {done}/{p.get('total', 0)} instances done, "
+            f"{p.get('failed', 0)} failed, {p.get('pending', 0)} pending")
+
+
+def targets(body: dict[str, Any]) -> str:
+    rows = [("TARGET", "REVISION", "BREAKER", "UPDATED BY")]
+    for t in body.get("targets", []):
+        rows.append((t["name"], revision(t.get("current_revision")), "OPEN" if t["breaker_open"] else "closed",
+                     t.get("updated_by") or ""))
+    if len(rows) == 1:
+        return "no targets registered (register one with PUT /targets/NAME or a pipeline run)"
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return "\n".join("  ".join(cell.ljust(widths[i]) if i < 3 else cell for i, cell in enumerate(row))
+                     for row in rows)
+
+
+def status(body: dict[str, Any]) -> str:
+    spec, lock, breaker, last = body["spec"], body.get("lock"), body["breaker"], body.get("last_deployment")
+    where = spec["instances"].get("tags") or {}
+    fleet = ", ".join(f"{k}={v}" for k, v in where.items()) if where else ", ".join(spec["instances"].get("ids") or [])
+    lines = [
+        f"target      {body['name']}",
+        f"revision    {revision(body.get('current_revision'))}",
+        f"running     {lock['deployment_id'] + ' since ' + lock['acquired_at'] if lock else 'nothing'}",
+        f"last        {last['deployment_id'] + ' ' + last['status'] + ' by ' + last['caller'] if last else 'none'}",
+        "breaker     " + (f"OPEN since {breaker['open_since']} ({len(breaker['recent_failures'])} recent failures); "
+                          "`berth deploy --reset-breaker` closes it" if breaker["open"] else "closed"),
+        f"instances   {fleet}",
+        f"container   {spec['container']['name']} {' '.join(spec['container'].get('ports') or [])}".rstrip(),
+        f"updated by  {body.get('updated_by') or 'unknown'}",
+    ]
+    return "\n".join(lines)
+
+
+def history(body: dict[str, Any], target: str) -> str:
+    lines = [f"{d['deployment_id']}  {d['status']:<11} {d['trigger']:<8} {d['created_at'][:19]}  "
+             f"{revision(d['revision'])}  by {d['caller']}" for d in body.get("deployments", [])]
+    if not lines:
+        lines.append(f"no deployments of {target}")
+    if body.get("next"):
+        lines.append(f"more: berth history {target} --next {body['next']}")
+    return "\n".join(lines)
+
+
+def deployment(body: dict[str, Any]) -> str:
+    lines = [progress(body), f"target {body['target']}, {body['trigger']} by {body['caller']}, "
+                             f"created {body['created_at'][:19]}",
+             f"revision {revision(body['revision'])}"]
+    if body.get("message"):
+        lines.append(f"message  {body['message']}")
+    for attempt in body.get("attempts", []):
+        lines.append(f"attempt {attempt['number']}: command {attempt.get('command_id') or '(not sent)'}"
+                     + (f", {attempt['outcome']}" if attempt.get("outcome") else ""))
+        for instance_id, result in sorted(attempt.get("instances", {}).items()):
+            code = result.get("response_code")
+            step = f" step {result['step']}" if result.get("step") else ""
+            lines.append(f"  {instance_id} {result['status']}{'' if code is None else f' exit {code}'}{step}")
+    for decision in body.get("history", []):
+        lines.append(f"  {decision['at'][:19]} {decision['action']}: {decision['detail']}")
+    return "\n".join(lines)

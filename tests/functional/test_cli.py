@@ -1,0 +1,253 @@
+"""The `berth` CLI against the in-process app behind a loopback HTTP server that records every request, so the tests
+can check each SigV4 signature with botocore's own signer."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from chalice.test import Client
+
+import localaws
+from app import app
+from berth_cli.client import find_api_url, region_for
+from berth_cli.main import main
+from localaws import InstanceOutcome
+from tests.api.support import push_image, register, store
+from tests.conftest import World
+
+pytestmark = pytest.mark.filterwarnings("ignore:IAMAuthorizer is not a supported in local mode")
+STAGE_PREFIX = "/api"
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Front:
+    url: str
+    seen: list[Seen]
+    world: World
+
+
+@pytest.fixture
+def front(aws: World) -> Iterator[Front]:
+    """API Gateway stand-in: http://127.0.0.1:PORT/api/... → the app through chalice's test client."""
+    seen: list[Seen] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def handle_one(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            seen.append(Seen(self.command, self.path, dict(self.headers.items()), body))
+            with Client(app, stage_name="test") as client:
+                reply = client.http.request(self.command, self.path.removeprefix(STAGE_PREFIX),
+                                            headers=dict(self.headers.items()), body=body)
+            self.send_response(reply.status_code)
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(reply.body)))
+            self.end_headers()
+            self.wfile.write(reply.body)
+
+        do_GET = do_POST = do_PUT = handle_one
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Front(f"http://127.0.0.1:{server.server_address[1]}{STAGE_PREFIX}", seen, aws)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def berth(front: Front, *args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main([*args, "--url", front.url], out=out, err=err, sleep=lambda _: None)
+    return code, out.getvalue(), err.getvalue()
+
+
+CLI_KEY, CLI_SECRET, CLI_TOKEN = "AKIDBERTHCLITEST", "cli-secret", "cli-session-token"
+
+
+def verify_sigv4(seen: Seen, url_base: str, secret: str = CLI_SECRET) -> bool:
+    """Recompute the signature of what the server received with botocore's SigV4Auth, as API Gateway would."""
+    match = re.fullmatch(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request, "
+                         r"SignedHeaders=([^,]+), Signature=([0-9a-f]{64})", seen.headers["Authorization"])
+    assert match, seen.headers["Authorization"]
+    access_key, _, region, service, signed, signature = match.groups()
+    assert service == "execute-api"
+    headers = {name: value for name, value in seen.headers.items() if name.lower() in signed.split(";")}
+    request = AWSRequest(method=seen.method, url=url_base + seen.path, data=seen.body, headers=headers)
+    request.context["timestamp"] = seen.headers["X-Amz-Date"]
+    token = seen.headers.get("X-Amz-Security-Token")
+    signer = SigV4Auth(Credentials(access_key, secret, token), service, region)
+    assert signer.signed_headers(signer.headers_to_sign(request)) == signed
+    expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
+    return bool(expected == signature)
+
+
+def test_requests_carry_a_sigv4_signature_that_botocore_verifies(front: Front,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    register(front.world, instances=0)
+    for name, value in (("AWS_ACCESS_KEY_ID", CLI_KEY), ("AWS_SECRET_ACCESS_KEY", CLI_SECRET),
+                        ("AWS_SESSION_TOKEN", CLI_TOKEN)):
+        monkeypatch.setenv(name, value)
+    for args in (["targets"], ["status", "web"], ["history", "web", "--limit", "5"], ["deploy", "web"]):
+        berth(front, *args)
+    assert len(front.seen) == 4
+    origin = front.url.removesuffix(STAGE_PREFIX)
+    for seen in front.seen:
+        assert seen.headers["X-Amz-Security-Token"] == CLI_TOKEN
+        assert f"Credential={CLI_KEY}/" in seen.headers["Authorization"]
+        assert verify_sigv4(seen, origin), seen
+    posted = front.seen[-1]
+    assert posted.method == "POST" and posted.body == b"{}"
+    assert "content-type" in posted.headers["Authorization"]
+    tampered = Seen(posted.method, posted.path, posted.headers, b'{"image": "evil:1"}')
+    assert not verify_sigv4(tampered, origin)
+    assert not verify_sigv4(posted, origin, secret="wrong")
+
+
+def test_deploy_wait_follows_to_success_and_exits_0(front: Front) -> None:
+    world = front.world
+    register(world, instances=3)
+    digest = push_image(world, "web", "v1")
+    localaws.set_default_outcome(InstanceOutcome(polls_before_done=3))
+
+    code, out, err = berth(front, "deploy", "web", "--image", world.image_uri("web", "v1"), "--wait",
+                           "--reason", "release 1")
+
+    assert code == 0, err
+    assert re.search(r"d-\S+ succeeded", out)
+    lines = err.splitlines()
+    assert "IN_PROGRESS: 0/3 instances done, 0 failed, 3 pending" in lines[0]
+    assert "SUCCEEDED: 3/3 instances done, 0 failed, 0 pending" in lines[-1]
+    record = store(world).get_target("web")
+    assert record is not None and record.current_revision is not None and record.current_revision.digest == digest
+
+
+def test_deploy_wait_exits_non_zero_when_the_deployment_fails(front: Front) -> None:
+    world = front.world
+    instances = register(world, instances=2)
+    push_image(world, "web", "v1")
+    localaws.set_outcome(instances[1], InstanceOutcome(status="Failed", response_code=40, stdout="berth-step: health"))
+
+    code, out, err = berth(front, "deploy", "web", "--image", world.image_uri("web", "v1"), "--wait", "--json")
+
+    assert code == 3
+    final = json.loads(out)
+    assert final["status"] == "FAILED" and final["progress"]["failed"] == 1
+    assert "FAILED: 2/2 instances done, 1 failed, 0 pending" in err.splitlines()[-1]
+
+
+def test_rollback_wait_and_show(front: Front) -> None:
+    world = front.world
+    register(world)
+    v1 = push_image(world, "web", "v1")
+    push_image(world, "web", "v2")
+    for tag in ("v1", "v2"):
+        assert berth(front, "deploy", "web", "--image", world.image_uri("web", tag), "--wait")[0] == 0
+
+    code, out, _ = berth(front, "rollback", "web", "--wait", "--json")
+
+    assert code == 0 and json.loads(out)["revision"]["digest"] == v1
+    code, out, _ = berth(front, "show", json.loads(out)["deployment_id"])
+    assert code == 0 and "SUCCEEDED" in out and "rollback by unknown" in out and "attempt 1" in out
+
+
+def test_api_errors_are_one_line_on_stderr(front: Front) -> None:
+    world = front.world
+    register(world)
+    push_image(world, "web", "v1")
+    localaws.set_default_outcome(InstanceOutcome(polls_before_done=100))
+    code, out, _ = berth(front, "deploy", "web", "--image", world.image_uri("web", "v1"), "--json")
+    running = json.loads(out)["deployment_id"]
+
+    code, out, err = berth(front, "deploy", "web")
+    assert code == 1 and out == ""
+    assert err == f"berth: 409 target 'web' is busy: deployment {running} is running\n"
+
+    code, _, err = berth(front, "status", "nope")
+    assert code == 1 and err.startswith("berth: 404 target 'nope' is not registered") and err.count("\n") == 1
+    code, _, err = berth(front, "history", "web", "--limit", "500")
+    assert code == 1 and err.startswith("berth: 400 request is not valid: limit") and err.count("\n") == 1
+
+    code, out, _ = berth(front, "cancel", running)
+    assert code == 0 and out == f"deployment {running} cancelled\n"
+    code, _, err = berth(front, "cancel", running)
+    assert code == 1 and "409" in err and "already ended" in err
+
+
+def test_targets_status_and_history_text(front: Front) -> None:
+    world = front.world
+    register(world)
+    push_image(world, "web", "v1")
+    for _ in range(3):
+        berth(front, "deploy", "web", "--image", world.image_uri("web", "v1"), "--wait")
+
+    code, out, _ = berth(front, "targets")
+    assert code == 0 and out.splitlines()[0].split() == ["TARGET", "REVISION", "BREAKER", "UPDATED", "BY"]
+    assert out.splitlines()[1].startswith("web ")
+    code, out, _ = berth(front, "status", "web")
+    assert code == 0 and "breaker     closed" in out and "instances   app=web, env=prod" in out
+    code, out, _ = berth(front, "history", "web", "--limit", "2")
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 3 and lines[-1].startswith("more: berth history web --next ")
+    code, out, _ = berth(front, "history", "web", "--limit", "2", "--next", lines[-1].split()[-1])
+    assert code == 0 and len(out.splitlines()) == 1
+
+
+def test_unreachable_api_and_missing_url_are_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                      aws_env: None) -> None:
+    err = io.StringIO()
+    assert main(["targets", "--url", "http://127.0.0.1:9/api"], out=io.StringIO(), err=err) == 1
+    assert err.getvalue().startswith("berth: cannot reach http://127.0.0.1:9/api") and err.getvalue().count("\n") == 1
+    monkeypatch.delenv("BERTH_API_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    err = io.StringIO()
+    assert main(["targets"], out=io.StringIO(), err=err) == 1
+    assert err.getvalue().startswith("berth: no API URL")
+
+
+def test_api_url_from_flag_env_or_chalice_deployment_record(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    deployed = tmp_path / ".chalice" / "deployed"
+    deployed.mkdir(parents=True)
+    url = "https://abc123.execute-api.eu-west-1.amazonaws.com/api/"
+    (deployed / "prod.json").write_text(json.dumps({"schema_version": "2.0", "resources": [
+        {"name": "api_handler", "resource_type": "lambda_function"},
+        {"name": "rest_api", "resource_type": "rest_api", "rest_api_id": "abc123", "rest_api_url": url}]}))
+    (tmp_path / "sub").mkdir()
+    monkeypatch.delenv("BERTH_API_URL", raising=False)
+    assert find_api_url(None, "prod", tmp_path / "sub") == url
+    monkeypatch.setenv("BERTH_API_URL", "https://env.example/api")
+    assert find_api_url(None, "prod", tmp_path) == "https://env.example/api"
+    assert find_api_url("https://flag.example", "prod", tmp_path) == "https://flag.example"
+    assert region_for(url, None, "us-east-1") == "eu-west-1"
+    assert region_for("https://api.example.com", None, "ap-south-1") == "ap-south-1"
+    assert region_for(url, "us-west-2", None) == "us-west-2"
+
+
+def test_berth_is_an_installed_console_script() -> None:
+    scripts = {ep.name: ep.value for ep in entry_points(group="console_scripts")}
+    assert scripts.get("berth") == "berth_cli.main:main"
