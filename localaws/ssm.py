@@ -15,7 +15,7 @@ from typing import Any
 from moto.core.responses import ActionResult, EmptyResult
 
 from . import ssm_documents, ssm_fleet, ssm_instances
-from .errors import AwsError
+from .errors import AwsError, validation_error
 from .paging import page
 from .params import request_params
 from .shapes import shaped
@@ -129,7 +129,7 @@ def _passes(filters: list[dict[str, str]], run: CommandRun, status: str, done: b
             try:
                 moment = datetime.datetime.fromisoformat(value)
             except ValueError:
-                raise AwsError("InvalidFilterValue", f"{value} is not a valid date.") from None
+                raise validation_error([f"Value {value!r} at {key!r} is not an ISO 8601 date and time."]) from None
             requested = run.requested.replace(tzinfo=run.requested.tzinfo or datetime.UTC)
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=datetime.UTC)

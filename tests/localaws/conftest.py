@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from localaws_testkit import REGION
+from localaws_testkit import client
 from moto import mock_aws
 
 import localaws
@@ -22,19 +21,19 @@ def aws() -> Iterator[None]:
 
 @pytest.fixture
 def ssm(aws: None) -> Any:
-    return boto3.client("ssm", region_name=REGION)
+    return client("ssm")
 
 
 @pytest.fixture
 def ec2(aws: None) -> Any:
-    return boto3.client("ec2", region_name=REGION)
+    return client("ec2")
 
 
 @pytest.fixture
 def codepipeline(aws: None) -> Any:
-    return boto3.client("codepipeline", region_name=REGION)
+    return client("codepipeline")
 
 
 @pytest.fixture
 def codedeploy(aws: None) -> Any:
-    return boto3.client("codedeploy", region_name=REGION)
+    return client("codedeploy")

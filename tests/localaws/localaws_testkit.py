@@ -4,9 +4,37 @@ from __future__ import annotations
 
 from typing import Any
 
+import boto3
+from botocore import xform_name
+
+from localaws import codedeploy, codepipeline, ssm
+
 REGION = "eu-west-1"
 # moto's AMI catalogue: ami-12c6146b (common in moto examples) is Windows; this one is Ubuntu.
 LINUX_AMI = "ami-1e749f67"
+
+
+_EXTENDED = {
+    "codepipeline": set(codepipeline.METHODS),
+    "ssm": set(ssm.METHODS),
+    "codedeploy": set(codedeploy.METHODS) | {"create_deployment"},
+}
+
+
+def _error_code_is_declared(model: Any, parsed: dict[str, Any] | None, **_: Any) -> None:
+    """Errors localaws raises must be ones the operation declares (or the generic ValidationException)."""
+    service = model.service_model.service_name
+    error = (parsed or {}).get("Error") or {}
+    if error and xform_name(model.name) in _EXTENDED.get(service, set()):
+        declared = {shape.name for shape in model.error_shapes} | {"ValidationException"}
+        assert error.get("Code") in declared, f"{model.name} answered undeclared error {error.get('Code')}"
+
+
+def client(service: str, **kwargs: Any) -> Any:
+    """A boto3 client that also checks the error codes of the operations localaws provides."""
+    made = boto3.client(service, region_name=REGION, **kwargs)
+    made.meta.events.register("after-call", _error_code_is_declared)
+    return made
 
 
 def launch(ec2: Any, count: int = 1, tags: dict[str, str] | None = None, ami: str = LINUX_AMI) -> list[str]:

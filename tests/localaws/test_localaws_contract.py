@@ -6,11 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ParamValidationError
 from localaws_shape_check import assert_matches_output
-from localaws_testkit import REGION, deployment_group, launch
+from localaws_testkit import client, deployment_group, launch
 
 import localaws
 
@@ -144,7 +143,7 @@ INVALID: dict[tuple[str, str], Call] = {
 
 @pytest.fixture
 def clients(aws: None) -> dict[str, Any]:
-    return {name: boto3.client(name, region_name=REGION) for name in ("codepipeline", "ssm", "ec2", "codedeploy")}
+    return {name: client(name) for name in ("codepipeline", "ssm", "ec2", "codedeploy")}
 
 
 @pytest.mark.parametrize(("service", "operation"), sorted(CASES))

@@ -14,10 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from localaws_testkit import LINUX_AMI, REGION
+from localaws_testkit import LINUX_AMI, client
 
 from localaws import InstanceOutcome
 from localaws.control import Control, ControlError
@@ -72,9 +71,8 @@ def server() -> Iterator[str]:
 
 
 def _client(service: str, endpoint: str) -> Any:
-    return boto3.client(
+    return client(
         service,
-        region_name=REGION,
         endpoint_url=endpoint,
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
