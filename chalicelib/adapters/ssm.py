@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -38,6 +39,23 @@ class SsmGateway:
             return str(self._ssm.send_command(**kwargs)["Command"]["CommandId"])
         except (ClientError, BotoCoreError) as exc:
             raise aws_failure("SSM SendCommand", exc) from exc
+
+    def find_command(self, comment: str, sent_after: datetime) -> str | None:
+        """The id of a command sent since `sent_after` whose comment is `comment` (berth's comments are unique)."""
+        since = (sent_after - timedelta(minutes=5)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        kwargs: dict[str, Any] = {"Filters": [{"key": "InvokedAfter", "value": since},
+                                              {"key": "DocumentName", "value": DOCUMENT}]}
+        while True:
+            try:
+                page = self._ssm.list_commands(**kwargs)
+            except (ClientError, BotoCoreError) as exc:
+                raise aws_failure("SSM ListCommands", exc) from exc
+            for command in page.get("Commands", []):
+                if command.get("Comment") == comment:
+                    return str(command["CommandId"])
+            if not page.get("NextToken"):
+                return None
+            kwargs["NextToken"] = page["NextToken"]
 
     def command_status(self, command_id: str) -> str | None:
         try:

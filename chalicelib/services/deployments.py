@@ -31,6 +31,10 @@ FULL_OUTPUT_FOR = 5
 UNSENT_AFTER = timedelta(seconds=90)
 
 
+def command_comment(deployment_id: str, attempt: int) -> str:
+    return f"berth {deployment_id} attempt {attempt}"
+
+
 @dataclass(frozen=True)
 class Followed:
     deployment: Deployment
@@ -105,34 +109,35 @@ class DeploymentService:
         try:
             command_id = self._ssm.send_deploy_command(
                 deployment.spec.instances, build_shell_commands(command, self._scripts), deployment.spec.rollout,
-                comment=f"berth {deployment.deployment_id} attempt {attempt.number}")
+                comment=command_comment(deployment.deployment_id, attempt.number))
         except AwsCallFailed as exc:
             return self._finish(deployment, DeploymentStatus.FAILED, self._clock(),
                                 f"could not send the deploy command, nothing ran: {exc.message}")
+        return self._record_sent(deployment, command_id, cause)
+
+    def _record_sent(self, deployment: Deployment, command_id: str, cause: str) -> Deployment:
         now = self._clock()
-        sent = attempt.model_copy(update={"command_id": command_id})
-        deployment = self._store.save_deployment(deployment.model_copy(update={
+        # The index first: SSM's status events find the deployment by it, even if the save below fails.
+        self._store.index_command(command_id, deployment.deployment_id, int((now + timedelta(days=7)).timestamp()))
+        sent = deployment.attempts[-1].model_copy(update={"command_id": command_id})
+        return self._store.save_deployment(deployment.model_copy(update={
             "attempts": [*deployment.attempts[:-1], sent], "updated_at": now,
             "history": [*deployment.history, Decision(
                 at=now, action="dispatched", cause=cause,
                 detail=f"attempt {sent.number}: SSM command {command_id} to {len(sent.expected_instances)} instances")],
         }))
-        expires = int((now + timedelta(days=7)).timestamp())
-        self._store.index_command(command_id, deployment.deployment_id, expires)
-        return deployment
 
     def follow(self, deployment_id: str) -> Followed:
         """Refresh a deployment from SSM and settle it when its command is over."""
         deployment = self._store.get_deployment(deployment_id)
         attempt = deployment.current_attempt
-        if deployment.status.is_final or attempt is None or deployment.status == DeploymentStatus.RETRYING:
+        if deployment.status.is_final or deployment.status == DeploymentStatus.RETRYING:
             return Followed(deployment, None)
+        if attempt is None:
+            # Recorded, but whoever recorded it failed before its first attempt was saved: nothing was sent.
+            return Followed(self.send_attempt(deployment, cause="resumed: the first attempt was never saved"), None)
         if attempt.command_id is None:
-            if self._clock() - attempt.started_at < UNSENT_AFTER:
-                return Followed(deployment, None)
-            logger.warning("attempt recorded but never sent; sending it now",
-                           extra={"deployment_id": deployment_id})
-            return Followed(self._send(deployment, cause="resend-after-crash"), None)
+            return Followed(self._recover_unrecorded_send(deployment), None)
         invocations = self._ssm.list_invocations(attempt.command_id)
         command_status = self._ssm.command_status(attempt.command_id)
         max_errors = deployment.spec.rollout.max_errors
@@ -181,6 +186,19 @@ class DeploymentService:
             logger.info("retry not due; nothing sent", extra={"deployment_id": deployment_id, "attempt": attempt})
             return None
         return self.send_attempt(deployment, cause=f"scheduled retry, attempt {attempt}")
+
+    def _recover_unrecorded_send(self, deployment: Deployment) -> Deployment:
+        """An attempt without a command id: the sender failed around SendCommand. SSM has no idempotency token, so
+        look for the command by its comment before sending it again; only an old enough attempt is re-sent."""
+        attempt = deployment.attempts[-1]
+        found = self._ssm.find_command(command_comment(deployment.deployment_id, attempt.number), attempt.started_at)
+        if found is not None:
+            return self._record_sent(deployment, found, cause="recovered: the command was sent but not recorded")
+        if self._clock() - attempt.started_at < UNSENT_AFTER:
+            return deployment
+        logger.warning("attempt recorded but never sent; sending it now",
+                       extra={"deployment_id": deployment.deployment_id})
+        return self._send(deployment, cause="resent: the command was never sent")
 
     def _with_full_output(self, command_id: str, invocations: list[Invocation]) -> list[Invocation]:
         """Swap SSM's 2,500-character cut for the fuller output of the first few failed instances."""

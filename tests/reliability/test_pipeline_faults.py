@@ -1,0 +1,97 @@
+"""Fault injection over the pipeline job: for every AWS call the handler makes, a run where that call fails.
+
+Every run ends with exactly one result for the job (a failed report makes the Lambda raise, and Lambda's retry of
+the same event then reports once), and the record is never left where a later invocation cannot go on: a
+continuation leads to the deployment's real outcome, a failure says what happened and frees the target.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+import localaws
+from localaws import InstanceOutcome
+from tests.conftest import World
+from tests.events import pipeline_job_event
+from tests.functional.support import TAGS, invoke, jid, results, spec
+from tests.reliability.faults import aws_calls
+
+BERTH_SERVICES = frozenset({"dynamodb", "ssm", "ec2", "ecr", "codepipeline", "s3", "scheduler"})
+# First invocation: find the job claim, read the artifact, resolve the image, take the lock, read the target, write
+# the record and claim, resolve the instances, save the attempt, send the command, save it, index it, report.
+FIRST_INVOCATION_CALLS = 13
+
+
+def prepare(aws: World) -> dict[str, Any]:
+    aws.launch(2, TAGS)
+    aws.push_image("web", "v1")
+    localaws.set_default_outcome(InstanceOutcome(polls_before_done=1))
+    bucket, key = aws.put_artifact({"image.txt": aws.image_uri("web", "v1")})
+    return pipeline_job_event(job_id=jid("pipeline-faults"), user_parameters=json.dumps(spec()), bucket=bucket,
+                              key=key)
+
+
+def follow_to_the_end(event: dict[str, Any]) -> dict[str, Any]:
+    reply = results(event["CodePipeline.job"]["id"])[-1]
+    for round_number in range(20):
+        if reply["type"] == "failure" or "continuationToken" not in reply:
+            return reply
+        job_id = jid(f"pipeline-faults-{round_number}")
+        invoke(pipeline_job_event("codepipeline_job_continuation", job_id=job_id, token=reply["continuationToken"],
+                                  user_parameters=event["CodePipeline.job"]["data"]["actionConfiguration"][
+                                      "configuration"]["UserParameters"], no_artifacts=True))
+        assert len(results(job_id)) == 1
+        reply = results(job_id)[0]
+    raise AssertionError("no outcome after 20 continuations")
+
+
+def test_first_invocation_call_count(aws: World) -> None:
+    event = prepare(aws)
+    with aws_calls(only=BERTH_SERVICES) as log:
+        invoke(event)
+    assert len(log.calls) == FIRST_INVOCATION_CALLS, log.calls
+    assert log.calls[-1] == "codepipeline.PutJobSuccessResult"
+
+
+@pytest.mark.parametrize("index", range(FIRST_INVOCATION_CALLS))
+@pytest.mark.parametrize("fault", ["Throttling", "AccessDenied", "Timeout"])
+def test_each_call_failing_still_ends_in_one_result_and_a_usable_record(aws: World, index: int, fault: str) -> None:
+    event = prepare(aws)
+    with aws_calls(fail_at=index, fault=fault, only=BERTH_SERVICES) as log:
+        try:
+            invoke(event)
+            raised = False
+        except Exception:
+            raised = True
+    failed_call = log.calls[index]
+    if raised:
+        # Only a failed report may escape the handler: Lambda then retries the same event.
+        assert failed_call.startswith("codepipeline.PutJob"), failed_call
+        assert results(event["CodePipeline.job"]["id"]) == []
+        invoke(event)
+    replies = results(event["CodePipeline.job"]["id"])
+    assert len(replies) == 1, (failed_call, replies)
+
+    outcome = follow_to_the_end(event)
+    commands = aws.client("ssm").list_commands()["Commands"]
+    if outcome["type"] == "failure":
+        message = outcome["failureDetails"]["message"]
+        assert len(message) > 20 and ("failed" in message or "cannot" in message), (failed_call, message)
+        assert len(commands) <= 1
+        lock_free_check(aws, failed_call)
+    else:
+        assert outcome["outputVariables"]["deployment_id"]
+        assert len(commands) == 1, failed_call
+
+
+def lock_free_check(aws: World, failed_call: str) -> None:
+    """After a failure, the target takes a new deployment: nothing is left holding it."""
+    localaws.set_default_outcome(InstanceOutcome())
+    again = pipeline_job_event(job_id=jid("pipeline-faults-again"), no_artifacts=True,
+                               user_parameters=json.dumps(spec(image=aws.image_uri("web", "v1"))))
+    invoke(again)
+    reply = results(jid("pipeline-faults-again"))[0]
+    assert reply["type"] == "success" and "waiting" not in reply["executionDetails"]["summary"], (failed_call, reply)
