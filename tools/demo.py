@@ -1,13 +1,20 @@
-"""berth's main job, end to end, on an embedded AWS (moto plus localaws): no account, no network.
+"""berth's main job, end to end, on an embedded AWS: no account, no network.
 
     make demo
 
-1. A pipeline run: CodePipeline's job event for an image built into `imagedefinitions.json`; berth validates it,
-   pins the ECR digest, sends one SSM command to the tagged fleet and is followed through continuation tokens.
-2. A bad revision: UserParameters with a misspelt key are refused with a message, and no command is sent.
-3. A failing instance: one instance cannot pull; the job fails with the instance, the step and its output.
-Emulated: AWS itself (moto) and what the instances report back to SSM (localaws outcomes). Real: berth's Lambda
-code, its DynamoDB records, and the shell each instance would run.
+The embedded AWS is a localaws server (moto plus berth's extensions) in a child process. berth's Lambdas run in
+this process through chalice's test client, exactly as Lambda would invoke them, against that endpoint; the REST API
+runs under `chalice local`. Local stand-ins play the AWS services' own parts: CodePipeline (tools/local_pipeline.py
+hands over job events and follows continuation tokens), EventBridge (tools/local_events.py emits the events AWS
+would) and EventBridge Scheduler (tools/local_scheduler.py fires due schedules).
+
+1. A pipeline run deploys an image from imagedefinitions.json to a tagged fleet through one SSM command.
+2. A transient failure (one instance's pull fails): the SSM event arrives, berth schedules a retry, the schedule
+   fires, and the deployment succeeds on its second attempt while the pipeline job stays open.
+3. A CodeDeploy deployment fails with `docker: command not found`: berth installs Docker on that instance through
+   SSM, then recreates the deployment with the same revision.
+4. An engineer redeploys a new image and rolls back to the previous one with the `berth` CLI, through the REST API.
+Emulated: AWS itself and what instances report (localaws outcomes). Real: berth's code, its records, the SSM shell.
 """
 
 from __future__ import annotations
@@ -15,10 +22,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+STAGE = "local"
 TAGS = {"app": "web", "env": "demo", "berth:managed": "true"}
 SPEC: dict[str, Any] = {
     "target": "web-demo",
@@ -26,21 +35,16 @@ SPEC: dict[str, Any] = {
     "container": {"name": "web", "ports": ["5000:5000"], "env": {"APP_MODE": "production"}},
     "health_check": {"path": "/health", "port": 5000, "timeout_seconds": 60},
     "rollout": {"max_concurrency": "50%", "max_errors": "0"},
+    "retry": {"max_attempts": 3, "base_seconds": 30, "cap_seconds": 900},
 }
-
-
 ARTIFACT_BUCKET = "codepipeline-us-east-1-berth-demo"
-
-
-def definitions(image: str) -> dict[str, str | bytes]:
-    return {"imagedefinitions.json": json.dumps([{"name": "web", "imageUri": image}])}
 
 
 @dataclass
 class Step:
     name: str
     expected: str
-    got: str = ""
+    got: str = "(did not run)"
 
     @property
     def ok(self) -> bool:
@@ -52,68 +56,19 @@ def say(text: str = "") -> None:
 
 
 def main() -> int:
-    os.environ.update({"AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo", "AWS_DEFAULT_REGION": "us-east-1",
-                       "AWS_REGION": "us-east-1", "BERTH_TABLE": "berth-dev"})
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    import boto3
-    from chalice.test import Client
-    from moto import mock_aws
+    os.environ.setdefault("BERTH_TABLE", "berth-local")
+    from tools.embedded import EmbeddedAws
 
-    import localaws
-    from app import app
-    from chalicelib import wiring
-    from tools.emulated import launch, push_image, put_artifact
-    from tools.local_pipeline import Reply, run_job
-    from tools.provision import provision
-
-    localaws.install()
-    steps: list[Step] = []
-    with mock_aws(), Client(app, stage_name="dev") as client:
-        wiring.reset_clients()
-        say("== embedded AWS: provisioning berth's table, a fleet, an ECR image and a pipeline artifact")
-        for line in provision("dev", boto3.client("dynamodb")):
-            say(f"   {line}")
-        fleet = launch(boto3.client("ec2"), 3, TAGS)
-        say(f"   3 instances tagged {TAGS}: {', '.join(fleet)}")
-        image, digest = push_image(boto3.client("ecr"), "web", "20261126")
-        say(f"   ECR image {image} -> {digest[:19]}...")
-        bucket, key = put_artifact(boto3.client("s3"), definitions(image), ARTIFACT_BUCKET,
-                                   "pipeline/BuildArtif/abc123")
-        say(f"   artifact s3://{bucket}/{key} holds imagedefinitions.json")
-
-        def invoke(event: dict[str, Any]) -> None:
-            client.lambda_.invoke("pipeline_job", event)
-
-        def show(reply: Reply) -> None:
-            say(f"   <- {reply.kind:<8} {reply.text[:300]}")
-
-        localaws.set_default_outcome(localaws.InstanceOutcome(
-            polls_before_done=1, stdout=f"berth-step: health\nberth-digest: web@{digest}\nberth-result: ok\n"))
-        say("\n== 1. pipeline run: CodePipeline invokes pipeline_job, then follows its continuation tokens")
-        replies = run_job(invoke, localaws.job_results, json.dumps(SPEC), bucket, key, show)
-        steps.append(Step("pipeline run deploys to 3 instances", "success", replies[-1].kind))
-        _show_deployment(replies[-1], say)
-
-        say("\n== 2. bad revision: a misspelt key in UserParameters")
-        bad = {**SPEC, "rollout": {"max_concurency": "50%"}}
-        before = len(boto3.client("ssm").list_commands()["Commands"])
-        replies = run_job(invoke, localaws.job_results, json.dumps(bad), bucket, key, show)
-        sent = len(boto3.client("ssm").list_commands()["Commands"]) - before
-        steps.append(Step("bad revision refused, no command sent", "failure, 0 commands",
-                          f"{replies[-1].kind}, {sent} commands"))
-
-        say("\n== 3. one instance cannot pull the image")
-        localaws.set_outcome(fleet[1], localaws.InstanceOutcome(
-            status="Failed", response_code=21, stdout="berth-step: docker\nberth-step: pull\n",
-            stderr="Error response from daemon: pull access denied"))
-        failing_image, _ = push_image(boto3.client("ecr"), "web", "20261127")
-        bucket, key = put_artifact(boto3.client("s3"), definitions(failing_image), ARTIFACT_BUCKET,
-                                   "pipeline/BuildArtif/def456")
-        replies = run_job(invoke, localaws.job_results, json.dumps(SPEC), bucket, key, show)
-        named = replies[-1].kind == "failure" and fleet[1] in replies[-1].text and "step pull" in replies[-1].text
-        steps.append(Step("failed instance named with its step", "failure naming the instance",
-                          "failure naming the instance" if named else replies[-1].kind))
-
+    steps = [Step("pipeline run deploys to the fleet", "success on attempt 1"),
+             Step("transient failure retried", "success on attempt 2"),
+             Step("docker missing remediated, redeployed", "remediated and retried"),
+             Step("CLI redeploy and rollback", "rolled back to the previous digest")]
+    with EmbeddedAws() as aws:
+        say(f"== embedded AWS at {aws.endpoint}")
+        try:
+            Demo(aws).run(steps)
+        except Exception as exc:  # the summary still prints: which steps got how far
+            say(f"!! the demo stopped: {type(exc).__name__}: {exc}")
     say("\n== summary")
     width = max(len(step.name) for step in steps)
     for step in steps:
@@ -121,14 +76,226 @@ def main() -> int:
     return 0 if all(step.ok for step in steps) else 1
 
 
-def _show_deployment(reply: Any, out: Callable[[str], None]) -> None:
-    from chalicelib import wiring
+class Demo:
+    def __init__(self, aws: Any) -> None:
+        import boto3
+        from chalice.test import Client
 
-    variables = reply.result.get("outputVariables", {})
-    deployment = wiring.store().get_deployment(variables["deployment_id"])
-    out(f"   deployment {deployment.deployment_id}: {deployment.status.value}, {deployment.revision.pinned}")
-    for result in deployment.attempts[-1].instances.values():
-        out(f"     {result.instance_id}  {result.status:<8} exit {result.response_code}")
+        from app import app
+
+        self.aws = aws
+        self.control = aws.control
+        self.client = Client(app, stage_name=STAGE)
+        self.boto = {name: boto3.client(name) for name in ("ec2", "ecr", "s3", "ssm", "codedeploy", "scheduler",
+                                                           "dynamodb")}
+        self.delivered: set[str] = set()
+
+    def run(self, steps: list[Step]) -> None:
+        from localaws import InstanceOutcome
+        from tools.emulated import launch, push_image
+        from tools.provision import provision
+
+        say("   provisioning berth's table, a fleet of 3 instances, an ECR repository with two images")
+        for line in provision(STAGE, self.boto["dynamodb"]):
+            say(f"   {line}")
+        self.fleet = launch(self.boto["ec2"], 3, TAGS)
+        self.v1, self.v1_digest = push_image(self.boto["ecr"], "web", "20261126", "v1")
+        self.v2, self.v2_digest = push_image(self.boto["ecr"], "web", "20261127", "v2")
+        self.v3, self.v3_digest = push_image(self.boto["ecr"], "web", "20261128", "v3")
+        say(f"   fleet {', '.join(self.fleet)}; images web:20261126, :20261127, :20261128 in {self.v1.split('/')[0]}")
+        self.control.set_default_outcome(InstanceOutcome(polls_before_done=1, stdout="berth-step: health\n"))
+
+        say("\n== 1. pipeline run: CodePipeline invokes pipeline_job, then follows its continuation tokens")
+        first = self.pipeline_run(self.v1)
+        steps[0].got = first
+
+        say("\n== 2. transient failure: one instance cannot reach the registry on the first attempt")
+        self.control.set_outcome(self.fleet[1], InstanceOutcome(
+            status="Failed", response_code=21, stdout="berth-step: docker\nberth-step: pull\n",
+            stderr="Error response from daemon: Get https://registry/v2/: net/http: TLS handshake timeout"))
+        steps[1].got = self.pipeline_run(self.v2, recover=lambda: self.control.set_outcome(
+            self.fleet[1], InstanceOutcome(polls_before_done=1)))
+
+        say("\n== 3. CodeDeploy: the classic `docker: command not found`")
+        steps[2].got = self.codedeploy_docker_missing()
+
+        say("\n== 4. an engineer redeploys and rolls back with the berth CLI (REST API under chalice local)")
+        steps[3].got = self.cli_redeploy_and_rollback()
+
+    # ---------------------------------------------------------------------------------------------------------
+    def invoke(self, function: str, event: dict[str, Any]) -> Any:
+        return self.client.lambda_.invoke(function, event).payload
+
+    def deliver_events(self) -> None:
+        """What EventBridge would deliver now: SSM command status changes, to ssm_command_events."""
+        from tools.local_events import ssm_command_events
+
+        for event in ssm_command_events(self.boto["ssm"], self.delivered):
+            answer = self.invoke("ssm_command_events", event)
+            say(f"   ~> EventBridge: command {event['detail']['command-id'][:8]} {event['detail']['status']}: "
+                f"{answer['detail']}")
+
+    def fire_schedules(self) -> list[str]:
+        from tools.local_scheduler import fire_all
+
+        def run(payload: dict[str, Any]) -> None:
+            answer = self.invoke("retry_deployment", payload)
+            say(f"   ~> Scheduler fired: {answer['action']}: {answer['detail']}")
+
+        fired: list[str] = []
+        for _ in range(10):       # a retry may schedule a follow-up (waiting for remediation); fire those too
+            batch = fire_all(self.boto["scheduler"], run)
+            if not batch:
+                break
+            fired += batch
+        return fired
+
+    def pipeline_run(self, image: str, recover: Callable[[], None] | None = None) -> str:
+        from tools.emulated import put_artifact
+        from tools.local_pipeline import Reply, run_job
+
+        bucket, key = put_artifact(self.boto["s3"], {"imagedefinitions.json": json.dumps(
+            [{"name": "web", "imageUri": image}])}, ARTIFACT_BUCKET, f"pipeline/BuildArtif/{image[-8:]}")
+
+        def show(reply: Reply) -> None:
+            say(f"   <- {reply.kind:<8} {reply.text[:200]}")
+
+        def between_rounds() -> None:
+            self.deliver_events()
+            if recover is not None and self.pending_schedules():
+                say("   .. the registry answers again")
+                recover()
+                self.fire_schedules()
+
+        replies = run_job(lambda event: self.invoke("pipeline_job", event), self.control.job_results,
+                          json.dumps(SPEC), bucket, key, show, between_rounds=between_rounds)
+        last = replies[-1]
+        if last.kind != "success":
+            return last.kind
+        deployment = self.deployment(last.result["outputVariables"]["deployment_id"])
+        for result in sorted(deployment.attempts[-1].instances.values(), key=lambda r: r.instance_id):
+            say(f"     {result.instance_id}  {result.status:<8} exit {result.response_code}")
+        return f"success on attempt {len(deployment.attempts)}"
+
+    def pending_schedules(self) -> bool:
+        from tools.local_scheduler import pending
+
+        return bool(pending(self.boto["scheduler"]))
+
+    def deployment(self, deployment_id: str) -> Any:
+        from chalicelib import wiring
+
+        with self.client:
+            return wiring.store().get_deployment(deployment_id)
+
+    def codedeploy_docker_missing(self) -> str:
+        from chalicelib import wiring
+        from chalicelib.domain.spec import TargetSpec
+        from tools.local_events import codedeploy_state_event
+
+        codedeploy = self.boto["codedeploy"]
+        codedeploy.create_application(applicationName="web", computePlatform="Server")
+        codedeploy.create_deployment_group(
+            applicationName="web", deploymentGroupName="web-demo", serviceRoleArn=
+            "arn:aws:iam::123456789012:role/codedeploy", ec2TagFilters=[
+                {"Key": "app", "Value": "web", "Type": "KEY_AND_VALUE"}])
+        with self.client:
+            wiring.store().put_target(TargetSpec.model_validate(
+                {**SPEC, "codedeploy": {"application": "web", "deployment_group": "web-demo"}}), "demo")
+        revision = {"revisionType": "S3", "s3Location": {"bucket": "releases", "key": "web.zip", "bundleType": "zip"}}
+        failed = codedeploy.create_deployment(applicationName="web", deploymentGroupName="web-demo",
+                                              revision=revision)["deploymentId"]
+        say(f"   CodeDeploy deployment {failed} fails on {self.fleet[0]} in ApplicationStart")
+        self.control.set_deployment_outcome(failed, "Failed", instances={self.fleet[0]: {
+            "status": "Failed", "lifecycle_event": "ApplicationStart", "script_name": "scripts/start_container.sh",
+            "error_code": "ScriptFailed", "message": "Script at specified location: scripts/start_container.sh run "
+            "as user root failed with exit code 127", "log_tail": "scripts/start_container.sh: line 9: docker: "
+            "command not found"}})
+        for state in ("START", "FAILURE"):
+            answer = self.invoke("codedeploy_events", codedeploy_state_event(failed, "web", "web-demo", state))
+            say(f"   ~> EventBridge: deployment {state}: {answer['action']} {answer['detail'][:160]}")
+        fired = self.fire_schedules()
+        with self.client:
+            record = wiring.store().get_codedeploy(failed)
+        if not fired or record is None or not record.retried_as or not record.remediation_commands:
+            return "no remediation or no retry"
+        retried = record.retried_as
+        self.control.set_deployment_outcome(retried, "Succeeded")
+        answer = self.invoke("codedeploy_events", codedeploy_state_event(retried, "web", "web-demo", "SUCCESS"))
+        say(f"   ~> EventBridge: deployment {retried} SUCCESS: {answer['action']}")
+        return "remediated and retried"
+
+    def cli_redeploy_and_rollback(self) -> str:
+        with chalice_local() as url:
+            say(f"   chalice local serves the API at {url}")
+            self.control.set_default_outcome(self.control_outcome())
+            deploy = berth_cli(url, "deploy", "web-demo", "--image", self.v3, "--reason", "demo redeploy", "--wait",
+                               "--interval", "0.2")
+            rollback = berth_cli(url, "rollback", "web-demo", "--reason", "demo rollback", "--wait",
+                                 "--interval", "0.2")
+            status = berth_cli(url, "status", "web-demo", "--json")
+            berth_cli(url, "history", "web-demo", "--limit", "4")
+        if deploy != 0 or rollback != 0 or status != 0:
+            return f"CLI exit codes {deploy}/{rollback}/{status}"
+        from chalicelib import wiring
+
+        with self.client:
+            target = wiring.store().get_target("web-demo")
+        digest = target.current_revision.digest if target and target.current_revision else None
+        return "rolled back to the previous digest" if digest == self.v2_digest else f"digest {digest}"
+
+    def control_outcome(self) -> Any:
+        from localaws import InstanceOutcome
+
+        return InstanceOutcome(polls_before_done=1)
+
+
+@contextmanager
+def chalice_local() -> Iterator[str]:
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-c", "from chalice.cli import main; main()", "local", "--host",
+                                "127.0.0.1", "--port", str(port), "--stage", STAGE, "--no-autoreload"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"chalice local exited with {process.returncode}")
+            try:
+                urllib.request.urlopen(f"{url}/targets", timeout=2).close()  # noqa: S310 - loopback
+                break
+            except OSError as exc:
+                if getattr(exc, "code", None):      # an HTTP error answer means it is listening
+                    break
+                time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def berth_cli(url: str, *args: str) -> int:
+    import subprocess
+
+    command = [sys.executable, "-c", "import sys; from berth_cli.main import main; sys.exit(main())", *args,
+               "--url", url, "--stage", STAGE]
+    say(f"   $ berth {' '.join(args)}")
+    done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+    for line in done.stdout.strip().splitlines()[-12:]:
+        say(f"     {line[:200]}")
+    return done.returncode
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ Shared by the demo and the tests, so both set the world up the same way.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import zipfile
@@ -27,11 +28,13 @@ def push_image(ecr: Any, repository: str, tag: str, content: str = "v1") -> tupl
         repo = ecr.create_repository(repositoryName=repository)["repository"]
     except ecr.exceptions.RepositoryAlreadyExistsException:
         repo = ecr.describe_repositories(repositoryNames=[repository])["repositories"][0]
-    config_digest = "sha256:" + (content + tag).encode().hex().ljust(64, "0")[:64]
+    # moto derives an image's digest from its layers' digests: one layer per (content, tag) gives each its own.
+    layer_digest = "sha256:" + hashlib.sha256(f"{repository}:{tag}:{content}".encode()).hexdigest()
     manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                           "config": {"digest": config_digest, "size": 1,
+                           "config": {"digest": layer_digest, "size": 1,
                                       "mediaType": "application/vnd.docker.container.image.v1+json"},
-                           "layers": []})
+                           "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                                       "size": 1, "digest": layer_digest}]})
     try:
         digest = ecr.put_image(repositoryName=repository, imageManifest=manifest, imageTag=tag)["image"]["imageId"][
             "imageDigest"]

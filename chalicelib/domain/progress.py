@@ -104,7 +104,9 @@ def _error_budget(max_errors: str, total: int) -> int:
 def describe_exit(result: InstanceResult) -> str:
     if result.status == "NeverRan":
         return "never ran the command"
-    if result.status in ("TimedOut", "DeliveryTimedOut", "Undeliverable", "Cancelled"):
+    if result.status == "Cancelled":
+        return "SSM status Cancelled (not run: the command was cancelled, or stopped once the error budget was spent)"
+    if result.status in ("TimedOut", "DeliveryTimedOut", "Undeliverable"):
         return f"SSM status {result.status}"
     code = result.response_code
     try:

@@ -25,6 +25,7 @@ from chalicelib.domain.deployment import CodeDeployRecord, Decision
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.events import FINAL_DEPLOYMENT_STATES, CodeDeployEvent
 from chalicelib.domain.exit_codes import FailureClass
+from chalicelib.domain.progress import FINAL_INVOCATION_STATUSES
 from chalicelib.domain.retry import (
     GiveUp,
     Retry,
@@ -184,15 +185,17 @@ class CodeDeployFollower:
         record = self._store.get_codedeploy(deployment_id)
         if record is None or record.retried_as is not None:
             return Outcome("duplicate", "already retried" if record else "no such record")
-        statuses = [self._ssm.command_status(command) for command in record.remediation_commands]
-        if any(status not in ("Success", "Failed", "TimedOut", "Cancelled") for status in statuses):
+        invocations = [inv for command in record.remediation_commands for inv in self._ssm.list_invocations(command)]
+        if any(inv.status not in FINAL_INVOCATION_STATUSES for inv in invocations):
             if wait < MAX_REMEDIATION_WAITS and self._scheduler is not None:
                 self._scheduler.schedule(f"{schedule_name(record.lineage, attempt)}-w{wait + 1}",
                                          now + REMEDIATION_WAIT, {"kind": "codedeploy", "deployment_id": deployment_id,
                                                                   "attempt": attempt, "wait": wait + 1}, now)
                 return Outcome("waiting", "Docker installation still running")
-        if any(status != "Success" for status in statuses):
-            reason = f"installing Docker failed or did not finish (SSM {', '.join(map(str, statuses))})"
+        failed = [f"{inv.instance_id} {inv.status} exit {inv.response_code}" for inv in invocations
+                  if inv.status != "Success" or inv.response_code not in (0, None)]
+        if failed or (record.remediation_commands and not invocations):
+            reason = f"installing Docker failed or did not finish: {'; '.join(failed) or 'no instance ran it'}"
             return self._gave_up(record, GiveUp(reason), "remediation", now)
         info: CodeDeployInfo = self._codedeploy.deployment(deployment_id)
         claimed = self._store.save_codedeploy(record.model_copy(update={"retried_as": "pending"}), self._expiry(now))

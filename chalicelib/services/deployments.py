@@ -90,7 +90,10 @@ class DeploymentService:
     def send_attempt(self, deployment: Deployment, cause: str) -> Deployment:
         """Claim a new attempt in the record, then send its command, then record the command id."""
         now = self._clock()
-        expected = self._instances.running_instances(deployment.spec.instances)
+        try:
+            expected = self._instances.running_instances(deployment.spec.instances)
+        except InvalidRevision as exc:  # e.g. unknown instance ids: the record exists, so end it and free the lock
+            return self._finish(deployment, DeploymentStatus.FAILED, now, exc.message)
         if not expected:
             return self._finish(deployment, DeploymentStatus.FAILED, now,
                                 "no running instance matches the target's instances; check the tags or ids")

@@ -44,8 +44,11 @@ class SsmRetries:
 
     def decide(self, deployment: Deployment, now: datetime) -> tuple[FailureClass, RetryDecision]:
         attempt = deployment.attempts[-1]
+        failed = [r for r in attempt.instances.values() if not r.succeeded]
+        # Instances SSM cancelled because the error budget was spent say nothing about the failure's kind.
         signals = [FailureSignal(status=r.status, exit_code=r.response_code, text=r.output_tail)
-                   for r in attempt.instances.values() if not r.succeeded]
+                   for r in failed if r.status != "Cancelled"] or [
+                   FailureSignal(status=r.status, exit_code=r.response_code, text=r.output_tail) for r in failed]
         failure = classify_failure(signals)
         target = self._store.get_target(deployment.target)
         recent = [*(target.recent_failures if target else ()), int(now.timestamp())]

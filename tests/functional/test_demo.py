@@ -16,5 +16,25 @@ def test_demo_runs_end_to_end_and_every_step_passes() -> None:
                           timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     summary = done.stdout.split("== summary", 1)[1]
-    assert summary.count("PASS") == 3 and "FAIL" not in summary
+    assert summary.count("PASS") == 4 and "FAIL" not in summary
+    assert "success on attempt 2" in summary and "remediated and retried" in summary
     assert "wJalrXUtnFEMI" not in done.stdout + done.stderr
+
+
+def test_embedded_aws_starts_answers_and_leaves_no_process_behind() -> None:
+    import socket
+    from urllib.parse import urlparse
+
+    import boto3
+
+    from tools.embedded import EmbeddedAws
+
+    with EmbeddedAws() as aws:
+        assert os.environ["AWS_ENDPOINT_URL"] == aws.endpoint
+        assert boto3.client("ssm").list_commands()["Commands"] == []
+        process = aws._process
+        port = urlparse(aws.endpoint).port
+    assert process is not None and process.poll() is not None
+    assert "AWS_ENDPOINT_URL" not in os.environ or os.environ["AWS_ENDPOINT_URL"] != aws.endpoint
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port or 0)) != 0

@@ -1,0 +1,73 @@
+"""The embedded AWS for local mode: a localaws server (moto plus berth's extensions) in a child process.
+
+    with EmbeddedAws() as aws:          # starts `python -m localaws serve --port 0`
+        aws.endpoint                    # http://127.0.0.1:PORT, also exported as AWS_ENDPOINT_URL
+        aws.control                     # localaws.control.Control: outcomes, job results
+On exit the child is stopped (SIGTERM, then SIGKILL after a grace period) and waited for: nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from types import TracebackType
+from typing import IO
+
+from localaws.control import Control
+
+DEMO_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "berth-local", "AWS_SECRET_ACCESS_KEY": "berth-local",
+                    "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}
+
+
+class EmbeddedAws:
+    def __init__(self, run_commands: bool = False, startup_seconds: float = 30.0) -> None:
+        self._run_commands = run_commands
+        self._startup = startup_seconds
+        self._process: subprocess.Popen[str] | None = None
+        self._saved: dict[str, str | None] = {}
+        self.endpoint = ""
+
+    def __enter__(self) -> EmbeddedAws:
+        command = [sys.executable, "-m", "localaws", "serve", "--port", "0"]
+        if self._run_commands:
+            command.append("--run-commands")
+        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.endpoint = _read_endpoint(self._process.stdout, self._startup)
+        for name, value in {**DEMO_CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint}.items():
+            self._saved[name] = os.environ.get(name)
+            os.environ[name] = value
+        return self
+
+    @property
+    def control(self) -> Control:
+        return Control(self.endpoint)
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        for name, value in self._saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(timeout=10)
+            if self._process.stdout:
+                self._process.stdout.close()
+
+
+def _read_endpoint(stdout: IO[str] | None, seconds: float) -> str:
+    deadline = time.monotonic() + seconds
+    while stdout is not None and time.monotonic() < deadline:
+        line = stdout.readline()
+        if line.startswith("endpoint="):
+            return line.strip().split("=", 1)[1]
+        if not line:
+            break
+    raise RuntimeError("the embedded AWS (python -m localaws serve) did not start")
