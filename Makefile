@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAGE ?= dev
 
-.PHONY: venv demo test lint unit provision bench clean
+.PHONY: venv demo local test lint provision bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,9 @@ venv: $(VENV)/.installed
 
 demo: venv
 	$(PY) -m tools.demo
+
+local: venv
+	$(PY) -m tools.local_mode
 
 test: venv lint
 	$(PY) -m pytest -q

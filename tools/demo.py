@@ -22,8 +22,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -226,7 +225,9 @@ class Demo:
         return "remediated and retried"
 
     def cli_redeploy_and_rollback(self) -> str:
-        with chalice_local() as url:
+        from tools.embedded import chalice_local
+
+        with chalice_local(STAGE) as url:
             say(f"   chalice local serves the API at {url}")
             self.control.set_default_outcome(self.control_outcome())
             deploy = berth_cli(url, "deploy", "web-demo", "--image", self.v3, "--reason", "demo redeploy", "--wait",
@@ -248,42 +249,6 @@ class Demo:
         from localaws import InstanceOutcome
 
         return InstanceOutcome(polls_before_done=1)
-
-
-@contextmanager
-def chalice_local() -> Iterator[str]:
-    import socket
-    import subprocess
-    import time
-    import urllib.request
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-c", "from chalice.cli import main; main()", "local", "--host",
-                                "127.0.0.1", "--port", str(port), "--stage", STAGE, "--no-autoreload"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"chalice local exited with {process.returncode}")
-            try:
-                urllib.request.urlopen(f"{url}/targets", timeout=2).close()  # noqa: S310 - loopback
-                break
-            except OSError as exc:
-                if getattr(exc, "code", None):      # an HTTP error answer means it is listening
-                    break
-                time.sleep(0.3)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def berth_cli(url: str, *args: str) -> int:

@@ -9,9 +9,13 @@ On exit the child is stopped (SIGTERM, then SIGKILL after a grace period) and wa
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import IO
 
@@ -71,3 +75,35 @@ def _read_endpoint(stdout: IO[str] | None, seconds: float) -> str:
         if not line:
             break
     raise RuntimeError("the embedded AWS (python -m localaws serve) did not start")
+
+
+@contextmanager
+def chalice_local(stage: str) -> Iterator[str]:
+    """`chalice local` for `stage` on a free loopback port, stopped and waited for on exit."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-c", "from chalice.cli import main; main()", "local", "--host",
+                                "127.0.0.1", "--port", str(port), "--stage", stage, "--no-autoreload"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"chalice local exited with {process.returncode}")
+            try:
+                urllib.request.urlopen(f"{url}/targets", timeout=2).close()  # noqa: S310 - loopback
+                break
+            except OSError as exc:
+                if getattr(exc, "code", None):      # an HTTP error answer means it is listening
+                    break
+                time.sleep(0.3)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)

@@ -38,3 +38,32 @@ def test_embedded_aws_starts_answers_and_leaves_no_process_behind() -> None:
     assert "AWS_ENDPOINT_URL" not in os.environ or os.environ["AWS_ENDPOINT_URL"] != aws.endpoint
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port or 0)) != 0
+
+
+def test_local_mode_serves_until_interrupted_and_stops_cleanly() -> None:
+    import signal
+    import urllib.request
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    process = subprocess.Popen([sys.executable, "-m", "tools.local_mode"], cwd=ROOT, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert process.stdout is not None
+    lines = []
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if "Ctrl-C stops both servers" in line:
+                break
+        api = next(line.split()[-1] for line in lines if line.startswith("berth REST API"))
+        with urllib.request.urlopen(f"{api}/openapi.json", timeout=10) as response:
+            assert response.status == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+        process.stdout.close()
+    assert process.returncode == 0, "".join(lines)
+    import socket
+    from urllib.parse import urlparse
+
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", urlparse(api).port or 0)) != 0
