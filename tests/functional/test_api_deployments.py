@@ -295,3 +295,15 @@ def test_a_failing_aws_call_is_a_502_json_error(aws: World, monkeypatch: pytest.
     reply = call("POST", f"/deployments/{running}/cancel")
     assert reply.status == 502 and reply.error["code"] == "AwsCallFailed"
     assert call("GET", f"/deployments/{running}").body["status"] == "IN_PROGRESS"
+
+
+def test_unknown_instance_ids_fail_the_deployment_and_free_the_target(aws: World) -> None:
+    """Found by the property test: the error came after the lock was taken and left the target locked."""
+    reply = call("PUT", "/targets/web", {"instances": {"ids": ["i-0123456789abcdef0"]}, "container": {"name": "web"}})
+    assert reply.status == 200
+    push_image(aws, "web", "v1")
+
+    first = deploy(image=aws.image_uri("web", "v1"))
+    assert first.status == 202 and first.body["status"] == "FAILED" and "i-0123456789abcdef0" in first.body["message"]
+    assert call("GET", "/targets/web").body["lock"] is None
+    assert deploy(image=aws.image_uri("web", "v1")).status == 202
