@@ -83,6 +83,7 @@ def send_command(self: Any) -> ActionResult:
         requested=command.requested_date_time,
         by_targets=bool(targets),
         max_errors=command.max_errors,
+        max_concurrency=command.max_concurrency,
         notification_config=params.get("NotificationConfig"),
     )
     for instance_id in candidates:
@@ -93,6 +94,7 @@ def send_command(self: Any) -> ActionResult:
                 raise AwsError("InvalidInstanceId", f"Instance {instance_id} is not a managed node.")
             continue
         run.invocations[instance_id] = Invocation(instance_id, outcome)
+    run.advance()
     with LOCK:
         runs_of(self.ssm_backend)[command.command_id] = run
     body = _without_moto_placeholders(command.response_object(), run)
@@ -172,7 +174,6 @@ def _invocation_view(self: Any, run: CommandRun, invocation: Invocation, details
             "Status": status,
             "StatusDetails": status_details,
             "ResponseCode": invocation.response_code(),
-            "ResponseStartDateTime": run.requested,
             "Output": invocation.plugin_output(),
             "StandardOutputUrl": "",
             "StandardErrorUrl": "",
@@ -180,6 +181,8 @@ def _invocation_view(self: Any, run: CommandRun, invocation: Invocation, details
             "OutputS3BucketName": "",
             "OutputS3KeyPrefix": "",
         }
+        if invocation.sent:
+            plugin["ResponseStartDateTime"] = run.requested
         if invocation.done:
             plugin["ResponseFinishDateTime"] = run.requested
         plugins.append(plugin)
@@ -221,8 +224,8 @@ def list_command_invocations(self: Any) -> ActionResult:
         ]
         chosen, token = page(pairs, "ListCommandInvocations", params.get("MaxResults", 50), params.get("NextToken"))
         views = [_invocation_view(self, run, inv, bool(params.get("Details"))) for run, inv in chosen]
-        for _, invocation in chosen:
-            invocation.reads += 1
+        for chosen_run, invocation in chosen:
+            chosen_run.read(invocation)
     result: dict[str, Any] = {"CommandInvocations": views}
     if token:
         result["NextToken"] = token
@@ -248,7 +251,7 @@ def get_command_invocation(self: Any) -> ActionResult:
             "DocumentVersion": "$DEFAULT",
             "PluginName": PLUGIN_NAME,
             "ResponseCode": invocation.response_code(),
-            "ExecutionStartDateTime": _iso(run.requested),
+            "ExecutionStartDateTime": _iso(run.requested) if invocation.sent else "",
             "ExecutionElapsedTime": "PT0S" if invocation.done else "",
             "ExecutionEndDateTime": _iso(run.requested) if invocation.done else "",
             "Status": status,
@@ -259,7 +262,7 @@ def get_command_invocation(self: Any) -> ActionResult:
             "StandardErrorUrl": "",
             "CloudWatchOutputConfig": {"CloudWatchLogGroupName": "", "CloudWatchOutputEnabled": False},
         }
-        invocation.reads += 1
+        run.read(invocation)
     return shaped(SERVICE, "GetCommandInvocation", result)
 
 
@@ -269,9 +272,7 @@ def cancel_command(self: Any) -> ActionResult:
     wanted = params.get("InstanceIds") or None
     with LOCK:
         run = _run(self, params["CommandId"])
-        for invocation in run.invocations.values():
-            if not invocation.done and (wanted is None or invocation.instance_id in wanted):
-                invocation.cancelled = True
+        run.cancel(wanted)
     return EmptyResult()
 
 
