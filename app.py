@@ -16,8 +16,10 @@ api = ApiRoutes(app)  # every route: AWS_IAM authorization, JSON errors, listed 
 def pipeline_job(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The CodePipeline Invoke action. The event carries artifact credentials: it is never logged."""
     from chalicelib import wiring
+    from chalicelib.observability import observed
 
-    result = wiring.pipeline_job_service().handle(event)
+    with observed("pipeline_job", context):
+        result = wiring.pipeline_job_service().handle(event)
     return {"result": type(result).__name__ if result else "ignored"}
 
 
@@ -28,8 +30,10 @@ def pipeline_job(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def codedeploy_events(event: Any) -> dict[str, str]:
     from chalicelib import wiring
     from chalicelib.domain.events import CodeDeployEvent, parse_event
+    from chalicelib.observability import observed
 
-    return _outcome(wiring.codedeploy_follower().on_event(parse_event(CodeDeployEvent, event.to_dict())))
+    with observed("codedeploy_events", event.context):
+        return _outcome(wiring.codedeploy_follower().on_event(parse_event(CodeDeployEvent, event.to_dict())))
 
 
 @app.on_cw_event({"source": ["aws.ssm"], "detail-type": ["EC2 Command Status-change Notification"],
@@ -37,8 +41,10 @@ def codedeploy_events(event: Any) -> dict[str, str]:
 def ssm_command_events(event: Any) -> dict[str, str]:
     from chalicelib import wiring
     from chalicelib.domain.events import SsmCommandEvent, parse_event
+    from chalicelib.observability import observed
 
-    return _outcome(wiring.ssm_command_follower().on_event(parse_event(SsmCommandEvent, event.to_dict())))
+    with observed("ssm_command_events", event.context):
+        return _outcome(wiring.ssm_command_follower().on_event(parse_event(SsmCommandEvent, event.to_dict())))
 
 
 @app.on_cw_event({"source": ["aws.codepipeline"], "detail-type": ["CodePipeline Action Execution State Change"],
@@ -46,8 +52,11 @@ def ssm_command_events(event: Any) -> dict[str, str]:
 def pipeline_action_failed(event: Any) -> dict[str, str]:
     from chalicelib import wiring
     from chalicelib.domain.events import PipelineActionEvent, parse_event
+    from chalicelib.observability import observed
 
-    return _outcome(wiring.pipeline_retrier().on_action_failed(parse_event(PipelineActionEvent, event.to_dict())))
+    with observed("pipeline_action_failed", event.context):
+        return _outcome(wiring.pipeline_retrier().on_action_failed(parse_event(PipelineActionEvent,
+                                                                               event.to_dict())))
 
 
 @app.lambda_function(name="retry_deployment")
@@ -55,16 +64,20 @@ def retry_deployment(event: dict[str, Any], context: Any) -> dict[str, str]:
     """Invoked by an EventBridge Scheduler one-time schedule with the retry's payload."""
     from chalicelib import wiring
     from chalicelib.domain.events import RetryPayload, parse_event
+    from chalicelib.observability import observed
 
-    return _outcome(wiring.retry_runner().run(parse_event(RetryPayload, event)))
+    with observed("retry_deployment", context):
+        return _outcome(wiring.retry_runner().run(parse_event(RetryPayload, event)))
 
 
 @app.lambda_function(name="codedeploy_hook")
 def codedeploy_hook(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """CodeDeploy's Lambda lifecycle hook: always reports Succeeded or Failed for the hook execution."""
     from chalicelib import wiring
+    from chalicelib.observability import observed
 
-    succeeded, why = wiring.lifecycle_hook_service().handle(event)
+    with observed("codedeploy_hook", context):
+        succeeded, why = wiring.lifecycle_hook_service().handle(event)
     return {"status": "Succeeded" if succeeded else "Failed", "why": why}
 
 

@@ -10,6 +10,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from chalicelib import observability
 from chalicelib.domain.command import SHIPPED_SCRIPTS
 from chalicelib.settings import Settings
 
@@ -54,7 +55,7 @@ def deployment_service() -> Any:
     return DeploymentService(
         store=store(), ssm=SsmGateway(cached_client("ssm")), instances=InstanceDirectory(cached_client("ec2")),
         registry=ImageRegistry(lambda region: cached_client("ecr", region)), scripts=instance_scripts(),
-        clock=utc_now, new_id=new_deployment_id, retries=ssm_retries(),
+        clock=utc_now, new_id=new_deployment_id, retries=ssm_retries(), telemetry=observability.current(),
     )
 
 
@@ -93,7 +94,7 @@ def codedeploy_follower() -> Any:
 
     return CodeDeployFollower(store(), CodeDeployGateway(cached_client("codedeploy")), SsmGateway(cached_client("ssm")),
                               scheduler(), instance_scripts(), utc_now, jitter,
-                              Settings.from_env().codedeploy_groups, breaker_policy())
+                              Settings.from_env().codedeploy_groups, breaker_policy(), observability.current())
 
 
 def pipeline_retrier() -> Any:

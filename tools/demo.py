@@ -56,6 +56,11 @@ def say(text: str = "") -> None:
 
 def main() -> int:
     os.environ.setdefault("BERTH_TABLE", "berth-local")
+    # The timeline is the demo's output: berth's JSON logs and EMF metrics (what CloudWatch would get) stay quiet
+    # unless asked for with BERTH_DEMO_VERBOSE=1.
+    if not os.environ.get("BERTH_DEMO_VERBOSE"):
+        os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     from tools.embedded import EmbeddedAws
 
     steps = [Step("pipeline run deploys to the fleet", "success on attempt 1"),

@@ -36,6 +36,7 @@ from chalicelib.domain.retry import (
     schedule_name,
 )
 from chalicelib.domain.spec import InstancesSpec, RetrySpec, RolloutSpec
+from chalicelib.observability import Telemetry
 from chalicelib.services.retries import BreakerPolicy
 
 logger = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class CodeDeployFollower:
     def __init__(self, store: DeploymentStore, codedeploy: CodeDeployGateway, ssm: SsmGateway,
                  scheduler: RetryScheduler | None, scripts: dict[str, str], clock: Callable[[], datetime],
                  rng: Callable[[float, float], float], managed_groups: frozenset[tuple[str, str]],
-                 breaker: BreakerPolicy) -> None:
+                 breaker: BreakerPolicy, telemetry: Telemetry | None = None) -> None:
         self._store = store
         self._codedeploy = codedeploy
         self._ssm = ssm
@@ -77,6 +78,7 @@ class CodeDeployFollower:
         self._rng = rng
         self._managed = managed_groups
         self._breaker = breaker
+        self._telemetry = telemetry or Telemetry()
 
     def on_event(self, event: CodeDeployEvent) -> Outcome:
         detail = event.detail
@@ -159,6 +161,7 @@ class CodeDeployFollower:
             self._expiry(now))
         if record.target:
             self._record_failure(record.target, now, open_breaker=False)
+        self._telemetry.count("RetriesScheduled")
         return Outcome("retry-scheduled", detail)
 
     def _gave_up(self, record: CodeDeployRecord, decision: GiveUp, why: str, now: datetime) -> Outcome:
@@ -166,6 +169,7 @@ class CodeDeployFollower:
             at=now, action="gave-up", detail=decision.reason, cause=why)]}), self._expiry(now))
         if record.target:
             self._record_failure(record.target, now, decision.open_breaker)
+        self._telemetry.count("RetriesGivenUp")
         return Outcome("gave-up", decision.reason)
 
     def _remediate(self, instance_ids: list[str], deployment_id: str) -> list[str]:

@@ -22,6 +22,7 @@ from chalicelib.domain.image_ref import parse_image_ref
 from chalicelib.domain.progress import Invocation, Phase, Progress, assess
 from chalicelib.domain.retry import GiveUp
 from chalicelib.domain.spec import TargetSpec, Trigger
+from chalicelib.observability import Telemetry
 from chalicelib.services.retries import SsmRetries
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,8 @@ class Followed:
 class DeploymentService:
     def __init__(self, store: DeploymentStore, ssm: SsmGateway, instances: InstanceDirectory,
                  registry: ImageRegistry, scripts: dict[str, str], clock: Callable[[], datetime],
-                 new_id: Callable[[], str], lock_slack_seconds: int = 900, retries: SsmRetries | None = None) -> None:
+                 new_id: Callable[[], str], lock_slack_seconds: int = 900, retries: SsmRetries | None = None,
+                 telemetry: Telemetry | None = None) -> None:
         self._store = store
         self._ssm = ssm
         self._instances = instances
@@ -54,6 +56,7 @@ class DeploymentService:
         self._new_id = new_id
         self._lock_slack = lock_slack_seconds
         self._retries = retries
+        self._telemetry = telemetry or Telemetry()
 
     def resolve_revision(self, spec: TargetSpec, image: str) -> Revision:
         """Validate the image against the spec and pin it to a digest where the registry can say."""
@@ -85,6 +88,7 @@ class DeploymentService:
         except Exception:
             self._store.release_lock(spec.target, deployment_id)
             raise
+        self._telemetry.count("DeploymentsStarted")
         return self.send_attempt(deployment, cause=trigger)
 
     def send_attempt(self, deployment: Deployment, cause: str) -> Deployment:
@@ -169,6 +173,7 @@ class DeploymentService:
             finished = self._finish(deployment, DeploymentStatus.FAILED, now, f"{message} Gave up: {decision.reason}.",
                                     decision=Decision(at=now, action="gave-up", detail=decision.reason, cause=cause))
             self._retries.record_failure(deployment.target, now, decision.open_breaker)
+            self._telemetry.count("RetriesGivenUp")
             return finished
         name = self._retries.schedule(deployment, decision, now)
         ended = deployment.attempts[-1].model_copy(update={"ended_at": now, "outcome": message})
@@ -180,6 +185,7 @@ class DeploymentService:
                 detail=f"attempt {decision.attempt} at {decision.at.isoformat()} (in {decision.delay_seconds:.0f}s, "
                        f"schedule {name}): {decision.reason}")]}))
         self._retries.record_failure(deployment.target, now, open_breaker=False)
+        self._telemetry.count("RetriesScheduled")
         return saved
 
     def retry(self, deployment_id: str, attempt: int) -> Deployment | None:
@@ -225,6 +231,8 @@ class DeploymentService:
             "history": [*deployment.history, *([decision] if decision else []),
                         Decision(at=now, action=status.value.lower(), detail=message[:1000])],
         }))
+        self._telemetry.count(f"Deployments{status.value.capitalize()}")
+        self._telemetry.seconds("DeploymentDurationSeconds", (now - deployment.created_at).total_seconds())
         if status == DeploymentStatus.SUCCEEDED:
             self._store.set_current_revision(deployment.target, revision, deployment.deployment_id)
         self._store.release_lock(deployment.target, deployment.deployment_id)

@@ -32,6 +32,7 @@ from chalicelib.domain.job import PipelineJob, job_id_of, parse_job_event
 from chalicelib.domain.results import Continue, Fail, FailureType, JobResult, Succeed
 from chalicelib.domain.revision import check_appspec, image_from_artifact
 from chalicelib.domain.spec import TargetReference, TargetSpec, parse_pipeline_parameters
+from chalicelib.observability import correlate
 from chalicelib.services.deployments import DeploymentService
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class PipelineJobService:
         if job_id is None:
             logger.error("not a CodePipeline job event: no job id, so no result can be reported")
             return None
+        correlate(job_id=job_id)
         try:
             result = self._decide(parse_job_event(event))
         except BerthError as exc:
@@ -61,6 +63,7 @@ class PipelineJobService:
             result = Fail("berth hit an internal error (details in its logs under this job id); no deployment was "
                           "left half-recorded. Retry the stage; if it fails again, open an issue with the logs.",
                           FailureType.SYSTEM_UNAVAILABLE)
+        correlate(deployment_id=getattr(result, "external_id", None))
         self._reporter.report(job_id, result)
         logger.info("job result reported", extra={"job_id": job_id, "result": type(result).__name__})
         return result

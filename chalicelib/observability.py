@@ -1,0 +1,97 @@
+"""Structured logs, EMF metrics and (opt-in) tracing with Powertools, loaded on a handler's first call, not at import.
+
+Logs are JSON with the handler name and, where known, the job and deployment ids as correlation keys. Handlers never
+log their event: the CodePipeline event carries artifact credentials. Metrics go out as CloudWatch EMF in namespace
+`berth` when a handler ends. Tracing loads the X-Ray SDK (about 500 ms) only when BERTH_TRACING=true.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from typing import Any
+
+NAMESPACE = "berth"
+
+
+class Telemetry:
+    """What services count. Without a Powertools Metrics object it records nothing (tests, scripts)."""
+
+    def __init__(self, metrics: Any | None = None) -> None:
+        self._metrics = metrics
+
+    def count(self, name: str, value: float = 1) -> None:
+        if self._metrics is not None:
+            from aws_lambda_powertools.metrics import MetricUnit
+
+            self._metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+    def seconds(self, name: str, value: float) -> None:
+        if self._metrics is not None:
+            from aws_lambda_powertools.metrics import MetricUnit
+
+            self._metrics.add_metric(name=name, unit=MetricUnit.Seconds, value=value)
+
+    def flush(self) -> None:
+        if self._metrics is not None:
+            self._metrics.flush_metrics(raise_on_empty_metrics=False)
+
+
+@cache
+def logger() -> Any:
+    from aws_lambda_powertools import Logger
+    from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+
+    root = Logger(service="berth", level=os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"))
+    copy_config_to_registered_loggers(source_logger=root, include={"chalicelib"})
+    return root
+
+
+@cache
+def _metrics() -> Any:
+    from aws_lambda_powertools import Metrics
+
+    return Metrics(namespace=NAMESPACE, service="berth")
+
+
+@cache
+def _tracing() -> bool:
+    if os.environ.get("BERTH_TRACING", "").lower() != "true":
+        return False
+    from aws_lambda_powertools import Tracer
+
+    Tracer(service="berth", patch_modules=["boto3", "botocore"])
+    return True
+
+
+_idle = Telemetry()
+_current = _idle
+
+
+def current() -> Telemetry:
+    """The telemetry of the handler call under way (a no-op one outside handlers); wiring injects it."""
+    return _current
+
+
+@contextmanager
+def observed(handler: str, context: Any = None) -> Iterator[Telemetry]:
+    """Around one handler call: JSON logs keyed by handler and request id, metrics flushed at the end."""
+    global _current
+    log = logger()
+    _tracing()
+    log.append_keys(handler=handler, request_id=getattr(context, "aws_request_id", None))
+    _current = Telemetry(_metrics())
+    try:
+        yield _current
+    finally:
+        _current.flush()
+        _current = _idle
+        log.remove_keys(["handler", "request_id", "job_id", "deployment_id"])
+
+
+def correlate(**keys: str | None) -> None:
+    """Add correlation ids (job_id, deployment_id) to every log line of the current handler call."""
+    if _current is not _idle:
+        logger().append_keys(**{key: value for key, value in keys.items() if value})
