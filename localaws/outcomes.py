@@ -17,7 +17,9 @@ class InstanceOutcome:
     Status ``TimedOut`` with StatusDetails ``DeliveryTimedOut`` (and ``TimedOut`` as ``ExecutionTimedOut``).
     ``polls_before_done`` reads (GetCommandInvocation / ListCommandInvocations) see ``InProgress`` first.
     ``skip`` makes the instance unmanaged: it never gets an invocation and is absent from
-    DescribeInstanceInformation.
+    DescribeInstanceInformation. ``not_found_reads`` models Run Command's eventual consistency: right after
+    SendCommand, that many GetCommandInvocation calls raise ``InvocationDoesNotExist`` (and
+    ListCommandInvocations leaves the invocation out) before it becomes visible.
     """
 
     status: str = "Success"
@@ -26,12 +28,13 @@ class InstanceOutcome:
     stderr: str = ""
     polls_before_done: int = 0
     skip: bool = False
+    not_found_reads: int = 0
 
     def __post_init__(self) -> None:
         if self.status not in FINAL_STATUSES:
             raise ValueError(f"status must be one of {FINAL_STATUSES}, not {self.status!r}")
-        if self.polls_before_done < 0:
-            raise ValueError("polls_before_done must be >= 0")
+        if self.polls_before_done < 0 or self.not_found_reads < 0:
+            raise ValueError("polls_before_done and not_found_reads must be >= 0")
 
     def to_json(self) -> dict[str, Any]:
         """Plain dict for the HTTP control endpoint."""
@@ -42,6 +45,7 @@ class InstanceOutcome:
             "stderr": self.stderr,
             "polls_before_done": self.polls_before_done,
             "skip": self.skip,
+            "not_found_reads": self.not_found_reads,
         }
 
     @classmethod

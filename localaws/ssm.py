@@ -215,7 +215,7 @@ def list_command_invocations(self: Any) -> ActionResult:
             (run, invocation)
             for run in _selected_runs(self, params)
             for invocation in run.invocations.values()
-            if not instance_id or invocation.instance_id == instance_id
+            if (not instance_id or invocation.instance_id == instance_id) and invocation.visible()
         ]
         pairs = [
             (run, invocation)
@@ -238,7 +238,7 @@ def get_command_invocation(self: Any) -> ActionResult:
     with LOCK:
         run = _run(self, params["CommandId"])
         invocation = run.invocations.get(params["InstanceId"])
-        if invocation is None:
+        if invocation is None or not invocation.visible():
             raise AwsError("InvocationDoesNotExist", "An error occurred (InvocationDoesNotExist).")
         if params.get("PluginName") not in (None, PLUGIN_NAME):
             raise AwsError("InvalidPluginName", "The plugin name is not valid.")

@@ -49,8 +49,16 @@ class Invocation:
     outcome: InstanceOutcome
     sent: bool = False
     reads: int = 0
+    lookups: int = 0
     cancelled: bool = False
     terminated: bool = False
+
+    def visible(self) -> bool:
+        """Whether a lookup finds the invocation; each lookup before it is visible counts (and fails)."""
+        if self.lookups >= self.outcome.not_found_reads:
+            return True
+        self.lookups += 1
+        return False
 
     @property
     def kind(self) -> str:

@@ -214,3 +214,23 @@ def test_get_command_invocation_errors(ssm: Any, ec2: Any) -> None:
         with pytest.raises(ClientError) as error:
             ssm.get_command_invocation(**kwargs)
         assert _code(error) == code
+
+
+def test_not_found_reads_model_eventual_consistency(ssm: Any, ec2: Any) -> None:
+    (instance,) = launch(ec2)
+    localaws.set_outcome(instance, InstanceOutcome(not_found_reads=2, stdout="ok"))
+    command_id = ssm.send_command(DocumentName=DOC, Parameters=PARAMS, InstanceIds=[instance])["Command"]["CommandId"]
+    assert ssm.list_command_invocations(CommandId=command_id)["CommandInvocations"] == []
+    with pytest.raises(ClientError) as error:
+        ssm.get_command_invocation(CommandId=command_id, InstanceId=instance)
+    assert _code(error) == "InvocationDoesNotExist"
+    reply = ssm.get_command_invocation(CommandId=command_id, InstanceId=instance)
+    assert (reply["Status"], reply["StandardOutputContent"]) == ("Success", "ok")
+
+
+def test_boto3_waiter_rides_out_not_found_and_in_progress(ssm: Any, ec2: Any) -> None:
+    (instance,) = launch(ec2)
+    localaws.set_outcome(instance, InstanceOutcome(not_found_reads=1, polls_before_done=2))
+    command_id = ssm.send_command(DocumentName=DOC, Parameters=PARAMS, InstanceIds=[instance])["Command"]["CommandId"]
+    waiter = ssm.get_waiter("command_executed")
+    waiter.wait(CommandId=command_id, InstanceId=instance, WaiterConfig={"Delay": 0, "MaxAttempts": 5})
