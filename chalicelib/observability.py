@@ -7,6 +7,7 @@ log their event: the CodePipeline event carries artifact credentials. Metrics go
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,7 +46,13 @@ def logger() -> Any:
     from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
     root = Logger(service="berth", level=os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"))
+    # The package logger takes the JSON handler; every chalicelib module's logger propagates to it, whenever imported.
+    logging.getLogger("chalicelib")
     copy_config_to_registered_loggers(source_logger=root, include={"chalicelib"})
+    # botocore's DEBUG output holds signed request headers, the artifact credentials' session token among them:
+    # keep the SDK's loggers above DEBUG whatever level the rest runs at.
+    for name in ("botocore", "boto3", "urllib3", "s3transfer"):
+        logging.getLogger(name).setLevel(max(logging.getLogger(name).getEffectiveLevel(), logging.INFO))
     return root
 
 

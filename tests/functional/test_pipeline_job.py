@@ -208,12 +208,29 @@ def test_unexpected_error_still_ends_in_one_failure(aws: World, monkeypatch: pyt
     assert len(reply) == 1 and reply[0]["failureDetails"]["type"] == "SystemUnavailable"
 
 
-def test_artifact_credentials_never_reach_the_logs(aws: World, caplog: pytest.LogCaptureFixture) -> None:
+def test_artifact_credentials_never_reach_the_logs(aws: World, caplog: pytest.LogCaptureFixture,
+                                                  capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "DEBUG")
     caplog.set_level(logging.DEBUG)
     aws.launch(1, TAGS)
     aws.push_image("web", "v1")
     run_job(aws, jid("job-logs"), spec(), {"image.txt": aws.image_uri("web", "v1")})
     invoke(pipeline_job_event(job_id=jid("job-logs-bad"), user_parameters="{bad"))
-    secret = pipeline_job_event()["CodePipeline.job"]["data"]["artifactCredentials"]["secretAccessKey"]
-    assert secret not in caplog.text
-    assert "sessionToken" not in caplog.text
+    credentials = pipeline_job_event()["CodePipeline.job"]["data"]["artifactCredentials"]
+    printed = capsys.readouterr()
+    logged = caplog.text + printed.out + printed.err
+    assert '"job_id"' in logged and jid("job-logs") in logged       # the JSON logs were captured ...
+    for secret in credentials.values():                              # ... and carry none of the credentials
+        assert secret not in logged
+    assert "sessionToken" not in logged
+
+
+def test_each_invocation_emits_emf_metrics(aws: World, capsys: pytest.CaptureFixture[str]) -> None:
+    aws.launch(1, TAGS)
+    aws.push_image("web", "v1")
+    run_job(aws, jid("job-metrics"), spec(), {"image.txt": aws.image_uri("web", "v1")})
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    names = {m["Name"] for blob in metrics for d in blob["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
+    assert {"DeploymentsStarted", "DeploymentsSucceeded", "DeploymentDurationSeconds"} <= names
+    assert all(blob["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "berth" for blob in metrics)
