@@ -1,0 +1,205 @@
+"""berth's IAM policies, one per Lambda function and stage, rendered into `.chalice/policy-<stage>-<function>.json`.
+
+Chalice reads static JSON files, so the statements live here once and `python -m infra.policies` writes the files;
+tests/packaging checks that the files on disk are what this module renders, that every boto3 call the code makes
+is allowed for every function that can reach it, and that nothing is wider than AWS allows.
+
+`"Resource": "*"` appears only for actions that support no resource type in the Service Authorization Reference
+(https://docs.aws.amazon.com/service-authorization/latest/reference/): CodePipeline PutJobSuccessResult and
+PutJobFailureResult; SSM ListCommands, ListCommandInvocations, GetCommandInvocation and CancelCommand; EC2
+DescribeInstances; CodeDeploy ListDeploymentTargets, BatchGetDeploymentTargets and
+PutLifecycleEventHookExecutionStatus.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+CHALICE_DIR = Path(__file__).resolve().parents[1] / ".chalice"
+STAGES = ("dev", "prod")
+MANAGED_TAG = "berth:managed"          # instances berth may send commands to carry this tag with the value "true"
+SCHEDULE_GROUP = "default"             # BERTH_SCHEDULE_GROUP; change both together
+DOCUMENT = "AWS-RunShellScript"
+
+Statement = dict[str, Any]
+
+
+def table_name(stage: str) -> str:
+    return f"berth-{stage}"
+
+
+def scheduler_role_name(stage: str) -> str:
+    return f"berth-{stage}-scheduler"
+
+
+def dead_letter_queue_name(stage: str) -> str:
+    return f"berth-{stage}-dead-letters"
+
+
+def function_name(stage: str, function: str) -> str:
+    """The Lambda function's name, as `chalice deploy` names it and as infra/resources.yaml sets it."""
+    return f"berth-{stage}" if function == "api_handler" else f"berth-{stage}-{function}"
+
+
+def _logs(stage: str) -> Statement:
+    prefix = f"arn:aws:logs:*:*:log-group:/aws/lambda/berth-{stage}"
+    return {"Sid": "OwnLogs", "Effect": "Allow",
+            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": [prefix, f"{prefix}:*", f"{prefix}-*"]}
+
+
+def _table(stage: str, *actions: str) -> Statement:
+    table = f"arn:aws:dynamodb:*:*:table/{table_name(stage)}"
+    resources = [table, f"{table}/index/*"] if {"Query", "Scan"} & set(actions) else [table]
+    return {"Sid": "BerthTable", "Effect": "Allow", "Action": [f"dynamodb:{a}" for a in actions],
+            "Resource": resources}
+
+
+def _send_command() -> list[Statement]:
+    return [
+        {"Sid": "SendDeployDocument", "Effect": "Allow", "Action": "ssm:SendCommand",
+         "Resource": f"arn:aws:ssm:*::document/{DOCUMENT}"},
+        {"Sid": "SendToBerthInstances", "Effect": "Allow", "Action": "ssm:SendCommand",
+         "Resource": "arn:aws:ec2:*:*:instance/*",
+         "Condition": {"StringEquals": {f"ssm:resourceTag/{MANAGED_TAG}": "true"}}},
+    ]
+
+
+def _follow_commands(*extra: str) -> Statement:
+    # No resource types for these in the Service Authorization Reference (AWS Systems Manager).
+    return {"Sid": "FollowCommands", "Effect": "Allow",
+            "Action": ["ssm:ListCommands", "ssm:ListCommandInvocations", *extra], "Resource": "*"}
+
+
+def _resolve() -> list[Statement]:
+    return [
+        # DescribeInstances supports no resource type (Service Authorization Reference, Amazon EC2).
+        {"Sid": "ResolveInstances", "Effect": "Allow", "Action": "ec2:DescribeInstances", "Resource": "*"},
+        {"Sid": "ResolveImages", "Effect": "Allow", "Action": "ecr:DescribeImages",
+         "Resource": "arn:aws:ecr:*:*:repository/*"},
+    ]
+
+
+def _schedule_retries(stage: str) -> list[Statement]:
+    return [
+        {"Sid": "ScheduleRetries", "Effect": "Allow", "Action": "scheduler:CreateSchedule",
+         "Resource": f"arn:aws:scheduler:*:*:schedule/{SCHEDULE_GROUP}/berth-retry-*"},
+        {"Sid": "PassSchedulerRole", "Effect": "Allow", "Action": "iam:PassRole",
+         "Resource": f"arn:aws:iam::*:role/{scheduler_role_name(stage)}",
+         "Condition": {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}},
+    ]
+
+
+def _codedeploy_read() -> list[Statement]:
+    return [
+        {"Sid": "ReadCodeDeployDeployments", "Effect": "Allow", "Action": "codedeploy:GetDeployment",
+         "Resource": "arn:aws:codedeploy:*:*:deploymentgroup:*"},
+        # No resource types for these two (Service Authorization Reference, AWS CodeDeploy).
+        {"Sid": "ReadCodeDeployTargets", "Effect": "Allow",
+         "Action": ["codedeploy:ListDeploymentTargets", "codedeploy:BatchGetDeploymentTargets"], "Resource": "*"},
+    ]
+
+
+def _codedeploy_redeploy() -> list[Statement]:
+    # CreateDeployment also reads the group's deployment config and the revision it deploys again.
+    return [
+        {"Sid": "RedeployCodeDeployGroups", "Effect": "Allow", "Action": "codedeploy:CreateDeployment",
+         "Resource": "arn:aws:codedeploy:*:*:deploymentgroup:*"},
+        {"Sid": "ReadDeploymentConfigs", "Effect": "Allow", "Action": "codedeploy:GetDeploymentConfig",
+         "Resource": "arn:aws:codedeploy:*:*:deploymentconfig:*"},
+        {"Sid": "ReadApplicationRevisions", "Effect": "Allow", "Action": "codedeploy:GetApplicationRevision",
+         "Resource": "arn:aws:codedeploy:*:*:application:*"},
+    ]
+
+
+def _retry_stages() -> Statement:
+    return {"Sid": "RetryPipelineStages", "Effect": "Allow", "Action": "codepipeline:RetryStageExecution",
+            "Resource": "arn:aws:codepipeline:*:*:*/*"}
+
+
+def _dead_letters(stage: str) -> Statement:
+    return {"Sid": "AsyncFailuresToDeadLetters", "Effect": "Allow", "Action": "sqs:SendMessage",
+            "Resource": f"arn:aws:sqs:*:*:{dead_letter_queue_name(stage)}"}
+
+
+def statements(stage: str, function: str) -> list[Statement]:
+    """The statements of one function's policy."""
+    deploy = [*_send_command(), *_resolve(), *_schedule_retries(stage)]
+    write = ("GetItem", "PutItem", "UpdateItem", "DeleteItem")
+    by_function: dict[str, list[Statement]] = {
+        "pipeline_job": [
+            {"Sid": "JobResults", "Effect": "Allow",        # no resource types (AWS CodePipeline)
+             "Action": ["codepipeline:PutJobSuccessResult", "codepipeline:PutJobFailureResult"], "Resource": "*"},
+            _table(stage, *write), *deploy, _follow_commands("ssm:GetCommandInvocation"), _dead_letters(stage)],
+        "ssm_command_events": [
+            _table(stage, *write), *deploy, _follow_commands("ssm:GetCommandInvocation"), _dead_letters(stage)],
+        "codedeploy_events": [
+            _table(stage, "GetItem", "PutItem", "UpdateItem"), *_codedeploy_read(), *_codedeploy_redeploy(),
+            *_send_command(), _follow_commands(), *_schedule_retries(stage), _dead_letters(stage)],
+        "pipeline_action_failed": [
+            _table(stage, "PutItem", "UpdateItem"), _retry_stages(), *_schedule_retries(stage),
+            _dead_letters(stage)],
+        "retry_deployment": [
+            _table(stage, *write), *deploy, _follow_commands("ssm:GetCommandInvocation"), *_codedeploy_read(),
+            *_codedeploy_redeploy(), _retry_stages(), _dead_letters(stage)],
+        "codedeploy_hook": [
+            _table(stage, "GetItem"), *_codedeploy_read()[:1],
+            {"Sid": "ReportHookStatus", "Effect": "Allow",      # no resource types (AWS CodeDeploy)
+             "Action": "codedeploy:PutLifecycleEventHookExecutionStatus", "Resource": "*"}],
+        "api_handler": [
+            _table(stage, *write, "Query", "Scan"), *deploy,
+            _follow_commands("ssm:GetCommandInvocation", "ssm:CancelCommand")],
+    }
+    return [_logs(stage), *by_function[function]]
+
+
+FUNCTIONS = ("pipeline_job", "ssm_command_events", "codedeploy_events", "pipeline_action_failed",
+             "retry_deployment", "codedeploy_hook", "api_handler")
+
+
+def policy(stage: str, function: str) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": statements(stage, function)}
+
+
+def union_policy(stage: str) -> dict[str, Any]:
+    """Every function's statements in one document: the stage's default policy (policy-<stage>.json)."""
+    merged: dict[str, Statement] = {}
+    for function in FUNCTIONS:
+        for statement in statements(stage, function):
+            sid = statement["Sid"]
+            if sid in merged and merged[sid] != statement:
+                sid = f"{sid}{function.title().replace('_', '')}"
+            merged.setdefault(sid, {**statement, "Sid": sid})
+    return {"Version": "2012-10-17", "Statement": list(merged.values())}
+
+
+def policy_file(stage: str, function: str | None = None) -> str:
+    return f"policy-{stage}.json" if function is None else f"policy-{stage}-{function.replace('_', '-')}.json"
+
+
+def rendered() -> dict[str, str]:
+    """File name in .chalice/ -> contents."""
+    files = {}
+    for stage in STAGES:
+        files[policy_file(stage)] = _dump(union_policy(stage))
+        for function in FUNCTIONS:
+            files[policy_file(stage, function)] = _dump(policy(stage, function))
+    return files
+
+
+def _dump(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2) + "\n"
+
+
+def main() -> int:
+    for name, text in rendered().items():
+        (CHALICE_DIR / name).write_text(text)
+        print(f"wrote .chalice/{name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
