@@ -28,7 +28,8 @@ MAX_BATCH = 25
 _PAGING_ERROR = "InvalidNextTokenException"
 
 
-def _deployment(self: Any, params: dict[str, Any], must_have_started: bool = False) -> DeploymentInfo:
+def deployment_of(self: Any, params: dict[str, Any], must_have_started: bool = False) -> DeploymentInfo:
+    """The request's deployment, with the errors CodeDeploy gives for a missing or unknown id."""
     deployment_id = params.get("deploymentId")
     if not deployment_id:
         raise AwsError("DeploymentIdRequiredException", "At least one deployment ID must be specified.")
@@ -50,7 +51,7 @@ def _arn(self: Any, instance_id: str) -> str:
 def stop_deployment(self: Any) -> ActionResult:
     params = request_params(self, SERVICE, "StopDeployment")
     with LOCK:
-        deployment = _deployment(self, params)
+        deployment = deployment_of(self, params)
         if deployment.status in model.DONE_STATUSES:
             raise AwsError("DeploymentAlreadyCompletedException", f"The deployment {deployment.deployment_id} ended.")
         deployments.localaws_data(deployment).stop_rollback = bool(params.get("autoRollbackEnabled", False))
@@ -61,7 +62,7 @@ def stop_deployment(self: Any) -> ActionResult:
 def continue_deployment(self: Any) -> ActionResult:
     params = request_params(self, SERVICE, "ContinueDeployment")
     with LOCK:
-        deployment = _deployment(self, params)
+        deployment = deployment_of(self, params)
         if deployment.status in model.DONE_STATUSES:
             raise AwsError("DeploymentAlreadyCompletedException", f"The deployment {deployment.deployment_id} ended.")
         if deployment.status != "Ready":
@@ -78,7 +79,7 @@ def list_deployment_targets(self: Any) -> ActionResult:
     params = request_params(self, SERVICE, "ListDeploymentTargets")
     filters: dict[str, list[str]] = params.get("targetFilters") or {}
     with LOCK:
-        deployment = _deployment(self, params, must_have_started=True)
+        deployment = deployment_of(self, params, must_have_started=True)
         ids = _targets_with_status(deployment, filters.get("TargetStatus"))
         if filters.get("ServerInstanceLabel"):
             ids = []  # in-place deployments have no Blue/Green labels
@@ -94,7 +95,7 @@ def list_deployment_targets(self: Any) -> ActionResult:
 def list_deployment_instances(self: Any) -> ActionResult:
     params = request_params(self, SERVICE, "ListDeploymentInstances")
     with LOCK:
-        deployment = _deployment(self, params, must_have_started=True)
+        deployment = deployment_of(self, params, must_have_started=True)
         ids = _targets_with_status(deployment, params.get("instanceStatusFilter"))
         if params.get("instanceTypeFilter"):
             ids = []
@@ -126,7 +127,7 @@ def batch_get_deployment_targets(self: Any) -> ActionResult:
     if len(target_ids) > MAX_BATCH:
         raise AwsError("DeploymentTargetListSizeExceededException", f"At most {MAX_BATCH} target ids per call.")
     with LOCK:
-        deployment = _deployment(self, params, must_have_started=True)
+        deployment = deployment_of(self, params, must_have_started=True)
         views = _target_views(self, deployment, target_ids)
     return shaped(SERVICE, "BatchGetDeploymentTargets", {"deploymentTargets": views})
 
@@ -136,7 +137,7 @@ def get_deployment_target(self: Any) -> ActionResult:
     if not params.get("targetId"):
         raise AwsError("DeploymentTargetIdRequiredException", "A deployment target ID was not provided.")
     with LOCK:
-        deployment = _deployment(self, params, must_have_started=True)
+        deployment = deployment_of(self, params, must_have_started=True)
         [view] = _target_views(self, deployment, [params["targetId"]])
     return shaped(SERVICE, "GetDeploymentTarget", {"deploymentTarget": view})
 
@@ -146,7 +147,7 @@ def put_lifecycle_event_hook_execution_status(self: Any) -> ActionResult:
     hook_id = params.get("lifecycleEventHookExecutionId")
     status = params.get("status")
     with LOCK:
-        deployment = _deployment(self, params)
+        deployment = deployment_of(self, params)
         if deployment.application.compute_platform not in ("Lambda", "ECS"):
             raise AwsError(
                 "UnsupportedActionForDeploymentTypeException",

@@ -67,11 +67,12 @@ def install() -> None:
         from moto.codepipeline.responses import CodePipelineResponse
         from moto.ssm.responses import SimpleSystemManagerResponse
 
-        from . import codedeploy, codepipeline, ssm
+        from . import codedeploy, codedeploy_instances, codepipeline, ssm
 
         _add_methods(CodePipelineResponse, codepipeline.METHODS)
         _add_methods(SimpleSystemManagerResponse, ssm.METHODS)
         _add_methods(CodeDeployResponse, codedeploy.METHODS)
+        _add_methods(CodeDeployResponse, codedeploy_instances.METHODS)
         _patch_codedeploy_models()
         _hook_reset()
         _installed = True

@@ -7,7 +7,7 @@ from typing import Any
 import boto3
 from botocore import xform_name
 
-from localaws import codedeploy, codepipeline, ssm
+from localaws import codedeploy, codedeploy_instances, codepipeline, ssm
 
 REGION = "eu-west-1"
 # moto's AMI catalogue: ami-12c6146b (common in moto examples) is Windows; this one is Ubuntu.
@@ -17,7 +17,7 @@ LINUX_AMI = "ami-1e749f67"
 _EXTENDED = {
     "codepipeline": set(codepipeline.METHODS),
     "ssm": set(ssm.METHODS),
-    "codedeploy": set(codedeploy.METHODS) | {"create_deployment"},
+    "codedeploy": set(codedeploy.METHODS) | set(codedeploy_instances.METHODS) | {"create_deployment"},
 }
 
 

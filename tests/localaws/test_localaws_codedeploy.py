@@ -266,3 +266,25 @@ def test_lifecycle_hook_status_refused_for_ec2_deployments(codedeploy: Any, ec2:
         )
     assert _code(error) == "UnsupportedActionForDeploymentTypeException"
     assert localaws.hook_statuses() == {}
+
+
+def test_older_instance_calls_show_the_same_diagnostics(codedeploy: Any, ec2: Any) -> None:
+    broken, fine = launch(ec2, 2, {"app": "web"})
+    deployment_group(codedeploy, "web", [{"Key": "app", "Value": "web", "Type": "KEY_AND_VALUE"}])
+    deployment_id = _deploy(codedeploy)
+    localaws.set_deployment_outcome(deployment_id, "Failed", instances={broken: FAILED_START})
+    summary = codedeploy.get_deployment_instance(deploymentId=deployment_id, instanceId=broken)["instanceSummary"]
+    assert summary["instanceId"].endswith(f":instance/{broken}") and summary["instanceId"].startswith("arn:aws:ec2:")
+    failed = [e for e in summary["lifecycleEvents"] if e["status"] == "Failed"]
+    assert failed[0]["diagnostics"]["logTail"] == "docker: command not found"
+    batch = codedeploy.batch_get_deployment_instances(
+        deploymentId=deployment_id, instanceIds=[fine, "i-0ffffffffffffffff"]
+    )
+    assert [s["status"] for s in batch["instancesSummary"]] == ["Skipped"]
+    assert "i-0ffffffffffffffff" in batch["errorMessage"]
+    with pytest.raises(ClientError) as error:
+        codedeploy.get_deployment_instance(deploymentId=deployment_id, instanceId="i-0ffffffffffffffff")
+    assert _code(error) == "InstanceDoesNotExistException"
+    with pytest.raises(ClientError) as error:
+        codedeploy.batch_get_deployment_instances(deploymentId=deployment_id, instanceIds=[broken] * 26)
+    assert _code(error) == "BatchLimitExceededException"

@@ -109,6 +109,14 @@ CASES: dict[tuple[str, str], Call] = {
     ].put_lifecycle_event_hook_execution_status(
         deploymentId=_hooked_deployment(c), lifecycleEventHookExecutionId="h-1", status="Succeeded"
     ),
+    ("codedeploy", "GetDeploymentInstance"): lambda c: (
+        lambda d: c["codedeploy"].get_deployment_instance(deploymentId=d, instanceId=_first_target(c, d)[0])
+    )(_deployment(c)),
+    ("codedeploy", "BatchGetDeploymentInstances"): lambda c: (
+        lambda d: c["codedeploy"].batch_get_deployment_instances(
+            deploymentId=d, instanceIds=[*_first_target(c, d), "i-0ffffffffffffffff"]
+        )
+    )(_deployment(c)),
 }
 
 INVALID: dict[tuple[str, str], Call] = {
@@ -138,6 +146,10 @@ INVALID: dict[tuple[str, str], Call] = {
     ("codedeploy", "PutLifecycleEventHookExecutionStatus"): lambda c: c[
         "codedeploy"
     ].put_lifecycle_event_hook_execution_status(deploymentId="d-1", status=1),
+    ("codedeploy", "GetDeploymentInstance"): lambda c: c["codedeploy"].get_deployment_instance(deploymentId="d-1"),
+    ("codedeploy", "BatchGetDeploymentInstances"): lambda c: c["codedeploy"].batch_get_deployment_instances(
+        deploymentId="d-1", instanceIds=[1]
+    ),
 }
 
 
