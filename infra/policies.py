@@ -74,6 +74,10 @@ def _follow_commands(*extra: str) -> Statement:
             "Action": ["ssm:ListCommands", "ssm:ListCommandInvocations", *extra], "Resource": "*"}
 
 
+def _read_invocations() -> Statement:
+    return {"Sid": "ReadInvocations", "Effect": "Allow", "Action": "ssm:ListCommandInvocations", "Resource": "*"}
+
+
 def _resolve() -> list[Statement]:
     return [
         # DescribeInstances supports no resource type (Service Authorization Reference, Amazon EC2).
@@ -138,7 +142,7 @@ def statements(stage: str, function: str) -> list[Statement]:
             _table(stage, *write), *deploy, _follow_commands("ssm:GetCommandInvocation"), _dead_letters(stage)],
         "codedeploy_events": [
             _table(stage, "GetItem", "PutItem", "UpdateItem"), *_codedeploy_read(), *_codedeploy_redeploy(),
-            *_send_command(), _follow_commands(), *_schedule_retries(stage), _dead_letters(stage)],
+            *_send_command(), _read_invocations(), *_schedule_retries(stage), _dead_letters(stage)],
         "pipeline_action_failed": [
             _table(stage, "PutItem", "UpdateItem"), _retry_stages(), *_schedule_retries(stage),
             _dead_letters(stage)],
