@@ -102,6 +102,10 @@ def test_outcomes_and_job_results_across_processes(server: str) -> None:
     control.reset()
     assert control.job_results(job_id) == []
 
+    codepipeline.put_job_success_result(jobId=job_id)
+    urllib.request.urlopen(urllib.request.Request(f"{server}/moto-api/reset", method="POST"), timeout=5)
+    assert control.job_results(job_id) == []  # moto's own reset clears localaws state too
+
 
 def test_control_of_deployments_and_errors(server: str) -> None:
     control = Control(server)
