@@ -27,13 +27,27 @@ _HEALTH_PATH = re.compile(r"^/[A-Za-z0-9\-._~!$&'()*+,;=:@/%?]{0,255}\Z")
 MAX_ENV_VALUE = 4096
 
 
+def _anchored(pattern: str) -> str:
+    r"""The pattern for pydantic's Python `re` engine: `\Z` where `$` would also accept a trailing newline.
+
+    The constants keep `$` so they stay valid JSON Schema (ECMA) patterns for the OpenAPI document.
+    """
+    return pattern[:-1] + r"\Z" if pattern.endswith("$") else pattern
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+    # Python's re compiles these patterns lazily and cheaply; pydantic's default Rust engine spends about 100 ms at
+    # import building automata for the Unicode classes, most of a cold start.
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False, regex_engine="python-re")
+
+
+TagText = Annotated[str, Field(pattern=_anchored(TAG_TEXT))]
 
 
 class InstancesSpec(_Strict):
-    tags: dict[Annotated[str, Field(pattern=TAG_TEXT)], Annotated[str, Field(pattern=TAG_TEXT)]] | None = None
-    ids: list[Annotated[str, Field(pattern=INSTANCE_ID)]] | None = Field(default=None, min_length=1, max_length=50)
+    tags: dict[TagText, TagText] | None = None
+    ids: list[Annotated[str, Field(pattern=_anchored(INSTANCE_ID))]] | None = Field(default=None, min_length=1,
+                                                                                    max_length=50)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> InstancesSpec:
@@ -49,9 +63,9 @@ class InstancesSpec(_Strict):
 
 
 class ContainerSpec(_Strict):
-    name: Annotated[str, Field(pattern=CONTAINER_NAME)]
+    name: Annotated[str, Field(pattern=_anchored(CONTAINER_NAME))]
     ports: list[str] = Field(default_factory=list, max_length=32)
-    env: dict[Annotated[str, Field(pattern=ENV_NAME)], str] = Field(default_factory=dict, max_length=128)
+    env: dict[Annotated[str, Field(pattern=_anchored(ENV_NAME))], str] = Field(default_factory=dict, max_length=128)
 
     @field_validator("ports")
     @classmethod
@@ -100,23 +114,23 @@ class HealthCheckSpec(_Strict):
 
 
 class RolloutSpec(_Strict):
-    max_concurrency: Annotated[str, Field(pattern=PERCENT_OR_COUNT)] = "50"
-    max_errors: Annotated[str, Field(pattern=ERRORS_BUDGET)] = "0"
+    max_concurrency: Annotated[str, Field(pattern=_anchored(PERCENT_OR_COUNT))] = "50"
+    max_errors: Annotated[str, Field(pattern=_anchored(ERRORS_BUDGET))] = "0"
     timeout_seconds: int = Field(default=3600, ge=60, le=172800)
 
 
 class HookChecks(_Strict):
     """What berth's Lambda lifecycle hook checks before it tells CodeDeploy "Succeeded" (ECS and Lambda platforms)."""
 
-    url: Annotated[str, Field(pattern=r"^https?://[^\s]{1,2000}$")]
+    url: Annotated[str, Field(pattern=_anchored(r"^https?://[^\s]{1,2000}$"))]
     expected_status: int = Field(default=200, ge=100, le=599)
     timeout_seconds: int = Field(default=10, ge=1, le=60)
     expect_digest: bool = False     # the response body must name the target's current image digest
 
 
 class CodeDeploySpec(_Strict):
-    application: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\w.+\-@ ]+$")]
-    deployment_group: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\w.+\-@ ]+$")]
+    application: Annotated[str, Field(min_length=1, max_length=100, pattern=_anchored(r"^[\w.+\-@ ]+$"))]
+    deployment_group: Annotated[str, Field(min_length=1, max_length=100, pattern=_anchored(r"^[\w.+\-@ ]+$"))]
     hook_checks: HookChecks | None = None
 
 
@@ -129,7 +143,7 @@ class RetrySpec(_Strict):
 class TargetSpec(_Strict):
     """A deployment target: a named fleet and the container it runs."""
 
-    target: Annotated[str, Field(pattern=TARGET_NAME)]
+    target: Annotated[str, Field(pattern=_anchored(TARGET_NAME))]
     instances: InstancesSpec
     container: ContainerSpec
     health_check: HealthCheckSpec | None = None
@@ -153,7 +167,7 @@ class TargetSpec(_Strict):
 class TargetReference(_Strict):
     """UserParameters that name a target berth already knows."""
 
-    target: Annotated[str, Field(pattern=TARGET_NAME)]
+    target: Annotated[str, Field(pattern=_anchored(TARGET_NAME))]
     image: str | None = None
 
     @field_validator("image")

@@ -259,7 +259,8 @@ def test_describe_exit_for_every_documented_code(code: ScriptExit) -> None:
     (result(A, "TimedOut", -1), "SSM status TimedOut"),
     (result(A, "DeliveryTimedOut", None), "SSM status DeliveryTimedOut"),
     (result(A, "Undeliverable", None), "SSM status Undeliverable"),
-    (result(A, "Cancelled", None), "SSM status Cancelled"),
+    (result(A, "Cancelled", None),
+     "SSM status Cancelled (not run: the command was cancelled, or stopped once the error budget was spent)"),
 ])
 def test_describe_exit_for_other_codes_and_statuses(instance: InstanceResult, description: str) -> None:
     assert describe_exit(instance) == description
