@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -40,12 +41,28 @@ class Telemetry:
             self._metrics.flush_metrics(raise_on_empty_metrics=False)
 
 
+class _CurrentStdout(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stdout is when a record is emitted (Lambda's, or a test's capture)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 @cache
 def logger() -> Any:
     from aws_lambda_powertools import Logger
     from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
-    root = Logger(service="berth", level=os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"))
+    root = Logger(service="berth", level=os.environ.get("POWERTOOLS_LOG_LEVEL", "INFO"),
+                  logger_handler=_CurrentStdout())
     # The package logger takes the JSON handler; every chalicelib module's logger propagates to it, whenever imported.
     logging.getLogger("chalicelib")
     copy_config_to_registered_loggers(source_logger=root, include={"chalicelib"})

@@ -117,30 +117,18 @@ class DeploymentStore:
                 "acquired_at": {"N": str(now)}, "expires_at": {"N": str(now + ttl)}}
         if job_id:
             item["job_id"] = {"S": job_id}
-        try:
-            self._db.put_item(TableName=self._table, Item=item,
-                              ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
-                              ExpressionAttributeValues={":now": {"N": str(now)}})
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise aws_failure("DynamoDB PutItem (lock)", exc) from exc
+        if not self._conditional("PutItem (lock)", self._db.put_item, TableName=self._table, Item=item,
+                                 ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
+                                 ExpressionAttributeValues={":now": {"N": str(now)}}):
             holder = self.get_lock(target)
-            raise TargetBusy(target, holder.deployment_id if holder else "(unknown)") from None
-        except BotoCoreError as exc:
-            raise aws_failure("DynamoDB PutItem (lock)", exc) from exc
+            raise TargetBusy(target, holder.deployment_id if holder else "(unknown)")
 
     def extend_lock(self, target: str, deployment_id: str, expires_at: int) -> None:
         """Push the lock's expiry out while its deployment still holds it (each retry attempt runs anew)."""
-        try:
-            self._db.update_item(TableName=self._table, Key=_key(f"TARGET#{target}", "LOCK"),
-                                 UpdateExpression="SET expires_at = :exp", ConditionExpression="deployment_id = :dep",
-                                 ExpressionAttributeValues={":exp": {"N": str(expires_at)},
-                                                            ":dep": {"S": deployment_id}})
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise aws_failure("DynamoDB UpdateItem (lock)", exc) from exc
-        except BotoCoreError as exc:
-            raise aws_failure("DynamoDB UpdateItem (lock)", exc) from exc
+        self._conditional("UpdateItem (lock)", self._db.update_item, TableName=self._table,
+                          Key=_key(f"TARGET#{target}", "LOCK"), UpdateExpression="SET expires_at = :exp",
+                          ConditionExpression="deployment_id = :dep",
+                          ExpressionAttributeValues={":exp": {"N": str(expires_at)}, ":dep": {"S": deployment_id}})
 
     def get_lock(self, target: str) -> Lock | None:
         item = self._get(f"TARGET#{target}", "LOCK")
@@ -151,15 +139,9 @@ class DeploymentStore:
 
     def release_lock(self, target: str, deployment_id: str) -> None:
         """Release the lock if this deployment still holds it; a lock taken over since is left alone."""
-        try:
-            self._db.delete_item(TableName=self._table, Key=_key(f"TARGET#{target}", "LOCK"),
-                                 ConditionExpression="deployment_id = :dep",
-                                 ExpressionAttributeValues={":dep": {"S": deployment_id}})
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                raise aws_failure("DynamoDB DeleteItem (lock)", exc) from exc
-        except BotoCoreError as exc:
-            raise aws_failure("DynamoDB DeleteItem (lock)", exc) from exc
+        self._conditional("DeleteItem (lock)", self._db.delete_item, TableName=self._table,
+                          Key=_key(f"TARGET#{target}", "LOCK"), ConditionExpression="deployment_id = :dep",
+                          ExpressionAttributeValues={":dep": {"S": deployment_id}})
 
     # deployments ---------------------------------------------------------------------------------------------
     def create_deployment(self, deployment: Deployment) -> None:
@@ -184,16 +166,10 @@ class DeploymentStore:
     def save_deployment(self, deployment: Deployment) -> Deployment:
         """Write the record if nobody else wrote it since it was read; returns it with its new version."""
         saved = deployment.model_copy(update={"version": deployment.version + 1})
-        try:
-            self._db.put_item(TableName=self._table, Item=self._record(saved),
-                              ConditionExpression="version = :read",
-                              ExpressionAttributeValues={":read": {"N": str(deployment.version)}})
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                raise Conflict(f"deployment {deployment.deployment_id} was changed by another writer") from None
-            raise aws_failure("DynamoDB PutItem (deployment)", exc) from exc
-        except BotoCoreError as exc:
-            raise aws_failure("DynamoDB PutItem (deployment)", exc) from exc
+        if not self._conditional("PutItem (deployment)", self._db.put_item, TableName=self._table,
+                                 Item=self._record(saved), ConditionExpression="version = :read",
+                                 ExpressionAttributeValues={":read": {"N": str(deployment.version)}}):
+            raise Conflict(f"deployment {deployment.deployment_id} was changed by another writer")
         return saved
 
     def get_deployment(self, deployment_id: str) -> Deployment:
@@ -236,31 +212,19 @@ class DeploymentStore:
         saved = record.model_copy(update={"version": record.version + 1})
         condition = "attribute_not_exists(pk)" if record.version == 0 else "version = :read"
         values = {} if record.version == 0 else {"ExpressionAttributeValues": {":read": {"N": str(record.version)}}}
-        try:
-            self._db.put_item(TableName=self._table, ConditionExpression=condition, **values, Item={
-                **_key(f"CODEDEPLOY#{record.deployment_id}", "RECORD"), "version": {"N": str(saved.version)},
-                "body": {"S": saved.model_dump_json()}, "expires_at": {"N": str(expires_at)}})
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                raise Conflict(f"CodeDeploy record {record.deployment_id} was changed by another writer") from None
-            raise aws_failure("DynamoDB PutItem (CodeDeploy record)", exc) from exc
-        except BotoCoreError as exc:
-            raise aws_failure("DynamoDB PutItem (CodeDeploy record)", exc) from exc
+        if not self._conditional("PutItem (CodeDeploy record)", self._db.put_item, TableName=self._table,
+                                 ConditionExpression=condition, **values, Item={
+                                     **_key(f"CODEDEPLOY#{record.deployment_id}", "RECORD"),
+                                     "version": {"N": str(saved.version)}, "body": {"S": saved.model_dump_json()},
+                                     "expires_at": {"N": str(expires_at)}}):
+            raise Conflict(f"CodeDeploy record {record.deployment_id} was changed by another writer")
         return saved
 
     def claim(self, key: str, expires_at: int) -> bool:
         """Claim `key` once: True for the first caller, False for every later one (duplicate deliveries)."""
-        try:
-            self._db.put_item(TableName=self._table, Item={**_key(f"CLAIM#{key}", "CLAIM"),
-                                                           "expires_at": {"N": str(expires_at)}},
-                              ConditionExpression="attribute_not_exists(pk)")
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise aws_failure("DynamoDB PutItem (claim)", exc) from exc
-        except BotoCoreError as exc:
-            raise aws_failure("DynamoDB PutItem (claim)", exc) from exc
-        return True
+        return self._conditional("PutItem (claim)", self._db.put_item, TableName=self._table,
+                                 Item={**_key(f"CLAIM#{key}", "CLAIM"), "expires_at": {"N": str(expires_at)}},
+                                 ConditionExpression="attribute_not_exists(pk)")
 
     def increment(self, key: str, expires_at: int) -> int:
         """Add one to a counter and return its new value (atomic)."""
@@ -285,6 +249,19 @@ class DeploymentStore:
         item = self._call("GetItem", self._db.get_item, TableName=self._table, Key=_key(pk, sk),
                           ConsistentRead=True).get("Item")
         return dict(item) if item else None
+
+    @staticmethod
+    def _conditional(operation: str, method: Any, **kwargs: Any) -> bool:
+        """A conditional write: False when its condition did not hold, berth's error for any other failure."""
+        try:
+            method(**kwargs)
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise aws_failure(f"DynamoDB {operation}", exc) from exc
+        except BotoCoreError as exc:
+            raise aws_failure(f"DynamoDB {operation}", exc) from exc
+        return True
 
     @staticmethod
     def _call(operation: str, method: Any, **kwargs: Any) -> Any:

@@ -41,6 +41,12 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False, regex_engine="python-re")
 
 
+def _check_image(cls: type, image: str | None) -> str | None:
+    if image is not None:
+        parse_image_ref(image)
+    return image
+
+
 TagText = Annotated[str, Field(pattern=_anchored(TAG_TEXT))]
 
 
@@ -153,12 +159,7 @@ class TargetSpec(_Strict):
     image: str | None = None
     allow_mutable_tags: bool = False
 
-    @field_validator("image")
-    @classmethod
-    def _valid_image(cls, image: str | None) -> str | None:
-        if image is not None:
-            parse_image_ref(image)
-        return image
+    _valid_image = field_validator("image")(_check_image)
 
     def image_ref(self) -> ImageRef | None:
         return parse_image_ref(self.image) if self.image else None
@@ -170,12 +171,7 @@ class TargetReference(_Strict):
     target: Annotated[str, Field(pattern=_anchored(TARGET_NAME))]
     image: str | None = None
 
-    @field_validator("image")
-    @classmethod
-    def _valid_image(cls, image: str | None) -> str | None:
-        if image is not None:
-            parse_image_ref(image)
-        return image
+    _valid_image = field_validator("image")(_check_image)
 
 
 PipelineParameters = TargetSpec | TargetReference
