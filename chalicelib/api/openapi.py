@@ -7,6 +7,7 @@ Request bodies use each model's validation schema, responses its serialization s
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic.json_schema import models_json_schema
@@ -30,6 +31,7 @@ ERROR_DESCRIPTIONS = {
 }
 SIGV4 = {"type": "apiKey", "name": "Authorization", "in": "header", "x-amazon-apigateway-authtype": "awsSigv4"}
 Mode = Literal["validation", "serialization"]
+_ECMA_ANCHORS = re.compile(r"\\[AZ]")
 
 
 def document(routes: list[ApiRoute], title: str = "berth", version: str = "1") -> dict[str, Any]:
@@ -45,14 +47,32 @@ def document(routes: list[ApiRoute], title: str = "berth", version: str = "1") -
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, ref)
-    return {
+    doc: dict[str, Any] = _ecma_patterns({
         "openapi": "3.1.0",
         "info": {"title": title, "version": version,
                  "description": "berth's REST API. Every call is signed with SigV4 (API Gateway AWS_IAM)."},
         "paths": paths,
         "components": {"schemas": definitions.get("$defs", {}), "securitySchemes": {"sigv4": SIGV4}},
         "security": [{"sigv4": []}],
-    }
+    })
+    return doc
+
+
+def _ecma_patterns(node: Any) -> Any:
+    r"""JSON Schema patterns are ECMA regexes: the models' Python-only `\A` / `\Z` anchors become `^` / `$` (the same
+    meaning there, since ECMA's `$` accepts no trailing newline)."""
+    if isinstance(node, dict):
+        return {key: (_ecma(value) if key == "pattern" and isinstance(value, str)
+                      else {_ecma(k): _ecma_patterns(v) for k, v in value.items()}
+                      if key == "patternProperties" and isinstance(value, dict) else _ecma_patterns(value))
+                for key, value in node.items()}
+    if isinstance(node, list):
+        return [_ecma_patterns(item) for item in node]
+    return node
+
+
+def _ecma(pattern: str) -> str:
+    return _ECMA_ANCHORS.sub(lambda match: "^" if match.group() == r"\A" else "$", pattern)
 
 
 def _operation(route: ApiRoute, ref: dict[tuple[str, Mode], dict[str, Any]]) -> dict[str, Any]:

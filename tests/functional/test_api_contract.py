@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -98,6 +99,27 @@ def test_openapi_document_covers_every_route_with_real_schemas(aws: World) -> No
     history = operations[("/targets/{name}/deployments", "GET")]
     limit = next(p for p in history["parameters"] if p["name"] == "limit")
     assert limit["in"] == "query" and limit["schema"]["minimum"] == 1 and limit["schema"]["maximum"] == 100
+
+
+def test_openapi_patterns_are_ecma_regexes() -> None:
+    """The models may anchor with Python's `\\Z`; JSON Schema (ECMA) has no such escape, so the document says `$`."""
+    patterns: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            patterns.extend(v for k, v in node.items() if k == "pattern" and isinstance(v, str))
+            patterns.extend(node.get("patternProperties", {}))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(document(api.table))
+    assert len(patterns) > 10
+    for pattern in patterns:
+        assert "\\Z" not in pattern and "\\A" not in pattern, pattern
+        re.compile(pattern)
 
 
 def test_openapi_document_is_valid_for_schemathesis() -> None:
