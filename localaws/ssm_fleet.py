@@ -64,16 +64,20 @@ def _check_key(key: str) -> None:
 
 
 def resolve_targets(account_id: str, region: str, targets: list[dict[str, Any]]) -> list[str]:
-    """Ids of running instances matching every target entry (skip is applied later, at send time)."""
+    """Ids of running instances matching every target entry, in id order (skip is applied at send time).
+
+    The order is the order invocations are sent in under MaxConcurrency. AWS does not specify one; id
+    order keeps a test deterministic although moto's instance ids are random.
+    """
     for target in targets:
         if not target.get("Key") or not target.get("Values"):
             raise AwsError("InvalidParameters", "Each target needs a Key and at least one value.")
         _check_key(target["Key"])
-    return [
+    return sorted(
         instance.id
         for instance in running_instances(account_id, region)
         if all(_matches(instance, target) for target in targets)
-    ]
+    )
 
 
 def check_explicit_ids(account_id: str, region: str, instance_ids: list[str], platforms: set[str] | None) -> None:

@@ -93,3 +93,16 @@ def test_cancel_reaches_waiting_invocations(ssm: Any, ec2: Any) -> None:
     command_id = _send(ssm, ids, MaxConcurrency="1")
     ssm.cancel_command(CommandId=command_id)
     assert _peek(ssm, command_id, ids) == [("Cancelled", "Cancelled")] * 3
+
+
+def test_targets_are_sent_in_instance_id_order(ssm: Any, ec2: Any) -> None:
+    ids = sorted(launch(ec2, 5, {"app": "web"}))
+    localaws.set_outcome(ids[2], InstanceOutcome(status="Failed", response_code=1))
+    reply = ssm.send_command(
+        DocumentName=DOC,
+        Targets=[{"Key": "tag:app", "Values": ["web"]}],
+        Parameters={"commands": ["true"]},
+        MaxConcurrency="1",
+    )
+    kinds = [s for s, _ in _peek(ssm, reply["Command"]["CommandId"], ids)]
+    assert kinds == ["Success", "Success", "Failed", "Cancelled", "Cancelled"]
