@@ -31,7 +31,7 @@ provision: venv
 	$(PY) -m tools.provision --stage $(STAGE)
 
 bench: venv
-	$(PY) -m bench.cold_start
+	$(PY) -m bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,6 +1,6 @@
 """Cold start: importing each Lambda's entry module in fresh processes, against a bare `import boto3` in the same run.
 
-    make bench        (or: python -m bench.cold_start --runs 21)
+    python -m bench.cold_start --runs 21        (`make bench` runs it with the other benchmarks)
 
 Prints medians and ratios. Three imports are timed, each in its own fresh interpreter, interleaved so machine noise
 falls on all of them alike:
