@@ -32,35 +32,30 @@ def failing_deployment(aws: World) -> tuple[str, dict[str, Any]]:
     return deployment_id, event
 
 
-def retry_path_calls() -> list[str]:
-    """The calls one failure event makes, recorded on a clean run (no faults)."""
-    import boto3
+@pytest.fixture(scope="session")
+def retry_calls() -> list[str]:
+    """The calls one failure event makes, recorded once on a clean run (no faults), in an account of its own."""
     from moto import mock_aws
 
     from chalicelib import wiring
+    from tests.conftest import REGION, TABLE
     from tools.provision import provision
 
     localaws.install()
-    with mock_aws():
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                            "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, "BERTH_TABLE": TABLE}.items():
+            env.setenv(name, value)
+        env.delenv("AWS_ENDPOINT_URL", raising=False)
+        with mock_aws():
+            wiring.reset_clients()
+            world = World()
+            provision("test", world.client("dynamodb"))
+            _, event = failing_deployment(world)
+            with aws_calls(only=BERTH_SERVICES) as log:
+                deliver(event)
         wiring.reset_clients()
-        world = World()
-        provision("test", world.client("dynamodb"))
-        _, event = failing_deployment(world)
-        with aws_calls(only=BERTH_SERVICES) as log:
-            deliver(event)
-        del boto3
-    wiring.reset_clients()
     return log.calls
-
-
-CALLS = None
-
-
-def calls() -> list[str]:
-    global CALLS
-    if CALLS is None:
-        CALLS = retry_path_calls()
-    return CALLS
 
 
 # The retry path's calls, in order: read the command index and the record, list the invocations and the command,
@@ -71,7 +66,8 @@ RETRY_PATH_CALLS = 10
 
 @pytest.mark.parametrize("index", range(RETRY_PATH_CALLS))
 @pytest.mark.parametrize("fault", ["Throttling", "InternalError", "Timeout"])
-def test_any_call_failing_loses_no_decision_and_never_retries_twice(aws: World, index: int, fault: str) -> None:
+def test_any_call_failing_loses_no_decision_and_never_retries_twice(retry_calls: list[str], aws: World, index: int,
+                                                                    fault: str) -> None:
     deployment_id, event = failing_deployment(aws)
 
     with aws_calls(fail_at=index, fault=fault, only=BERTH_SERVICES) as log:
@@ -80,7 +76,7 @@ def test_any_call_failing_loses_no_decision_and_never_retries_twice(aws: World, 
             delivered = True
         except Exception:
             delivered = False
-    assert log.calls[index] == calls()[index]
+    assert log.calls[index] == retry_calls[index]
     if not delivered:
         deliver(event)            # EventBridge delivers again after a failed invocation
     deliver(event)                # ... and may deliver a duplicate anyway
@@ -92,11 +88,11 @@ def test_any_call_failing_loses_no_decision_and_never_retries_twice(aws: World, 
 
     with Client(app, stage_name="test"):
         record = store().get_deployment(deployment_id)
-    assert record.status.value == "RETRYING", (calls()[index], record.status, record.message)
+    assert record.status.value == "RETRYING", (retry_calls[index], record.status, record.message)
     assert [d.action for d in record.history].count("retry-scheduled") == 1
     assert [name for name, _ in pending(aws.client("scheduler"))] == [f"berth-retry-{deployment_id}-2"]
 
 
-def test_the_retry_path_is_what_the_fault_matrix_covers() -> None:
-    assert len(calls()) == RETRY_PATH_CALLS, calls()
-    assert "scheduler.CreateSchedule" in calls()
+def test_the_retry_path_is_what_the_fault_matrix_covers(retry_calls: list[str]) -> None:
+    assert len(retry_calls) == RETRY_PATH_CALLS, retry_calls
+    assert "scheduler.CreateSchedule" in retry_calls
