@@ -7,7 +7,7 @@ is allowed for every function that can reach it, and that nothing is wider than 
 `"Resource": "*"` appears only for actions that support no resource type in the Service Authorization Reference
 (https://docs.aws.amazon.com/service-authorization/latest/reference/): CodePipeline PutJobSuccessResult and
 PutJobFailureResult; SSM ListCommands, ListCommandInvocations, GetCommandInvocation and CancelCommand; EC2
-DescribeInstances; CodeDeploy ListDeploymentTargets, BatchGetDeploymentTargets and
+DescribeInstances and DescribeTags; CodeDeploy ListDeploymentTargets, BatchGetDeploymentTargets and
 PutLifecycleEventHookExecutionStatus.
 """
 
@@ -80,8 +80,9 @@ def _read_invocations() -> Statement:
 
 def _resolve() -> list[Statement]:
     return [
-        # DescribeInstances supports no resource type (Service Authorization Reference, Amazon EC2).
-        {"Sid": "ResolveInstances", "Effect": "Allow", "Action": "ec2:DescribeInstances", "Resource": "*"},
+        # DescribeInstances and DescribeTags support no resource type (Service Authorization Reference, Amazon EC2).
+        {"Sid": "ResolveInstances", "Effect": "Allow", "Action": ["ec2:DescribeInstances", "ec2:DescribeTags"],
+         "Resource": "*"},
         {"Sid": "ResolveImages", "Effect": "Allow", "Action": "ecr:DescribeImages",
          "Resource": "arn:aws:ecr:*:*:repository/*"},
     ]

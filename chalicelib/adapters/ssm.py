@@ -64,10 +64,11 @@ class SsmGateway:
             raise aws_failure("SSM ListCommands", exc) from exc
         return str(commands[0]["Status"]) if commands else None
 
-    def list_invocations(self, command_id: str) -> list[Invocation]:
-        """Every instance's invocation, following NextToken; the output here is SSM's 2,500-character cut."""
+    def list_invocations(self, command_id: str, details: bool = True) -> list[Invocation]:
+        """Every instance's invocation, following NextToken. With `details`, each carries its exit code and SSM's
+        2,500-character cut of its output; without, only its status (far less to parse on a large fleet)."""
         invocations: list[Invocation] = []
-        kwargs: dict[str, Any] = {"CommandId": command_id, "Details": True, "MaxResults": 50}
+        kwargs: dict[str, Any] = {"CommandId": command_id, "Details": details, "MaxResults": 50}
         while True:
             try:
                 page = self._ssm.list_command_invocations(**kwargs)

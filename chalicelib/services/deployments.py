@@ -19,7 +19,7 @@ from chalicelib.domain.command import DeployCommand, build_shell_commands
 from chalicelib.domain.deployment import Attempt, Decision, Deployment, DeploymentStatus, Revision
 from chalicelib.domain.errors import AwsCallFailed, InvalidRevision
 from chalicelib.domain.image_ref import parse_image_ref
-from chalicelib.domain.progress import Invocation, Phase, Progress, assess
+from chalicelib.domain.progress import FINAL_COMMAND_STATUSES, Invocation, Phase, Progress, assess
 from chalicelib.domain.retry import GiveUp
 from chalicelib.domain.spec import TargetSpec, Trigger
 from chalicelib.observability import Telemetry
@@ -145,13 +145,15 @@ class DeploymentService:
             return Followed(self.send_attempt(deployment, cause="resumed: the first attempt was never saved"), None)
         if attempt.command_id is None:
             return Followed(self._recover_unrecorded_send(deployment), None)
-        invocations = self._ssm.list_invocations(attempt.command_id)
         command_status = self._ssm.command_status(attempt.command_id)
+        # While the command runs, statuses are enough for progress; exit codes and output are read once it is over.
+        invocations = self._ssm.list_invocations(attempt.command_id, details=command_status in FINAL_COMMAND_STATUSES)
         max_errors = deployment.spec.rollout.max_errors
-        progress = assess(attempt.expected_instances, invocations, command_status, max_errors)
+        expected = self._expected_now(attempt.expected_instances, invocations, command_status)
+        progress = assess(expected, invocations, command_status, max_errors)
         if progress.phase == Phase.FAILED:
             invocations = self._with_full_output(attempt.command_id, invocations)
-            progress = assess(attempt.expected_instances, invocations, command_status, max_errors)
+            progress = assess(expected, invocations, command_status, max_errors)
         now = self._clock()
         updated_attempt = attempt.model_copy(update={"instances": progress.instances})
         deployment = deployment.model_copy(update={"attempts": [*deployment.attempts[:-1], updated_attempt]})
@@ -195,6 +197,18 @@ class DeploymentService:
             logger.info("retry not due; nothing sent", extra={"deployment_id": deployment_id, "attempt": attempt})
             return None
         return self.send_attempt(deployment, cause=f"scheduled retry, attempt {attempt}")
+
+    def _expected_now(self, expected: list[str], invocations: list[Invocation], command_status: str | None
+                      ) -> list[str]:
+        """Once the command is over, an expected instance without an invocation counts as never having run it, unless
+        it is not running (stopped since, or never started): then it was not part of this deployment."""
+        if command_status not in FINAL_COMMAND_STATUSES:
+            return expected
+        missing = sorted(set(expected) - {inv.instance_id for inv in invocations})
+        if not missing:
+            return expected
+        running = self._instances.running_among(missing)
+        return [instance for instance in expected if instance not in missing or instance in running]
 
     def _recover_unrecorded_send(self, deployment: Deployment) -> Deployment:
         """An attempt without a command id: the sender failed around SendCommand. SSM has no idempotency token, so
