@@ -13,13 +13,23 @@ from typing import Any
 
 
 def launch(ec2: Any, count: int, tags: dict[str, str]) -> list[str]:
-    # A Linux image: SSM refuses AWS-RunShellScript on Windows instances, as localaws does too.
-    image_id = next(image["ImageId"] for image in ec2.describe_images()["Images"]
-                    if image.get("Platform") != "windows" and "windows" not in image.get("Name", "").lower())
+    image_id = _linux_image(ec2)
     reservation = ec2.run_instances(
         ImageId=image_id, MinCount=count, MaxCount=count, InstanceType="t3.micro",
         TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}])
     return sorted(instance["InstanceId"] for instance in reservation["Instances"])
+
+
+# One of moto's built-in Linux AMIs: SSM refuses AWS-RunShellScript on Windows instances, and so does localaws.
+LINUX_AMI = "ami-1e749f67"
+
+
+def _linux_image(ec2: Any) -> str:
+    """The Linux AMI, looked up by id (listing all of moto's images costs a second a call)."""
+    found = ec2.describe_images(ImageIds=[LINUX_AMI])["Images"]
+    if found and found[0].get("Platform") != "windows":
+        return LINUX_AMI
+    return next(image["ImageId"] for image in ec2.describe_images()["Images"] if image.get("Platform") != "windows")
 
 
 def push_image(ecr: Any, repository: str, tag: str, content: str = "v1") -> tuple[str, str]:
