@@ -7,6 +7,7 @@ context: set outcomes inside the context.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from . import state as _state
@@ -26,6 +27,7 @@ __all__ = [
     "set_deployment_outcome",
     "set_outcome",
     "set_outcome_hook",
+    "stage_retries",
     "strict_jobs",
 ]
 
@@ -99,6 +101,12 @@ def deployment_targets(deployment_id: str) -> list[str]:
 
     with _state.LOCK:
         return codedeploy_deployments.targets(codedeploy_deployments.find(deployment_id)[1])
+
+
+def stage_retries() -> list[dict[str, Any]]:
+    """Accepted RetryStageExecution calls, oldest first, as their parameters."""
+    with _state.LOCK:
+        return copy.deepcopy(_state.current().stage_retries)
 
 
 def hook_statuses() -> dict[tuple[str, str], str]:

@@ -14,6 +14,7 @@ from moto.core.responses import ActionResult, BaseResponse, EmptyResult
 from . import state
 from .errors import AwsError, validation_error
 from .params import request_params
+from .shapes import shaped
 
 SERVICE = "codepipeline"
 _SUCCESS_KEYS = ("continuationToken", "executionDetails", "outputVariables", "currentRevision")
@@ -47,7 +48,26 @@ def put_job_failure_result(self: BaseResponse) -> ActionResult:
     return EmptyResult()
 
 
+def retry_stage_execution(self: BaseResponse) -> ActionResult:
+    """Recorded, after the checks AWS makes that can be made here: the pipeline and the stage must exist."""
+    params = request_params(self, SERVICE, "RetryStageExecution")
+    from moto.codepipeline.models import codepipeline_backends
+
+    backend = codepipeline_backends[self.current_account][self.region]
+    pipeline = backend.pipelines.get(params["pipelineName"])
+    if pipeline is None:
+        raise AwsError("PipelineNotFoundException", f"Account '{self.current_account}' does not have a pipeline "
+                                                    f"with name '{params['pipelineName']}'")
+    stages = [stage["name"] for stage in pipeline.pipeline.get("stages", [])]
+    if params["stageName"] not in stages:
+        raise AwsError("StageNotFoundException", f"Stage '{params['stageName']}' not found")
+    with state.LOCK:
+        state.current().stage_retries.append(dict(params))
+    return shaped(SERVICE, "RetryStageExecution", {"pipelineExecutionId": params["pipelineExecutionId"]})
+
+
 METHODS = {
     "put_job_success_result": put_job_success_result,
     "put_job_failure_result": put_job_failure_result,
+    "retry_stage_execution": retry_stage_execution,
 }

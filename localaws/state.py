@@ -31,6 +31,7 @@ class State:
     default_outcome: InstanceOutcome = field(default_factory=InstanceOutcome)
     outcome_hook: OutcomeHook | None = None
     hook_statuses: dict[tuple[str, str], str] = field(default_factory=dict)
+    stage_retries: list[dict[str, Any]] = field(default_factory=list)
 
 
 STATE = State()

@@ -67,7 +67,7 @@ class PipelineRetrier:
                                            retryMode="FAILED_ACTIONS")
         except ClientError as exc:
             if error_code(exc) in ("StageNotRetryableException", "NotLatestPipelineExecutionException",
-                                   "ConflictException"):
+                                   "ConflictException", "PipelineNotFoundException", "StageNotFoundException"):
                 return Outcome("gave-up", f"CodePipeline refused the retry: {error_code(exc)}")
             raise aws_failure("CodePipeline RetryStageExecution", exc) from exc
         except BotoCoreError as exc:

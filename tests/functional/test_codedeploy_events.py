@@ -189,3 +189,45 @@ def test_pipeline_stage_retry_for_opted_in_pipelines(aws: World) -> None:
     other["detail"]["pipeline"] = "notOptedIn"
     other["id"] = "another"
     assert invoke(other, "pipeline_action_failed")["action"] == "ignored"
+
+
+def create_pipeline(aws: World, name: str = "myPipeline") -> None:
+    aws.client("iam").create_role(RoleName="codepipeline", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                "Principal": {"Service": "codepipeline.amazonaws.com"}}]}))
+    action = {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"}
+    aws.client("codepipeline").create_pipeline(pipeline={
+        "name": name, "roleArn": "arn:aws:iam::123456789012:role/codepipeline",
+        "artifactStore": {"type": "S3", "location": "codepipeline-artifacts"},
+        "stages": [
+            {"name": "Source", "actions": [{"name": "Source", "actionTypeId": action, "outputArtifacts": [
+                {"name": "src"}], "configuration": {"S3Bucket": "b", "S3ObjectKey": "k"}}]},
+            {"name": "Prod", "actions": [{"name": "Deploy", "actionTypeId": {
+                "category": "Invoke", "owner": "AWS", "provider": "Lambda", "version": "1"},
+                "configuration": {"FunctionName": "berth-dev-pipeline_job"}, "inputArtifacts": [{"name": "src"}]}]},
+        ]})
+
+
+def test_pipeline_stage_retry_is_carried_out_once_per_failure_and_bounded(aws: World) -> None:
+    create_pipeline(aws)
+    event = load_event("codepipeline_action_failed")
+    for attempt in (1, 2, 3):
+        event["id"] = f"failed-{attempt}"
+        deliver(event)
+        deliver(event)            # a duplicate delivery of the same failure
+        assert len(fire(aws)) == 1
+        retries = localaws.stage_retries()
+        assert len(retries) == attempt
+        assert retries[-1] == {"pipelineName": "myPipeline", "stageName": "Prod", "retryMode": "FAILED_ACTIONS",
+                               "pipelineExecutionId": event["detail"]["execution-id"]}
+    event["id"] = "failed-4"
+    assert invoke(event, "pipeline_action_failed")["action"] == "gave-up"
+    assert fire(aws) == [] and len(localaws.stage_retries()) == 3
+
+
+def test_pipeline_stage_retry_for_a_deleted_pipeline_gives_up_clearly(aws: World) -> None:
+    deliver(load_event("codepipeline_action_failed"))
+    ((_name, payload),) = pending(aws.client("scheduler"))
+    answer = invoke(payload, "retry_deployment")
+    assert answer == {"action": "gave-up", "detail": "CodePipeline refused the retry: PipelineNotFoundException"}
+    assert localaws.stage_retries() == []
