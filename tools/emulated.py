@@ -29,7 +29,8 @@ def _linux_image(ec2: Any) -> str:
     found = ec2.describe_images(ImageIds=[LINUX_AMI])["Images"]
     if found and found[0].get("Platform") != "windows":
         return LINUX_AMI
-    return str(next(image["ImageId"] for image in ec2.describe_images()["Images"] if image.get("Platform") != "windows"))
+    images = ec2.describe_images()["Images"]
+    return str(next(image["ImageId"] for image in images if image.get("Platform") != "windows"))
 
 
 def push_image(ecr: Any, repository: str, tag: str, content: str = "v1") -> tuple[str, str]:
