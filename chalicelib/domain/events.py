@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from chalicelib.domain.errors import InvalidEvent
 
 M = TypeVar("M", bound=BaseModel)
+UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 FINAL_DEPLOYMENT_STATES = frozenset({"SUCCESS", "FAILURE", "STOP"})
 FAILED_COMMAND_STATUSES = frozenset({"Failed", "TimedOut", "Cancelled", "DeliveryTimedOut"})
 
@@ -49,9 +50,9 @@ class SsmCommandEvent(_Event):
 
 
 class PipelineActionDetail(_Event):
-    pipeline: str = Field(min_length=1, max_length=100)
-    execution_id: str = Field(alias="execution-id", min_length=1)
-    stage: str = Field(min_length=1, max_length=100)
+    pipeline: str = Field(pattern=r"^[A-Za-z0-9.@\-_]{1,100}$")
+    execution_id: str = Field(alias="execution-id", min_length=1, max_length=200)
+    stage: str = Field(pattern=r"^[A-Za-z0-9.@\-_]{1,100}$")
     action: str = ""
     state: str
 
@@ -83,6 +84,6 @@ class RetryPayload(_Event):
     attempt: int = Field(ge=1, le=100)
     deployment_id: str | None = Field(default=None, min_length=1, max_length=128)
     wait: int = Field(default=0, ge=0, le=100)
-    pipeline: str | None = None
-    stage: str | None = None
-    execution_id: str | None = None
+    pipeline: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.@\-_]{1,100}$")
+    stage: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.@\-_]{1,100}$")
+    execution_id: str | None = Field(default=None, pattern=UUID)
