@@ -66,7 +66,8 @@ SAMPLES: dict[str, list[str]] = {
 }
 RETRY_PAYLOADS = [{"kind": "ssm", "deployment_id": "d-20240912101500-1a2b3c4d", "attempt": 2},
                   {"kind": "codedeploy", "deployment_id": "d-ABCDEF123", "attempt": 2, "wait": 1},
-                  {"kind": "pipeline", "pipeline": "myPipeline", "stage": "Deploy", "execution_id": "12345678-1234-5678-abcd-12345678abcd",
+                  {"kind": "pipeline", "pipeline": "myPipeline", "stage": "Deploy",
+                   "execution_id": "12345678-1234-5678-abcd-12345678abcd",
                    "attempt": 2}]
 MODELS: dict[str, type[BaseModel]] = {"CodeDeployEvent": CodeDeployEvent, "SsmCommandEvent": SsmCommandEvent,
                                       "PipelineActionEvent": PipelineActionEvent,
