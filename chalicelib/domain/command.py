@@ -13,8 +13,8 @@ import hashlib
 import shlex
 from dataclasses import dataclass
 
-from chalicelib.domain.image_ref import ImageRef
-from chalicelib.domain.spec import ContainerSpec, HealthCheckSpec
+from .image_ref import ImageRef
+from .spec import ContainerSpec, HealthCheckSpec
 
 SHIPPED_SCRIPTS = ("install_docker.sh", "start_container.sh")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from chalicelib.domain.errors import InvalidEvent
+from .errors import InvalidEvent
 
 MAX_TOKEN = 2048
 

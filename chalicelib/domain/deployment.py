@@ -11,7 +11,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib.domain.spec import TargetSpec, Trigger
+from .image_ref import parse_image_ref
+from .spec import TargetSpec, Trigger
 
 
 class DeploymentStatus(StrEnum):
@@ -73,8 +74,6 @@ class Revision(BaseModel):
 
     @property
     def pinned(self) -> str:
-        from chalicelib.domain.image_ref import parse_image_ref
-
         ref = parse_image_ref(self.image)
         return ref.with_digest(self.digest).pinned if self.digest and not ref.digest else ref.pinned
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from chalicelib.domain.errors import InvalidEvent
+from .errors import InvalidEvent
 
 
 class _Lenient(BaseModel):

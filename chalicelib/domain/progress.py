@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from chalicelib.domain.deployment import InstanceResult
-from chalicelib.domain.exit_codes import EXIT_MEANING, ScriptExit
+from .deployment import InstanceResult
+from .exit_codes import EXIT_MEANING, ScriptExit
 
 FINAL_INVOCATION_STATUSES = frozenset({"Success", "Failed", "TimedOut", "Cancelled", "DeliveryTimedOut",
                                        "Undeliverable", "Terminated", "InvalidPlatform", "AccessDenied", "NeverRan"})

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from chalicelib.domain.exit_codes import EXIT_MEANING, FailureClass, ScriptExit
+from .exit_codes import EXIT_MEANING, FailureClass, ScriptExit
 
 TRANSIENT_SSM_STATUSES = frozenset({"TimedOut", "DeliveryTimedOut", "Undeliverable", "NeverRan"})
 # CodeDeploy diagnostics errorCode values that say the agent or the platform hiccuped, not the revision.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chalicelib.domain.errors import InvalidRevision
+from .errors import InvalidRevision
 
 ARTIFACT_FILES = ("imagedefinitions.json", "imageDetail.json", "image.txt", "appspec.yml", "appspec.yaml")
 APPSPEC_HOOKS = frozenset({

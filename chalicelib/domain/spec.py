@@ -11,8 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from chalicelib.domain.errors import InvalidRevision
-from chalicelib.domain.image_ref import ImageRef, parse_image_ref
+from .errors import InvalidRevision
+from .image_ref import ImageRef, parse_image_ref
 
 TARGET_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"
 CONTAINER_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"
