@@ -21,8 +21,9 @@ from tests.reliability.faults import aws_calls
 
 BERTH_SERVICES = frozenset({"dynamodb", "ssm", "ec2", "ecr", "codepipeline", "s3", "scheduler"})
 # First invocation: find the job claim, read the artifact, resolve the image, take the lock, read the target, write
-# the record and claim, resolve the instances, save the attempt, send the command, save it, index it, report.
-FIRST_INVOCATION_CALLS = 13
+# the record and claim, resolve the instances (one DescribeTags per tag key: two here), save the attempt, send the
+# command, index it, save it, report.
+FIRST_INVOCATION_CALLS = 14
 
 
 def prepare(aws: World) -> dict[str, Any]:
