@@ -113,27 +113,27 @@ def test_second_redeploy_while_one_runs_is_409_naming_it(aws: World) -> None:
     assert len(sent_scripts(aws)) == 1
 
 
-def test_concurrent_redeploys_one_wins_the_lock(aws: World) -> None:
+@pytest.mark.parametrize("callers", [2, 8])
+def test_concurrent_redeploys_one_wins_the_lock(aws: World, callers: int) -> None:
     register(aws)
     push_image(aws, "web", "v1")
     localaws.set_default_outcome(InstanceOutcome(polls_before_done=100))
-    barrier = threading.Barrier(2)
+    barrier = threading.Barrier(callers)
     replies: list[Reply] = []
 
     def redeploy() -> None:
         barrier.wait()
         replies.append(deploy(image=aws.image_uri("web", "v1")))
 
-    threads = [threading.Thread(target=redeploy) for _ in range(2)]
+    threads = [threading.Thread(target=redeploy) for _ in range(callers)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
 
-    assert sorted(r.status for r in replies) == [202, 409], replies
+    assert sorted(r.status for r in replies) == [202] + [409] * (callers - 1), replies
     winner = next(r for r in replies if r.status == 202)
-    loser = next(r for r in replies if r.status == 409)
-    assert winner.body["deployment_id"] in loser.error["message"]
+    assert all(winner.body["deployment_id"] in r.error["message"] for r in replies if r.status == 409)
     assert len(sent_scripts(aws)) == 1
 
 
