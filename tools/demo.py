@@ -55,7 +55,11 @@ def say(text: str = "") -> None:
 
 
 def main() -> int:
-    os.environ.setdefault("BERTH_TABLE", "berth-local")
+    from tools.provision import stage_environment
+
+    # The demo reads records outside Lambda invocations too: give this process the stage's settings, whatever the
+    # calling shell had.
+    os.environ.update(stage_environment(STAGE))
     # The timeline is the demo's output: berth's JSON logs and EMF metrics (what CloudWatch would get) stay quiet
     # unless asked for with BERTH_DEMO_VERBOSE=1.
     if not os.environ.get("BERTH_DEMO_VERBOSE"):

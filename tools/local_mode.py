@@ -15,7 +15,9 @@ TAGS = {"app": "web", "env": "local", "berth:managed": "true"}
 
 
 def main() -> int:
-    os.environ.setdefault("BERTH_TABLE", "berth-local")
+    from tools.provision import stage_environment
+
+    os.environ.update(stage_environment("local"))
     import boto3
 
     from localaws import InstanceOutcome
