@@ -1,17 +1,20 @@
 """`make local`: the embedded AWS and berth's REST API under `chalice local`, left running for exploration.
 
-It provisions the `local` stage, launches a tagged fleet, pushes two images and registers the target `web-local`,
-then prints the endpoints and calls to try, and runs until Ctrl-C, when it stops both servers.
+It provisions the `local` stage's table, launches a tagged fleet (SSM sees it as managed instances), pushes two images
+to ECR, puts a pipeline artifact in S3 and creates a CodeDeploy application and deployment group, then prints the
+endpoints and calls to try, and runs until Ctrl-C, when it stops both servers.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
 import threading
 
 TAGS = {"app": "web", "env": "local", "berth:managed": "true"}
+ARTIFACT_BUCKET = "codepipeline-us-east-1-berth-local"
 
 
 def main() -> int:
@@ -22,7 +25,7 @@ def main() -> int:
 
     from localaws import InstanceOutcome
     from tools.embedded import EmbeddedAws, chalice_local
-    from tools.emulated import launch, push_image
+    from tools.emulated import launch, push_image, put_artifact
     from tools.provision import provision
 
     stop = threading.Event()
@@ -33,14 +36,24 @@ def main() -> int:
         fleet = launch(boto3.client("ec2"), 3, TAGS)
         first, _ = push_image(boto3.client("ecr"), "web", "1.0.0", "v1")
         second, _ = push_image(boto3.client("ecr"), "web", "1.1.0", "v2")
+        bucket, key = put_artifact(boto3.client("s3"), {"imagedefinitions.json": json.dumps(
+            [{"name": "web", "imageUri": second}])}, ARTIFACT_BUCKET, "pipeline/BuildArtif/web-1.1.0")
+        codedeploy = boto3.client("codedeploy")
+        codedeploy.create_application(applicationName="web", computePlatform="Server")
+        codedeploy.create_deployment_group(
+            applicationName="web", deploymentGroupName="web-local",
+            serviceRoleArn="arn:aws:iam::123456789012:role/codedeploy",
+            ec2TagFilters=[{"Key": "env", "Value": "local", "Type": "KEY_AND_VALUE"}])
         aws.control.set_default_outcome(InstanceOutcome(polls_before_done=2))
         with chalice_local("local") as url:
             print(f"""
 embedded AWS   {aws.endpoint}   (export AWS_ENDPOINT_URL={aws.endpoint} AWS_ACCESS_KEY_ID=berth-local \\
                                          AWS_SECRET_ACCESS_KEY=berth-local AWS_DEFAULT_REGION=us-east-1)
 berth REST API {url}
-fleet          {', '.join(fleet)} tagged {TAGS}
+fleet          {', '.join(fleet)} tagged {TAGS} (SSM-managed)
 images         {first}  {second}
+artifact       s3://{bucket}/{key} (imagedefinitions.json naming {second})
+CodeDeploy     application web, deployment group web-local (instances tagged env=local)
 
 Try:
   curl -s -X PUT {url}/targets/web-local -H 'Content-Type: application/json' \\
