@@ -7,15 +7,9 @@ on loopback backed by an embedded AWS (`python -m localaws serve`). No generated
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -29,78 +23,21 @@ from schemathesis import GenerationMode  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
 
 from tools import emulated  # noqa: E402
+from tools.embedded import EmbeddedAws, chalice_local  # noqa: E402
 from tools.provision import provision  # noqa: E402
 
 pytestmark = pytest.mark.slow
-PROJECT = Path(__file__).resolve().parents[2]
 MIN_REQUESTS = 500
 EXAMPLES = 45     # per operation and generation mode; small operations run out of distinct requests sooner
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def stop(process: subprocess.Popen[Any]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
-def wait_for(url: str, process: subprocess.Popen[Any], log: Path, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"{process.args} exited {process.returncode}: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer within {seconds} s: {log.read_text()[-2000:]}")
-
-
 @pytest.fixture(scope="module")
-def api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    logs = tmp_path_factory.mktemp("servers")
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}
-    env.pop("AWS_PROFILE", None)
-    processes: list[subprocess.Popen[Any]] = []
-    try:
-        aws_log = logs / "localaws.log"
-        with aws_log.open("w") as err:
-            localaws = subprocess.Popen([sys.executable, "-m", "localaws", "serve", "--port", "0"], cwd=PROJECT,
-                                        env=env, stdout=subprocess.PIPE, stderr=err, text=True)
-        processes.append(localaws)
-        assert localaws.stdout is not None
-        line = localaws.stdout.readline().strip()
-        assert line.startswith("endpoint="), f"localaws said {line!r}: {aws_log.read_text()[-2000:]}"
-        endpoint = line.removeprefix("endpoint=")
-        env["AWS_ENDPOINT_URL"] = endpoint
-        seed(endpoint)
-
-        port = free_port()
-        chalice_log = logs / "chalice.log"
-        with chalice_log.open("w") as out:
-            chalice = subprocess.Popen(
-                [str(Path(sys.executable).with_name("chalice")), "local", "--host", "127.0.0.1", "--port", str(port),
-                 "--stage", "test", "--no-autoreload"], cwd=PROJECT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        processes.append(chalice)
-        url = f"http://127.0.0.1:{port}"
-        wait_for(f"{url}/openapi.json", chalice, chalice_log)
-        yield url
-    finally:
-        for process in reversed(processes):
-            stop(process)
-        if processes and processes[0].stdout:
-            processes[0].stdout.close()
+def api_url() -> Iterator[str]:
+    """berth's API under `chalice local` (stage test), on an embedded AWS seeded with a fleet and an image."""
+    with EmbeddedAws() as aws:
+        seed(aws.endpoint)
+        with chalice_local("test") as url:
+            yield url
 
 
 def seed(endpoint: str) -> None:
