@@ -88,14 +88,15 @@ class Berth:
 
 
 @contextmanager
-def stage_env() -> Iterator[None]:
-    """The stage's environment (berth's settings), as a handler sees it during an invocation."""
-    from tools.provision import stage_environment
-
-    variables = stage_environment(STAGE)
-    saved = {name: os.environ.get(name) for name in variables}
-    os.environ.update(variables)
+def patched_environ(values: dict[str, str | None]) -> Iterator[None]:
+    """Set (or, for None, remove) environment variables for the block; put back what was there after it."""
+    saved = {name: os.environ.get(name) for name in values}
     try:
+        for name, value in values.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         yield
     finally:
         for name, value in saved.items():
@@ -103,6 +104,15 @@ def stage_env() -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+@contextmanager
+def stage_env() -> Iterator[None]:
+    """The stage's environment (berth's settings), as a handler sees it during an invocation."""
+    from tools.provision import stage_environment
+
+    with patched_environ(dict(stage_environment(STAGE))):
+        yield
 
 
 def prepare_account() -> None:
@@ -118,18 +128,8 @@ def prepare_account() -> None:
 
 @contextmanager
 def credentials() -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in [*CREDENTIALS, "AWS_ENDPOINT_URL", "AWS_PROFILE"]}
-    os.environ.update(CREDENTIALS)
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    os.environ.pop("AWS_PROFILE", None)
-    try:
+    with patched_environ({**CREDENTIALS, "AWS_ENDPOINT_URL": None, "AWS_PROFILE": None}):
         yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def job_event(job_id: str, user_parameters: str, token: str | None = None) -> dict[str, Any]:
