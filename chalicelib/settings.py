@@ -18,6 +18,7 @@ class Settings(BaseModel):
     retry_function_arn: str = ""          # the retry_deployment Lambda, which Scheduler invokes
     scheduler_role_arn: str = ""          # the role Scheduler assumes to invoke it
     schedule_group: str = "default"
+    schedule_dead_letter_arn: str = ""    # an SQS queue for schedules Scheduler could not deliver
     breaker_threshold: int = Field(default=5, ge=1)
     breaker_window_seconds: int = Field(default=3600, ge=60)
     retry_pipelines: frozenset[str] = frozenset()                    # pipelines whose FAILED actions berth retries
@@ -39,6 +40,7 @@ class Settings(BaseModel):
             retry_function_arn=env.get("BERTH_RETRY_FUNCTION_ARN", ""),
             scheduler_role_arn=env.get("BERTH_SCHEDULER_ROLE_ARN", ""),
             schedule_group=env.get("BERTH_SCHEDULE_GROUP", "default"),
+            schedule_dead_letter_arn=env.get("BERTH_SCHEDULE_DEAD_LETTER_ARN", ""),
             breaker_threshold=int(env.get("BERTH_BREAKER_THRESHOLD", "5")),
             breaker_window_seconds=int(env.get("BERTH_BREAKER_WINDOW_SECONDS", "3600")),
             retry_pipelines=frozenset(_names(env.get("BERTH_RETRY_PIPELINES", ""))),

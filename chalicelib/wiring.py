@@ -78,7 +78,7 @@ def scheduler() -> Any:
     if not settings.retries_enabled:
         return None
     return RetryScheduler(cached_client("scheduler"), settings.retry_function_arn, settings.scheduler_role_arn,
-                          settings.schedule_group)
+                          settings.schedule_group, settings.schedule_dead_letter_arn)
 
 
 def ssm_retries() -> Any:

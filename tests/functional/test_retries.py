@@ -66,6 +66,7 @@ def test_transient_failure_is_retried_once_and_the_retry_succeeds(aws: World) ->
     assert schedules[0][1] == {"kind": "ssm", "deployment_id": deployment_id, "attempt": 2}
     schedule = aws.client("scheduler").get_schedule(Name=schedules[0][0])
     assert schedule["ScheduleExpression"].startswith("at(") and schedule["ActionAfterCompletion"] == "DELETE"
+    assert schedule["Target"]["DeadLetterConfig"]["Arn"].endswith(":berth-test-dead-letters")
 
     localaws.set_outcome(instances[0], InstanceOutcome())
     assert fire(aws) == [f"berth-retry-{deployment_id}-2"]

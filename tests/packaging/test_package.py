@@ -131,15 +131,25 @@ def test_functions_know_the_scheduler_role_and_the_retry_function(packaged: dict
 
 @pytest.mark.parametrize("stage", ["dev", "prod"])
 def test_the_scheduler_role_may_only_invoke_the_retry_function(packaged: dict[str, Packaged], stage: str) -> None:
+    """It may invoke the retry Lambda and drop an undeliverable schedule into the dead-letter queue: nothing else."""
     role = packaged[stage].resources["SchedulerRole"]["Properties"]
     assert _sub(role["RoleName"], stage) == scheduler_role_name(stage)
     trust = role["AssumeRolePolicyDocument"]["Statement"]
     assert [s["Principal"] for s in trust] == [{"Service": "scheduler.amazonaws.com"}]
     statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
-    assert len(statements) == 1
-    (only,) = statements
-    assert only["Effect"] == "Allow" and only["Action"] == "lambda:InvokeFunction"
-    assert _sub(only["Resource"], stage).endswith(f":function:{function_name(stage, 'retry_deployment')}")
+    assert len(statements) == 2
+    invoke, dead_letter = statements
+    assert invoke["Effect"] == "Allow" and invoke["Action"] == "lambda:InvokeFunction"
+    assert _sub(invoke["Resource"], stage).endswith(f":function:{function_name(stage, 'retry_deployment')}")
+    assert dead_letter == {"Effect": "Allow", "Action": "sqs:SendMessage",
+                           "Resource": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}}
+
+
+@pytest.mark.parametrize("stage", ["dev"])
+def test_retry_schedules_name_the_dead_letter_queue(packaged: dict[str, Packaged], stage: str) -> None:
+    for logical in ("PipelineJob", "SsmCommandEvents", "RetryDeployment"):
+        variables = packaged[stage].resources[logical]["Properties"]["Environment"]["Variables"]
+        assert variables["BERTH_SCHEDULE_DEAD_LETTER_ARN"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}, logical
 
 
 @pytest.mark.parametrize("stage", ["dev", "prod"])
