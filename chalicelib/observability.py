@@ -77,7 +77,10 @@ def logger() -> Any:
 def _metrics() -> Any:
     from aws_lambda_powertools import Metrics
 
-    return Metrics(namespace=NAMESPACE, service="berth")
+    metrics = Metrics(namespace=NAMESPACE, service="berth")
+    # Dimensioned by stage too: dev and prod in one account must not trip each other's alarms.
+    metrics.set_default_dimensions(stage=os.environ.get("BERTH_STAGE", "dev"))
+    return metrics
 
 
 @cache

@@ -190,7 +190,8 @@ def test_alarms_watch_the_metrics_berth_emits(packaged: dict[str, Packaged]) -> 
               if v["Type"] == "AWS::CloudWatch::Alarm"}
     for metric in ("DeploymentsFailed", "RetriesGivenUp"):
         assert alarms[metric]["Namespace"] == "berth"
-        assert alarms[metric]["Dimensions"] == [{"Name": "service", "Value": "berth"}]
+        assert alarms[metric]["Dimensions"] == [{"Name": "service", "Value": "berth"},
+                                                {"Name": "stage", "Value": {"Ref": "Stage"}}]
         assert alarms[metric]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
     assert alarms["ApproximateNumberOfMessagesVisible"]["Namespace"] == "AWS/SQS"
 
@@ -201,6 +202,7 @@ def test_the_alarmed_metric_names_are_the_ones_the_code_emits() -> None:
         pytest.skip("chalicelib/observability.py (Powertools metrics) is not in this tree yet")
     assert re.search(r"""NAMESPACE\s*=\s*["']berth["']""", observability.read_text())
     assert re.search(r"""service\s*=\s*["']berth["']""", observability.read_text())
+    assert re.search(r"""set_default_dimensions\(stage=""", observability.read_text())
     source = "\n".join(p.read_text() for p in (ROOT / "chalicelib").rglob("*.py"))
     assert '"RetriesGivenUp"' in source, "no code emits RetriesGivenUp; the alarm on it would never fire"
     # DeploymentsFailed may be spelled out or built from the deployment's final status.
