@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,16 @@ from tools import emulated
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 TABLE = "berth-test"
+
+
+@pytest.fixture(autouse=True)
+def _environ_restored() -> Iterator[None]:
+    """Every test leaves the environment as it found it. chalice's test client applies a stage's variables (and
+    AWS_EXECUTION_ENV) around each invocation and does not always take them all back."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.fixture

@@ -42,6 +42,8 @@ class EmbeddedAws:
         for name, value in {**DEMO_CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint}.items():
             self._saved[name] = os.environ.get(name)
             os.environ[name] = value
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):      # the embedded AWS's credentials, not the caller's
+            self._saved[name] = os.environ.pop(name, None)
         return self
 
     @property
@@ -83,9 +85,14 @@ def chalice_local(stage: str) -> Iterator[str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    # The stage's own settings come from .chalice/config.json; nothing of the caller's berth or Lambda settings
+    # (or an AWS profile) may reach the server and point it elsewhere.
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith(("BERTH_", "POWERTOOLS_", "AWS_LAMBDA_"))
+           and name not in ("AWS_EXECUTION_ENV", "AWS_PROFILE", "AWS_SESSION_TOKEN")}
     process = subprocess.Popen([sys.executable, "-c", "from chalice.cli import main; main()", "local", "--host",
                                 "127.0.0.1", "--port", str(port), "--stage", stage, "--no-autoreload"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
