@@ -36,10 +36,11 @@ class Reply:
         return (f"[{percent}%] " if percent is not None else "") + str(details.get("summary", ""))
 
 
-def job_event(user_parameters: str, bucket: str, key: str, token: str | None = None) -> dict[str, Any]:
+def job_event(user_parameters: str, bucket: str, key: str, token: str | None = None,
+              job_id: str | None = None) -> dict[str, Any]:
     event: dict[str, Any] = json.loads(SAMPLE_EVENT.read_text())
     job = event["CodePipeline.job"]
-    job["id"] = str(uuid.uuid4())
+    job["id"] = job_id or str(uuid.uuid4())
     job["data"]["actionConfiguration"]["configuration"]["UserParameters"] = user_parameters
     job["data"]["inputArtifacts"][0]["location"]["s3Location"] = {"bucketName": bucket, "objectKey": key}
     if token is not None:
@@ -49,12 +50,13 @@ def job_event(user_parameters: str, bucket: str, key: str, token: str | None = N
 
 def run_job(invoke: Callable[[dict[str, Any]], None], job_results: Callable[[str], list[dict[str, Any]]],
             user_parameters: str, bucket: str, key: str, on_reply: Callable[[Reply], None] = lambda reply: None,
-            max_rounds: int = 50, between_rounds: Callable[[], None] = lambda: None) -> list[Reply]:
+            max_rounds: int = 50, between_rounds: Callable[[], None] = lambda: None,
+            first_job_id: str | None = None) -> list[Reply]:
     """Run one action execution to its end; every invocation must report exactly one result."""
     replies: list[Reply] = []
     token: str | None = None
-    for _ in range(max_rounds):
-        event = job_event(user_parameters, bucket, key, token)
+    for round_number in range(max_rounds):
+        event = job_event(user_parameters, bucket, key, token, first_job_id if round_number == 0 else None)
         job_id = event["CodePipeline.job"]["id"]
         invoke(event)
         results = job_results(job_id)

@@ -16,25 +16,16 @@ from localaws import InstanceOutcome
 from tests.conftest import World
 from tests.events import pipeline_job_event
 from tests.functional.support import TAGS, invoke, jid, results, spec
+from tools import local_pipeline
 
 
 def run_job(world: World, job_id: str, params: dict[str, Any], files: dict[str, str] | None = None,
             max_rounds: int = 10) -> list[dict[str, Any]]:
-    """Hand the job to berth as CodePipeline would, following continuation tokens (each a new job id)."""
+    """Hand the job to berth as CodePipeline would (tools/local_pipeline.py), following continuation tokens."""
     bucket, key = world.put_artifact(files or {})
-    event = pipeline_job_event(job_id=job_id, user_parameters=json.dumps(params), bucket=bucket, key=key)
-    replies = []
-    for round_number in range(max_rounds):
-        invoke(event)
-        reply = results(event["CodePipeline.job"]["id"])
-        assert len(reply) == 1, reply
-        replies.append(reply[0])
-        token = reply[0].get("continuationToken")
-        if reply[0]["type"] == "failure" or token is None:
-            return replies
-        event = pipeline_job_event("codepipeline_job_continuation", job_id=jid(f"{job_id}-{round_number + 1}"),
-                                   user_parameters=json.dumps(params), bucket=bucket, key=key, token=token)
-    raise AssertionError(f"job did not finish in {max_rounds} rounds: {replies}")
+    replies = local_pipeline.run_job(invoke, results, json.dumps(params), bucket, key, max_rounds=max_rounds,
+                                     first_job_id=job_id)
+    return [reply.result for reply in replies]
 
 
 def sent_commands(world: World) -> list[dict[str, Any]]:
