@@ -5,9 +5,12 @@
 
 The embedded AWS is a localaws server in a child process, so `time.process_time()` around a handler is berth's own
 CPU (its code, pydantic, botocore's signing and parsing), never the emulator's. Each deployment is one pipeline job
-followed to success: the first invocation dispatches (one SendCommand by tag), each continuation polls
-(ListCommandInvocations, 50 results a page). Instances answer InProgress on their first read, so a deployment takes
-three invocations whatever the fleet size: dispatch, a poll that sees it running, a poll that sees it done.
+followed to success, in three kinds of invocation:
+- dispatch: validate, record, resolve the tagged fleet (DescribeTags), one SendCommand by tag;
+- running poll: the command's counts (one ListCommands), whatever the fleet size;
+- final read: once the command is over, every instance's result (ListCommandInvocations, 50 a page), once.
+Instances answer InProgress for their first two reads, so a deployment takes four invocations at every fleet size:
+dispatch, two running polls, the final read.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from bench.harness import Berth, counted_calls, credentials, job_event, median, 
 
 DEFAULT_SIZES = (1, 50, 1000)
 PAGE = 50
+READS_BEFORE_DONE = 2
 
 
 @dataclass
@@ -58,7 +62,18 @@ class FleetResult:
 
     @property
     def poll_cpu(self) -> float:
-        return median([cpu for d in self.deployments for cpu in d.poll_cpus])
+        """Median CPU of a running poll (every continuation but the last)."""
+        return median([cpu for d in self.deployments for cpu in d.poll_cpus[:-1]])
+
+    @property
+    def final_cpu(self) -> float:
+        """Median CPU of the final read (the last continuation: every instance's result, once)."""
+        return median([d.poll_cpus[-1] for d in self.deployments])
+
+    @property
+    def deployment_cpu(self) -> float:
+        """Median CPU of a whole deployment, every invocation summed."""
+        return median([d.first_cpu + sum(d.poll_cpus) for d in self.deployments])
 
     @property
     def invocation_cpu(self) -> float:
@@ -107,7 +122,7 @@ def measure(sizes: tuple[int, ...] = DEFAULT_SIZES, repeats: int = 3) -> list[Fl
         prepare_account()
         ec2, ecr = boto3.client("ec2"), boto3.client("ecr")
         image, _ = emulated.push_image(ecr, "web", "v1")
-        aws.control.set_default_outcome(InstanceOutcome(polls_before_done=1))
+        aws.control.set_default_outcome(InstanceOutcome(polls_before_done=READS_BEFORE_DONE))
         berth = Berth(counter)
         # Warm up on a fleet of its own: the first invocation in a process builds clients and loads modules.
         emulated.launch(ec2, 1, {"fleet": "warmup"})
@@ -123,28 +138,41 @@ def measure(sizes: tuple[int, ...] = DEFAULT_SIZES, repeats: int = 3) -> list[Fl
         return found
 
 
+def pages(size: int) -> int:
+    return max(1, math.ceil(size / PAGE))
+
+
 def check(results: list[FleetResult]) -> list[str]:
     """The targets, each as a line saying whether it holds."""
+    base = results[0]
     lines = []
     for result in results:
         sends = result.calls.get("ssm.SendCommand", 0)
-        polls = result.deployments[-1].invocations - 1
-        pages = result.calls.get("ssm.ListCommandInvocations", 0)
-        expected_pages = polls * max(1, math.ceil(result.size / PAGE))
+        listed = result.calls.get("ssm.ListCommandInvocations", 0)
         lines.append(f"fleet {result.size}: SendCommand x{sends} ({'O(1)' if sends == 1 else 'NOT O(1)'}), "
-                     f"ListCommandInvocations x{pages} = {polls} polls x {max(1, math.ceil(result.size / PAGE))} "
-                     f"pages ({'as expected' if pages == expected_pages else f'expected {expected_pages}'})")
+                     f"ListCommandInvocations x{listed} = one final read x {pages(result.size)} pages "
+                     f"({'as expected' if listed == pages(result.size) else f'expected {pages(result.size)}'})")
+    for result in results[1:]:
+        for kind, ratio in (("dispatch", result.first_cpu / base.first_cpu),
+                            ("running poll", result.poll_cpu / base.poll_cpu)):
+            lines.append(f"fleet {result.size}: {kind} CPU {ratio:.2f}x fleet {base.size} "
+                         f"({'within' if ratio <= 2 else 'OVER'} 2x)")
+        extra = (result.final_cpu - base.final_cpu) / max(1, pages(result.size) - pages(base.size))
+        lines.append(f"fleet {result.size}: final read CPU {result.final_cpu / base.final_cpu:.2f}x fleet {base.size}"
+                     f" = fleet {base.size}'s + {pages(result.size) - pages(base.size)} more pages x "
+                     f"{extra * 1000:.1f} ms")
     return lines
 
 
 def report(results: list[FleetResult]) -> str:
     base = results[0]
-    rows = [f"{'fleet':>6} {'calls/deploy':>12} {'invocations':>11} {'dispatch ms':>11} {'poll ms':>8} "
-            f"{'per-invocation ms':>17} {'x fleet 1':>9}"]
+    rows = [f"{'fleet':>6} {'calls/deploy':>12} {'invocations':>11} {'dispatch ms':>11} {'running poll ms':>15} "
+            f"{'final read ms':>13} {'deployment ms':>13} {'median/invocation ms':>20} {'x fleet 1':>9}"]
     for result in results:
         rows.append(f"{result.size:>6} {result.calls_per_deployment:>12} {result.deployments[-1].invocations:>11} "
-                    f"{result.first_cpu * 1000:>11.1f} {result.poll_cpu * 1000:>8.1f} "
-                    f"{result.invocation_cpu * 1000:>17.1f} {result.invocation_cpu / base.invocation_cpu:>9.2f}")
+                    f"{result.first_cpu * 1000:>11.1f} {result.poll_cpu * 1000:>15.1f} "
+                    f"{result.final_cpu * 1000:>13.1f} {result.deployment_cpu * 1000:>13.1f} "
+                    f"{result.invocation_cpu * 1000:>20.1f} {result.invocation_cpu / base.invocation_cpu:>9.2f}")
     rows += ["", *check(results), "", "calls per deployment by operation:"]
     for result in results:
         rows.append(f"  fleet {result.size}: " + ", ".join(f"{name} {n}" for name, n in sorted(result.calls.items())))
@@ -152,7 +180,7 @@ def report(results: list[FleetResult]) -> str:
 
 
 def profile(size: int, top: int = 25) -> str:
-    """cProfile of one dispatch and one poll at `size` instances, by own time (where the CPU per invocation goes)."""
+    """cProfile of a dispatch, a running poll and the final read at `size` instances, by own time."""
     import cProfile
     import io
     import pstats
@@ -168,19 +196,19 @@ def profile(size: int, top: int = 25) -> str:
         prepare_account()
         ec2 = boto3.client("ec2")
         image, _ = emulated.push_image(boto3.client("ecr"), "web", "v1")
-        aws.control.set_default_outcome(InstanceOutcome(polls_before_done=1))
+        aws.control.set_default_outcome(InstanceOutcome(polls_before_done=READS_BEFORE_DONE))
         berth = Berth(counter)
         emulated.launch(ec2, 1, {"fleet": "warmup"})
         run_job(berth, aws.control.job_results, spec("warmup", {"fleet": "warmup"}, image))
         emulated.launch(ec2, size, {"fleet": "profiled"})
         params, token = json.dumps(spec("profiled", {"fleet": "profiled"}, image)), None
-        for name in ("dispatch", "poll"):
+        for name in ("dispatch", *["running poll"] * READS_BEFORE_DONE, "final read"):
             job_id = str(uuid.uuid4())
             profiler = cProfile.Profile(time.process_time)
             profiler.enable()
             berth.invoke("pipeline_job", job_event(job_id, params, token))
             profiler.disable()
-            token = aws.control.job_results(job_id)[0]["continuationToken"]
+            token = aws.control.job_results(job_id)[0].get("continuationToken")
             out.write(f"\n== {name} at {size} instances (CPU seconds)\n")
             pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
     return out.getvalue()
@@ -190,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="berth fleet-scale benchmark")
     parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES))
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--profile", type=int, metavar="SIZE", help="profile one dispatch and one poll instead")
+    parser.add_argument("--profile", type=int, metavar="SIZE", help="profile each kind of invocation instead")
     args = parser.parse_args(argv)
     if args.profile:
         print(profile(args.profile))

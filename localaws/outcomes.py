@@ -15,7 +15,8 @@ class InstanceOutcome:
 
     ``status`` is the outcome as a person would name it; ``DeliveryTimedOut`` is reported by the API as
     Status ``TimedOut`` with StatusDetails ``DeliveryTimedOut`` (and ``TimedOut`` as ``ExecutionTimedOut``).
-    ``polls_before_done`` reads (GetCommandInvocation / ListCommandInvocations) see ``InProgress`` first.
+    ``polls_before_done`` reads (GetCommandInvocation, ListCommandInvocations, or ListCommands returning
+    its command) see ``InProgress`` first.
     ``skip`` makes the instance unmanaged: it never gets an invocation and is absent from
     DescribeInstanceInformation. ``not_found_reads`` models Run Command's eventual consistency: right after
     SendCommand, that many GetCommandInvocation calls raise ``InvocationDoesNotExist`` (and

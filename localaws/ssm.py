@@ -140,6 +140,9 @@ def list_commands(self: Any) -> ActionResult:
         ]
         chosen, token = page(runs, "ListCommands", params.get("MaxResults", 50), params.get("NextToken"))
         result: dict[str, Any] = {"Commands": [_command_view(self, run) for run in chosen]}
+        for run in chosen:  # a look at a command is a read of each of its invocations, as a page of them would be
+            for invocation in list(run.invocations.values()):
+                run.read(invocation)
     if token:
         result["NextToken"] = token
     return shaped(SERVICE, "ListCommands", result)

@@ -3,8 +3,9 @@
 A ``CommandRun`` is kept in moto's SSM backend (attribute ``localaws_runs``) beside moto's own
 ``Command``, so moto's reset drops both together. Each invocation fixes its ``InstanceOutcome`` at
 send time. Time advances by reads: a sent invocation reports ``InProgress`` for its first
-``polls_before_done`` reads (GetCommandInvocation, or being returned by ListCommandInvocations), then
-its outcome.
+``polls_before_done`` reads, then its outcome. A read is GetCommandInvocation, being returned by
+ListCommandInvocations, or its command being returned by ListCommands (a poller that watches only the
+command's counts sees it progress as one that pages the invocations does).
 
 Rate control follows the Run Command docs. At most ``MaxConcurrency`` invocations are in flight; the
 rest wait as ``Pending`` and are sent, in target order, as earlier ones finish. Once the errors

@@ -8,7 +8,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.adapters.errors import aws_failure
-from chalicelib.domain.progress import Invocation
+from chalicelib.domain.progress import CommandState, Invocation
 from chalicelib.domain.spec import InstancesSpec, RolloutSpec
 
 DOCUMENT = "AWS-RunShellScript"
@@ -57,16 +57,24 @@ class SsmGateway:
                 return None
             kwargs["NextToken"] = page["NextToken"]
 
-    def command_status(self, command_id: str) -> str | None:
+    def command_state(self, command_id: str) -> CommandState | None:
+        """The command's status and SSM's counts of its targets: one call, whatever the fleet size. None while
+        SSM does not list the command yet."""
         try:
             commands = self._ssm.list_commands(CommandId=command_id)["Commands"]
         except (ClientError, BotoCoreError) as exc:
             raise aws_failure("SSM ListCommands", exc) from exc
-        return str(commands[0]["Status"]) if commands else None
+        if not commands:
+            return None
+        command = commands[0]
+        return CommandState(status=str(command["Status"]), target_count=int(command.get("TargetCount", 0)),
+                            completed_count=int(command.get("CompletedCount", 0)),
+                            error_count=int(command.get("ErrorCount", 0)),
+                            delivery_timed_out_count=int(command.get("DeliveryTimedOutCount", 0)))
 
     def list_invocations(self, command_id: str, details: bool = True) -> list[Invocation]:
-        """Every instance's invocation, following NextToken. With `details`, each carries its exit code and SSM's
-        2,500-character cut of its output; without, only its status (far less to parse on a large fleet)."""
+        """Every instance's invocation, following NextToken (50 a page). With `details`, each carries its exit code
+        and SSM's 2,500-character cut of its output; without, only its status (far less to parse on a large fleet)."""
         invocations: list[Invocation] = []
         kwargs: dict[str, Any] = {"CommandId": command_id, "Details": details, "MaxResults": 50}
         while True:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidatorFunctionWrapHandler,
 from chalicelib.domain.deployment import Attempt, Decision, Deployment, DeploymentStatus, Revision
 from chalicelib.domain.errors import InvalidRequest, InvalidRevision
 from chalicelib.domain.image_ref import parse_image_ref
-from chalicelib.domain.progress import FINAL_INVOCATION_STATUSES
+from chalicelib.domain.progress import tally_results
 from chalicelib.domain.spec import TARGET_NAME, TargetSpec
 
 DEPLOYMENT_ID = r"^d-[0-9A-Za-z][0-9A-Za-z-]{0,62}$"
@@ -96,11 +96,8 @@ class ProgressView(BaseModel):
         attempt = deployment.current_attempt
         if attempt is None:
             return cls(total=0, succeeded=0, failed=0, pending=0)
-        results = attempt.instances
-        total = len(set(attempt.expected_instances) | set(results))
-        finished = [r for r in results.values() if r.status in FINAL_INVOCATION_STATUSES]
-        succeeded = sum(1 for r in finished if r.succeeded)
-        return cls(total=total, succeeded=succeeded, failed=len(finished) - succeeded, pending=total - len(finished))
+        tally = attempt.tally or tally_results(attempt.expected_instances, attempt.instances)
+        return cls(total=tally.total, succeeded=tally.succeeded, failed=tally.failed, pending=tally.pending)
 
 
 class DeploymentSummary(BaseModel):

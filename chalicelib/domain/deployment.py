@@ -43,6 +43,17 @@ class InstanceResult(BaseModel):
         return self.status == "Success" and self.response_code in (0, None)
 
 
+class Tally(BaseModel):
+    """An attempt's instances by outcome."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    total: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    pending: int = 0
+
+
 class Attempt(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -51,7 +62,8 @@ class Attempt(BaseModel):
     started_at: datetime
     ended_at: datetime | None = None
     expected_instances: list[str] = Field(default_factory=list)
-    instances: dict[str, InstanceResult] = Field(default_factory=dict)
+    instances: dict[str, InstanceResult] = Field(default_factory=dict)   # read once the command is over
+    tally: Tally | None = None        # kept current on every refresh, from SSM's counts while the command runs
     outcome: str | None = None        # "succeeded" or a failure message
 
 

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .deployment import InstanceResult
+from .deployment import InstanceResult, Tally
 from .exit_codes import EXIT_MEANING, ScriptExit
 
 FINAL_INVOCATION_STATUSES = frozenset({"Success", "Failed", "TimedOut", "Cancelled", "DeliveryTimedOut",
@@ -34,6 +34,21 @@ class Phase(StrEnum):
 
 
 @dataclass(frozen=True)
+class CommandState:
+    """What ListCommands says of a whole command: its status and SSM's own counts of its targets."""
+
+    status: str
+    target_count: int = 0
+    completed_count: int = 0
+    error_count: int = 0              # Failed or execution timed out
+    delivery_timed_out_count: int = 0
+
+    @property
+    def over(self) -> bool:
+        return self.status in FINAL_COMMAND_STATUSES
+
+
+@dataclass(frozen=True)
 class Progress:
     phase: Phase
     instances: dict[str, InstanceResult]
@@ -44,6 +59,36 @@ class Progress:
     @property
     def digests(self) -> set[str]:
         return {result.digest for result in self.instances.values() if result.digest}
+
+
+def tally_results(expected: list[str], results: dict[str, InstanceResult]) -> Tally:
+    """Instances of an attempt by outcome, from its per-instance results."""
+    total = len(set(expected) | set(results))
+    finished = [result for result in results.values() if result.status in FINAL_INVOCATION_STATUSES]
+    succeeded = sum(1 for result in finished if result.succeeded)
+    return Tally(total=total, succeeded=succeeded, failed=len(finished) - succeeded, pending=total - len(finished))
+
+
+def tally_counts(expected: list[str], state: CommandState | None) -> Tally:
+    """Instances of an attempt by outcome, from SSM's counts alone (no per-instance page read). An instance SSM
+    cancelled or terminated counts as done, not failed, until the command is over and each instance is read."""
+    if state is None:
+        return Tally(total=len(expected), pending=len(expected))
+    total = max(len(expected), state.target_count)
+    completed = min(state.completed_count, total)
+    failed = min(state.error_count + state.delivery_timed_out_count, completed)
+    return Tally(total=total, succeeded=completed - failed, failed=failed, pending=total - completed)
+
+
+def summary_of(tally: Tally) -> str:
+    return f"{tally.succeeded} succeeded, {tally.failed} failed, {tally.pending} pending of {tally.total} instances"
+
+
+def progress_while_running(expected: list[str], state: CommandState | None) -> Progress:
+    """Progress of a command that is not over, from its counts: the same for 1 instance as for 10,000."""
+    tally = tally_counts(expected, state)
+    done = tally.total - tally.pending
+    return Progress(Phase.RUNNING, {}, min(99, done * 100 // max(tally.total, 1)), summary_of(tally))
 
 
 def instance_result(invocation: Invocation, tail_chars: int = 600) -> InstanceResult:
@@ -76,13 +121,11 @@ def assess(
                 instance_id=instance_id, status="NeverRan",
                 output_tail="the instance never ran the command: not managed by SSM, agent offline, or stopped",
             ))
-    total = len(set(expected) | set(results))
-    finished = sum(1 for result in results.values() if result.status in FINAL_INVOCATION_STATUSES)
+    tally = tally_results(expected, results)
+    total, succeeded, finished = tally.total, tally.succeeded, tally.total - tally.pending
     failed = [result for result in results.values() if result.status in FINAL_INVOCATION_STATUSES
               and not result.succeeded]
-    succeeded = finished - len(failed)
-    pending = total - finished
-    summary = f"{succeeded} succeeded, {len(failed)} failed, {pending} pending of {total} instances"
+    summary = summary_of(tally)
     if not (command_over and all_final) or not results:
         if command_over and not results:
             return Progress(Phase.FAILED, results, 100, summary,

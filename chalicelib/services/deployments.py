@@ -19,7 +19,16 @@ from chalicelib.domain.command import DeployCommand, build_shell_commands
 from chalicelib.domain.deployment import Attempt, Decision, Deployment, DeploymentStatus, Revision
 from chalicelib.domain.errors import AwsCallFailed, InvalidRevision
 from chalicelib.domain.image_ref import parse_image_ref
-from chalicelib.domain.progress import FINAL_COMMAND_STATUSES, Invocation, Phase, Progress, assess
+from chalicelib.domain.progress import (
+    CommandState,
+    Invocation,
+    Phase,
+    Progress,
+    assess,
+    progress_while_running,
+    tally_counts,
+    tally_results,
+)
 from chalicelib.domain.retry import GiveUp
 from chalicelib.domain.spec import TargetSpec, Trigger
 from chalicelib.observability import Telemetry
@@ -145,17 +154,24 @@ class DeploymentService:
             return Followed(self.send_attempt(deployment, cause="resumed: the first attempt was never saved"), None)
         if attempt.command_id is None:
             return Followed(self._recover_unrecorded_send(deployment), None)
-        command_status = self._ssm.command_status(attempt.command_id)
-        # While the command runs, statuses are enough for progress; exit codes and output are read once it is over.
-        invocations = self._ssm.list_invocations(attempt.command_id, details=command_status in FINAL_COMMAND_STATUSES)
+        state = self._ssm.command_state(attempt.command_id)
+        if state is None or not state.over:
+            # While the command runs, SSM's counts are the progress: one call at any fleet size. Each instance's
+            # result is read once, when the command is over.
+            progress = progress_while_running(attempt.expected_instances, state)
+            running = attempt.model_copy(update={"tally": tally_counts(attempt.expected_instances, state)})
+            return Followed(self._store.save_deployment(deployment.model_copy(update={
+                "attempts": [*deployment.attempts[:-1], running], "updated_at": self._clock()})), progress)
+        invocations = self._final_invocations(deployment, attempt.command_id, state)
         max_errors = deployment.spec.rollout.max_errors
-        expected = self._expected_now(attempt.expected_instances, invocations, command_status)
-        progress = assess(expected, invocations, command_status, max_errors)
+        expected = self._expected_now(attempt.expected_instances, invocations, state)
+        progress = assess(expected, invocations, state.status, max_errors)
         if progress.phase == Phase.FAILED:
             invocations = self._with_full_output(attempt.command_id, invocations)
-            progress = assess(expected, invocations, command_status, max_errors)
+            progress = assess(expected, invocations, state.status, max_errors)
         now = self._clock()
-        updated_attempt = attempt.model_copy(update={"instances": progress.instances})
+        updated_attempt = attempt.model_copy(update={"instances": progress.instances,
+                                                     "tally": tally_results(expected, progress.instances)})
         deployment = deployment.model_copy(update={"attempts": [*deployment.attempts[:-1], updated_attempt]})
         if progress.phase == Phase.RUNNING:
             return Followed(self._store.save_deployment(deployment.model_copy(update={"updated_at": now})), progress)
@@ -198,11 +214,10 @@ class DeploymentService:
             return None
         return self.send_attempt(deployment, cause=f"scheduled retry, attempt {attempt}")
 
-    def _expected_now(self, expected: list[str], invocations: list[Invocation], command_status: str | None
-                      ) -> list[str]:
+    def _expected_now(self, expected: list[str], invocations: list[Invocation], state: CommandState) -> list[str]:
         """Once the command is over, an expected instance without an invocation counts as never having run it, unless
         it is not running (stopped since, or never started): then it was not part of this deployment."""
-        if command_status not in FINAL_COMMAND_STATUSES:
+        if not state.over:
             return expected
         missing = sorted(set(expected) - {inv.instance_id for inv in invocations})
         if not missing:
@@ -222,6 +237,18 @@ class DeploymentService:
         logger.warning("attempt recorded but never sent; sending it now",
                        extra={"deployment_id": deployment.deployment_id})
         return self._send(deployment, cause="resent: the command was never sent")
+
+    def _final_invocations(self, deployment: Deployment, command_id: str, state: CommandState) -> list[Invocation]:
+        """Every instance's result, read once the command is over. When SSM's counts say every instance succeeded and
+        the digest is already pinned, statuses are all berth needs: a page without exit codes and output is cheaper to
+        read. Anything but Success in it, and the pages are read again in full."""
+        clean = (state.error_count == 0 and state.delivery_timed_out_count == 0
+                 and state.completed_count == state.target_count and deployment.revision.digest is not None)
+        if clean:
+            invocations = self._ssm.list_invocations(command_id, details=False)
+            if all(inv.status == "Success" for inv in invocations):
+                return invocations
+        return self._ssm.list_invocations(command_id, details=True)
 
     def _with_full_output(self, command_id: str, invocations: list[Invocation]) -> list[Invocation]:
         """Swap SSM's 2,500-character cut for the fuller output of the first few failed instances."""

@@ -31,7 +31,7 @@ def test_embedded_aws_starts_answers_and_leaves_no_process_behind() -> None:
 
     with EmbeddedAws() as aws:
         assert os.environ["AWS_ENDPOINT_URL"] == aws.endpoint
-        assert boto3.client("ssm").list_commands()["Commands"] == []
+        assert boto3.session.Session().client("ssm", region_name="us-east-1").list_commands()["Commands"] == []
         process = aws._process
         port = urlparse(aws.endpoint).port
     assert process is not None and process.poll() is not None

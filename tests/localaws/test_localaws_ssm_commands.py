@@ -181,17 +181,35 @@ def test_final_statuses_as_the_api_names_them(ssm: Any, ec2: Any, status: str, a
 
 def test_polls_before_done_counts_reads_per_instance(ssm: Any, ec2: Any) -> None:
     slow, fast = launch(ec2, 2)
-    localaws.set_outcome(slow, InstanceOutcome(stdout="done", polls_before_done=2))
+    localaws.set_outcome(slow, InstanceOutcome(stdout="done", polls_before_done=3))
     command_id = ssm.send_command(DocumentName=DOC, Parameters=PARAMS, InstanceIds=[slow, fast])["Command"]["CommandId"]
     first = ssm.get_command_invocation(CommandId=command_id, InstanceId=slow)
     assert (first["Status"], first["ResponseCode"], first["StandardOutputContent"]) == ("InProgress", -1, "")
-    assert _command(ssm, command_id)["Status"] == "InProgress"  # ListCommands is not a read of invocations
     listed = ssm.list_command_invocations(CommandId=command_id)["CommandInvocations"]
     assert {i["InstanceId"]: i["Status"] for i in listed} == {slow: "InProgress", fast: "Success"}
     third = ssm.get_command_invocation(CommandId=command_id, InstanceId=slow)
-    assert (third["Status"], third["StandardOutputContent"]) == ("Success", "done")
+    assert (third["Status"], third["StandardOutputContent"]) == ("InProgress", "")
+    fourth = ssm.get_command_invocation(CommandId=command_id, InstanceId=slow)
+    assert (fourth["Status"], fourth["StandardOutputContent"]) == ("Success", "done")
     command = _command(ssm, command_id)
     assert (command["Status"], command["CompletedCount"], command["TargetCount"]) == ("Success", 2, 2)
+
+
+def test_a_look_at_the_command_is_a_read_of_each_invocation(ssm: Any, ec2: Any) -> None:
+    """A poller that watches only ListCommands' counts sees the command progress, one read per look."""
+    instances = launch(ec2, 3)
+    for instance in instances:
+        localaws.set_outcome(instance, InstanceOutcome(polls_before_done=2))
+    localaws.set_outcome(instances[2], InstanceOutcome(status="Failed", response_code=1, polls_before_done=2))
+    command_id = ssm.send_command(DocumentName=DOC, Parameters=PARAMS, InstanceIds=instances,
+                                  MaxErrors="1")["Command"]["CommandId"]
+    seen = []
+    for _ in range(3):
+        command = _command(ssm, command_id)
+        seen.append((command["Status"], command["TargetCount"], command["CompletedCount"], command["ErrorCount"]))
+    assert seen == [("InProgress", 3, 0, 0), ("InProgress", 3, 0, 0), ("Success", 3, 3, 1)]
+    listed = ssm.list_command_invocations(CommandId=command_id)["CommandInvocations"]
+    assert sorted(i["Status"] for i in listed) == ["Failed", "Success", "Success"]
 
 
 def test_get_command_invocation_truncates_output(ssm: Any, ec2: Any) -> None:
