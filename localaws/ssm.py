@@ -140,8 +140,11 @@ def list_commands(self: Any) -> ActionResult:
         ]
         chosen, token = page(runs, "ListCommands", params.get("MaxResults", 50), params.get("NextToken"))
         result: dict[str, Any] = {"Commands": [_command_view(self, run) for run in chosen]}
-        for run in chosen:  # a look at a command is a read of each of its invocations, as a page of them would be
-            for invocation in list(run.invocations.values()):
+        # A look at a command is a read of each invocation it had in flight, as a page of them would be; ones sent
+        # because of this look (the window freed) are not read by it.
+        looked_at = [(run, [i for i in run.invocations.values() if i.sent]) for run in chosen]
+        for run, in_flight in looked_at:
+            for invocation in in_flight:
                 run.read(invocation)
     if token:
         result["NextToken"] = token

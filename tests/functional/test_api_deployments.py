@@ -54,6 +54,24 @@ def test_redeploy_answers_202_with_location_then_progresses_to_success(aws: Worl
     assert call("GET", "/targets/web").body["current_revision"]["digest"] == digest
 
 
+def test_progress_of_a_running_deployment_follows_the_commands_counts(aws: World) -> None:
+    """While the command runs, GET shows SSM's counts; once it is over, every instance's own result."""
+    instances = register(aws, instances=4, rollout={"max_concurrency": "50%", "max_errors": "0"})
+    push_image(aws, "web", "v1")
+    localaws.set_default_outcome(InstanceOutcome(polls_before_done=1))
+    deployment_id = deploy(image=aws.image_uri("web", "v1")).body["deployment_id"]
+
+    seen = []
+    for _ in range(6):
+        body = call("GET", f"/deployments/{deployment_id}").body
+        seen.append((body["status"], body["progress"]["succeeded"], body["progress"]["pending"],
+                     len(body["attempts"][-1]["instances"])))
+        if body["final"]:
+            break
+    assert seen == [("IN_PROGRESS", 0, 4, 0), ("IN_PROGRESS", 2, 2, 0), ("SUCCEEDED", 4, 0, 4)]
+    assert sorted(body["attempts"][-1]["instances"]) == instances
+
+
 def test_redeploy_without_image_ships_the_current_revision_again_by_digest(aws: World) -> None:
     register(aws)
     _, digest = shipped(aws, "v1")

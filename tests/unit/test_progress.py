@@ -6,12 +6,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.domain.deployment import InstanceResult
+from chalicelib.domain.deployment import InstanceResult, Tally
 from chalicelib.domain.exit_codes import EXIT_MEANING, ScriptExit
 from chalicelib.domain.progress import (
     FINAL_COMMAND_STATUSES,
     FINAL_INVOCATION_STATUSES,
     MAX_FAILURE_MESSAGE,
+    CommandState,
     Invocation,
     Phase,
     Progress,
@@ -19,6 +20,9 @@ from chalicelib.domain.progress import (
     describe_exit,
     failure_message,
     instance_result,
+    progress_while_running,
+    tally_counts,
+    tally_results,
 )
 
 A, B, C, D = "i-0000000000000000a", "i-0000000000000000b", "i-0000000000000000c", "i-0000000000000000d"
@@ -300,3 +304,52 @@ def test_assess_with_a_thousand_failed_instances_gives_a_message_that_fits() -> 
 def test_a_cut_message_is_at_most_one_over_its_limit(limit: int) -> None:
     # Pins the size of the off-by-one above: the adapter's clip() to 5000 hides it from CodePipeline today.
     assert len(failure_message(_many_failures(1000), 1000, limit=limit)) in (limit, limit + 1)
+
+
+# ------------------------------------------------------------------------------------------------ counts while running
+
+def test_progress_while_running_comes_from_the_commands_counts() -> None:
+    state = CommandState("InProgress", target_count=4, completed_count=3, error_count=1, delivery_timed_out_count=1)
+    assert progress_while_running([A, B, C, D], state) == Progress(
+        Phase.RUNNING, {}, 75, "1 succeeded, 2 failed, 1 pending of 4 instances")
+
+
+def test_progress_before_ssm_lists_the_command_is_all_pending() -> None:
+    assert progress_while_running([A, B], None) == Progress(Phase.RUNNING, {}, 0,
+                                                            "0 succeeded, 0 failed, 2 pending of 2 instances")
+    assert tally_counts([A, B], None) == Tally(total=2, succeeded=0, failed=0, pending=2)
+
+
+def test_instances_ssm_targeted_beyond_the_expected_ones_are_counted() -> None:
+    """Tag targets resolve again inside SSM: an instance tagged after berth looked is part of the command."""
+    assert tally_counts([A], CommandState("InProgress", target_count=3, completed_count=1)) == Tally(
+        total=3, succeeded=1, failed=0, pending=2)
+
+
+def test_a_running_command_never_reports_100_percent() -> None:
+    state = CommandState("InProgress", target_count=2, completed_count=2)
+    assert progress_while_running([A, B], state).percent == 99
+
+
+@settings(max_examples=300)
+@given(expected=st.integers(0, 2000), target=st.integers(0, 2000), completed=st.integers(0, 2500),
+       errors=st.integers(0, 2500), timed_out=st.integers(0, 2500))
+def test_counts_always_make_a_consistent_tally(expected: int, target: int, completed: int, errors: int,
+                                               timed_out: int) -> None:
+    """Whatever SSM's counts say (even ones that disagree with each other), the tally adds up and is never negative."""
+    ids = [f"i-{n:017x}" for n in range(expected)]
+    tally = tally_counts(ids, CommandState("InProgress", target, completed, errors, timed_out))
+    assert min(tally.succeeded, tally.failed, tally.pending) >= 0
+    assert tally.succeeded + tally.failed + tally.pending == tally.total == max(expected, target)
+    progress = progress_while_running(ids, CommandState("InProgress", target, completed, errors, timed_out))
+    assert progress.phase == Phase.RUNNING and 0 <= progress.percent <= 99
+
+
+def test_tally_of_results_counts_never_ran_as_failed_and_unlisted_as_pending() -> None:
+    results = {A: result(A), B: result(B, "Failed", 21), C: never_ran(C)}
+    assert tally_results([A, B, C, D], results) == Tally(total=4, succeeded=1, failed=2, pending=1)
+
+
+def test_command_state_is_over_only_in_a_final_status() -> None:
+    assert [CommandState(status).over for status in ("Pending", "InProgress", "Cancelling", *FINAL_COMMAND_STATUSES)
+            ] == [False, False, False] + [True] * len(FINAL_COMMAND_STATUSES)

@@ -1,0 +1,125 @@
+"""Following a command on a fleet: each running poll reads SSM's counts (one ListCommands, whatever the fleet size),
+and every instance's result is read once, when the command is over, a page of 50 at a time."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from chalice.test import Client
+
+import localaws
+from app import app
+from localaws import InstanceOutcome
+from tests.conftest import World
+from tests.functional.support import TAGS, invoke, jid, results, spec
+from tools import local_pipeline
+
+FLEET = 120   # three pages of ListCommandInvocations
+
+
+@contextmanager
+def recorded_calls() -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    """Every AWS call berth makes, with its parameters, in order."""
+    from botocore.client import BaseClient
+
+    calls: list[tuple[str, dict[str, Any]]] = []
+    original = BaseClient._make_api_call
+
+    def recording(self: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
+        calls.append((operation_name, dict(api_params)))
+        return original(self, operation_name, api_params)
+
+    BaseClient._make_api_call = recording  # type: ignore[method-assign]
+    try:
+        yield calls
+    finally:
+        BaseClient._make_api_call = original  # type: ignore[method-assign]
+
+
+def follow_job(world: World, job_id: str, params: dict[str, Any]
+               ) -> tuple[list[local_pipeline.Reply], list[list[tuple[str, dict[str, Any]]]]]:
+    """The job to its end, and the calls of each invocation."""
+    bucket, key = world.put_artifact({"imagedefinitions.json": json.dumps(
+        [{"name": "web", "imageUri": world.image_uri("web", "v1")}])})
+    per_invocation: list[list[tuple[str, dict[str, Any]]]] = []
+
+    def invoke_recorded(event: dict[str, Any]) -> None:
+        with recorded_calls() as calls:
+            invoke(event)
+        per_invocation.append(calls)
+
+    replies = local_pipeline.run_job(invoke_recorded, results, json.dumps(params), bucket, key, max_rounds=20,
+                                     first_job_id=job_id)
+    return replies, per_invocation
+
+
+def names(calls: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    return [name for name, _ in calls]
+
+
+def test_running_polls_read_counts_and_the_results_are_read_once_a_page_at_a_time(aws: World) -> None:
+    aws.launch(FLEET, TAGS)
+    aws.push_image("web", "v1")
+    localaws.set_default_outcome(InstanceOutcome(polls_before_done=1))
+
+    replies, per_invocation = follow_job(aws, jid("fleet-counts"), spec())
+
+    assert [reply.result["type"] for reply in replies] == ["success"] * len(replies)
+    polls, final = per_invocation[1:-1], per_invocation[-1]
+    assert polls, "the command should still run at the first continuation"
+    for calls in polls:
+        assert names(calls).count("ListCommands") == 1 and "ListCommandInvocations" not in names(calls)
+    # 25% at a time, each look at the command one step on: the counts move, so does the percentage CodePipeline shows.
+    percents = [reply.result["executionDetails"]["percentComplete"] for reply in replies[1:-1]]
+    assert percents == [0, 25, 50, 75], percents
+    pages = [params for name, params in final if name == "ListCommandInvocations"]
+    assert len(pages) == 3 and all(params["Details"] is False for params in pages)  # all succeeded: statuses only
+    assert "GetCommandInvocation" not in names(final)
+    assert replies[-1].result["executionDetails"]["summary"].endswith(f"{FLEET} succeeded, 0 failed, 0 pending of "
+                                                                      f"{FLEET} instances")
+
+    from chalicelib.wiring import store
+    with Client(app, stage_name="test"):
+        record = store().get_deployment(replies[-1].result["outputVariables"]["deployment_id"])
+    attempt = record.attempts[-1]
+    assert record.status.value == "SUCCEEDED" and len(attempt.instances) == FLEET
+    assert attempt.tally is not None and attempt.tally.model_dump() == {
+        "total": FLEET, "succeeded": FLEET, "failed": 0, "pending": 0}
+
+
+def test_a_failure_on_a_fleet_reads_exit_codes_and_output(aws: World) -> None:
+    instances = aws.launch(FLEET, TAGS)
+    aws.push_image("web", "v1")
+    localaws.set_default_outcome(InstanceOutcome(polls_before_done=1))
+    localaws.set_outcome(instances[70], InstanceOutcome(status="Failed", response_code=21, polls_before_done=1,
+                                                        stdout="berth-step: pull\n", stderr="manifest unknown"))
+
+    replies, per_invocation = follow_job(aws, jid("fleet-failure"), spec(
+        rollout={"max_concurrency": "100%", "max_errors": "0"}, retry={"max_attempts": 1}))
+
+    assert replies[-1].result["type"] == "failure"
+    message = replies[-1].result["failureDetails"]["message"]
+    assert f"{instances[70]} in step pull, exit 21" in message and "manifest unknown" in message
+    final = per_invocation[-1]
+    pages = [params for name, params in final if name == "ListCommandInvocations"]
+    assert len(pages) == 3 and all(params["Details"] is True for params in pages)
+
+
+def test_an_instance_that_did_not_succeed_behind_clean_counts_is_read_in_full(aws: World) -> None:
+    """Counts without errors can still hide an instance that did not succeed (cancelled ones count as neither):
+    the statuses-only read shows it, and the pages are read again with exit codes and output."""
+    instances = aws.launch(60, TAGS)
+    aws.push_image("web", "v1")
+    localaws.set_default_outcome(InstanceOutcome(polls_before_done=1))
+    localaws.set_outcome(instances[5], InstanceOutcome(status="Cancelled", polls_before_done=1))
+
+    replies, per_invocation = follow_job(aws, jid("fleet-cancelled"), spec(
+        rollout={"max_concurrency": "100%", "max_errors": "0"}, retry={"max_attempts": 1}))
+
+    assert replies[-1].result["type"] == "failure"
+    assert f"{instances[5]} SSM status Cancelled" in replies[-1].result["failureDetails"]["message"]
+    details = [params["Details"] for name, params in per_invocation[-1] if name == "ListCommandInvocations"]
+    assert details == [False, False, True, True]
