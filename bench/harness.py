@@ -116,14 +116,20 @@ def stage_env() -> Iterator[None]:
 
 
 def prepare_account() -> None:
-    """berth's table in whatever AWS this process points at; fresh clients for berth."""
-    import boto3
-
+    """berth's table in whatever AWS this process points at; fresh clients for berth. Seeding goes through berth's own
+    boto3 session, as a Lambda holds only that one (a second session would count its models twice in memory)."""
     from chalicelib import wiring
     from tools.provision import provision
 
     wiring.reset_clients()
-    provision(STAGE, boto3.client("dynamodb"))
+    provision(STAGE, seeding_client("dynamodb"))
+
+
+def seeding_client(service: str) -> Any:
+    """A client on berth's own boto3 session, for filling the account."""
+    from chalicelib import wiring
+
+    return wiring.client(service, os.environ["AWS_DEFAULT_REGION"])
 
 
 @contextmanager

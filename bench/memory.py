@@ -20,7 +20,7 @@ import sys
 import uuid
 from typing import Any
 
-from bench.harness import ROOT, Berth, counted_calls, credentials, job_event, prepare_account, quiet, spec
+from bench.harness import ROOT, Berth, counted_calls, credentials, job_event, prepare_account, quiet, seeding_client, spec
 
 SUBJECTS = ("boto3", "job", "job+moto")
 
@@ -30,15 +30,14 @@ def peak_mb() -> float:
 
 
 def one_job(results: Any, set_outcome: Any) -> int:
-    """Fill the account, then run one pipeline job to success; returns the number of invocations."""
-    import boto3
-
+    """Fill the account, then run one pipeline job to success; returns the number of invocations. Seeding uses berth's
+    own session (`seeding_client`): a Lambda holds that one session and no other."""
     from localaws import InstanceOutcome
     from tools import emulated
 
     prepare_account()
-    emulated.launch(boto3.client("ec2"), 3, {"app": "web"})
-    image, _ = emulated.push_image(boto3.client("ecr"), "web", "v1")
+    emulated.launch(seeding_client("ec2"), 3, {"app": "web"})
+    image, _ = emulated.push_image(seeding_client("ecr"), "web", "v1")
     set_outcome(InstanceOutcome(polls_before_done=1))
     with counted_calls() as counter:
         berth = Berth(counter)
