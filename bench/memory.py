@@ -20,7 +20,17 @@ import sys
 import uuid
 from typing import Any
 
-from bench.harness import ROOT, Berth, counted_calls, credentials, job_event, prepare_account, quiet, seeding_client, spec
+from bench.harness import (
+    ROOT,
+    Berth,
+    counted_calls,
+    credentials,
+    job_event,
+    prepare_account,
+    quiet,
+    seeding_client,
+    spec,
+)
 
 SUBJECTS = ("boto3", "job", "job+moto")
 
