@@ -111,6 +111,32 @@ class DeploymentStore:
                    ConditionExpression="attribute_exists(pk)",
                    ExpressionAttributeValues={":rev": {"S": revision.model_dump_json()}, ":dep": {"S": deployment_id}})
 
+    def settle_target(self, name: str, deployment_id: str, revision: Revision | None) -> bool:
+        """A finished deployment lets go of its target: records `revision` as the target's current one (when it
+        succeeded) and releases the lock, in one transaction, so neither happens without the other. Returns False when
+        this deployment no longer holds the lock (it settled before, or its lock expired and was taken over): the lock
+        is then left alone and the revision not written."""
+        release = {"Delete": {"TableName": self._table, "Key": _key(f"TARGET#{name}", "LOCK"),
+                              "ConditionExpression": "deployment_id = :dep",
+                              "ExpressionAttributeValues": {":dep": {"S": deployment_id}}}}
+        items: list[dict[str, Any]] = [release]
+        if revision is not None:
+            values = {":rev": {"S": revision.model_dump_json()}, ":dep": {"S": deployment_id}}
+            items.append({"Update": {
+                "TableName": self._table, "Key": _key(f"TARGET#{name}", "SPEC"),
+                "UpdateExpression": "SET current_revision = :rev, last_deployment_id = :dep",
+                "ConditionExpression": "attribute_exists(pk)", "ExpressionAttributeValues": values}})
+        try:
+            self._db.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise aws_failure("DynamoDB TransactWriteItems (settle target)", exc) from exc
+            # The lock's condition, or the target's (deleted since): release what is still ours, alone.
+            return self.release_lock(name, deployment_id)
+        except BotoCoreError as exc:
+            raise aws_failure("DynamoDB TransactWriteItems (settle target)", exc) from exc
+        return True
+
     # locks ---------------------------------------------------------------------------------------------------
     def acquire_lock(self, target: str, deployment_id: str, job_id: str | None, now: int, ttl: int) -> None:
         item = {**_key(f"TARGET#{target}", "LOCK"), "deployment_id": {"S": deployment_id},
@@ -137,9 +163,9 @@ class DeploymentStore:
         return Lock(item["deployment_id"]["S"], item.get("job_id", {}).get("S"),
                     int(item["acquired_at"]["N"]), int(item["expires_at"]["N"]))
 
-    def release_lock(self, target: str, deployment_id: str) -> None:
+    def release_lock(self, target: str, deployment_id: str) -> bool:
         """Release the lock if this deployment still holds it; a lock taken over since is left alone."""
-        self._conditional("DeleteItem (lock)", self._db.delete_item, TableName=self._table,
+        return self._conditional("DeleteItem (lock)", self._db.delete_item, TableName=self._table,
                           Key=_key(f"TARGET#{target}", "LOCK"), ConditionExpression="deployment_id = :dep",
                           ExpressionAttributeValues={":dep": {"S": deployment_id}})
 

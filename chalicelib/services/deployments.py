@@ -267,6 +267,10 @@ class DeploymentService:
         if attempts:
             attempts = [*attempts[:-1], attempts[-1].model_copy(update={
                 "ended_at": now, "outcome": "succeeded" if status == DeploymentStatus.SUCCEEDED else message})]
+        # The target first (its revision and lock, in one transaction), then the record: should anything fail in
+        # between, the record is still open and the next refresh finishes it again, finding the target settled.
+        self._store.settle_target(deployment.target, deployment.deployment_id,
+                                  revision if status == DeploymentStatus.SUCCEEDED else None)
         finished = self._store.save_deployment(deployment.model_copy(update={
             "status": status, "revision": revision, "attempts": attempts, "updated_at": now, "message": message,
             "history": [*deployment.history, *([decision] if decision else []),
@@ -274,7 +278,4 @@ class DeploymentService:
         }))
         self._telemetry.count(f"Deployments{status.value.capitalize()}")
         self._telemetry.seconds("DeploymentDurationSeconds", (now - deployment.created_at).total_seconds())
-        if status == DeploymentStatus.SUCCEEDED:
-            self._store.set_current_revision(deployment.target, revision, deployment.deployment_id)
-        self._store.release_lock(deployment.target, deployment.deployment_id)
         return finished

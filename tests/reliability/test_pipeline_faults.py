@@ -11,8 +11,11 @@ import json
 from typing import Any
 
 import pytest
+from chalice.test import Client
 
 import localaws
+from app import app
+from chalicelib.wiring import store
 from localaws import InstanceOutcome
 from tests.conftest import World
 from tests.events import pipeline_job_event
@@ -35,8 +38,9 @@ def prepare(aws: World) -> dict[str, Any]:
                               key=key)
 
 
-def follow_to_the_end(event: dict[str, Any]) -> dict[str, Any]:
-    reply = results(event["CodePipeline.job"]["id"])[-1]
+def follow_to_the_end(event: dict[str, Any], reply: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Continuations from `reply` (by default the first invocation's) until the job succeeds or fails."""
+    reply = reply or results(event["CodePipeline.job"]["id"])[-1]
     for round_number in range(20):
         if reply["type"] == "failure" or "continuationToken" not in reply:
             return reply
@@ -96,3 +100,74 @@ def lock_free_check(aws: World, failed_call: str) -> None:
     invoke(again)
     reply = results(jid("pipeline-faults-again"))[0]
     assert reply["type"] == "success" and "waiting" not in reply["executionDetails"]["summary"], (failed_call, reply)
+
+
+# Continuations. A running poll: read the record, the command's counts (ListCommands), save the record, report. The
+# final read: the same up to the counts, then the results (one page), the target settled (its current revision and
+# its lock, one transaction), the record finished, report. The spec's 25% of 2 instances sends one at a time: two
+# polls see the command running.
+RUNNING_POLL_CALLS = 4
+FINAL_READ_CALLS = 6
+PHASES = {"running poll": (1, RUNNING_POLL_CALLS), "final read": (3, FINAL_READ_CALLS)}
+
+
+def continuation(event: dict[str, Any], reply: dict[str, Any], name: str) -> dict[str, Any]:
+    return pipeline_job_event("codepipeline_job_continuation", job_id=jid(name), token=reply["continuationToken"],
+                              user_parameters=event["CodePipeline.job"]["data"]["actionConfiguration"][
+                                  "configuration"]["UserParameters"], no_artifacts=True)
+
+
+def to_phase(aws: World, phase: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The first invocation and any continuations before `phase`, without faults; returns (first event, last reply)."""
+    event = prepare(aws)
+    invoke(event)
+    reply = results(event["CodePipeline.job"]["id"])[0]
+    for number in range(PHASES[phase][0] - 1):
+        before = continuation(event, reply, f"before-{number}")
+        invoke(before)
+        reply = results(before["CodePipeline.job"]["id"])[0]
+    return event, reply
+
+
+@pytest.mark.parametrize("phase", PHASES)
+def test_continuation_call_counts(aws: World, phase: str) -> None:
+    event, reply = to_phase(aws, phase)
+    polled = continuation(event, reply, f"counted-{phase}")
+    with aws_calls(only=BERTH_SERVICES) as log:
+        invoke(polled)
+    assert len(log.calls) == PHASES[phase][1], log.calls
+    assert "ssm.ListCommandInvocations" in log.calls if phase == "final read" else "ssm.ListCommands" in log.calls
+    assert log.calls[-1] == "codepipeline.PutJobSuccessResult"
+
+
+@pytest.mark.parametrize("phase, index", [(phase, index) for phase, (_, calls) in PHASES.items()
+                                          for index in range(calls)])
+@pytest.mark.parametrize("fault", ["Throttling", "InternalError", "Timeout"])
+def test_each_continuation_call_failing_still_ends_in_one_result_and_the_deployment_done(
+        aws: World, phase: str, index: int, fault: str) -> None:
+    """A fault while following a deployment never fails it and never loses a step of finishing it: the job still
+    succeeds, the target records the revision, and its lock is free."""
+    event, reply = to_phase(aws, phase)
+    polled = continuation(event, reply, f"faulted-{phase}-{index}")
+    with aws_calls(fail_at=index, fault=fault, only=BERTH_SERVICES) as log:
+        try:
+            invoke(polled)
+            raised = False
+        except Exception:
+            raised = True
+    failed_call = log.calls[index]
+    if raised:
+        assert failed_call.startswith("codepipeline.PutJob"), failed_call
+        invoke(polled)
+    replies = results(polled["CodePipeline.job"]["id"])
+    assert len(replies) == 1, (failed_call, replies)
+
+    outcome = follow_to_the_end(event, replies[0])
+    assert outcome["type"] == "success", (failed_call, outcome)
+    assert len(aws.client("ssm").list_commands()["Commands"]) == 1, failed_call
+    with Client(app, stage_name="test"):
+        target = store().get_target("web-prod")
+        record = store().get_deployment(outcome["outputVariables"]["deployment_id"])
+    assert record.status.value == "SUCCEEDED", failed_call
+    assert target is not None and target.current_revision == record.revision, failed_call
+    lock_free_check(aws, failed_call)
