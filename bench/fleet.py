@@ -1,16 +1,18 @@
 """Fleet scale: AWS calls per deployment and berth's CPU per invocation for fleets of 1, 50 and 1000 tagged instances.
 
     python -m bench.fleet [--sizes 1 50 1000] [--repeats 3]
-    python -m bench.fleet --profile 1000       where one dispatch's and one poll's CPU goes, by function
+    python -m bench.fleet --profile 1000       where each kind of invocation's CPU goes, by function
 
 The embedded AWS is a localaws server in a child process, so `time.process_time()` around a handler is berth's own
 CPU (its code, pydantic, botocore's signing and parsing), never the emulator's. Each deployment is one pipeline job
-followed to success, in three kinds of invocation:
+followed to its end, in three kinds of invocation:
 - dispatch: validate, record, resolve the tagged fleet (DescribeTags), one SendCommand by tag;
 - running poll: the command's counts (one ListCommands), whatever the fleet size;
-- final read: once the command is over, every instance's result (ListCommandInvocations, 50 a page), once.
+- final: the command is over. A clean success (SSM's Success/Success over as many targets as berth expected) needs
+  nothing more; anything else reads every instance's result (ListCommandInvocations, 50 a page), once.
 Instances answer InProgress for their first two reads, so a deployment takes four invocations at every fleet size:
-dispatch, two running polls, the final read.
+dispatch, two running polls, the final one. Per fleet size, `repeats` clean deployments, then one in which one
+instance fails (exit 21), whose final invocation reads every result page with exit codes and output.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class Deployment:
 class FleetResult:
     size: int
     deployments: list[Deployment] = field(default_factory=list)
+    failed: Deployment | None = None          # one instance failing: every result page read
 
     @property
     def calls(self) -> dict[str, int]:
@@ -67,8 +70,12 @@ class FleetResult:
 
     @property
     def final_cpu(self) -> float:
-        """Median CPU of the final read (the last continuation: every instance's result, once)."""
+        """Median CPU of a clean success's final invocation (the last continuation)."""
         return median([d.poll_cpus[-1] for d in self.deployments])
+
+    @property
+    def failed_final_cpu(self) -> float:
+        return self.failed.poll_cpus[-1] if self.failed else 0.0
 
     @property
     def deployment_cpu(self) -> float:
@@ -85,8 +92,9 @@ class FleetResult:
         return [wall for d in self.deployments for wall in d.walls]
 
 
-def run_job(berth: Berth, results: Any, params: dict[str, Any], max_rounds: int = 20) -> Deployment:
-    """One pipeline job from first invocation to success, as CodePipeline drives it (a new job id each round)."""
+def run_job(berth: Berth, results: Any, params: dict[str, Any], max_rounds: int = 20,
+            expect: str = "success") -> Deployment:
+    """One pipeline job from first invocation to its end, as CodePipeline drives it (a new job id each round)."""
     user_parameters = json.dumps(params)
     before = dict(berth.counter.calls)
     token: str | None = None
@@ -101,10 +109,13 @@ def run_job(berth: Berth, results: Any, params: dict[str, Any], max_rounds: int 
         if len(cpus) == 1:
             first_calls = berth.counter.total() - sum(before.values())
         replies = results(job_id)
-        if len(replies) != 1 or replies[0]["type"] != "success":
-            raise RuntimeError(f"job {job_id}: expected one success result, got {replies}")
-        token = replies[0].get("continuationToken")
-        if token is None:
+        token = replies[0].get("continuationToken") if len(replies) == 1 else None
+        ended = len(replies) == 1 and token is None
+        if len(replies) != 1 or (replies[0]["type"] != "success" and not (ended and expect == "failure")):
+            raise RuntimeError(f"job {job_id}: expected one {expect} result, got {replies}")
+        if ended:
+            if replies[0]["type"] != expect:
+                raise RuntimeError(f"job {job_id}: expected {expect}, got {replies}")
             calls = {name: n - before.get(name, 0) for name, n in berth.counter.calls.items()
                      if n - before.get(name, 0)}
             return Deployment(cpus[0], cpus[1:], walls, calls, len(cpus), first_calls)
@@ -130,10 +141,15 @@ def measure(sizes: tuple[int, ...] = DEFAULT_SIZES, repeats: int = 3) -> list[Fl
         found = []
         for size in sizes:
             tags = {"fleet": f"n{size}"}
-            emulated.launch(ec2, size, tags)
+            instances = emulated.launch(ec2, size, tags)
             result = FleetResult(size)
             for _ in range(repeats):
                 result.deployments.append(run_job(berth, aws.control.job_results, spec(f"fleet-{size}", tags, image)))
+            aws.control.set_outcome(instances[-1], InstanceOutcome(
+                status="Failed", response_code=21, stdout="berth-step: pull\n", stderr="manifest unknown",
+                polls_before_done=READS_BEFORE_DONE))
+            result.failed = run_job(berth, aws.control.job_results,
+                                    spec(f"fleet-{size}", tags, image, retry={"max_attempts": 1}), expect="failure")
             found.append(result)
         return found
 
@@ -148,32 +164,38 @@ def check(results: list[FleetResult]) -> list[str]:
     lines = []
     for result in results:
         sends = result.calls.get("ssm.SendCommand", 0)
-        listed = result.calls.get("ssm.ListCommandInvocations", 0)
+        clean_pages = result.calls.get("ssm.ListCommandInvocations", 0)
+        failed_pages = result.failed.calls.get("ssm.ListCommandInvocations", 0) if result.failed else 0
         lines.append(f"fleet {result.size}: SendCommand x{sends} ({'O(1)' if sends == 1 else 'NOT O(1)'}), "
-                     f"ListCommandInvocations x{listed} = one final read x {pages(result.size)} pages "
-                     f"({'as expected' if listed == pages(result.size) else f'expected {pages(result.size)}'})")
+                     f"ListCommandInvocations x{clean_pages} for a clean success "
+                     f"({'as expected' if clean_pages == 0 else 'expected 0'}), x{failed_pages} for a failure "
+                     f"({'as expected' if failed_pages == pages(result.size) else f'expected {pages(result.size)}'})")
     for result in results[1:]:
         for kind, ratio in (("dispatch", result.first_cpu / base.first_cpu),
-                            ("running poll", result.poll_cpu / base.poll_cpu)):
+                            ("running poll", result.poll_cpu / base.poll_cpu),
+                            ("final (clean success)", result.final_cpu / base.final_cpu)):
             lines.append(f"fleet {result.size}: {kind} CPU {ratio:.2f}x fleet {base.size} "
                          f"({'within' if ratio <= 2 else 'OVER'} 2x)")
-        extra = (result.final_cpu - base.final_cpu) / max(1, pages(result.size) - pages(base.size))
-        lines.append(f"fleet {result.size}: final read CPU {result.final_cpu / base.final_cpu:.2f}x fleet {base.size}"
-                     f" = fleet {base.size}'s + {pages(result.size) - pages(base.size)} more pages x "
-                     f"{extra * 1000:.1f} ms")
+        extra = (result.failed_final_cpu - base.failed_final_cpu) / max(1, pages(result.size) - pages(base.size))
+        ratio = result.failed_final_cpu / base.failed_final_cpu
+        more = pages(result.size) - pages(base.size)
+        lines.append(f"fleet {result.size}: final read of a failure {ratio:.2f}x fleet {base.size} = fleet "
+                     f"{base.size}'s + {more} more pages x {extra * 1000:.1f} ms")
     return lines
 
 
 def report(results: list[FleetResult]) -> str:
     base = results[0]
     rows = [f"{'fleet':>6} {'calls/deploy':>12} {'invocations':>11} {'dispatch ms':>11} {'running poll ms':>15} "
-            f"{'final read ms':>13} {'deployment ms':>13} {'median/invocation ms':>20} {'x fleet 1':>9}"]
+            f"{'final ms':>8} {'deployment ms':>13} {'median/invocation ms':>20} {'x fleet 1':>9} "
+            f"{'failure read ms':>15}"]
     for result in results:
         rows.append(f"{result.size:>6} {result.calls_per_deployment:>12} {result.deployments[-1].invocations:>11} "
                     f"{result.first_cpu * 1000:>11.1f} {result.poll_cpu * 1000:>15.1f} "
-                    f"{result.final_cpu * 1000:>13.1f} {result.deployment_cpu * 1000:>13.1f} "
-                    f"{result.invocation_cpu * 1000:>20.1f} {result.invocation_cpu / base.invocation_cpu:>9.2f}")
-    rows += ["", *check(results), "", "calls per deployment by operation:"]
+                    f"{result.final_cpu * 1000:>8.1f} {result.deployment_cpu * 1000:>13.1f} "
+                    f"{result.invocation_cpu * 1000:>20.1f} {result.invocation_cpu / base.invocation_cpu:>9.2f} "
+                    f"{result.failed_final_cpu * 1000:>15.1f}")
+    rows += ["", *check(results), "", "calls per clean deployment by operation:"]
     for result in results:
         rows.append(f"  fleet {result.size}: " + ", ".join(f"{name} {n}" for name, n in sorted(result.calls.items())))
     return "\n".join(rows)
@@ -202,7 +224,7 @@ def profile(size: int, top: int = 25) -> str:
         run_job(berth, aws.control.job_results, spec("warmup", {"fleet": "warmup"}, image))
         emulated.launch(ec2, size, {"fleet": "profiled"})
         params, token = json.dumps(spec("profiled", {"fleet": "profiled"}, image)), None
-        for name in ("dispatch", *["running poll"] * READS_BEFORE_DONE, "final read"):
+        for name in ("dispatch", *["running poll"] * READS_BEFORE_DONE, "final (clean success)"):
             job_id = str(uuid.uuid4())
             profiler = cProfile.Profile(time.process_time)
             profiler.enable()

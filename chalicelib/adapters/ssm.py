@@ -67,7 +67,8 @@ class SsmGateway:
         if not commands:
             return None
         command = commands[0]
-        return CommandState(status=str(command["Status"]), target_count=int(command.get("TargetCount", 0)),
+        return CommandState(status=str(command["Status"]), status_details=str(command.get("StatusDetails", "")),
+                            target_count=int(command.get("TargetCount", 0)),
                             completed_count=int(command.get("CompletedCount", 0)),
                             error_count=int(command.get("ErrorCount", 0)),
                             delivery_timed_out_count=int(command.get("DeliveryTimedOutCount", 0)))

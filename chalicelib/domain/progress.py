@@ -38,6 +38,7 @@ class CommandState:
     """What ListCommands says of a whole command: its status and SSM's own counts of its targets."""
 
     status: str
+    status_details: str = ""
     target_count: int = 0
     completed_count: int = 0
     error_count: int = 0              # Failed or execution timed out
@@ -89,6 +90,19 @@ def progress_while_running(expected: list[str], state: CommandState | None) -> P
     tally = tally_counts(expected, state)
     done = tally.total - tally.pending
     return Progress(Phase.RUNNING, {}, min(99, done * 100 // max(tally.total, 1)), summary_of(tally))
+
+
+def success_from_counts(expected: list[str], state: CommandState) -> Progress | None:
+    """A command over with Status and StatusDetails both Success had every invocation succeed (SSM says Incomplete as
+    soon as one did not). When SSM also targeted exactly as many instances as berth expected, each expected instance
+    ran it and succeeded, and reading every result page would add nothing: the deployment is done at any fleet size.
+    None when the counts cannot say so: the results must be read."""
+    if not (expected and state.status == "Success" and state.status_details == "Success"
+            and state.target_count == len(expected) and state.completed_count == state.target_count
+            and state.error_count == 0 and state.delivery_timed_out_count == 0):
+        return None
+    results = {instance_id: InstanceResult(instance_id=instance_id, status="Success") for instance_id in expected}
+    return Progress(Phase.SUCCEEDED, results, 100, summary_of(tally_results(expected, results)))
 
 
 def instance_result(invocation: Invocation, tail_chars: int = 600) -> InstanceResult:

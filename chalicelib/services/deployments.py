@@ -26,6 +26,7 @@ from chalicelib.domain.progress import (
     Progress,
     assess,
     progress_while_running,
+    success_from_counts,
     tally_counts,
     tally_results,
 )
@@ -162,13 +163,7 @@ class DeploymentService:
             running = attempt.model_copy(update={"tally": tally_counts(attempt.expected_instances, state)})
             return Followed(self._store.save_deployment(deployment.model_copy(update={
                 "attempts": [*deployment.attempts[:-1], running], "updated_at": self._clock()})), progress)
-        invocations = self._final_invocations(deployment, attempt.command_id, state)
-        max_errors = deployment.spec.rollout.max_errors
-        expected = self._expected_now(attempt.expected_instances, invocations, state)
-        progress = assess(expected, invocations, state.status, max_errors)
-        if progress.phase == Phase.FAILED:
-            invocations = self._with_full_output(attempt.command_id, invocations)
-            progress = assess(expected, invocations, state.status, max_errors)
+        progress, expected = self._final_progress(deployment, attempt.command_id, attempt.expected_instances, state)
         now = self._clock()
         updated_attempt = attempt.model_copy(update={"instances": progress.instances,
                                                      "tally": tally_results(expected, progress.instances)})
@@ -237,6 +232,22 @@ class DeploymentService:
         logger.warning("attempt recorded but never sent; sending it now",
                        extra={"deployment_id": deployment.deployment_id})
         return self._send(deployment, cause="resent: the command was never sent")
+
+    def _final_progress(self, deployment: Deployment, command_id: str, expected: list[str], state: CommandState
+                        ) -> tuple[Progress, list[str]]:
+        """Where a command that is over leaves the deployment, and the instances it counts as expected."""
+        if deployment.revision.digest is not None:  # otherwise an instance's output must say what it pulled
+            counted = success_from_counts(expected, state)
+            if counted is not None:
+                return counted, expected
+        invocations = self._final_invocations(deployment, command_id, state)
+        max_errors = deployment.spec.rollout.max_errors
+        expected = self._expected_now(expected, invocations, state)
+        progress = assess(expected, invocations, state.status, max_errors)
+        if progress.phase == Phase.FAILED:
+            invocations = self._with_full_output(command_id, invocations)
+            progress = assess(expected, invocations, state.status, max_errors)
+        return progress, expected
 
     def _final_invocations(self, deployment: Deployment, command_id: str, state: CommandState) -> list[Invocation]:
         """Every instance's result, read once the command is over. When SSM's counts say every instance succeeded and

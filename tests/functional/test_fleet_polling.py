@@ -1,5 +1,6 @@
-"""Following a command on a fleet: each running poll reads SSM's counts (one ListCommands, whatever the fleet size),
-and every instance's result is read once, when the command is over, a page of 50 at a time."""
+"""Following a command on a fleet: each running poll reads SSM's counts (one ListCommands, whatever the fleet size).
+Once the command is over, a clean success (Success/Success, as many targets as berth expected) needs nothing more;
+anything else has every instance's result read, once, a page of 50 at a time."""
 
 from __future__ import annotations
 
@@ -60,8 +61,8 @@ def names(calls: list[tuple[str, dict[str, Any]]]) -> list[str]:
     return [name for name, _ in calls]
 
 
-def test_running_polls_read_counts_and_the_results_are_read_once_a_page_at_a_time(aws: World) -> None:
-    aws.launch(FLEET, TAGS)
+def test_running_polls_read_counts_and_a_clean_success_reads_no_result_page(aws: World) -> None:
+    instances = aws.launch(FLEET, TAGS)
     aws.push_image("web", "v1")
     localaws.set_default_outcome(InstanceOutcome(polls_before_done=1))
 
@@ -70,14 +71,11 @@ def test_running_polls_read_counts_and_the_results_are_read_once_a_page_at_a_tim
     assert [reply.result["type"] for reply in replies] == ["success"] * len(replies)
     polls, final = per_invocation[1:-1], per_invocation[-1]
     assert polls, "the command should still run at the first continuation"
-    for calls in polls:
+    for calls in [*polls, final]:
         assert names(calls).count("ListCommands") == 1 and "ListCommandInvocations" not in names(calls)
     # 25% at a time, each look at the command one step on: the counts move, so does the percentage CodePipeline shows.
     percents = [reply.result["executionDetails"]["percentComplete"] for reply in replies[1:-1]]
     assert percents == [0, 25, 50, 75], percents
-    pages = [params for name, params in final if name == "ListCommandInvocations"]
-    assert len(pages) == 3 and all(params["Details"] is False for params in pages)  # all succeeded: statuses only
-    assert "GetCommandInvocation" not in names(final)
     assert replies[-1].result["executionDetails"]["summary"].endswith(f"{FLEET} succeeded, 0 failed, 0 pending of "
                                                                       f"{FLEET} instances")
 
@@ -85,9 +83,26 @@ def test_running_polls_read_counts_and_the_results_are_read_once_a_page_at_a_tim
     with Client(app, stage_name="test"):
         record = store().get_deployment(replies[-1].result["outputVariables"]["deployment_id"])
     attempt = record.attempts[-1]
-    assert record.status.value == "SUCCEEDED" and len(attempt.instances) == FLEET
+    assert record.status.value == "SUCCEEDED" and sorted(attempt.instances) == instances
+    assert {result.status for result in attempt.instances.values()} == {"Success"}
     assert attempt.tally is not None and attempt.tally.model_dump() == {
         "total": FLEET, "succeeded": FLEET, "failed": 0, "pending": 0}
+
+
+def test_fewer_targets_than_expected_has_the_results_read_to_find_who_never_ran(aws: World) -> None:
+    """SSM targeted one instance less than berth expected: every result is read (statuses only, as none failed) to
+    name the instance that never ran the command."""
+    instances = aws.launch(FLEET, TAGS)
+    aws.push_image("web", "v1")
+    localaws.set_default_outcome(InstanceOutcome(polls_before_done=1))
+    localaws.set_outcome(instances[99], InstanceOutcome(skip=True))
+
+    replies, per_invocation = follow_job(aws, jid("fleet-never-ran"), spec(retry={"max_attempts": 1}))
+
+    assert replies[-1].result["type"] == "failure"
+    assert f"{instances[99]} never ran the command" in replies[-1].result["failureDetails"]["message"]
+    pages = [params for name, params in per_invocation[-1] if name == "ListCommandInvocations"]
+    assert len(pages) == 3 and all(params["Details"] is False for params in pages)
 
 
 def test_a_failure_on_a_fleet_reads_exit_codes_and_output(aws: World) -> None:

@@ -21,6 +21,7 @@ from chalicelib.domain.progress import (
     failure_message,
     instance_result,
     progress_while_running,
+    success_from_counts,
     tally_counts,
     tally_results,
 )
@@ -338,10 +339,12 @@ def test_counts_always_make_a_consistent_tally(expected: int, target: int, compl
                                                timed_out: int) -> None:
     """Whatever SSM's counts say (even ones that disagree with each other), the tally adds up and is never negative."""
     ids = [f"i-{n:017x}" for n in range(expected)]
-    tally = tally_counts(ids, CommandState("InProgress", target, completed, errors, timed_out))
+    state = CommandState("InProgress", target_count=target, completed_count=completed, error_count=errors,
+                         delivery_timed_out_count=timed_out)
+    tally = tally_counts(ids, state)
     assert min(tally.succeeded, tally.failed, tally.pending) >= 0
     assert tally.succeeded + tally.failed + tally.pending == tally.total == max(expected, target)
-    progress = progress_while_running(ids, CommandState("InProgress", target, completed, errors, timed_out))
+    progress = progress_while_running(ids, state)
     assert progress.phase == Phase.RUNNING and 0 <= progress.percent <= 99
 
 
@@ -353,3 +356,29 @@ def test_tally_of_results_counts_never_ran_as_failed_and_unlisted_as_pending() -
 def test_command_state_is_over_only_in_a_final_status() -> None:
     assert [CommandState(status).over for status in ("Pending", "InProgress", "Cancelling", *FINAL_COMMAND_STATUSES)
             ] == [False, False, False] + [True] * len(FINAL_COMMAND_STATUSES)
+
+
+# ------------------------------------------------------------------------------------------------ success from counts
+
+CLEAN = CommandState("Success", "Success", target_count=3, completed_count=3)
+
+
+def test_a_clean_success_with_every_expected_instance_targeted_needs_no_result_page() -> None:
+    progress = success_from_counts([A, B, C], CLEAN)
+    assert progress == Progress(Phase.SUCCEEDED, {i: result(i, code=None) for i in (A, B, C)}, 100,
+                                "3 succeeded, 0 failed, 0 pending of 3 instances")
+
+
+@pytest.mark.parametrize("expected, state", [
+    ([A, B, C], CommandState("Success", "Incomplete", target_count=3, completed_count=3)),      # one did not succeed
+    ([A, B, C, D], CLEAN),                                                                         # one never targeted
+    ([A, B], CLEAN),                                                                               # one unexpected
+    ([A, B, C], CommandState("Success", "Success", target_count=3, completed_count=2)),          # counts lag
+    ([A, B, C], CommandState("Success", "Success", target_count=3, completed_count=3, error_count=1)),
+    ([A, B, C], CommandState("Success", "Success", target_count=3, completed_count=3, delivery_timed_out_count=1)),
+    ([A, B, C], CommandState("Failed", "Failed", target_count=3, completed_count=3, error_count=3)),
+    ([A, B, C], CommandState("Cancelled", "Cancelled", target_count=3, completed_count=3)),
+    ([], CommandState("Success", "NoInstancesInTag")),
+])
+def test_anything_short_of_a_clean_success_has_the_results_read(expected: list[str], state: CommandState) -> None:
+    assert success_from_counts(expected, state) is None
