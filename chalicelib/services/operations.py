@@ -128,6 +128,9 @@ class Operations:
     def cancel(self, deployment_id: str, caller: str, reason: str | None = None) -> Deployment:
         """Cancel the running SSM command, mark the deployment CANCELLED and release the target's lock."""
         deployment = self._store.get_deployment(deployment_id)
+        if deployment.status == DeploymentStatus.CANCELLED:
+            # A cancel that failed after closing the record may have left the lock: asking again frees it.
+            self._store.release_lock(deployment.target, deployment_id)
         self._refuse_final(deployment)
         attempt = deployment.current_attempt
         if attempt is not None and attempt.command_id and attempt.ended_at is None:

@@ -259,6 +259,32 @@ def test_cancel_stops_the_command_marks_cancelled_and_frees_the_target(aws: Worl
     assert deploy(image=aws.image_uri("web", "v1")).status == 202
 
 
+def test_a_cancel_that_failed_after_closing_the_record_frees_the_target_when_asked_again(
+        aws: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.adapters.store import DeploymentStore
+    from chalicelib.domain.errors import AwsCallFailed
+
+    register(aws)
+    push_image(aws, "web", "v1")
+    localaws.set_default_outcome(InstanceOutcome(polls_before_done=100))
+    running = deploy(image=aws.image_uri("web", "v1")).body["deployment_id"]
+    release = DeploymentStore.release_lock
+
+    def throttled(self: DeploymentStore, target: str, deployment_id: str) -> bool:
+        raise AwsCallFailed("DynamoDB DeleteItem (lock) failed with ThrottlingException: slow down")
+
+    monkeypatch.setattr(DeploymentStore, "release_lock", throttled)
+    assert call("POST", f"/deployments/{running}/cancel").status == 502
+    assert call("GET", "/targets/web").body["lock"]["deployment_id"] == running
+
+    monkeypatch.setattr(DeploymentStore, "release_lock", release)
+    again = call("POST", f"/deployments/{running}/cancel")
+    assert again.status == 409 and again.error["code"] == "DeploymentFinished"
+    assert call("GET", "/targets/web").body["lock"] is None
+    localaws.set_default_outcome(InstanceOutcome())
+    assert deploy(image=aws.image_uri("web", "v1")).status == 202
+
+
 def test_unknown_or_malformed_deployment_ids(aws: World) -> None:
     for method, suffix in (("GET", ""), ("POST", "/cancel")):
         missing = call(method, f"/deployments/d-20990101000000-00000000{suffix}")
