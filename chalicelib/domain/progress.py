@@ -13,6 +13,9 @@ FINAL_INVOCATION_STATUSES = frozenset({"Success", "Failed", "TimedOut", "Cancell
                                        "Undeliverable", "Terminated", "InvalidPlatform", "AccessDenied", "NeverRan"})
 FINAL_COMMAND_STATUSES = frozenset({"Success", "Failed", "TimedOut", "Cancelled"})
 MAX_FAILURE_MESSAGE = 5000
+# Failed instances whose output tail the record keeps per attempt: enough to classify the failure and show it, while a
+# record of thousands of failed instances stays far under DynamoDB's 400 KB item limit whatever they printed.
+MAX_STORED_TAILS = 50
 _STEP = re.compile(r"^berth-step: (\S+)\s*$", re.MULTILINE)
 _DIGEST = re.compile(r"^berth-digest: \S*?(sha256:[0-9a-f]{64})\s*$", re.MULTILINE)
 
@@ -150,6 +153,15 @@ def assess(
     if succeeded == 0 or len(failed) > _error_budget(max_errors, total):
         return Progress(Phase.FAILED, results, 100, summary, failure_message(failed, total))
     return Progress(Phase.SUCCEEDED, results, 100, summary)
+
+
+def keep_tails(results: dict[str, InstanceResult], limit: int = MAX_STORED_TAILS) -> dict[str, InstanceResult]:
+    """The results as the record keeps them: every instance's status, exit code and step, and the output tail of the
+    first `limit` instances (by id) that printed one; the others' tails are dropped."""
+    with_tail = sorted(instance_id for instance_id, result in results.items() if result.output_tail)
+    dropped = set(with_tail[limit:])
+    return {instance_id: result.model_copy(update={"output_tail": ""}) if instance_id in dropped else result
+            for instance_id, result in results.items()}
 
 
 def _error_budget(max_errors: str, total: int) -> int:

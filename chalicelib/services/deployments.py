@@ -25,6 +25,7 @@ from chalicelib.domain.progress import (
     Phase,
     Progress,
     assess,
+    keep_tails,
     progress_while_running,
     success_from_counts,
     tally_counts,
@@ -165,7 +166,7 @@ class DeploymentService:
                 "attempts": [*deployment.attempts[:-1], running], "updated_at": self._clock()})), progress)
         progress, expected = self._final_progress(deployment, attempt.command_id, attempt.expected_instances, state)
         now = self._clock()
-        updated_attempt = attempt.model_copy(update={"instances": progress.instances,
+        updated_attempt = attempt.model_copy(update={"instances": keep_tails(progress.instances),
                                                      "tally": tally_results(expected, progress.instances)})
         deployment = deployment.model_copy(update={"attempts": [*deployment.attempts[:-1], updated_attempt]})
         if progress.phase == Phase.RUNNING:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from chalice.test import Client
 
 import localaws
@@ -138,3 +139,44 @@ def test_an_instance_that_did_not_succeed_behind_clean_counts_is_read_in_full(aw
     assert f"{instances[5]} SSM status Cancelled" in replies[-1].result["failureDetails"]["message"]
     details = [params["Details"] for name, params in per_invocation[-1] if name == "ListCommandInvocations"]
     assert details == [False, False, True, True]
+
+
+def test_a_record_of_thousands_of_failed_instances_fits_in_one_item(aws: World) -> None:
+    """Three attempts on 1000 instances that each printed 600 characters nothing like the others': the record keeps
+    every instance's status and step, and few enough output tails to stay under DynamoDB's 400 KB item limit."""
+    import random
+    from datetime import UTC, datetime
+
+    from chalicelib.adapters.store import DeploymentStore
+    from chalicelib.domain.deployment import Attempt, Deployment, InstanceResult, Revision
+    from chalicelib.domain.errors import AwsCallFailed
+    from chalicelib.domain.progress import keep_tails
+    from chalicelib.domain.spec import TargetSpec
+    from tests.api.support import TABLE
+
+    noise = random.Random(7)
+    now = datetime.now(UTC)
+    ids = [f"i-{n:017x}" for n in range(1000)]
+
+    def results() -> dict[str, InstanceResult]:
+        return {i: InstanceResult(instance_id=i, status="Failed", response_code=21, step="pull",
+                                  output_tail="".join(noise.choice("abcdefghijklmnopqrstuvwxyz0123456789 \n")
+                                                      for _ in range(600))) for i in ids}
+
+    def record(deployment_id: str, bounded: bool) -> Deployment:
+        return Deployment(
+            deployment_id=deployment_id, target="web", trigger="api", caller="test", created_at=now, updated_at=now,
+            spec=TargetSpec.model_validate({"target": "web", "instances": {"tags": TAGS},
+                                            "container": {"name": "web"}}),
+            revision=Revision(image="registry.example.com/web:v1", digest="sha256:" + "ab" * 32),
+            attempts=[Attempt(number=n, started_at=now, expected_instances=ids,
+                              instances=keep_tails(results()) if bounded else results()) for n in (1, 2, 3)])
+
+    store = DeploymentStore(aws.client("dynamodb"), TABLE)
+    store.create_deployment(record("d-bounded", bounded=True))
+    saved = store.get_deployment("d-bounded")
+    assert len(saved.attempts[-1].instances) == 1000
+    assert sum(1 for result in saved.attempts[-1].instances.values() if result.output_tail) == 50
+    assert {result.step for result in saved.attempts[-1].instances.values()} == {"pull"}
+    with pytest.raises(AwsCallFailed, match="size"):      # the same record with every tail kept does not fit
+        store.create_deployment(record("d-unbounded", bounded=False))

@@ -20,6 +20,7 @@ from chalicelib.domain.progress import (
     describe_exit,
     failure_message,
     instance_result,
+    keep_tails,
     progress_while_running,
     success_from_counts,
     tally_counts,
@@ -382,3 +383,11 @@ def test_a_clean_success_with_every_expected_instance_targeted_needs_no_result_p
 ])
 def test_anything_short_of_a_clean_success_has_the_results_read(expected: list[str], state: CommandState) -> None:
     assert success_from_counts(expected, state) is None
+
+
+def test_the_record_keeps_the_tails_of_the_first_failed_instances_only() -> None:
+    results = {i: result(i, "Failed", 21, output_tail=f"out {i}") for i in (D, C, B)} | {A: result(A)}
+    kept = keep_tails(results, limit=2)
+    assert kept == {A: result(A), B: results[B], C: results[C],
+                    D: result(D, "Failed", 21, output_tail="")}
+    assert keep_tails(results) == results
