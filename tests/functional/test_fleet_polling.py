@@ -5,8 +5,6 @@ anything else has every instance's result read, once, a page of 50 at a time."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -17,28 +15,10 @@ from app import app
 from localaws import InstanceOutcome
 from tests.conftest import World
 from tests.functional.support import TAGS, invoke, jid, results, spec
+from tests.reliability.faults import aws_calls
 from tools import local_pipeline
 
 FLEET = 120   # three pages of ListCommandInvocations
-
-
-@contextmanager
-def recorded_calls() -> Iterator[list[tuple[str, dict[str, Any]]]]:
-    """Every AWS call berth makes, with its parameters, in order."""
-    from botocore.client import BaseClient
-
-    calls: list[tuple[str, dict[str, Any]]] = []
-    original = BaseClient._make_api_call
-
-    def recording(self: BaseClient, operation_name: str, api_params: dict[str, Any]) -> Any:
-        calls.append((operation_name, dict(api_params)))
-        return original(self, operation_name, api_params)
-
-    BaseClient._make_api_call = recording  # type: ignore[method-assign]
-    try:
-        yield calls
-    finally:
-        BaseClient._make_api_call = original  # type: ignore[method-assign]
 
 
 def follow_job(world: World, job_id: str, params: dict[str, Any]
@@ -49,9 +29,10 @@ def follow_job(world: World, job_id: str, params: dict[str, Any]
     per_invocation: list[list[tuple[str, dict[str, Any]]]] = []
 
     def invoke_recorded(event: dict[str, Any]) -> None:
-        with recorded_calls() as calls:
+        with aws_calls() as log:
             invoke(event)
-        per_invocation.append(calls)
+        per_invocation.append([(call.split(".", 1)[1], params) for call, params in zip(log.calls, log.params,
+                                                                                         strict=True)])
 
     replies = local_pipeline.run_job(invoke_recorded, results, json.dumps(params), bucket, key, max_rounds=20,
                                      first_job_id=job_id)

@@ -24,6 +24,7 @@ FAULTS = {
 @dataclass
 class CallLog:
     calls: list[str] = field(default_factory=list)
+    params: list[dict[str, Any]] = field(default_factory=list)   # each call's parameters, in the same order
     fail_at: int | None = None
     fault: str = "Throttling"
     only: frozenset[str] | None = None      # services whose calls count (None: all)
@@ -43,6 +44,7 @@ def aws_calls(fail_at: int | None = None, fault: str = "Throttling",
         service = self.meta.service_model.service_name
         if log.counts(service):
             log.calls.append(f"{service}.{operation_name}")
+            log.params.append(dict(api_params))
             if log.fail_at is not None and len(log.calls) - 1 == log.fail_at:
                 if log.fault == "Timeout":
                     raise ReadTimeoutError(endpoint_url=f"https://{service}.amazonaws.com")

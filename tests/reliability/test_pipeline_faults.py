@@ -38,6 +38,23 @@ def prepare(aws: World) -> dict[str, Any]:
                               key=key)
 
 
+def invoke_with_fault(event: dict[str, Any], index: int, fault: str) -> str:
+    """Invoke the job with AWS call `index` failing; returns that call. Only a failed report may escape the handler:
+    Lambda then retries the same event, which must report once."""
+    with aws_calls(fail_at=index, fault=fault, only=BERTH_SERVICES) as log:
+        try:
+            invoke(event)
+            raised = False
+        except Exception:
+            raised = True
+    failed_call = log.calls[index]
+    if raised:
+        assert failed_call.startswith("codepipeline.PutJob"), failed_call
+        assert results(event["CodePipeline.job"]["id"]) == []
+        invoke(event)
+    return failed_call
+
+
 def follow_to_the_end(event: dict[str, Any], reply: dict[str, Any] | None = None) -> dict[str, Any]:
     """Continuations from `reply` (by default the first invocation's) until the job succeeds or fails."""
     reply = reply or results(event["CodePipeline.job"]["id"])[-1]
@@ -65,18 +82,7 @@ def test_first_invocation_call_count(aws: World) -> None:
 @pytest.mark.parametrize("fault", ["Throttling", "AccessDenied", "Timeout"])
 def test_each_call_failing_still_ends_in_one_result_and_a_usable_record(aws: World, index: int, fault: str) -> None:
     event = prepare(aws)
-    with aws_calls(fail_at=index, fault=fault, only=BERTH_SERVICES) as log:
-        try:
-            invoke(event)
-            raised = False
-        except Exception:
-            raised = True
-    failed_call = log.calls[index]
-    if raised:
-        # Only a failed report may escape the handler: Lambda then retries the same event.
-        assert failed_call.startswith("codepipeline.PutJob"), failed_call
-        assert results(event["CodePipeline.job"]["id"]) == []
-        invoke(event)
+    failed_call = invoke_with_fault(event, index, fault)
     replies = results(event["CodePipeline.job"]["id"])
     assert len(replies) == 1, (failed_call, replies)
 
@@ -155,16 +161,7 @@ def test_each_continuation_call_failing_still_ends_in_one_result_and_the_deploym
     succeeds, the target records the revision, and its lock is free."""
     event, reply = to_phase(aws, phase)
     polled = continuation(event, reply, f"faulted-{phase}-{index}")
-    with aws_calls(fail_at=index, fault=fault, only=BERTH_SERVICES) as log:
-        try:
-            invoke(polled)
-            raised = False
-        except Exception:
-            raised = True
-    failed_call = log.calls[index]
-    if raised:
-        assert failed_call.startswith("codepipeline.PutJob"), failed_call
-        invoke(polled)
+    failed_call = invoke_with_fault(polled, index, fault)
     replies = results(polled["CodePipeline.job"]["id"])
     assert len(replies) == 1, (failed_call, replies)
 
