@@ -181,8 +181,12 @@ class Demo:
         if last.kind != "success":
             return last.kind
         deployment = self.deployment(last.result["outputVariables"]["deployment_id"])
-        for result in sorted(deployment.attempts[-1].instances.values(), key=lambda r: r.instance_id):
+        attempt = deployment.attempts[-1]
+        for result in sorted(attempt.instances.values(), key=lambda r: r.instance_id):
             say(f"     {result.instance_id}  {result.status:<8} exit {result.response_code}")
+        if not attempt.instances and attempt.tally:  # a clean success: SSM's counts said it, no result was read
+            say(f"     {', '.join(attempt.expected_instances)}: all {attempt.tally.succeeded} Success "
+                "(SSM Success/Success over every expected instance)")
         return f"success on attempt {len(deployment.attempts)}"
 
     def pending_schedules(self) -> bool:

@@ -105,37 +105,42 @@ class DeploymentStore:
                    UpdateExpression="REMOVE breaker_open_since, recent_failures SET updated_by = :caller",
                    ExpressionAttributeValues={":caller": {"S": caller}}, ConditionExpression="attribute_exists(pk)")
 
-    def set_current_revision(self, name: str, revision: Revision, deployment_id: str) -> None:
-        self._call("UpdateItem", self._db.update_item, TableName=self._table, Key=_key(f"TARGET#{name}", "SPEC"),
-                   UpdateExpression="SET current_revision = :rev, last_deployment_id = :dep",
-                   ConditionExpression="attribute_exists(pk)",
-                   ExpressionAttributeValues={":rev": {"S": revision.model_dump_json()}, ":dep": {"S": deployment_id}})
-
     def settle_target(self, name: str, deployment_id: str, revision: Revision | None) -> bool:
         """A finished deployment lets go of its target: records `revision` as the target's current one (when it
-        succeeded) and releases the lock, in one transaction, so neither happens without the other. Returns False when
-        this deployment no longer holds the lock (it settled before, or its lock expired and was taken over): the lock
-        is then left alone and the revision not written."""
+        succeeded) and releases the lock, in one transaction, so neither happens without the other.
+
+        The revision is written only over an older deployment's (ids sort by creation time), never over a newer one's,
+        so finishing again after a crash cannot turn the target back. When a condition fails (the lock expired or was
+        taken over, a newer revision is recorded, the target was deleted), each part is done alone where it still
+        holds. Returns whether this call released the lock. Any other cancellation (a conflicting write, throttling)
+        is AwsCallFailed: nothing was written, and finishing again does it all."""
         release = {"Delete": {"TableName": self._table, "Key": _key(f"TARGET#{name}", "LOCK"),
                               "ConditionExpression": "deployment_id = :dep",
                               "ExpressionAttributeValues": {":dep": {"S": deployment_id}}}}
         items: list[dict[str, Any]] = [release]
         if revision is not None:
-            values = {":rev": {"S": revision.model_dump_json()}, ":dep": {"S": deployment_id}}
-            items.append({"Update": {
-                "TableName": self._table, "Key": _key(f"TARGET#{name}", "SPEC"),
-                "UpdateExpression": "SET current_revision = :rev, last_deployment_id = :dep",
-                "ConditionExpression": "attribute_exists(pk)", "ExpressionAttributeValues": values}})
+            items.append({"Update": self._revision_update(name, deployment_id, revision)})
         try:
             self._db.transact_write_items(TransactItems=items)
         except ClientError as exc:
-            if error_code(exc) != "TransactionCanceledException":
+            reasons = {reason.get("Code", "None") for reason in exc.response.get("CancellationReasons", [])}
+            if error_code(exc) != "TransactionCanceledException" or reasons - {"None", "ConditionalCheckFailed"}:
                 raise aws_failure("DynamoDB TransactWriteItems (settle target)", exc) from exc
-            # The lock's condition, or the target's (deleted since): release what is still ours, alone.
-            return self.release_lock(name, deployment_id)
+            released = self.release_lock(name, deployment_id)
+            if revision is not None:
+                self._conditional("UpdateItem (target revision)", self._db.update_item,
+                                  **self._revision_update(name, deployment_id, revision))
+            return released
         except BotoCoreError as exc:
             raise aws_failure("DynamoDB TransactWriteItems (settle target)", exc) from exc
         return True
+
+    def _revision_update(self, name: str, deployment_id: str, revision: Revision) -> dict[str, Any]:
+        return {"TableName": self._table, "Key": _key(f"TARGET#{name}", "SPEC"),
+                "UpdateExpression": "SET current_revision = :rev, last_deployment_id = :dep",
+                "ConditionExpression": "attribute_exists(pk) AND (attribute_not_exists(last_deployment_id) "
+                                       "OR last_deployment_id <= :dep)",
+                "ExpressionAttributeValues": {":rev": {"S": revision.model_dump_json()}, ":dep": {"S": deployment_id}}}
 
     # locks ---------------------------------------------------------------------------------------------------
     def acquire_lock(self, target: str, deployment_id: str, job_id: str | None, now: int, ttl: int) -> None:

@@ -13,8 +13,8 @@ FINAL_INVOCATION_STATUSES = frozenset({"Success", "Failed", "TimedOut", "Cancell
                                        "Undeliverable", "Terminated", "InvalidPlatform", "AccessDenied", "NeverRan"})
 FINAL_COMMAND_STATUSES = frozenset({"Success", "Failed", "TimedOut", "Cancelled"})
 MAX_FAILURE_MESSAGE = 5000
-# Failed instances whose output tail the record keeps per attempt: enough to classify the failure and show it, while a
-# record of thousands of failed instances stays far under DynamoDB's 400 KB item limit whatever they printed.
+# Failed instances whose output tail the record keeps per attempt (the failure is classified from all of them before):
+# enough to show it, while a record of thousands of failed instances stays far under DynamoDB's 400 KB item limit.
 MAX_STORED_TAILS = 50
 _STEP = re.compile(r"^berth-step: (\S+)\s*$", re.MULTILINE)
 _DIGEST = re.compile(r"^berth-digest: \S*?(sha256:[0-9a-f]{64})\s*$", re.MULTILINE)
@@ -98,14 +98,15 @@ def progress_while_running(expected: list[str], state: CommandState | None) -> P
 def success_from_counts(expected: list[str], state: CommandState) -> Progress | None:
     """A command over with Status and StatusDetails both Success had every invocation succeed (SSM says Incomplete as
     soon as one did not). When SSM also targeted exactly as many instances as berth expected, each expected instance
-    ran it and succeeded, and reading every result page would add nothing: the deployment is done at any fleet size.
-    None when the counts cannot say so: the results must be read."""
+    ran it and succeeded (unless SSM targeted a node berth could not expect, a hybrid `mi-` node sharing the tags,
+    while missing an expected one: the README says so), and reading every result page would add nothing: the
+    deployment is done at any fleet size, with no per-instance results to keep. None when the counts cannot say so:
+    the results must be read."""
     if not (expected and state.status == "Success" and state.status_details == "Success"
             and state.target_count == len(expected) and state.completed_count == state.target_count
             and state.error_count == 0 and state.delivery_timed_out_count == 0):
         return None
-    results = {instance_id: InstanceResult(instance_id=instance_id, status="Success") for instance_id in expected}
-    return Progress(Phase.SUCCEEDED, results, 100, summary_of(tally_results(expected, results)))
+    return Progress(Phase.SUCCEEDED, {}, 100, summary_of(tally_counts(expected, state)))
 
 
 def instance_result(invocation: Invocation, tail_chars: int = 600) -> InstanceResult:
@@ -156,12 +157,12 @@ def assess(
 
 
 def keep_tails(results: dict[str, InstanceResult], limit: int = MAX_STORED_TAILS) -> dict[str, InstanceResult]:
-    """The results as the record keeps them: every instance's status, exit code and step, and the output tail of the
-    first `limit` instances (by id) that printed one; the others' tails are dropped."""
-    with_tail = sorted(instance_id for instance_id, result in results.items() if result.output_tail)
-    dropped = set(with_tail[limit:])
-    return {instance_id: result.model_copy(update={"output_tail": ""}) if instance_id in dropped else result
-            for instance_id, result in results.items()}
+    """The results as the record keeps them: every instance's status, exit code and step, and the output tails of the
+    first `limit` instances (by id) that did not succeed. Succeeded instances' tails are dropped."""
+    keep = set(sorted(instance_id for instance_id, result in results.items()
+                      if result.output_tail and not result.succeeded)[:limit])
+    return {instance_id: result if instance_id in keep or not result.output_tail
+            else result.model_copy(update={"output_tail": ""}) for instance_id, result in results.items()}
 
 
 def _error_budget(max_errors: str, total: int) -> int:

@@ -16,7 +16,7 @@ from chalicelib.adapters.ecr import ImageRegistry
 from chalicelib.adapters.ssm import SsmGateway
 from chalicelib.adapters.store import DeploymentStore
 from chalicelib.domain.command import DeployCommand, build_shell_commands
-from chalicelib.domain.deployment import Attempt, Decision, Deployment, DeploymentStatus, Revision
+from chalicelib.domain.deployment import Attempt, Decision, Deployment, DeploymentStatus, Revision, Tally
 from chalicelib.domain.errors import AwsCallFailed, InvalidRevision
 from chalicelib.domain.image_ref import parse_image_ref
 from chalicelib.domain.progress import (
@@ -160,21 +160,31 @@ class DeploymentService:
         if state is None or not state.over:
             # While the command runs, SSM's counts are the progress: one call at any fleet size. Each instance's
             # result is read once, when the command is over.
+            now = self._clock()
+            self._keep_lock(deployment, attempt, now)
             progress = progress_while_running(attempt.expected_instances, state)
             running = attempt.model_copy(update={"tally": tally_counts(attempt.expected_instances, state)})
             return Followed(self._store.save_deployment(deployment.model_copy(update={
-                "attempts": [*deployment.attempts[:-1], running], "updated_at": self._clock()})), progress)
-        progress, expected = self._final_progress(deployment, attempt.command_id, attempt.expected_instances, state)
+                "attempts": [*deployment.attempts[:-1], running], "updated_at": now})), progress)
+        progress, tally = self._final_progress(deployment, attempt.command_id, attempt.expected_instances, state)
         now = self._clock()
-        updated_attempt = attempt.model_copy(update={"instances": keep_tails(progress.instances),
-                                                     "tally": tally_results(expected, progress.instances)})
+        updated_attempt = attempt.model_copy(update={"instances": progress.instances, "tally": tally})
         deployment = deployment.model_copy(update={"attempts": [*deployment.attempts[:-1], updated_attempt]})
         if progress.phase == Phase.RUNNING:
-            return Followed(self._store.save_deployment(deployment.model_copy(update={"updated_at": now})), progress)
+            return Followed(self._store.save_deployment(deployment.model_copy(update={
+                "attempts": [*deployment.attempts[:-1], _bounded(updated_attempt)], "updated_at": now})), progress)
         if progress.phase == Phase.SUCCEEDED:
             return Followed(self._finish(deployment, DeploymentStatus.SUCCEEDED, now, progress.summary,
                                          digests=progress.digests), progress)
         return Followed(self._after_failure(deployment, progress.failure_message, now), progress)
+
+    def _keep_lock(self, deployment: Deployment, attempt: Attempt, now: datetime) -> None:
+        """The lock lasts the command's timeout plus some slack from the attempt's start, but a rollout a few instances
+        at a time can take longer: past half of that, each poll pushes the expiry out again, so no second deployment
+        can take the target while this one still runs."""
+        ttl = deployment.spec.rollout.timeout_seconds + self._lock_slack
+        if now - attempt.started_at >= timedelta(seconds=ttl / 2):
+            self._store.extend_lock(deployment.target, deployment.deployment_id, int(now.timestamp()) + ttl)
 
     def _after_failure(self, deployment: Deployment, message: str, now: datetime) -> Deployment:
         """A failed attempt either becomes a scheduled retry (the deployment stays open) or the final failure."""
@@ -190,7 +200,7 @@ class DeploymentService:
             self._telemetry.count("RetriesGivenUp")
             return finished
         name = self._retries.schedule(deployment, decision, now)
-        ended = deployment.attempts[-1].model_copy(update={"ended_at": now, "outcome": message})
+        ended = _bounded(deployment.attempts[-1]).model_copy(update={"ended_at": now, "outcome": message})
         saved = self._store.save_deployment(deployment.model_copy(update={
             "status": DeploymentStatus.RETRYING, "attempts": [*deployment.attempts[:-1], ended], "updated_at": now,
             "message": f"attempt {number} failed; attempt {decision.attempt} scheduled at {decision.at:%H:%M:%S}Z",
@@ -235,12 +245,12 @@ class DeploymentService:
         return self._send(deployment, cause="resent: the command was never sent")
 
     def _final_progress(self, deployment: Deployment, command_id: str, expected: list[str], state: CommandState
-                        ) -> tuple[Progress, list[str]]:
-        """Where a command that is over leaves the deployment, and the instances it counts as expected."""
+                        ) -> tuple[Progress, Tally]:
+        """Where a command that is over leaves the deployment, and its instances by outcome."""
         if deployment.revision.digest is not None:  # otherwise an instance's output must say what it pulled
             counted = success_from_counts(expected, state)
             if counted is not None:
-                return counted, expected
+                return counted, tally_counts(expected, state)
         invocations = self._final_invocations(deployment, command_id, state)
         max_errors = deployment.spec.rollout.max_errors
         expected = self._expected_now(expected, invocations, state)
@@ -248,7 +258,7 @@ class DeploymentService:
         if progress.phase == Phase.FAILED:
             invocations = self._with_full_output(command_id, invocations)
             progress = assess(expected, invocations, state.status, max_errors)
-        return progress, expected
+        return progress, tally_results(expected, progress.instances)
 
     def _final_invocations(self, deployment: Deployment, command_id: str, state: CommandState) -> list[Invocation]:
         """Every instance's result, read once the command is over. When SSM's counts say every instance succeeded and
@@ -277,7 +287,7 @@ class DeploymentService:
             revision = revision.model_copy(update={"digest": next(iter(digests))})
         attempts = deployment.attempts
         if attempts:
-            attempts = [*attempts[:-1], attempts[-1].model_copy(update={
+            attempts = [*attempts[:-1], _bounded(attempts[-1]).model_copy(update={
                 "ended_at": now, "outcome": "succeeded" if status == DeploymentStatus.SUCCEEDED else message})]
         # The target first (its revision and lock, in one transaction), then the record: should anything fail in
         # between, the record is still open and the next refresh finishes it again, finding the target settled.
@@ -291,3 +301,8 @@ class DeploymentService:
         self._telemetry.count(f"Deployments{status.value.capitalize()}")
         self._telemetry.seconds("DeploymentDurationSeconds", (now - deployment.created_at).total_seconds())
         return finished
+
+
+def _bounded(attempt: Attempt) -> Attempt:
+    """The attempt as the record keeps it, once its results have been used (see keep_tails)."""
+    return attempt.model_copy(update={"instances": keep_tails(attempt.instances)})

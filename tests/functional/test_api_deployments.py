@@ -48,14 +48,14 @@ def test_redeploy_answers_202_with_location_then_progresses_to_success(aws: Worl
 
     final = settle(deployment_id)
     assert final["status"] == "SUCCEEDED" and final["final"] is True
-    assert sorted(final["attempts"][0]["instances"]) == instances
+    assert sorted(final["attempts"][0]["expected_instances"]) == instances
     assert final["progress"] == {"total": 2, "succeeded": 2, "failed": 0, "pending": 0}
     assert f"web@{digest}" in sent_scripts(aws)[0]
     assert call("GET", "/targets/web").body["current_revision"]["digest"] == digest
 
 
 def test_progress_of_a_running_deployment_follows_the_commands_counts(aws: World) -> None:
-    """While the command runs, GET shows SSM's counts; once it is over, every instance's own result."""
+    """While the command runs, GET shows SSM's counts; a clean success needs no per-instance result."""
     instances = register(aws, instances=4, rollout={"max_concurrency": "50%", "max_errors": "0"})
     push_image(aws, "web", "v1")
     localaws.set_default_outcome(InstanceOutcome(polls_before_done=1))
@@ -68,8 +68,8 @@ def test_progress_of_a_running_deployment_follows_the_commands_counts(aws: World
                      len(body["attempts"][-1]["instances"])))
         if body["final"]:
             break
-    assert seen == [("IN_PROGRESS", 0, 4, 0), ("IN_PROGRESS", 2, 2, 0), ("SUCCEEDED", 4, 0, 4)]
-    assert sorted(body["attempts"][-1]["instances"]) == instances
+    assert seen == [("IN_PROGRESS", 0, 4, 0), ("IN_PROGRESS", 2, 2, 0), ("SUCCEEDED", 4, 0, 0)]
+    assert sorted(body["attempts"][-1]["expected_instances"]) == instances
 
 
 def test_redeploy_without_image_ships_the_current_revision_again_by_digest(aws: World) -> None:
@@ -351,3 +351,28 @@ def test_unknown_instance_ids_fail_the_deployment_and_free_the_target(aws: World
     assert first.status == 202 and first.body["status"] == "FAILED" and "i-0123456789abcdef0" in first.body["message"]
     assert call("GET", "/targets/web").body["lock"] is None
     assert deploy(image=aws.image_uri("web", "v1")).status == 202
+
+
+def test_a_rollout_longer_than_its_lock_keeps_the_target(aws: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lock lasts the command's timeout plus slack; a slow rollout polled past half of that pushes it out, so a
+    second deployment still finds the target busy."""
+    from datetime import datetime, timedelta
+
+    from chalicelib import wiring
+
+    register(aws)
+    push_image(aws, "web", "v1")
+    localaws.set_default_outcome(InstanceOutcome(polls_before_done=100))
+    running = deploy(image=aws.image_uri("web", "v1")).body["deployment_id"]
+    lock = call("GET", "/targets/web").body["lock"]
+    assert call("GET", f"/deployments/{running}").status == 200
+    assert call("GET", "/targets/web").body["lock"] == lock          # early in the rollout: no write for the lock
+
+    later = wiring.utc_now() + timedelta(hours=1)
+    monkeypatch.setattr(wiring, "utc_now", lambda: later)
+    assert call("GET", f"/deployments/{running}").body["status"] == "IN_PROGRESS"
+    extended = call("GET", "/targets/web").body["lock"]
+    pushed_out = datetime.fromisoformat(extended["expires_at"]) - datetime.fromisoformat(lock["expires_at"])
+    assert extended["deployment_id"] == running and pushed_out >= timedelta(minutes=55)
+    busy = deploy(image=aws.image_uri("web", "v1"))
+    assert busy.status == 409 and running in busy.error["message"]

@@ -65,8 +65,8 @@ def test_running_polls_read_counts_and_a_clean_success_reads_no_result_page(aws:
     with Client(app, stage_name="test"):
         record = store().get_deployment(replies[-1].result["outputVariables"]["deployment_id"])
     attempt = record.attempts[-1]
-    assert record.status.value == "SUCCEEDED" and sorted(attempt.instances) == instances
-    assert {result.status for result in attempt.instances.values()} == {"Success"}
+    assert record.status.value == "SUCCEEDED" and sorted(attempt.expected_instances) == instances
+    assert attempt.instances == {}      # SSM said it of every instance: nothing per instance to keep
     assert attempt.tally is not None and attempt.tally.model_dump() == {
         "total": FLEET, "succeeded": FLEET, "failed": 0, "pending": 0}
 
@@ -161,3 +161,27 @@ def test_a_record_of_thousands_of_failed_instances_fits_in_one_item(aws: World) 
     assert {result.step for result in saved.attempts[-1].instances.values()} == {"pull"}
     with pytest.raises(AwsCallFailed, match="size"):      # the same record with every tail kept does not fit
         store.create_deployment(record("d-unbounded", bounded=False))
+
+
+def test_a_failure_on_more_instances_than_the_record_keeps_tails_of_is_classified_from_all(aws: World) -> None:
+    """70 instances without Docker: the retry decision sees every instance's output, not the 50 the record keeps, so
+    the failure is remediable (install Docker, retry) rather than an unexplained exit 127."""
+    instances = aws.launch(70, TAGS)
+    aws.push_image("web", "v1")
+    localaws.set_default_outcome(InstanceOutcome(status="Failed", response_code=127, polls_before_done=1,
+                                                 stderr="start_container.sh: line 3: docker: command not found"))
+    bucket, key = aws.put_artifact({"image.txt": aws.image_uri("web", "v1")})
+    token = None
+    for round_number in range(4):
+        event = local_pipeline.job_event(json.dumps(spec(rollout={"max_concurrency": "100%", "max_errors": "100%"})),
+                                         bucket, key, token, jid(f"fleet-docker-{round_number}"))
+        invoke(event)
+        token = results(jid(f"fleet-docker-{round_number}"))[0].get("continuationToken")
+
+    from chalicelib.wiring import store
+    with Client(app, stage_name="test"):
+        record = store().get_deployment(json.loads(token or "{}")["d"])
+    assert record.status.value == "RETRYING", record.message
+    assert "(remediable)" in record.history[-1].cause
+    kept = [result for result in record.attempts[-1].instances.values() if result.output_tail]
+    assert len(record.attempts[-1].instances) == len(instances) and len(kept) == 50

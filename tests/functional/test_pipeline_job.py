@@ -66,7 +66,8 @@ def test_deploys_image_from_imagedefinitions_to_tagged_fleet(aws: World) -> None
         record = store().get_deployment(deployment_id)
         target = store().get_target("web-prod")
     assert record.status.value == "SUCCEEDED"
-    assert sorted(record.attempts[0].instances) == instances
+    assert sorted(record.attempts[0].expected_instances) == instances
+    assert record.attempts[0].tally is not None and record.attempts[0].tally.succeeded == len(instances)
     assert record.revision.digest == digest and record.job_id == jid("job-1")
     assert target is not None and target.current_revision == record.revision
 

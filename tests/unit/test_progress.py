@@ -366,8 +366,7 @@ CLEAN = CommandState("Success", "Success", target_count=3, completed_count=3)
 
 def test_a_clean_success_with_every_expected_instance_targeted_needs_no_result_page() -> None:
     progress = success_from_counts([A, B, C], CLEAN)
-    assert progress == Progress(Phase.SUCCEEDED, {i: result(i, code=None) for i in (A, B, C)}, 100,
-                                "3 succeeded, 0 failed, 0 pending of 3 instances")
+    assert progress == Progress(Phase.SUCCEEDED, {}, 100, "3 succeeded, 0 failed, 0 pending of 3 instances")
 
 
 @pytest.mark.parametrize("expected, state", [
@@ -391,3 +390,10 @@ def test_the_record_keeps_the_tails_of_the_first_failed_instances_only() -> None
     assert kept == {A: result(A), B: results[B], C: results[C],
                     D: result(D, "Failed", 21, output_tail="")}
     assert keep_tails(results) == results
+
+
+def test_succeeded_instances_keep_no_tail_and_failed_ones_come_first() -> None:
+    """Output of instances that succeeded never takes the place of a failed one's."""
+    results = {A: result(A, output_tail="pulled"), B: result(B, output_tail="pulled"),
+               C: result(C, "Failed", 127, output_tail="docker: command not found")}
+    assert keep_tails(results, limit=1) == {A: result(A), B: result(B), C: results[C]}

@@ -1,0 +1,85 @@
+"""A finished deployment settles its target: the current revision and the lock, together, never backwards in time,
+and never half-way on a transient failure. On moto's DynamoDB (conditions and transactions are real there); the
+transient cancellation is botocore's Stubber, validated against DynamoDB's own service model."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.stub import Stubber
+
+from chalicelib.adapters.store import DeploymentStore
+from chalicelib.domain.deployment import Revision
+from chalicelib.domain.errors import AwsCallFailed
+from chalicelib.domain.spec import TargetSpec
+from tests.conftest import TABLE, World
+
+OLDER, MINE, NEWER = "d-20261127010000-0000aaaa", "d-20261127020000-0000bbbb", "d-20261127030000-0000cccc"
+NOW = 1_800_000_000
+
+
+def revision(tag: str) -> Revision:
+    return Revision(image=f"registry.example.com/web:{tag}", digest="sha256:" + tag.encode().hex().ljust(64, "0"))
+
+
+@pytest.fixture
+def store(aws: World) -> DeploymentStore:
+    store = DeploymentStore(aws.client("dynamodb"), TABLE)
+    store.put_target(TargetSpec.model_validate({"target": "web", "instances": {"tags": {"app": "web"}},
+                                                "container": {"name": "web"}}), "test")
+    return store
+
+
+def current(store: DeploymentStore) -> tuple[Revision | None, str | None]:
+    record = store.get_target("web")
+    assert record is not None
+    return record.current_revision, record.last_deployment_id
+
+
+def test_a_success_records_its_revision_and_frees_the_target(store: DeploymentStore) -> None:
+    store.acquire_lock("web", MINE, None, NOW, 600)
+    assert store.settle_target("web", MINE, revision("v2")) is True
+    assert current(store) == (revision("v2"), MINE) and store.get_lock("web") is None
+
+
+def test_a_failure_frees_the_target_and_keeps_its_revision(store: DeploymentStore) -> None:
+    store.settle_target("web", OLDER, revision("v1"))
+    store.acquire_lock("web", MINE, None, NOW, 600)
+    assert store.settle_target("web", MINE, None) is True
+    assert current(store) == (revision("v1"), OLDER) and store.get_lock("web") is None
+
+
+def test_a_success_whose_lock_expired_still_records_its_revision(store: DeploymentStore) -> None:
+    assert store.settle_target("web", MINE, revision("v2")) is False
+    assert current(store) == (revision("v2"), MINE)
+
+
+def test_a_lock_taken_over_is_left_to_its_holder(store: DeploymentStore) -> None:
+    store.acquire_lock("web", NEWER, None, NOW, 600)
+    assert store.settle_target("web", MINE, revision("v2")) is False
+    assert store.get_lock("web") is not None and store.get_lock("web").deployment_id == NEWER  # type: ignore[union-attr]
+    assert current(store) == (revision("v2"), MINE)
+
+
+def test_finishing_again_never_turns_the_target_back(store: DeploymentStore) -> None:
+    """Settled, the record's save failed, a newer deployment ran to success: finishing the older one again (the next
+    refresh does) must not put its revision back."""
+    store.acquire_lock("web", MINE, None, NOW, 600)
+    store.settle_target("web", MINE, revision("v2"))
+    store.acquire_lock("web", NEWER, None, NOW, 600)
+    store.settle_target("web", NEWER, revision("v3"))
+    assert store.settle_target("web", MINE, revision("v2")) is False
+    assert current(store) == (revision("v3"), NEWER)
+
+
+@pytest.mark.parametrize("reason", ["TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"])
+def test_a_transient_cancellation_writes_nothing_and_is_an_aws_failure(aws: World, store: DeploymentStore,
+                                                                       reason: str) -> None:
+    store.acquire_lock("web", MINE, None, NOW, 600)
+    client = aws.client("dynamodb")
+    with Stubber(client) as stub:
+        stub.add_client_error("transact_write_items", service_error_code="TransactionCanceledException",
+                              service_message="Transaction cancelled", http_status_code=400,
+                              modeled_fields={"CancellationReasons": [{"Code": reason}, {"Code": "None"}]})
+        with pytest.raises(AwsCallFailed, match="TransactionCanceledException"):
+            DeploymentStore(client, TABLE).settle_target("web", MINE, revision("v2"))
+    assert store.get_lock("web") is not None and current(store) == (None, None)
