@@ -105,12 +105,12 @@ class DeploymentStore:
                    UpdateExpression="REMOVE breaker_open_since, recent_failures SET updated_by = :caller",
                    ExpressionAttributeValues={":caller": {"S": caller}}, ConditionExpression="attribute_exists(pk)")
 
-    def settle_target(self, name: str, deployment_id: str, revision: Revision | None) -> bool:
+    def settle_target(self, name: str, deployment_id: str, revision: Revision | None, started: datetime) -> bool:
         """A finished deployment lets go of its target: records `revision` as the target's current one (when it
         succeeded) and releases the lock, in one transaction, so neither happens without the other.
 
-        The revision is written only over an older deployment's (ids sort by creation time), never over a newer one's,
-        so finishing again after a crash cannot turn the target back. When a condition fails (the lock expired or was
+        The revision is written only over that of a deployment started before `started`, never over a newer one's, so
+        finishing again after a crash cannot turn the target back. When a condition fails (the lock expired or was
         taken over, a newer revision is recorded, the target was deleted), each part is done alone where it still
         holds. Returns whether this call released the lock. Any other cancellation (a conflicting write, throttling)
         is AwsCallFailed: nothing was written, and finishing again does it all."""
@@ -119,7 +119,7 @@ class DeploymentStore:
                               "ExpressionAttributeValues": {":dep": {"S": deployment_id}}}}
         items: list[dict[str, Any]] = [release]
         if revision is not None:
-            items.append({"Update": self._revision_update(name, deployment_id, revision)})
+            items.append({"Update": self._revision_update(name, deployment_id, revision, started)})
         try:
             self._db.transact_write_items(TransactItems=items)
         except ClientError as exc:
@@ -129,18 +129,20 @@ class DeploymentStore:
             released = self.release_lock(name, deployment_id)
             if revision is not None:
                 self._conditional("UpdateItem (target revision)", self._db.update_item,
-                                  **self._revision_update(name, deployment_id, revision))
+                                  **self._revision_update(name, deployment_id, revision, started))
             return released
         except BotoCoreError as exc:
             raise aws_failure("DynamoDB TransactWriteItems (settle target)", exc) from exc
         return True
 
-    def _revision_update(self, name: str, deployment_id: str, revision: Revision) -> dict[str, Any]:
+    def _revision_update(self, name: str, deployment_id: str, revision: Revision, started: datetime
+                         ) -> dict[str, Any]:
         return {"TableName": self._table, "Key": _key(f"TARGET#{name}", "SPEC"),
-                "UpdateExpression": "SET current_revision = :rev, last_deployment_id = :dep",
-                "ConditionExpression": "attribute_exists(pk) AND (attribute_not_exists(last_deployment_id) "
-                                       "OR last_deployment_id <= :dep)",
-                "ExpressionAttributeValues": {":rev": {"S": revision.model_dump_json()}, ":dep": {"S": deployment_id}}}
+                "UpdateExpression": "SET current_revision = :rev, last_deployment_id = :dep, last_deployment_at = :at",
+                "ConditionExpression": "attribute_exists(pk) AND (attribute_not_exists(last_deployment_at) "
+                                       "OR last_deployment_at <= :at)",
+                "ExpressionAttributeValues": {":rev": {"S": revision.model_dump_json()}, ":dep": {"S": deployment_id},
+                                              ":at": {"N": str(int(started.timestamp() * 1_000_000))}}}
 
     # locks ---------------------------------------------------------------------------------------------------
     def acquire_lock(self, target: str, deployment_id: str, job_id: str | None, now: int, ttl: int) -> None:

@@ -292,7 +292,7 @@ class DeploymentService:
         # The target first (its revision and lock, in one transaction), then the record: should anything fail in
         # between, the record is still open and the next refresh finishes it again, finding the target settled.
         self._store.settle_target(deployment.target, deployment.deployment_id,
-                                  revision if status == DeploymentStatus.SUCCEEDED else None)
+                                  revision if status == DeploymentStatus.SUCCEEDED else None, deployment.created_at)
         finished = self._store.save_deployment(deployment.model_copy(update={
             "status": status, "revision": revision, "attempts": attempts, "updated_at": now, "message": message,
             "history": [*deployment.history, *([decision] if decision else []),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 import localaws
@@ -118,7 +120,7 @@ def test_status_shows_revision_lock_and_last_deployment(aws: World) -> None:
     call("POST", f"/deployments/{started.body['deployment_id']}/cancel")
     register(aws, instances=0)
     revision = Revision(image=aws.image_uri("web", "v1"), digest=digest)
-    store(aws).settle_target("web", started.body["deployment_id"], revision)
+    store(aws).settle_target("web", started.body["deployment_id"], revision, datetime.now(UTC))
     status = call("GET", "/targets/web").body
     assert status["lock"] is None
     assert status["current_revision"]["tag"] == "v1" and status["current_revision"]["digest"] == digest

@@ -4,6 +4,8 @@ transient cancellation is botocore's Stubber, validated against DynamoDB's own s
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from botocore.stub import Stubber
 
@@ -13,8 +15,15 @@ from chalicelib.domain.errors import AwsCallFailed
 from chalicelib.domain.spec import TargetSpec
 from tests.conftest import TABLE, World
 
-OLDER, MINE, NEWER = "d-20261127010000-0000aaaa", "d-20261127020000-0000bbbb", "d-20261127030000-0000cccc"
+# Deployment ids of one second may sort either way; their start times (to the microsecond) do not.
+OLDER, MINE, NEWER = "d-20261127020000-ffff0000", "d-20261127020000-aaaa0000", "d-20261127020000-0000bbbb"
 NOW = 1_800_000_000
+STARTED = {deployment_id: datetime(2026, 11, 27, 2, 0, 0, microsecond, tzinfo=UTC)
+           for deployment_id, microsecond in ((OLDER, 100), (MINE, 200), (NEWER, 300))}
+
+
+def settle(store: DeploymentStore, deployment_id: str, revision: Revision | None) -> bool:
+    return store.settle_target("web", deployment_id, revision, STARTED[deployment_id])
 
 
 def revision(tag: str) -> Revision:
@@ -37,25 +46,25 @@ def current(store: DeploymentStore) -> tuple[Revision | None, str | None]:
 
 def test_a_success_records_its_revision_and_frees_the_target(store: DeploymentStore) -> None:
     store.acquire_lock("web", MINE, None, NOW, 600)
-    assert store.settle_target("web", MINE, revision("v2")) is True
+    assert settle(store, MINE, revision("v2")) is True
     assert current(store) == (revision("v2"), MINE) and store.get_lock("web") is None
 
 
 def test_a_failure_frees_the_target_and_keeps_its_revision(store: DeploymentStore) -> None:
-    store.settle_target("web", OLDER, revision("v1"))
+    settle(store, OLDER, revision("v1"))
     store.acquire_lock("web", MINE, None, NOW, 600)
-    assert store.settle_target("web", MINE, None) is True
+    assert settle(store, MINE, None) is True
     assert current(store) == (revision("v1"), OLDER) and store.get_lock("web") is None
 
 
 def test_a_success_whose_lock_expired_still_records_its_revision(store: DeploymentStore) -> None:
-    assert store.settle_target("web", MINE, revision("v2")) is False
+    assert settle(store, MINE, revision("v2")) is False
     assert current(store) == (revision("v2"), MINE)
 
 
 def test_a_lock_taken_over_is_left_to_its_holder(store: DeploymentStore) -> None:
     store.acquire_lock("web", NEWER, None, NOW, 600)
-    assert store.settle_target("web", MINE, revision("v2")) is False
+    assert settle(store, MINE, revision("v2")) is False
     assert store.get_lock("web") is not None and store.get_lock("web").deployment_id == NEWER  # type: ignore[union-attr]
     assert current(store) == (revision("v2"), MINE)
 
@@ -64,10 +73,10 @@ def test_finishing_again_never_turns_the_target_back(store: DeploymentStore) -> 
     """Settled, the record's save failed, a newer deployment ran to success: finishing the older one again (the next
     refresh does) must not put its revision back."""
     store.acquire_lock("web", MINE, None, NOW, 600)
-    store.settle_target("web", MINE, revision("v2"))
+    settle(store, MINE, revision("v2"))
     store.acquire_lock("web", NEWER, None, NOW, 600)
-    store.settle_target("web", NEWER, revision("v3"))
-    assert store.settle_target("web", MINE, revision("v2")) is False
+    settle(store, NEWER, revision("v3"))
+    assert settle(store, MINE, revision("v2")) is False
     assert current(store) == (revision("v3"), NEWER)
 
 
@@ -81,5 +90,5 @@ def test_a_transient_cancellation_writes_nothing_and_is_an_aws_failure(aws: Worl
                               service_message="Transaction cancelled", http_status_code=400,
                               modeled_fields={"CancellationReasons": [{"Code": reason}, {"Code": "None"}]})
         with pytest.raises(AwsCallFailed, match="TransactionCanceledException"):
-            DeploymentStore(client, TABLE).settle_target("web", MINE, revision("v2"))
+            settle(DeploymentStore(client, TABLE), MINE, revision("v2"))
     assert store.get_lock("web") is not None and current(store) == (None, None)
