@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from .deployment import InstanceResult, Tally
@@ -59,6 +59,7 @@ class Progress:
     percent: int
     summary: str
     failure_message: str = ""
+    tally: Tally = field(default_factory=Tally, compare=False)   # the instances by outcome, as the record keeps them
 
     @property
     def digests(self) -> set[str]:
@@ -92,7 +93,7 @@ def progress_while_running(expected: list[str], state: CommandState | None) -> P
     """Progress of a command that is not over, from its counts: the same for 1 instance as for 10,000."""
     tally = tally_counts(expected, state)
     done = tally.total - tally.pending
-    return Progress(Phase.RUNNING, {}, min(99, done * 100 // max(tally.total, 1)), summary_of(tally))
+    return Progress(Phase.RUNNING, {}, min(99, done * 100 // max(tally.total, 1)), summary_of(tally), tally=tally)
 
 
 def success_from_counts(expected: list[str], state: CommandState) -> Progress | None:
@@ -106,7 +107,8 @@ def success_from_counts(expected: list[str], state: CommandState) -> Progress | 
             and state.target_count == len(expected) and state.completed_count == state.target_count
             and state.error_count == 0 and state.delivery_timed_out_count == 0):
         return None
-    return Progress(Phase.SUCCEEDED, {}, 100, summary_of(tally_counts(expected, state)))
+    tally = tally_counts(expected, state)
+    return Progress(Phase.SUCCEEDED, {}, 100, summary_of(tally), tally=tally)
 
 
 def instance_result(invocation: Invocation, tail_chars: int = 600) -> InstanceResult:
@@ -148,12 +150,12 @@ def assess(
         if command_over and not results:
             return Progress(Phase.FAILED, results, 100, summary,
                             "the command reached no instance: no instance matched the target, or none is managed "
-                            "by SSM")
-        return Progress(Phase.RUNNING, results, min(99, finished * 100 // max(total, 1)), summary)
+                            "by SSM", tally)
+        return Progress(Phase.RUNNING, results, min(99, finished * 100 // max(total, 1)), summary, tally=tally)
     # An error budget tolerates some failures; a deployment in which no instance succeeded is never a success.
     if succeeded == 0 or len(failed) > _error_budget(max_errors, total):
-        return Progress(Phase.FAILED, results, 100, summary, failure_message(failed, total))
-    return Progress(Phase.SUCCEEDED, results, 100, summary)
+        return Progress(Phase.FAILED, results, 100, summary, failure_message(failed, total), tally)
+    return Progress(Phase.SUCCEEDED, results, 100, summary, tally=tally)
 
 
 def keep_tails(results: dict[str, InstanceResult], limit: int = MAX_STORED_TAILS) -> dict[str, InstanceResult]:

@@ -16,7 +16,7 @@ from chalicelib.adapters.ecr import ImageRegistry
 from chalicelib.adapters.ssm import SsmGateway
 from chalicelib.adapters.store import DeploymentStore
 from chalicelib.domain.command import DeployCommand, build_shell_commands
-from chalicelib.domain.deployment import Attempt, Decision, Deployment, DeploymentStatus, Revision, Tally
+from chalicelib.domain.deployment import Attempt, Decision, Deployment, DeploymentStatus, Revision
 from chalicelib.domain.errors import AwsCallFailed, InvalidRevision
 from chalicelib.domain.image_ref import parse_image_ref
 from chalicelib.domain.progress import (
@@ -28,8 +28,6 @@ from chalicelib.domain.progress import (
     keep_tails,
     progress_while_running,
     success_from_counts,
-    tally_counts,
-    tally_results,
 )
 from chalicelib.domain.retry import GiveUp
 from chalicelib.domain.spec import TargetSpec, Trigger
@@ -163,12 +161,12 @@ class DeploymentService:
             now = self._clock()
             self._keep_lock(deployment, attempt, now)
             progress = progress_while_running(attempt.expected_instances, state)
-            running = attempt.model_copy(update={"tally": tally_counts(attempt.expected_instances, state)})
+            running = attempt.model_copy(update={"tally": progress.tally})
             return Followed(self._store.save_deployment(deployment.model_copy(update={
                 "attempts": [*deployment.attempts[:-1], running], "updated_at": now})), progress)
-        progress, tally = self._final_progress(deployment, attempt.command_id, attempt.expected_instances, state)
+        progress = self._final_progress(deployment, attempt.command_id, attempt.expected_instances, state)
         now = self._clock()
-        updated_attempt = attempt.model_copy(update={"instances": progress.instances, "tally": tally})
+        updated_attempt = attempt.model_copy(update={"instances": progress.instances, "tally": progress.tally})
         deployment = deployment.model_copy(update={"attempts": [*deployment.attempts[:-1], updated_attempt]})
         if progress.phase == Phase.RUNNING:
             return Followed(self._store.save_deployment(deployment.model_copy(update={
@@ -245,12 +243,12 @@ class DeploymentService:
         return self._send(deployment, cause="resent: the command was never sent")
 
     def _final_progress(self, deployment: Deployment, command_id: str, expected: list[str], state: CommandState
-                        ) -> tuple[Progress, Tally]:
-        """Where a command that is over leaves the deployment, and its instances by outcome."""
+                        ) -> Progress:
+        """Where a command that is over leaves the deployment."""
         if deployment.revision.digest is not None:  # otherwise an instance's output must say what it pulled
             counted = success_from_counts(expected, state)
             if counted is not None:
-                return counted, tally_counts(expected, state)
+                return counted
         invocations = self._final_invocations(deployment, command_id, state)
         max_errors = deployment.spec.rollout.max_errors
         expected = self._expected_now(expected, invocations, state)
@@ -258,7 +256,7 @@ class DeploymentService:
         if progress.phase == Phase.FAILED:
             invocations = self._with_full_output(command_id, invocations)
             progress = assess(expected, invocations, state.status, max_errors)
-        return progress, tally_results(expected, progress.instances)
+        return progress
 
     def _final_invocations(self, deployment: Deployment, command_id: str, state: CommandState) -> list[Invocation]:
         """Every instance's result, read once the command is over. When SSM's counts say every instance succeeded and

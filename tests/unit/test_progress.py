@@ -397,3 +397,11 @@ def test_succeeded_instances_keep_no_tail_and_failed_ones_come_first() -> None:
     results = {A: result(A, output_tail="pulled"), B: result(B, output_tail="pulled"),
                C: result(C, "Failed", 127, output_tail="docker: command not found")}
     assert keep_tails(results, limit=1) == {A: result(A), B: result(B), C: results[C]}
+
+
+def test_each_progress_carries_the_tally_the_record_keeps() -> None:
+    assert assess([A, B, C], [inv(A), inv(B, "Failed", 21)], "Failed").tally == Tally(
+        total=3, succeeded=1, failed=2, pending=0)           # C never ran
+    assert progress_while_running([A, B], CommandState("InProgress", target_count=2, completed_count=1)).tally == \
+        Tally(total=2, succeeded=1, failed=0, pending=1)
+    assert success_from_counts([A, B, C], CLEAN).tally == Tally(total=3, succeeded=3)  # type: ignore[union-attr]
