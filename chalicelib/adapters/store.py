@@ -114,10 +114,7 @@ class DeploymentStore:
         taken over, a newer revision is recorded, the target was deleted), each part is done alone where it still
         holds. Returns whether this call released the lock. Any other cancellation (a conflicting write, throttling)
         is AwsCallFailed: nothing was written, and finishing again does it all."""
-        release = {"Delete": {"TableName": self._table, "Key": _key(f"TARGET#{name}", "LOCK"),
-                              "ConditionExpression": "deployment_id = :dep",
-                              "ExpressionAttributeValues": {":dep": {"S": deployment_id}}}}
-        items: list[dict[str, Any]] = [release]
+        items: list[dict[str, Any]] = [{"Delete": self._lock_release(name, deployment_id)}]
         if revision is not None:
             items.append({"Update": self._revision_update(name, deployment_id, revision, started)})
         try:
@@ -134,6 +131,12 @@ class DeploymentStore:
         except BotoCoreError as exc:
             raise aws_failure("DynamoDB TransactWriteItems (settle target)", exc) from exc
         return True
+
+    def _lock_release(self, target: str, deployment_id: str) -> dict[str, Any]:
+        """The lock's deletion, on condition that `deployment_id` still holds it."""
+        return {"TableName": self._table, "Key": _key(f"TARGET#{target}", "LOCK"),
+                "ConditionExpression": "deployment_id = :dep",
+                "ExpressionAttributeValues": {":dep": {"S": deployment_id}}}
 
     def _revision_update(self, name: str, deployment_id: str, revision: Revision, started: datetime
                          ) -> dict[str, Any]:
@@ -172,9 +175,7 @@ class DeploymentStore:
 
     def release_lock(self, target: str, deployment_id: str) -> bool:
         """Release the lock if this deployment still holds it; a lock taken over since is left alone."""
-        return self._conditional("DeleteItem (lock)", self._db.delete_item, TableName=self._table,
-                          Key=_key(f"TARGET#{target}", "LOCK"), ConditionExpression="deployment_id = :dep",
-                          ExpressionAttributeValues={":dep": {"S": deployment_id}})
+        return self._conditional("DeleteItem (lock)", self._db.delete_item, **self._lock_release(target, deployment_id))
 
     # deployments ---------------------------------------------------------------------------------------------
     def create_deployment(self, deployment: Deployment) -> None:
