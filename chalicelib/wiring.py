@@ -1,5 +1,8 @@
 """The composition root: the one place boto3 clients are built (lazily, on first use, for cold start) and services
-are put together. Clients use botocore's `standard` retry mode and bounded timeouts."""
+are put together. Clients use botocore's `standard` retry mode and bounded timeouts, except for the calls that carry
+no idempotency token (SSM SendCommand, CodeDeploy CreateDeployment): a client that sent one of those again after a
+lost answer would run it twice, so they go through clients that make a single attempt, and berth decides what an
+unanswered call means (chalicelib.domain.errors.CallUnanswered)."""
 
 from __future__ import annotations
 
@@ -33,21 +36,41 @@ def _session() -> Any:
     return boto3.Session(botocore_session=core)
 
 
-def client(service: str, region: str | None = None, **credentials: Any) -> Any:
+def client(service: str, region: str | None = None, single_attempt: bool = False, **credentials: Any) -> Any:
+    """A client with standard retries (3 more attempts), or with `single_attempt` none at all."""
     from botocore.config import Config
 
-    config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=20)
+    retries = {"mode": "standard", "total_max_attempts": 1} if single_attempt else {"mode": "standard",
+                                                                                    "max_attempts": 3}
+    config = Config(retries=retries, connect_timeout=5, read_timeout=20)
     return _session().client(service, region_name=region or Settings.from_env().region, config=config,
                              **credentials)
 
 
 @cache
-def _cached_client(service: str, region: str) -> Any:
-    return client(service, region)
+def _cached_client(service: str, region: str, single_attempt: bool = False) -> Any:
+    return client(service, region, single_attempt)
 
 
 def cached_client(service: str, region: str | None = None) -> Any:
     return _cached_client(service, region or Settings.from_env().region)
+
+
+def single_attempt_client(service: str) -> Any:
+    """For calls without an idempotency token: never sent twice by the SDK. Built when first used."""
+    return _cached_client(service, Settings.from_env().region, True)
+
+
+def ssm_gateway() -> Any:
+    from chalicelib.adapters.ssm import SsmGateway
+
+    return SsmGateway(cached_client("ssm"), lambda: single_attempt_client("ssm"))
+
+
+def codedeploy_gateway() -> Any:
+    from chalicelib.adapters.codedeploy import CodeDeployGateway
+
+    return CodeDeployGateway(cached_client("codedeploy"), lambda: single_attempt_client("codedeploy"))
 
 
 def instance_scripts() -> dict[str, str]:
@@ -65,11 +88,10 @@ def new_deployment_id() -> str:
 def deployment_service() -> Any:
     from chalicelib.adapters.ec2 import InstanceDirectory
     from chalicelib.adapters.ecr import ImageRegistry
-    from chalicelib.adapters.ssm import SsmGateway
     from chalicelib.services.deployments import DeploymentService
 
     return DeploymentService(
-        store=store(), ssm=SsmGateway(cached_client("ssm")), instances=InstanceDirectory(cached_client("ec2")),
+        store=store(), ssm=ssm_gateway(), instances=InstanceDirectory(cached_client("ec2")),
         registry=ImageRegistry(lambda region: cached_client("ecr", region)), scripts=instance_scripts(),
         clock=utc_now, new_id=new_deployment_id, retries=ssm_retries(), telemetry=observability.current(),
     )
@@ -104,11 +126,9 @@ def ssm_retries() -> Any:
 
 
 def codedeploy_follower() -> Any:
-    from chalicelib.adapters.codedeploy import CodeDeployGateway
-    from chalicelib.adapters.ssm import SsmGateway
     from chalicelib.services.codedeploy_events import CodeDeployFollower
 
-    return CodeDeployFollower(store(), CodeDeployGateway(cached_client("codedeploy")), SsmGateway(cached_client("ssm")),
+    return CodeDeployFollower(store(), codedeploy_gateway(), ssm_gateway(),
                               scheduler(), instance_scripts(), utc_now, jitter,
                               Settings.from_env().codedeploy_groups, breaker_policy(), observability.current())
 
@@ -134,11 +154,10 @@ def retry_runner() -> Any:
 
 
 def lifecycle_hook_service() -> Any:
-    from chalicelib.adapters.codedeploy import CodeDeployGateway
     from chalicelib.adapters.http_probe import probe
     from chalicelib.services.lifecycle_hook import LifecycleHookService
 
-    return LifecycleHookService(store(), CodeDeployGateway(cached_client("codedeploy")), probe)
+    return LifecycleHookService(store(), codedeploy_gateway(), probe)
 
 
 def store() -> Any:
@@ -170,10 +189,9 @@ def pipeline_job_service() -> Any:
 
 def operations() -> Any:
     """The REST API's use cases: redeploy, roll back, cancel, and the reads."""
-    from chalicelib.adapters.ssm import SsmGateway
     from chalicelib.services.operations import Operations
 
-    return Operations(store=store(), deployments=deployment_service(), ssm=SsmGateway(cached_client("ssm")),
+    return Operations(store=store(), deployments=deployment_service(), ssm=ssm_gateway(),
                       clock=utc_now)
 
 

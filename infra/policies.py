@@ -90,7 +90,8 @@ def _resolve() -> list[Statement]:
 
 def _schedule_retries(stage: str) -> list[Statement]:
     return [
-        {"Sid": "ScheduleRetries", "Effect": "Allow", "Action": "scheduler:CreateSchedule",
+        # GetSchedule: a name conflict is "already scheduled" only when that schedule carries the same retry.
+        {"Sid": "ScheduleRetries", "Effect": "Allow", "Action": ["scheduler:CreateSchedule", "scheduler:GetSchedule"],
          "Resource": f"arn:aws:scheduler:*:*:schedule/{SCHEDULE_GROUP}/berth-retry-*"},
         {"Sid": "PassSchedulerRole", "Effect": "Allow", "Action": "iam:PassRole",
          "Resource": f"arn:aws:iam::*:role/{scheduler_role_name(stage)}",
@@ -105,6 +106,10 @@ def _codedeploy_read() -> list[Statement]:
         # No resource types for these two (Service Authorization Reference, AWS CodeDeploy).
         {"Sid": "ReadCodeDeployTargets", "Effect": "Allow",
          "Action": ["codedeploy:ListDeploymentTargets", "codedeploy:BatchGetDeploymentTargets"], "Resource": "*"},
+        # A retry looks for newer deployments of its group, and for its own deployment after an unanswered create.
+        {"Sid": "ListCodeDeployDeployments", "Effect": "Allow",
+         "Action": ["codedeploy:ListDeployments", "codedeploy:BatchGetDeployments"],
+         "Resource": "arn:aws:codedeploy:*:*:deploymentgroup:*"},
     ]
 
 
@@ -133,30 +138,33 @@ def _dead_letters(stage: str) -> Statement:
 def statements(stage: str, function: str) -> list[Statement]:
     """The statements of one function's policy."""
     deploy = [*_send_command(), *_resolve(), *_schedule_retries(stage)]
-    write = ("GetItem", "PutItem", "UpdateItem", "DeleteItem")
+    # ConditionCheckItem: holding a target checks, in the lock's transaction, that no deployment started since.
+    write = ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem")
+    # SSM CancelCommand: should two tries of one attempt both have reached SSM, the later command is cancelled.
+    follow = _follow_commands("ssm:GetCommandInvocation", "ssm:CancelCommand")
     by_function: dict[str, list[Statement]] = {
         "pipeline_job": [
             {"Sid": "JobResults", "Effect": "Allow",        # no resource types (AWS CodePipeline)
              "Action": ["codepipeline:PutJobSuccessResult", "codepipeline:PutJobFailureResult"], "Resource": "*"},
-            _table(stage, *write), *deploy, _follow_commands("ssm:GetCommandInvocation"), _dead_letters(stage)],
+            _table(stage, *write), *deploy, follow, _dead_letters(stage)],
         "ssm_command_events": [
-            _table(stage, *write), *deploy, _follow_commands("ssm:GetCommandInvocation"), _dead_letters(stage)],
+            _table(stage, *write), *deploy, follow, _dead_letters(stage)],
         "codedeploy_events": [
-            _table(stage, "GetItem", "PutItem", "UpdateItem"), *_codedeploy_read(), *_codedeploy_redeploy(),
+            # Query: the call analysis cannot tell DeploymentStore.list_deployments from CodeDeploy's ListDeployments.
+            _table(stage, "GetItem", "PutItem", "UpdateItem", "Query"), *_codedeploy_read(), *_codedeploy_redeploy(),
             *_send_command(), _read_invocations(), *_schedule_retries(stage), _dead_letters(stage)],
         "pipeline_action_failed": [
             _table(stage, "PutItem", "UpdateItem"), _retry_stages(), *_schedule_retries(stage),
             _dead_letters(stage)],
         "retry_deployment": [
-            _table(stage, *write), *deploy, _follow_commands("ssm:GetCommandInvocation"), *_codedeploy_read(),
+            _table(stage, *write, "Query"), *deploy, follow, *_codedeploy_read(),
             *_codedeploy_redeploy(), _retry_stages(), _dead_letters(stage)],
         "codedeploy_hook": [
             _table(stage, "GetItem"), *_codedeploy_read()[:1],
             {"Sid": "ReportHookStatus", "Effect": "Allow",      # no resource types (AWS CodeDeploy)
              "Action": "codedeploy:PutLifecycleEventHookExecutionStatus", "Resource": "*"}],
         "api_handler": [
-            _table(stage, *write, "Query", "Scan"), *deploy,
-            _follow_commands("ssm:GetCommandInvocation", "ssm:CancelCommand")],
+            _table(stage, *write, "Query", "Scan"), *deploy, follow],
     }
     return [_logs(stage), *by_function[function]]
 

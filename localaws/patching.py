@@ -56,6 +56,24 @@ def _patch_codedeploy_models() -> None:
     responses._deployment_info = codedeploy.deployment_info_with_outcome(responses._deployment_info)
 
 
+_DYNAMODB_LOCK = threading.RLock()
+
+
+def _serialize_dynamodb() -> None:
+    """moto's DynamoDB is not thread-safe: TransactWriteItems deep-copies a table while other threads write to it
+    ("dictionary changed size during iteration", a 500 that DynamoDB never gives for that). DynamoDB itself applies
+    each request atomically, so localaws handles one DynamoDB request at a time, which concurrent tests rely on."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    moto_call_action = DynamoHandler.call_action
+
+    def call_action(self: Any) -> Any:
+        with _DYNAMODB_LOCK:
+            return moto_call_action(self)
+
+    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+
+
 def install() -> None:
     """Patch moto once per process; later calls do nothing."""
     global _installed
@@ -74,5 +92,6 @@ def install() -> None:
         _add_methods(CodeDeployResponse, codedeploy.METHODS)
         _add_methods(CodeDeployResponse, codedeploy_instances.METHODS)
         _patch_codedeploy_models()
+        _serialize_dynamodb()
         _hook_reset()
         _installed = True

@@ -1,13 +1,19 @@
-"""CodeDeploy: what a deployment was, why its instances failed, and creating a deployment again."""
+"""CodeDeploy: what a deployment was, why its instances failed, and creating a deployment again.
+
+CreateDeployment has no idempotency token: it goes through a client that makes one attempt (wiring), and an answer
+that never came is CallUnanswered, after which the deployment is looked for by its description.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.adapters.errors import aws_failure, error_code
+from chalicelib.adapters.errors import aws_failure, error_code, unanswered
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.retry import FailureSignal
 
@@ -26,6 +32,8 @@ class CodeDeployInfo:
     error_code: str
     error_message: str
     description: str = ""
+    create_time: float | None = None     # epoch seconds, as CodeDeploy sends it
+
 
     @property
     def is_rollback(self) -> bool:
@@ -44,8 +52,11 @@ class InstanceFailure:
 
 
 class CodeDeployGateway:
-    def __init__(self, codedeploy_client: Any) -> None:
+    def __init__(self, codedeploy_client: Any, codedeploy_client_for_creating: Callable[[], Any]) -> None:
+        """`codedeploy_client_for_creating` gives the client CreateDeployment goes through: one that makes a single
+        attempt."""
         self._cd = codedeploy_client
+        self._creator = codedeploy_client_for_creating
 
     def deployment(self, deployment_id: str) -> CodeDeployInfo:
         info = self._call("GetDeployment", self._cd.get_deployment, deploymentId=deployment_id)["deploymentInfo"]
@@ -55,7 +66,30 @@ class CodeDeployGateway:
             group=info.get("deploymentGroupName", ""), status=info.get("status", ""),
             creator=info.get("creator", ""), revision=info.get("revision") or {},
             error_code=error.get("code", ""), error_message=error.get("message", ""),
-            description=info.get("description", ""))
+            description=info.get("description", ""), create_time=_epoch(info.get("createTime")))
+
+    def deployments_since(self, application: str, group: str, since: float) -> list[str]:
+        """Ids of the group's deployments created at or after `since` (epoch seconds), whatever their state."""
+        ids: list[str] = []
+        kwargs: dict[str, Any] = {"applicationName": application, "deploymentGroupName": group,
+                                  "createTimeRange": {"start": since}}
+        while True:
+            page = self._call("ListDeployments", self._cd.list_deployments, **kwargs)
+            ids += page.get("deployments", [])
+            if not page.get("nextToken"):
+                return ids
+            kwargs["nextToken"] = page["nextToken"]
+
+    def find_by_description(self, application: str, group: str, since: float, description: str) -> str | None:
+        """The group's deployment created since `since` with this description (berth's retries name theirs)."""
+        ids = self.deployments_since(application, group, since)
+        for start in range(0, len(ids), 25):
+            batch = self._call("BatchGetDeployments", self._cd.batch_get_deployments,
+                               deploymentIds=ids[start:start + 25])
+            for info in batch.get("deploymentsInfo", []):
+                if info.get("description") == description:
+                    return str(info["deploymentId"])
+        return None
 
     def failed_instances(self, deployment_id: str) -> list[InstanceFailure]:
         """The failed lifecycle events of every instance target, with CodeDeploy's diagnostics."""
@@ -78,15 +112,18 @@ class CodeDeployGateway:
 
     def create_deployment(self, application: str, group: str, revision: dict[str, Any], description: str) -> str:
         try:
-            return str(self._cd.create_deployment(applicationName=application, deploymentGroupName=group,
-                                                  revision=revision, description=description[:100])["deploymentId"])
+            return str(self._creator().create_deployment(
+                applicationName=application, deploymentGroupName=group, revision=revision,
+                description=description[:100])["deploymentId"])
         except ClientError as exc:
             if error_code(exc) == "DeploymentLimitExceededException":
                 raise Conflict(f"deployment group {application}/{group} already has a deployment in progress") \
                     from None
-            raise aws_failure("CodeDeploy CreateDeployment", exc) from exc
+            raise unanswered("CodeDeploy CreateDeployment", exc) or aws_failure("CodeDeploy CreateDeployment",
+                                                                               exc) from exc
         except BotoCoreError as exc:
-            raise aws_failure("CodeDeploy CreateDeployment", exc) from exc
+            raise unanswered("CodeDeploy CreateDeployment", exc) or aws_failure("CodeDeploy CreateDeployment",
+                                                                               exc) from exc
 
     def put_hook_status(self, deployment_id: str, hook_execution_id: str, succeeded: bool) -> None:
         self._call("PutLifecycleEventHookExecutionStatus", self._cd.put_lifecycle_event_hook_execution_status,
@@ -99,6 +136,23 @@ class CodeDeployGateway:
             return method(**kwargs)
         except (ClientError, BotoCoreError) as exc:
             raise aws_failure(f"CodeDeploy {operation}", exc) from exc
+
+
+def _epoch(value: Any) -> float | None:
+    """CodeDeploy's timestamps as berth's session leaves them (epoch seconds), or an ISO string or datetime."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            try:
+                return datetime.fromisoformat(value).timestamp()
+            except ValueError:
+                return None
+    return None
 
 
 def _failures_of(instance: dict[str, Any]) -> list[InstanceFailure]:

@@ -1,13 +1,19 @@
-"""SSM Run Command: send one deploy command per attempt, read back per-instance state page by page."""
+"""SSM Run Command: send one deploy command per attempt, read back per-instance state page by page.
+
+SendCommand has no idempotency token, so it goes through a client that makes one attempt (wiring), and an answer
+that never came is CallUnanswered, not a failure: the command may be running. It is then looked for by its Comment,
+which berth makes unique per deployment, attempt and try (chalicelib.domain.deployment.command_comment).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.adapters.errors import aws_failure
+from chalicelib.adapters.errors import aws_failure, unanswered
 from chalicelib.domain.progress import CommandState, Invocation
 from chalicelib.domain.spec import InstancesSpec, RolloutSpec
 
@@ -17,8 +23,10 @@ DELIVERY_TIMEOUT_SECONDS = 600
 
 
 class SsmGateway:
-    def __init__(self, ssm_client: Any) -> None:
+    def __init__(self, ssm_client: Any, ssm_client_for_sending: Callable[[], Any]) -> None:
+        """`ssm_client_for_sending` gives the client SendCommand goes through: one that makes a single attempt."""
         self._ssm = ssm_client
+        self._sender = ssm_client_for_sending
 
     def send_deploy_command(self, instances: InstancesSpec, commands: list[str], rollout: RolloutSpec,
                             comment: str) -> str:
@@ -36,25 +44,25 @@ class SsmGateway:
             kwargs["Targets"] = [{"Key": f"tag:{key}", "Values": [value]}
                                  for key, value in sorted((instances.tags or {}).items())]
         try:
-            return str(self._ssm.send_command(**kwargs)["Command"]["CommandId"])
+            return str(self._sender().send_command(**kwargs)["Command"]["CommandId"])
         except (ClientError, BotoCoreError) as exc:
-            raise aws_failure("SSM SendCommand", exc) from exc
+            raise unanswered("SSM SendCommand", exc) or aws_failure("SSM SendCommand", exc) from exc
 
-    def find_command(self, comment: str, sent_after: datetime) -> str | None:
-        """The id of a command sent since `sent_after` whose comment is `comment` (berth's comments are unique)."""
+    def find_commands(self, matches: Callable[[str], bool], sent_after: datetime) -> list[tuple[str, str]]:
+        """(comment, command id) of every command sent since `sent_after` whose comment `matches`."""
         since = (sent_after - timedelta(minutes=5)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         kwargs: dict[str, Any] = {"Filters": [{"key": "InvokedAfter", "value": since},
                                               {"key": "DocumentName", "value": DOCUMENT}]}
+        found: list[tuple[str, str]] = []
         while True:
             try:
                 page = self._ssm.list_commands(**kwargs)
             except (ClientError, BotoCoreError) as exc:
                 raise aws_failure("SSM ListCommands", exc) from exc
-            for command in page.get("Commands", []):
-                if command.get("Comment") == comment:
-                    return str(command["CommandId"])
+            found += [(str(command.get("Comment", "")), str(command["CommandId"]))
+                      for command in page.get("Commands", []) if matches(str(command.get("Comment", "")))]
             if not page.get("NextToken"):
-                return None
+                return found
             kwargs["NextToken"] = page["NextToken"]
 
     def command_state(self, command_id: str) -> CommandState | None:

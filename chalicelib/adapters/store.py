@@ -2,7 +2,10 @@
 
 Keys (pk / sk):
     TARGET#<name> / SPEC            the target's spec, current revision and last deployment
-    TARGET#<name> / LOCK            one deployment per target; expires so a lost deployment cannot block forever
+    TARGET#<name> / LOCK            one deployment per target; expires so a lost deployment cannot block forever,
+                                    but is taken over only once SSM says its command is over (DeploymentService)
+    TARGET#<name> / LATEST          the deployment that started last on the target: written with its lock, so an
+                                    older deployment's retry can tell the target moved on (hold_target)
     DEPLOYMENT#<id> / RECORD        the deployment record (zlib-compressed JSON in `body`, `version` for optimistic
                                     concurrency); GSI `by_target` (gsi1pk=TARGET#<name>, gsi1sk=<created>#<id>)
     JOB#<job id> / CLAIM            which deployment a CodePipeline job started: a duplicate delivery finds it
@@ -22,7 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.adapters.errors import aws_failure, error_code
 from chalicelib.domain.deployment import CodeDeployRecord, Deployment, Revision
-from chalicelib.domain.errors import Conflict, DeploymentNotFound, TargetBusy
+from chalicelib.domain.errors import AwsCallFailed, Conflict, DeploymentNotFound
 from chalicelib.domain.spec import TargetSpec
 
 GSI_BY_TARGET = "by_target"
@@ -44,6 +47,14 @@ class Lock:
     job_id: str | None
     acquired_at: int
     expires_at: int
+
+
+@dataclass(frozen=True)
+class LatestStart:
+    """The deployment that started last on a target, and when (epoch microseconds)."""
+
+    deployment_id: str
+    started_at_us: int
 
 
 class DeploymentStore:
@@ -148,16 +159,99 @@ class DeploymentStore:
                                               ":at": {"N": str(int(started.timestamp() * 1_000_000))}}}
 
     # locks ---------------------------------------------------------------------------------------------------
-    def acquire_lock(self, target: str, deployment_id: str, job_id: str | None, now: int, ttl: int) -> None:
-        item = {**_key(f"TARGET#{target}", "LOCK"), "deployment_id": {"S": deployment_id},
-                "acquired_at": {"N": str(now)}, "expires_at": {"N": str(now + ttl)}}
+    def start_deployment(self, deployment: Deployment, lock_ttl: int, replacing: Lock | None = None) -> Lock | None:
+        """Take the target and record the deployment in one transaction: the lock, the target's LATEST marker, the
+        record and (with a job id) the job's claim. No reader ever finds a lock whose deployment has no record, or a
+        record whose job a duplicate could claim again.
+
+        The lock is taken when there is none, or when it is exactly `replacing` (an expired lock whose deployment the
+        caller found over). Returns None when the target was taken, or the lock in the way (read again: it may be
+        this deployment's own, when the answer to an earlier try was lost and the SDK sent it again). Conflict when
+        the job was claimed already: a duplicate delivery got there first."""
+        now = _epoch(deployment.created_at)
+        lock: dict[str, Any] = {"TableName": self._table, "Item": {
+            **_key(f"TARGET#{deployment.target}", "LOCK"), "deployment_id": {"S": deployment.deployment_id},
+            "acquired_at": {"N": str(now)}, "expires_at": {"N": str(now + lock_ttl)},
+            **({"job_id": {"S": deployment.job_id}} if deployment.job_id else {})}}
+        if replacing is None:
+            lock["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            lock["ConditionExpression"] = "deployment_id = :holder AND expires_at = :expires"
+            lock["ExpressionAttributeValues"] = {":holder": {"S": replacing.deployment_id},
+                                                 ":expires": {"N": str(replacing.expires_at)}}
+        items: list[dict[str, Any]] = [
+            {"Put": lock},
+            {"Put": {"TableName": self._table, "Item": {
+                **_key(f"TARGET#{deployment.target}", "LATEST"), "deployment_id": {"S": deployment.deployment_id},
+                "started_at": {"N": str(_micros(deployment.created_at))}}}},
+            {"Put": {"TableName": self._table, "Item": self._record(deployment),
+                     "ConditionExpression": "attribute_not_exists(pk)"}}]
+        if deployment.job_id:
+            items.append({"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
+                                  "Item": {**_key(f"JOB#{deployment.job_id}", "CLAIM"),
+                                           "deployment_id": {"S": deployment.deployment_id},
+                                           "expires_at": {"N": str(now + 7 * 86400)}}}})
+        for _ in range(3):
+            reasons = self._transact("start deployment", items, token=deployment.deployment_id)
+            if reasons is None:
+                return None
+            if "TransactionConflict" in reasons:
+                continue                    # another transaction on these items was under way: try again
+            if reasons[0] == "ConditionalCheckFailed":
+                holder = self.get_lock(deployment.target)
+                if holder is not None:
+                    return holder
+                lock.pop("ExpressionAttributeValues", None)     # released meanwhile: take it if still free
+                lock["ConditionExpression"] = "attribute_not_exists(pk)"
+                continue
+            raise Conflict(f"deployment {deployment.deployment_id} or job {deployment.job_id} exists already")
+        raise Conflict(f"target {deployment.target!r} kept changing while deployment {deployment.deployment_id} "
+                       "was being started")
+
+    def hold_target(self, target: str, deployment_id: str, job_id: str | None, now: int, expires_at: int) -> bool:
+        """Keep the target's lock for this deployment until `expires_at`, or take it back if it lapsed, on condition
+        that no deployment started on the target since this one did (its LATEST marker is still this deployment).
+        False when the target moved on: whatever this deployment would do next must not be done."""
+        values: dict[str, Any] = {":dep": {"S": deployment_id}, ":exp": {"N": str(expires_at)},
+                                  ":now": {"N": str(now)}}
+        update = "SET deployment_id = :dep, expires_at = :exp, acquired_at = if_not_exists(acquired_at, :now)"
         if job_id:
-            item["job_id"] = {"S": job_id}
-        if not self._conditional("PutItem (lock)", self._db.put_item, TableName=self._table, Item=item,
-                                 ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
-                                 ExpressionAttributeValues={":now": {"N": str(now)}}):
-            holder = self.get_lock(target)
-            raise TargetBusy(target, holder.deployment_id if holder else "(unknown)")
+            update += ", job_id = :job"
+            values[":job"] = {"S": job_id}
+        condition = "attribute_not_exists(pk) OR deployment_id = :dep"
+        reasons = self._transact("hold target", [
+            {"Update": {"TableName": self._table, "Key": _key(f"TARGET#{target}", "LOCK"),
+                        "UpdateExpression": update, "ConditionExpression": condition,
+                        "ExpressionAttributeValues": values}},
+            {"ConditionCheck": {"TableName": self._table, "Key": _key(f"TARGET#{target}", "LATEST"),
+                                "ConditionExpression": condition,
+                                "ExpressionAttributeValues": {":dep": {"S": deployment_id}}}}])
+        if reasons is None:
+            return True
+        if "ConditionalCheckFailed" in reasons:
+            return False
+        raise AwsCallFailed(f"DynamoDB TransactWriteItems (hold target) was cancelled: {', '.join(reasons)}")
+
+    def latest_start(self, target: str) -> LatestStart | None:
+        item = self._get(f"TARGET#{target}", "LATEST")
+        return LatestStart(item["deployment_id"]["S"], int(item["started_at"]["N"])) if item else None
+
+    def abandon_deployment(self, deployment: Deployment) -> None:
+        """Remove every trace of a deployment that sent no command: its record, its job claim, and the target's lock
+        and LATEST marker where they are still its own. One transaction: all of it or none."""
+        mine = {"ConditionExpression": "attribute_not_exists(pk) OR deployment_id = :dep",
+                "ExpressionAttributeValues": {":dep": {"S": deployment.deployment_id}}}
+        items: list[dict[str, Any]] = [
+            {"Delete": {"TableName": self._table, "Key": _key(f"DEPLOYMENT#{deployment.deployment_id}", "RECORD")}},
+            {"Delete": {"TableName": self._table, "Key": _key(f"TARGET#{deployment.target}", "LOCK"), **mine}},
+            {"Delete": {"TableName": self._table, "Key": _key(f"TARGET#{deployment.target}", "LATEST"), **mine}}]
+        if deployment.job_id:
+            items.append({"Delete": {"TableName": self._table, "Key": _key(f"JOB#{deployment.job_id}", "CLAIM"),
+                                     **mine}})
+        reasons = self._transact("abandon deployment", items)
+        if reasons is not None:
+            raise AwsCallFailed(f"DynamoDB TransactWriteItems (abandon deployment) was cancelled: "
+                                f"{', '.join(reasons)}")
 
     def extend_lock(self, target: str, deployment_id: str, expires_at: int) -> None:
         """Push the lock's expiry out while its deployment still holds it (each retry attempt runs anew)."""
@@ -178,25 +272,6 @@ class DeploymentStore:
         return self._conditional("DeleteItem (lock)", self._db.delete_item, **self._lock_release(target, deployment_id))
 
     # deployments ---------------------------------------------------------------------------------------------
-    def create_deployment(self, deployment: Deployment) -> None:
-        """Write a new record; with a job id, claim the job in the same transaction so a duplicate finds it."""
-        items: list[dict[str, Any]] = [{"Put": {"TableName": self._table, "Item": self._record(deployment),
-                                                "ConditionExpression": "attribute_not_exists(pk)"}}]
-        if deployment.job_id:
-            items.append({"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
-                                  "Item": {**_key(f"JOB#{deployment.job_id}", "CLAIM"),
-                                           "deployment_id": {"S": deployment.deployment_id},
-                                           "expires_at": {"N": str(_epoch(deployment.created_at) + 7 * 86400)}}}})
-        try:
-            self._db.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if error_code(exc) == "TransactionCanceledException":
-                raise Conflict(f"deployment {deployment.deployment_id} or job {deployment.job_id} exists already") \
-                    from None
-            raise aws_failure("DynamoDB TransactWriteItems (deployment)", exc) from exc
-        except BotoCoreError as exc:
-            raise aws_failure("DynamoDB TransactWriteItems (deployment)", exc) from exc
-
     def save_deployment(self, deployment: Deployment) -> Deployment:
         """Write the record if nobody else wrote it since it was read; returns it with its new version."""
         saved = deployment.model_copy(update={"version": deployment.version + 1})
@@ -270,6 +345,26 @@ class DeploymentStore:
         return int(result["Attributes"]["count"]["N"])
 
     # helpers -------------------------------------------------------------------------------------------------
+    def _transact(self, what: str, items: list[dict[str, Any]], token: str | None = None) -> list[str] | None:
+        """Run a write transaction: None when it was written, the cancellation reasons (one per item, "None" where
+        that item was not the cause) when a condition or a concurrent transaction cancelled it. With `token`
+        (ClientRequestToken), the SDK's own retry of a transaction whose answer was lost is not written twice."""
+        kwargs: dict[str, Any] = {"TransactItems": items}
+        if token:
+            kwargs["ClientRequestToken"] = token
+        try:
+            self._db.transact_write_items(**kwargs)
+        except ClientError as exc:
+            if error_code(exc) != "TransactionCanceledException":
+                raise aws_failure(f"DynamoDB TransactWriteItems ({what})", exc) from exc
+            reasons = [str(reason.get("Code", "None")) for reason in exc.response.get("CancellationReasons", [])]
+            if set(reasons) - {"None", "ConditionalCheckFailed", "TransactionConflict"}:
+                raise aws_failure(f"DynamoDB TransactWriteItems ({what})", exc) from exc
+            return reasons + ["None"] * (len(items) - len(reasons))
+        except BotoCoreError as exc:
+            raise aws_failure(f"DynamoDB TransactWriteItems ({what})", exc) from exc
+        return None
+
     def _record(self, deployment: Deployment) -> dict[str, Any]:
         created = deployment.created_at.isoformat()
         return {**_key(f"DEPLOYMENT#{deployment.deployment_id}", "RECORD"),
@@ -326,6 +421,10 @@ def _key(pk: str, sk: str) -> dict[str, Any]:
 
 def _epoch(moment: datetime) -> int:
     return int(moment.timestamp())
+
+
+def _micros(moment: datetime) -> int:
+    return int(moment.timestamp() * 1_000_000)
 
 
 def table_definition(table_name: str) -> dict[str, Any]:

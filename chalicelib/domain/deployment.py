@@ -65,6 +65,28 @@ class Attempt(BaseModel):
     instances: dict[str, InstanceResult] = Field(default_factory=dict)   # read once the command is over
     tally: Tally | None = None        # kept current on every refresh, from SSM's counts while the command runs
     outcome: str | None = None        # "succeeded" or a failure message
+    sends: int = 0                    # SendCommand tries: each is saved before it is made (0: a record from before)
+    sent_at: datetime | None = None   # when the last try was made
+
+    @property
+    def last_send_at(self) -> datetime:
+        return self.sent_at or self.started_at
+
+
+def command_comment(deployment_id: str, attempt: int, send: int = 1) -> str:
+    """The SSM Comment of one SendCommand try: unique per deployment, attempt and try, so an unanswered send can be
+    looked for (ListCommands) before anything is sent again. SendCommand has no idempotency token; this is berth's."""
+    base = f"berth {deployment_id} attempt {attempt}"
+    return base if send <= 1 else f"{base} send {send}"
+
+
+def send_number(comment: str, deployment_id: str, attempt: int) -> int | None:
+    """Which try of the attempt a command's Comment names, or None when it is not one of the attempt's."""
+    base = command_comment(deployment_id, attempt)
+    if comment == base:
+        return 1
+    number = comment.removeprefix(f"{base} send ")
+    return int(number) if number != comment and number.isdigit() else None
 
 
 class Decision(BaseModel):

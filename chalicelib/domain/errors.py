@@ -64,6 +64,18 @@ class AwsCallFailed(BerthError):
     http_status = 502
 
 
+class CallUnanswered(AwsCallFailed):
+    """A call without an idempotency token (SendCommand, CreateDeployment) got no answer: a timeout, a connection
+    that closed, or a 5xx after the request may have reached AWS. It may or may not have been carried out, so it must
+    not simply be sent again: first look for what it would have created."""
+
+
+class ScheduleTaken(BerthError):
+    """A retry's schedule name is held by a schedule for something else: never taken for "already scheduled"."""
+
+    http_status = 409
+
+
 class InvalidRequest(BerthError):
     """A request to the REST API is malformed; `field` names the part to fix (a dotted path, or None)."""
 

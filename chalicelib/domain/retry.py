@@ -11,6 +11,7 @@ Time and randomness come in as parameters; nothing here reads a clock or a rando
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -129,7 +130,19 @@ def plan_retry(failure: FailureClass, attempts_made: int, policy: RetryPolicy, *
     return Retry(attempts_made + 1, now + timedelta(seconds=delay), delay, remediate, reason)
 
 
-def schedule_name(lineage: str, attempt: int) -> str:
-    """The EventBridge Scheduler name for a retry: deterministic, so a second create of it is a conflict."""
-    safe = re.sub(r"[^0-9a-zA-Z\-_.]", "-", lineage)[:48]
-    return f"berth-retry-{safe}-{attempt}"
+# EventBridge Scheduler: a schedule's name is 1 to 64 of [0-9a-zA-Z-_.], unique within its group.
+SCHEDULE_NAME_MAX = 64
+_SCHEDULE_PREFIX = "berth-retry-"
+_NAME_HASH_CHARS = 16
+
+
+def schedule_name(lineage: str, attempt: int, wait: int = 0) -> str:
+    """The EventBridge Scheduler name of a retry: deterministic, so a second create of the same retry is a conflict,
+    and unique per retry: a readable start of `lineage`, then a hash of all of it, then the attempt (and the wait,
+    for a retry waiting on its remediation). Two keys that agree up to the cut, or differ only in characters a name
+    cannot hold, still get two names."""
+    digest = hashlib.sha256(lineage.encode()).hexdigest()[:_NAME_HASH_CHARS]
+    suffix = f"-{attempt}" + (f"-w{wait}" if wait else "")
+    room = max(0, SCHEDULE_NAME_MAX - len(_SCHEDULE_PREFIX) - 1 - _NAME_HASH_CHARS - len(suffix))
+    readable = re.sub(r"[^0-9a-zA-Z\-_.]", "-", lineage)[:room]
+    return f"{_SCHEDULE_PREFIX}{readable}{'-' if readable else ''}{digest}{suffix}"

@@ -5,6 +5,11 @@ code). A retry is `CreateDeployment` with the failed deployment's revision, afte
 (Docker missing) first runs install_docker.sh on the failed instances through SSM. The record's `decided` flag is
 set by a version-checked write, so duplicate or concurrent deliveries of one failure act once; the schedule name is
 deterministic per lineage and attempt, a second guard.
+
+When the schedule fires, the retry gives up (recorded, with the reason) if the group had any deployment created
+after the failed one (a newer revision, CodeDeploy's own rollback), or berth started one on the group's target since:
+redeploying the failed revision would undo it. CreateDeployment has no idempotency token: it is made once, and an
+unanswered one is looked for by the retry's description rather than made again.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from chalicelib.adapters.ssm import SsmGateway
 from chalicelib.adapters.store import DeploymentStore
 from chalicelib.domain.command import build_install_docker_commands
 from chalicelib.domain.deployment import CodeDeployRecord, Decision
-from chalicelib.domain.errors import Conflict
+from chalicelib.domain.errors import CallUnanswered, Conflict, ScheduleTaken
 from chalicelib.domain.events import FINAL_DEPLOYMENT_STATES, CodeDeployEvent
 from chalicelib.domain.exit_codes import FailureClass
 from chalicelib.domain.progress import FINAL_INVOCATION_STATUSES
@@ -150,8 +155,11 @@ class CodeDeployFollower:
             commands = self._remediate(docker_missing, record.deployment_id)
         assert self._scheduler is not None
         name = schedule_name(record.lineage, decision.attempt)
-        self._scheduler.schedule(name, decision.at, {"kind": "codedeploy", "deployment_id": record.deployment_id,
-                                                     "attempt": decision.attempt}, now)
+        try:
+            self._scheduler.schedule(name, decision.at, {"kind": "codedeploy", "deployment_id": record.deployment_id,
+                                                         "attempt": decision.attempt}, now)
+        except ScheduleTaken as exc:
+            return self._gave_up(claimed, GiveUp(exc.message), why, now)
         detail = f"attempt {decision.attempt} at {decision.at.isoformat()} (schedule {name}): {decision.reason}"
         if commands:
             detail += f"; install_docker.sh sent as SSM command(s) {', '.join(commands)}"
@@ -192,7 +200,7 @@ class CodeDeployFollower:
         invocations = [inv for command in record.remediation_commands for inv in self._ssm.list_invocations(command)]
         if any(inv.status not in FINAL_INVOCATION_STATUSES for inv in invocations):
             if wait < MAX_REMEDIATION_WAITS and self._scheduler is not None:
-                self._scheduler.schedule(f"{schedule_name(record.lineage, attempt)}-w{wait + 1}",
+                self._scheduler.schedule(schedule_name(record.lineage, attempt, wait=wait + 1),
                                          now + REMEDIATION_WAIT, {"kind": "codedeploy", "deployment_id": deployment_id,
                                                                   "attempt": attempt, "wait": wait + 1}, now)
                 return Outcome("waiting", "Docker installation still running")
@@ -202,13 +210,27 @@ class CodeDeployFollower:
             reason = f"installing Docker failed or did not finish: {'; '.join(failed) or 'no instance ran it'}"
             return self._gave_up(record, GiveUp(reason), "remediation", now)
         info: CodeDeployInfo = self._codedeploy.deployment(deployment_id)
+        newer = self._newer_deployment(record, info)
+        if newer is not None:
+            return self._gave_up(record, GiveUp(newer), f"schedule for attempt {attempt}", now)
         claimed = self._store.save_codedeploy(record.model_copy(update={"retried_as": "pending"}), self._expiry(now))
+        description = retry_description(record.lineage, attempt)
         try:
-            new_id = self._codedeploy.create_deployment(
-                info.application, info.group, info.revision,
-                description=retry_description(record.lineage, attempt))
+            new_id = self._codedeploy.create_deployment(info.application, info.group, info.revision, description)
         except Conflict as exc:
             return self._gave_up(claimed, GiveUp(exc.message), "CreateDeployment", now)
+        except CallUnanswered as exc:
+            found = self._codedeploy.find_by_description(info.application, info.group, info.create_time or 0.0,
+                                                         description)
+            if found is None:
+                # Not listed (yet): it may still appear. Never created twice: the claim stays, and its first event
+                # records it along the lineage by its description.
+                self._store.save_codedeploy(claimed.model_copy(update={"history": [*claimed.history, Decision(
+                    at=now, action="retry-unanswered", cause=f"schedule for attempt {attempt}",
+                    detail=f"{exc.message}; no deployment described {description!r} is listed yet, and none is "
+                           "created again")]}), self._expiry(now))
+                return Outcome("waiting", f"CreateDeployment went unanswered ({exc.message})")
+            new_id = found
         self._store.save_codedeploy(claimed.model_copy(update={"retried_as": new_id, "history": [
             *claimed.history, Decision(at=now, action="retried", detail=f"new deployment {new_id}",
                                        cause=f"schedule for attempt {attempt}")]}), self._expiry(now))
@@ -217,6 +239,22 @@ class CodeDeployFollower:
                 deployment_id=new_id, application=info.application, group=info.group, target=record.target,
                 lineage=record.lineage, attempt=attempt), self._expiry(now))
         return Outcome("retried", f"CodeDeploy deployment {new_id} created with the same revision")
+
+    def _newer_deployment(self, record: CodeDeployRecord, info: CodeDeployInfo) -> str | None:
+        """Why redeploying the failed revision would undo something newer, or None: a deployment of the group created
+        after the failed one, or a berth deployment of the group's target started after it."""
+        if info.create_time is None:
+            return None
+        newer = [other for other in self._codedeploy.deployments_since(info.application, info.group, info.create_time)
+                 if other != info.deployment_id]
+        if newer:
+            return (f"the deployment group had a newer deployment since ({', '.join(sorted(newer)[:5])}); "
+                    f"redeploying {info.deployment_id}'s revision would undo it")
+        latest = self._store.latest_start(record.target) if record.target else None
+        if latest is not None and latest.started_at_us > info.create_time * 1_000_000:
+            return (f"berth deployed target {record.target} since (deployment {latest.deployment_id}); redeploying "
+                    f"{info.deployment_id}'s revision would undo it")
+        return None
 
     def _record_failure(self, target: str, now: datetime, open_breaker: bool) -> None:
         at = int(now.timestamp())

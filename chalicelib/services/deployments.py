@@ -1,7 +1,14 @@
 """Starting and following deployments: shared by the pipeline action, the REST API and the retry handlers.
 
-The record is written before any command is sent, and the attempt is saved (without a command id) before SendCommand,
-so a crash between the two is visible: a later refresh finds an attempt with no command and sends it.
+The record is written before any command is sent (in the transaction that takes the target, see target_lock), and
+each SendCommand try is saved in the attempt before it is made, so a crash or an unanswered send is visible: a later
+refresh finds an attempt with no command id and looks for its command by the try's comment (SSM has no idempotency
+token; the comment is berth's). Only once no command has carried it for UNSENT_AFTER is the attempt sent again, by
+a deployment that still holds its target.
+
+A REST deployment (no pipeline job) that fails before its command may have reached SSM is abandoned: nothing of it
+remains and the caller gets the error. From the moment the command may have reached SSM, the deployment has started
+and the caller gets its id. A pipeline's deployment is resumed by the job's next invocation instead.
 """
 
 from __future__ import annotations
@@ -16,8 +23,21 @@ from chalicelib.adapters.ecr import ImageRegistry
 from chalicelib.adapters.ssm import SsmGateway
 from chalicelib.adapters.store import DeploymentStore
 from chalicelib.domain.command import DeployCommand, build_shell_commands
-from chalicelib.domain.deployment import Attempt, Decision, Deployment, DeploymentStatus, Revision
-from chalicelib.domain.errors import AwsCallFailed, InvalidRevision
+from chalicelib.domain.deployment import (
+    Attempt,
+    Decision,
+    Deployment,
+    DeploymentStatus,
+    Revision,
+    command_comment,
+)
+from chalicelib.domain.errors import (
+    AwsCallFailed,
+    CallUnanswered,
+    Conflict,
+    InvalidRevision,
+    ScheduleTaken,
+)
 from chalicelib.domain.image_ref import parse_image_ref
 from chalicelib.domain.progress import (
     CommandState,
@@ -29,20 +49,15 @@ from chalicelib.domain.progress import (
     progress_while_running,
     success_from_counts,
 )
-from chalicelib.domain.retry import GiveUp
+from chalicelib.domain.retry import GiveUp, Retry
 from chalicelib.domain.spec import TargetSpec, Trigger
 from chalicelib.observability import Telemetry
 from chalicelib.services.retries import SsmRetries
+from chalicelib.services.target_lock import UNSENT_AFTER, TargetLock, sent_commands
 
 logger = logging.getLogger(__name__)
 # Failed instances whose full output (GetCommandInvocation) is fetched per refresh; the rest keep SSM's short cut.
 FULL_OUTPUT_FOR = 5
-# A saved attempt with no command id this old means the sender died before SendCommand answered.
-UNSENT_AFTER = timedelta(seconds=90)
-
-
-def command_comment(deployment_id: str, attempt: int) -> str:
-    return f"berth {deployment_id} attempt {attempt}"
 
 
 @dataclass(frozen=True)
@@ -64,6 +79,7 @@ class DeploymentService:
         self._clock = clock
         self._new_id = new_id
         self._lock_slack = lock_slack_seconds
+        self._lock = TargetLock(store, ssm, lock_slack_seconds)
         self._retries = retries
         self._telemetry = telemetry or Telemetry()
 
@@ -80,29 +96,44 @@ class DeploymentService:
 
     def start(self, spec: TargetSpec, revision: Revision, trigger: Trigger, caller: str,
               job_id: str | None = None) -> Deployment:
-        """Take the target's lock, record the deployment, then send its first attempt. Raises TargetBusy."""
+        """Take the target and record the deployment (one transaction), then send its first attempt. Raises TargetBusy.
+        Without a job id, a failure before the command may have reached SSM leaves nothing (see the module)."""
         now = self._clock()
-        deployment_id = self._new_id()
-        self._store.acquire_lock(spec.target, deployment_id, job_id, int(now.timestamp()),
-                                 spec.rollout.timeout_seconds + self._lock_slack)
+        target = self._store.get_target(spec.target)
+        deployment = Deployment(
+            deployment_id=self._new_id(), target=spec.target, spec=spec, revision=revision,
+            previous_revision=target.current_revision if target else None, trigger=trigger, caller=caller,
+            job_id=job_id, created_at=now, updated_at=now,
+            history=[Decision(at=now, action="created", detail=f"{revision.pinned} by {caller}", cause=trigger)],
+        )
         try:
-            target = self._store.get_target(spec.target)
-            deployment = Deployment(
-                deployment_id=deployment_id, target=spec.target, spec=spec, revision=revision,
-                previous_revision=target.current_revision if target else None, trigger=trigger, caller=caller,
-                job_id=job_id, created_at=now, updated_at=now,
-                history=[Decision(at=now, action="created", detail=f"{revision.pinned} by {caller}", cause=trigger)],
-            )
-            self._store.create_deployment(deployment)
-        except Exception:
-            self._store.release_lock(spec.target, deployment_id)
+            self._lock.take(deployment, now)
+            started = self.send_attempt(deployment, cause=trigger, held=True, refused_raises=job_id is None)
+        except (AwsCallFailed, Conflict):
+            if job_id is None:
+                self._abandon(deployment)
             raise
         self._telemetry.count("DeploymentsStarted")
-        return self.send_attempt(deployment, cause=trigger)
+        return started
 
-    def send_attempt(self, deployment: Deployment, cause: str) -> Deployment:
-        """Claim a new attempt in the record, then send its command, then record the command id."""
+    def _abandon(self, deployment: Deployment) -> None:
+        """Remove a REST deployment that sent no command (its record, its hold on the target), so the error its
+        caller gets is the whole truth. The transaction that took the target may have been written though its answer
+        was lost: this cleans that up too."""
+        try:
+            self._store.abandon_deployment(deployment)
+        except (AwsCallFailed, Conflict) as exc:
+            logger.error("could not remove a deployment that sent nothing; a refresh will close it",
+                         extra={"deployment_id": deployment.deployment_id, "error": exc.message})
+
+    def send_attempt(self, deployment: Deployment, cause: str, held: bool = False,
+                     refused_raises: bool = False) -> Deployment:
+        """Hold the target (unless the caller just took it), claim a new attempt in the record, send its command, and
+        record the command id. A deployment the target moved on from gives up instead."""
         now = self._clock()
+        number = len(deployment.attempts) + 1
+        if not held and not self._lock.hold(deployment, now):
+            return self._superseded(deployment, now, f"attempt {number} not sent")
         try:
             expected = self._instances.running_instances(deployment.spec.instances)
         except InvalidRevision as exc:  # e.g. unknown instance ids: the record exists, so end it and free the lock
@@ -110,26 +141,64 @@ class DeploymentService:
         if not expected:
             return self._finish(deployment, DeploymentStatus.FAILED, now,
                                 "no running instance matches the target's instances; check the tags or ids")
-        attempt = Attempt(number=len(deployment.attempts) + 1, started_at=now, expected_instances=expected)
-        if deployment.attempts:
-            ttl = deployment.spec.rollout.timeout_seconds + self._lock_slack
-            self._store.extend_lock(deployment.target, deployment.deployment_id, int(now.timestamp()) + ttl)
+        attempt = Attempt(number=number, started_at=now, expected_instances=expected, sends=1, sent_at=now)
         deployment = self._store.save_deployment(deployment.model_copy(update={
             "attempts": [*deployment.attempts, attempt], "status": DeploymentStatus.IN_PROGRESS, "updated_at": now}))
-        return self._send(deployment, cause)
+        return self._send(deployment, cause, refused_raises)
 
-    def _send(self, deployment: Deployment, cause: str) -> Deployment:
+    def _send(self, deployment: Deployment, cause: str, refused_raises: bool = False) -> Deployment:
+        """Make the try the attempt's record names. From here on the command may exist: nothing raises out of this
+        once SendCommand was called, except SSM's refusal when `refused_raises` (then nothing ran)."""
         attempt = deployment.attempts[-1]
         command = DeployCommand(deployment.deployment_id, parse_image_ref(deployment.revision.pinned),
                                 deployment.spec.container, deployment.spec.health_check)
         try:
             command_id = self._ssm.send_deploy_command(
                 deployment.spec.instances, build_shell_commands(command, self._scripts), deployment.spec.rollout,
-                comment=command_comment(deployment.deployment_id, attempt.number))
+                comment=command_comment(deployment.deployment_id, attempt.number, attempt.sends))
+        except CallUnanswered as exc:
+            return self._unanswered(deployment, cause, exc)
         except AwsCallFailed as exc:
+            if refused_raises:
+                raise
             return self._finish(deployment, DeploymentStatus.FAILED, self._clock(),
                                 f"could not send the deploy command, nothing ran: {exc.message}")
-        return self._record_sent(deployment, command_id, cause)
+        try:
+            return self._record_sent(deployment, command_id, cause)
+        except (AwsCallFailed, Conflict) as exc:
+            logger.warning("command sent but not recorded; the next refresh finds it by its comment",
+                           extra={"deployment_id": deployment.deployment_id, "error": exc.message})
+            return deployment
+
+    def _unanswered(self, deployment: Deployment, cause: str, exc: CallUnanswered) -> Deployment:
+        """SendCommand got no answer: the command may be running. Look for it now; if SSM does not list it yet, the
+        attempt stays unsent and later refreshes look again (and send again only once it is proven absent)."""
+        attempt = deployment.attempts[-1]
+        logger.warning("SendCommand went unanswered; looking for the command by its comment",
+                       extra={"deployment_id": deployment.deployment_id, "error": exc.message})
+        try:
+            found = self._find_sent(deployment, attempt)
+            if found is not None:
+                return self._record_sent(deployment, found, f"{cause}; found by its comment ({exc.message})")
+            now = self._clock()
+            return self._store.save_deployment(deployment.model_copy(update={"updated_at": now, "history": [
+                *deployment.history, Decision(
+                    at=now, action="send-unanswered", cause=cause,
+                    detail=f"attempt {attempt.number}: {exc.message}. No command carries its comment yet: it is "
+                           f"looked for on each refresh, and sent again only if none appears within "
+                           f"{int(UNSENT_AFTER.total_seconds())} s")]}))
+        except (AwsCallFailed, Conflict):
+            return deployment
+
+    def _find_sent(self, deployment: Deployment, attempt: Attempt) -> str | None:
+        """The attempt's command, found by its comment. Should two tries of one attempt both have landed, the later
+        ones are cancelled: never two commands on one target."""
+        found = sent_commands(self._ssm, deployment, attempt)
+        for duplicate in found[1:]:
+            logger.error("two commands for one attempt; cancelling the later one",
+                         extra={"deployment_id": deployment.deployment_id, "command_id": duplicate})
+            self._ssm.cancel(duplicate)
+        return found[0] if found else None
 
     def _record_sent(self, deployment: Deployment, command_id: str, cause: str) -> Deployment:
         now = self._clock()
@@ -150,8 +219,7 @@ class DeploymentService:
         if deployment.status.is_final or deployment.status == DeploymentStatus.RETRYING:
             return Followed(deployment, None)
         if attempt is None:
-            # Recorded, but whoever recorded it failed before its first attempt was saved: nothing was sent.
-            return Followed(self.send_attempt(deployment, cause="resumed: the first attempt was never saved"), None)
+            return Followed(self._resume_unsent(deployment), None)
         if attempt.command_id is None:
             return Followed(self._recover_unrecorded_send(deployment), None)
         state = self._ssm.command_state(attempt.command_id)
@@ -159,7 +227,7 @@ class DeploymentService:
             # While the command runs, SSM's counts are the progress: one call at any fleet size. Each instance's
             # result is read once, when the command is over.
             now = self._clock()
-            self._keep_lock(deployment, attempt, now)
+            self._lock.keep(deployment, attempt, now)
             progress = progress_while_running(attempt.expected_instances, state)
             running = attempt.model_copy(update={"tally": progress.tally})
             return Followed(self._store.save_deployment(deployment.model_copy(update={
@@ -176,19 +244,35 @@ class DeploymentService:
                                          digests=progress.digests), progress)
         return Followed(self._after_failure(deployment, progress.failure_message, now), progress)
 
-    def _keep_lock(self, deployment: Deployment, attempt: Attempt, now: datetime) -> None:
-        """The lock lasts the command's timeout plus some slack from the attempt's start, but a rollout a few instances
-        at a time can take longer: past half of that, each poll pushes the expiry out again, so no second deployment
-        can take the target while this one still runs."""
-        ttl = deployment.spec.rollout.timeout_seconds + self._lock_slack
-        if now - attempt.started_at >= timedelta(seconds=ttl / 2):
-            self._store.extend_lock(deployment.target, deployment.deployment_id, int(now.timestamp()) + ttl)
+    def _resume_unsent(self, deployment: Deployment) -> Deployment:
+        """Recorded without an attempt. Just now, that is its starter at work (a duplicate delivery of the job finds
+        it so): leave it be. Later, whoever recorded it failed before its first attempt was saved, and nothing was
+        sent: a pipeline job resumes it, while a REST request that failed there answered with an error (and should
+        have left nothing), so a refresh closes the deployment rather than send what its caller was told did not
+        start."""
+        now = self._clock()
+        if now - deployment.created_at < UNSENT_AFTER:
+            return deployment
+        if deployment.job_id is not None:
+            return self.send_attempt(deployment, cause="resumed: the first attempt was never saved")
+        return self._finish(deployment, DeploymentStatus.FAILED, now,
+                            "abandoned: the request that started it failed before any command was sent")
 
     def _after_failure(self, deployment: Deployment, message: str, now: datetime) -> Deployment:
-        """A failed attempt either becomes a scheduled retry (the deployment stays open) or the final failure."""
+        """A failed attempt either becomes a scheduled retry (the deployment stays open, holding its target until the
+        retry is due) or the final failure."""
         if self._retries is None:
             return self._finish(deployment, DeploymentStatus.FAILED, now, message)
         failure, decision = self._retries.decide(deployment, now)
+        if isinstance(decision, Retry) and not self._lock.hold(
+                deployment, now, until=decision.at + timedelta(seconds=self._lock_slack)):
+            decision = GiveUp(self._lock.moved_on(deployment))
+        name = ""
+        if isinstance(decision, Retry):
+            try:
+                name = self._retries.schedule(deployment, decision, now)
+            except ScheduleTaken as exc:
+                decision = GiveUp(exc.message)
         number = len(deployment.attempts)
         cause = f"attempt {number} failed ({failure.value}): {message[:500]}"
         if isinstance(decision, GiveUp):
@@ -197,7 +281,6 @@ class DeploymentService:
             self._retries.record_failure(deployment.target, now, decision.open_breaker)
             self._telemetry.count("RetriesGivenUp")
             return finished
-        name = self._retries.schedule(deployment, decision, now)
         ended = _bounded(deployment.attempts[-1]).model_copy(update={"ended_at": now, "outcome": message})
         saved = self._store.save_deployment(deployment.model_copy(update={
             "status": DeploymentStatus.RETRYING, "attempts": [*deployment.attempts[:-1], ended], "updated_at": now,
@@ -209,6 +292,16 @@ class DeploymentService:
         self._retries.record_failure(deployment.target, now, open_breaker=False)
         self._telemetry.count("RetriesScheduled")
         return saved
+
+    def _superseded(self, deployment: Deployment, now: datetime, what: str) -> Deployment:
+        """The target moved on: this deployment must not act on it again. It ends FAILED, saying who took it."""
+        reason = self._lock.moved_on(deployment)
+        logger.warning("the target moved on; giving up", extra={"deployment_id": deployment.deployment_id,
+                                                                 "reason": reason})
+        finished = self._finish(deployment, DeploymentStatus.FAILED, now, f"{what}: {reason}. Gave up.",
+                                decision=Decision(at=now, action="gave-up", detail=reason, cause=what))
+        self._telemetry.count("RetriesGivenUp")
+        return finished
 
     def retry(self, deployment_id: str, attempt: int) -> Deployment | None:
         """Carry out a scheduled retry; None when it is not (or no longer) due: a duplicate or a late schedule."""
@@ -230,17 +323,26 @@ class DeploymentService:
         return [instance for instance in expected if instance not in missing or instance in running]
 
     def _recover_unrecorded_send(self, deployment: Deployment) -> Deployment:
-        """An attempt without a command id: the sender failed around SendCommand. SSM has no idempotency token, so
-        look for the command by its comment before sending it again; only an old enough attempt is re-sent."""
+        """An attempt without a command id: its send went unanswered, or the sender died around it. Look for the
+        command by its comment; only once none has appeared for UNSENT_AFTER since the last try is the attempt sent
+        again (a new try, with a comment of its own), and only by a deployment that still holds its target."""
         attempt = deployment.attempts[-1]
-        found = self._ssm.find_command(command_comment(deployment.deployment_id, attempt.number), attempt.started_at)
+        found = self._find_sent(deployment, attempt)
         if found is not None:
             return self._record_sent(deployment, found, cause="recovered: the command was sent but not recorded")
-        if self._clock() - attempt.started_at < UNSENT_AFTER:
+        now = self._clock()
+        if now - attempt.last_send_at < UNSENT_AFTER:
             return deployment
-        logger.warning("attempt recorded but never sent; sending it now",
+        if not self._lock.hold(deployment, now):
+            return self._superseded(deployment, now, f"attempt {attempt.number} not sent again")
+        logger.warning("attempt recorded but its command never reached SSM; sending it again",
                        extra={"deployment_id": deployment.deployment_id})
-        return self._send(deployment, cause="resent: the command was never sent")
+        again = attempt.model_copy(update={"sends": max(attempt.sends, 1) + 1, "sent_at": now})
+        deployment = self._store.save_deployment(deployment.model_copy(update={
+            "attempts": [*deployment.attempts[:-1], again], "updated_at": now}))
+        waited = int((now - attempt.last_send_at).total_seconds())
+        return self._send(deployment, cause=f"sent again: no command carried the attempt's comment {waited} s after "
+                                            "its last send")
 
     def _final_progress(self, deployment: Deployment, command_id: str, expected: list[str], state: CommandState
                         ) -> Progress:

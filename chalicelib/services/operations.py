@@ -193,7 +193,8 @@ class Operations:
             return self._store.save_deployment(deployment.model_copy(update={"history": [
                 *deployment.history, *(Decision(at=now, action=action, detail=detail[:1000], cause=cause)
                                        for action, detail in notes)]}))
-        except Conflict:
+        except (Conflict, AwsCallFailed):
+            # The deployment has started: its caller gets 202 and its id whatever happens to the notes.
             logger.warning("deployment changed before its request notes were saved",
                            extra={"deployment_id": deployment.deployment_id})
             return deployment

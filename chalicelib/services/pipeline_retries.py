@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.adapters.errors import aws_failure, error_code
 from chalicelib.adapters.scheduler import RetryScheduler
 from chalicelib.adapters.store import DeploymentStore
+from chalicelib.domain.errors import ScheduleTaken
 from chalicelib.domain.events import PipelineActionEvent
 from chalicelib.domain.retry import RetryPolicy, backoff_seconds, schedule_name
 from chalicelib.services.codedeploy_events import Outcome
@@ -55,10 +56,14 @@ class PipelineRetrier:
         if self._scheduler is None:
             return self.retry(detail.pipeline, detail.stage, detail.execution_id)
         delay = backoff_seconds(attempt, self._policy.base_seconds, self._policy.cap_seconds, self._rng)
-        name = schedule_name(f"{detail.pipeline}-{detail.execution_id[:8]}-{detail.stage}", attempt)
-        self._scheduler.schedule(name, now + timedelta(seconds=delay), {
-            "kind": "pipeline", "pipeline": detail.pipeline, "stage": detail.stage,
-            "execution_id": detail.execution_id, "attempt": attempt}, now)
+        # The whole key: the name keeps a readable start of it and a hash of all of it (schedule_name).
+        name = schedule_name(f"{detail.pipeline}-{detail.stage}-{detail.execution_id}", attempt)
+        try:
+            self._scheduler.schedule(name, now + timedelta(seconds=delay), {
+                "kind": "pipeline", "pipeline": detail.pipeline, "stage": detail.stage,
+                "execution_id": detail.execution_id, "attempt": attempt}, now)
+        except ScheduleTaken as exc:
+            return Outcome("gave-up", exc.message)
         return Outcome("retry-scheduled", f"stage {detail.stage} retry {attempt} in {delay:.0f}s ({name})")
 
     def retry(self, pipeline: str, stage: str, execution_id: str) -> Outcome:

@@ -52,6 +52,13 @@ def store(world: World) -> DeploymentStore:
     return DeploymentStore(world.client("dynamodb"), TABLE)
 
 
+def hold_lock(world: World, target: str, deployment_id: str, expires_at: int) -> None:
+    """The target's lock, held by a deployment this test made up (as DeploymentService.start writes it)."""
+    world.client("dynamodb").put_item(TableName=TABLE, Item={
+        "pk": {"S": f"TARGET#{target}"}, "sk": {"S": "LOCK"}, "deployment_id": {"S": deployment_id},
+        "acquired_at": {"N": "0"}, "expires_at": {"N": str(expires_at)}})
+
+
 @contextlib.contextmanager
 def identity(monkeypatch: pytest.MonkeyPatch, user_arn: str | None = None, caller: str | None = None
              ) -> Iterator[None]:

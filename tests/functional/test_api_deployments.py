@@ -9,7 +9,7 @@ import pytest
 
 import localaws
 from localaws import InstanceOutcome
-from tests.api.support import Reply, call, deploy, identity, push_image, register, settle, store
+from tests.api.support import Reply, call, deploy, hold_lock, identity, push_image, register, settle, store
 from tests.conftest import World
 
 pytestmark = pytest.mark.filterwarnings("ignore:IAMAuthorizer is not a supported in local mode")
@@ -178,7 +178,7 @@ def test_open_breaker_refuses_until_the_request_resets_it(aws: World, monkeypatc
 def test_busy_target_does_not_reset_its_breaker(aws: World) -> None:
     register(aws)
     push_image(aws, "web", "v1")
-    store(aws).acquire_lock("web", "d-someone-else", None, now=2_000_000_000, ttl=10**9)
+    hold_lock(aws, "web", "d-someone-else", expires_at=3_000_000_000)
     store(aws).record_failure("web", at=1_800_000_000, keep_after=0, open_breaker=True)
 
     reply = deploy(image=aws.image_uri("web", "v1"), reset_breaker=True)
@@ -376,3 +376,48 @@ def test_a_rollout_longer_than_its_lock_keeps_the_target(aws: World, monkeypatch
     assert extended["deployment_id"] == running and pushed_out >= timedelta(minutes=55)
     busy = deploy(image=aws.image_uri("web", "v1"))
     assert busy.status == 409 and running in busy.error["message"]
+
+
+def test_an_unpolled_rollout_past_its_lock_keeps_the_target_while_ssm_runs_it(
+        aws: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nobody polls a REST deployment, so nothing extends its lock; the command still runs hours later. A second
+    deployment must not put a second command on the target: SSM is asked before an expired lock is taken over."""
+    from datetime import timedelta
+
+    from chalicelib import wiring
+
+    register(aws)
+    push_image(aws, "web", "v1")
+    localaws.set_default_outcome(InstanceOutcome(polls_before_done=100))
+    running = deploy(image=aws.image_uri("web", "v1")).body["deployment_id"]
+
+    later = wiring.utc_now() + timedelta(hours=3)
+    monkeypatch.setattr(wiring, "utc_now", lambda: later)
+    push_image(aws, "web", "v2")
+    busy = deploy(image=aws.image_uri("web", "v2"))
+    assert busy.status == 409 and running in busy.error["message"], busy
+    assert len(sent_scripts(aws)) == 1
+    lock = store(aws).get_lock("web")
+    assert lock is not None and lock.deployment_id == running and lock.expires_at > later.timestamp()
+
+
+def test_an_expired_lock_whose_command_is_over_is_taken_over(aws: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same, once SSM says the command is over: the target is free, and the old deployment, when it is looked
+    at, settles without turning the target back to its revision."""
+    from datetime import timedelta
+
+    from chalicelib import wiring
+
+    register(aws)
+    v1 = push_image(aws, "web", "v1")
+    first = deploy(image=aws.image_uri("web", "v1")).body["deployment_id"]
+
+    later = wiring.utc_now() + timedelta(hours=3)
+    monkeypatch.setattr(wiring, "utc_now", lambda: later)
+    v2 = push_image(aws, "web", "v2")
+    second = deploy(image=aws.image_uri("web", "v2"))
+    assert second.status == 202, second
+    assert settle(second.body["deployment_id"])["status"] == "SUCCEEDED"
+    assert settle(first)["status"] == "SUCCEEDED"
+    assert call("GET", "/targets/web").body["current_revision"]["digest"] == v2 != v1
+    assert len(sent_scripts(aws)) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -231,3 +232,114 @@ def test_pipeline_stage_retry_for_a_deleted_pipeline_gives_up_clearly(aws: World
     answer = invoke(payload, "retry_deployment")
     assert answer == {"action": "gave-up", "detail": "CodePipeline refused the retry: PipelineNotFoundException"}
     assert localaws.stage_retries() == []
+
+
+# Superseded retries (issue 12, defect 1) ---------------------------------------------------------------------------
+NEWER_REVISION = {"revisionType": "S3", "s3Location": {"bucket": "releases", "key": "web-2.zip", "bundleType": "zip"}}
+TRANSIENT = {**DOCKER_MISSING, "log_tail": "Error response from daemon: net/http: TLS handshake timeout"}
+
+
+def test_a_retry_gives_up_when_the_group_had_a_newer_deployment(aws: World) -> None:
+    """D1 fails transiently and a retry is scheduled; D2 of a newer revision then succeeds. When the schedule
+    fires, redeploying D1's revision would undo D2: the retry gives up and says why."""
+    instances = aws.launch(1, {"app": "web"})
+    group(aws, {"app": "web"})
+    failed = create(aws)
+    localaws.set_deployment_outcome(failed, "Failed", instances={instances[0]: TRANSIENT})
+    deliver(state_event(failed, "FAILURE"))
+    assert record(failed).history[-1].action == "retry-scheduled"
+
+    newer = str(aws.client("codedeploy").create_deployment(
+        applicationName=APP, deploymentGroupName=GROUP, revision=NEWER_REVISION)["deploymentId"])
+    localaws.set_deployment_outcome(newer, "Succeeded")
+    deliver(state_event(newer, "SUCCESS"))
+
+    assert len(fire(aws)) == 1
+    followed = record(failed)
+    assert followed.retried_as is None
+    assert followed.history[-1].action == "gave-up" and newer in followed.history[-1].detail
+    listed = aws.client("codedeploy").list_deployments(applicationName=APP, deploymentGroupName=GROUP)
+    assert sorted(listed["deployments"]) == sorted([failed, newer])
+
+
+def test_a_retry_gives_up_when_berth_deployed_its_target_since(aws: World) -> None:
+    """The group belongs to a target that berth deployed through SSM after the failure: that is newer too."""
+    from chalicelib.domain.spec import TargetSpec
+    from chalicelib.wiring import deployment_service, store
+
+    instances = aws.launch(1, {"app": "web"})
+    group(aws, {"app": "web"})
+    target = TargetSpec.model_validate(spec(target="web-cd", instances={"tags": {"app": "web"}},
+                                            codedeploy={"application": APP, "deployment_group": GROUP}))
+    with Client(app, stage_name="test"):
+        store().put_target(target, "test")
+    failed = create(aws)
+    localaws.set_deployment_outcome(failed, "Failed", instances={instances[0]: TRANSIENT})
+    deliver(state_event(failed, "FAILURE"))
+    assert record(failed).history[-1].action == "retry-scheduled"
+
+    aws.push_image("web", "v2")
+    with Client(app, stage_name="test"):
+        service = deployment_service()
+        started = service.start(target, service.resolve_revision(target, aws.image_uri("web", "v2")), "api",
+                                "arn:aws:iam::123456789012:user/alice")
+
+    assert len(fire(aws)) == 1
+    followed = record(failed)
+    assert followed.retried_as is None
+    assert followed.history[-1].action == "gave-up" and started.deployment_id in followed.history[-1].detail
+    listed = aws.client("codedeploy").list_deployments(applicationName=APP, deploymentGroupName=GROUP)
+    assert listed["deployments"] == [failed]
+
+
+# Retry schedule names (issue 12, defect 9) -------------------------------------------------------------------------
+@pytest.fixture
+def retries_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test stage's retry settings, for services built outside a Lambda call (chalice applies them per call)."""
+    config = json.loads((Path(__file__).parents[2] / ".chalice" / "config.json").read_text())
+    for name, value in config["stages"]["test"]["environment_variables"].items():
+        monkeypatch.setenv(name, value)
+
+
+def pipeline_retrier(pipelines: frozenset[str]) -> Any:
+    from chalicelib import wiring
+    from chalicelib.domain.retry import RetryPolicy
+    from chalicelib.services.pipeline_retries import PipelineRetrier
+
+    return PipelineRetrier(wiring.store(), wiring.cached_client("codepipeline"), wiring.scheduler(), pipelines,
+                           RetryPolicy(), wiring.utc_now, wiring.jitter)
+
+
+def test_two_pipelines_with_long_names_get_a_retry_each(aws: World, retries_configured: None) -> None:
+    """Their stage retries used to be one schedule: names were cut to 48 characters and the conflict swallowed."""
+    from chalicelib.domain.events import PipelineActionEvent, parse_event
+
+    names = [f"release-pipeline-for-the-payments-service-in-production-{colour}" for colour in ("blue", "green")]
+    outcomes = []
+    with Client(app, stage_name="test"):
+        retrier = pipeline_retrier(frozenset(names))
+        for number, name in enumerate(names):
+            event = load_event("codepipeline_action_failed")
+            event["id"], event["detail"]["pipeline"] = f"failure-{number}", name
+            outcomes.append(retrier.on_action_failed(parse_event(PipelineActionEvent, event)).action)
+    assert outcomes == ["retry-scheduled", "retry-scheduled"]
+    payloads = [payload for _, payload in pending(aws.client("scheduler"))]
+    assert sorted(p["pipeline"] for p in payloads) == sorted(names)
+
+
+def test_a_schedule_name_taken_by_another_retry_is_an_error_not_a_duplicate(aws: World,
+                                                                           retries_configured: None) -> None:
+    from datetime import timedelta
+
+    from chalicelib import wiring
+    from chalicelib.domain.errors import BerthError
+
+    with Client(app, stage_name="test"):
+        scheduler = wiring.scheduler()
+        now = wiring.utc_now()
+        payload = {"kind": "ssm", "deployment_id": "d-20261127000000-00000000", "attempt": 2}
+        assert scheduler.schedule("berth-retry-x-2", now + timedelta(minutes=5), payload, now) is True
+        # The same retry again (a duplicate event, a lost answer sent again): recognised, not an error.
+        assert scheduler.schedule("berth-retry-x-2", now + timedelta(minutes=7), payload, now) is False
+        with pytest.raises(BerthError, match="berth-retry-x-2"):
+            scheduler.schedule("berth-retry-x-2", now + timedelta(minutes=5), {**payload, "attempt": 3}, now)

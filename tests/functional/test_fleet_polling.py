@@ -154,13 +154,13 @@ def test_a_record_of_thousands_of_failed_instances_fits_in_one_item(aws: World) 
                               instances=keep_tails(results()) if bounded else results()) for n in (1, 2, 3)])
 
     store = DeploymentStore(aws.client("dynamodb"), TABLE)
-    store.create_deployment(record("d-bounded", bounded=True))
+    assert store.start_deployment(record("d-bounded", bounded=True), 600) is None
     saved = store.get_deployment("d-bounded")
     assert len(saved.attempts[-1].instances) == 1000
     assert sum(1 for result in saved.attempts[-1].instances.values() if result.output_tail) == 50
     assert {result.step for result in saved.attempts[-1].instances.values()} == {"pull"}
     with pytest.raises(AwsCallFailed, match="size"):      # the same record with every tail kept does not fit
-        store.create_deployment(record("d-unbounded", bounded=False))
+        store.start_deployment(record("d-unbounded", bounded=False).model_copy(update={"target": "api"}), 600)
 
 
 def test_a_failure_on_more_instances_than_the_record_keeps_tails_of_is_classified_from_all(aws: World) -> None:

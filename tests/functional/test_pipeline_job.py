@@ -226,3 +226,54 @@ def test_each_invocation_emits_emf_metrics(aws: World, capsys: pytest.CaptureFix
     names = {m["Name"] for blob in metrics for d in blob["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
     assert {"DeploymentsStarted", "DeploymentsSucceeded", "DeploymentDurationSeconds"} <= names
     assert all(blob["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "berth" for blob in metrics)
+
+
+def test_concurrent_duplicate_deliveries_all_report_the_running_deployment(aws: World,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Four copies of one job at once, ten times over: every copy answers with the one deployment (none says there
+    is no such deployment), and one command is sent per job."""
+    import threading
+
+    from chalicelib.adapters.codepipeline import JobReporter
+
+    aws.launch(2, TAGS)
+    aws.push_image("web", "v1")
+    localaws.set_default_outcome(InstanceOutcome(polls_before_done=50))
+    decided: list[tuple[str, Any]] = []
+    report = JobReporter.report
+
+    def seen(self: JobReporter, job_id: str, result: Any) -> bool:
+        decided.append((job_id, result))          # every copy's answer, whether or not CodePipeline took it
+        return report(self, job_id, result)
+
+    monkeypatch.setattr(JobReporter, "report", seen)
+    invoke({"hello": "world"})       # loads the logger once: a Lambda process serves one invocation at a time
+    rounds, copies = 10, 4
+    for round_number in range(rounds):
+        event = pipeline_job_event(job_id=jid(f"job-concurrent-{round_number}"), no_artifacts=True,
+                                   user_parameters=json.dumps(spec(target=f"web-{round_number}",
+                                                                   image=aws.image_uri("web", "v1"))))
+        barrier = threading.Barrier(copies)
+        errors: list[BaseException] = []
+
+        def deliver_copy(event: dict[str, Any] = event, barrier: threading.Barrier = barrier,
+                         errors: list[BaseException] = errors) -> None:
+            barrier.wait()
+            try:
+                invoke(event)
+            except BaseException as exc:      # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=deliver_copy) for _ in range(copies)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert errors == []
+        answers = [result for job_id, result in decided if job_id == jid(f"job-concurrent-{round_number}")]
+        assert len(answers) == copies
+        assert all(type(answer).__name__ == "Continue" for answer in answers), answers
+        assert len({answer.external_id for answer in answers}) == 1, answers
+        accepted = results(jid(f"job-concurrent-{round_number}"))
+        assert len(accepted) == 1 and accepted[0]["type"] == "success"
+    assert len(sent_commands(aws)) == rounds

@@ -10,6 +10,7 @@ import pytest
 
 import localaws
 from chalicelib.domain.deployment import Deployment
+from chalicelib.domain.retry import schedule_name
 from localaws import InstanceOutcome
 from tests.conftest import World
 from tests.events import load_event, pipeline_job_event
@@ -62,14 +63,14 @@ def test_transient_failure_is_retried_once_and_the_retry_succeeds(aws: World) ->
     decision = record.history[-1]
     assert decision.action == "retry-scheduled" and "transient" in decision.cause and "exit 21" in decision.cause
     schedules = pending(aws.client("scheduler"))
-    assert [name for name, _ in schedules] == [f"berth-retry-{deployment_id}-2"]
+    assert [name for name, _ in schedules] == [schedule_name(deployment_id, 2)]
     assert schedules[0][1] == {"kind": "ssm", "deployment_id": deployment_id, "attempt": 2}
     schedule = aws.client("scheduler").get_schedule(Name=schedules[0][0])
     assert schedule["ScheduleExpression"].startswith("at(") and schedule["ActionAfterCompletion"] == "DELETE"
     assert schedule["Target"]["DeadLetterConfig"]["Arn"].endswith(":berth-test-dead-letters")
 
     localaws.set_outcome(instances[0], InstanceOutcome())
-    assert fire(aws) == [f"berth-retry-{deployment_id}-2"]
+    assert fire(aws) == [schedule_name(deployment_id, 2)]
     retried = store_deployment(deployment_id)
     assert len(retried.attempts) == 2 and retried.status.value == "IN_PROGRESS"
     second = retried.attempts[1].command_id
@@ -213,3 +214,107 @@ def test_rollback_deployment_is_never_retried(aws: World) -> None:
     record = store_deployment(deployment.deployment_id)
     assert record.status.value == "FAILED" and "never retries a rollback" in record.message
     assert pending(aws.client("scheduler")) == []
+
+
+# A retry and the target's lock (issue 12, defect 2) ---------------------------------------------------------------
+def clock_moved(monkeypatch: pytest.MonkeyPatch, **delta: float) -> None:
+    """berth's clock `delta` ahead of the real one from now on (AWS's own clock is not moved)."""
+    from datetime import UTC, datetime, timedelta
+
+    from chalicelib import wiring
+
+    ahead = timedelta(**delta)
+    monkeypatch.setattr(wiring, "utc_now", lambda: datetime.now(UTC) + ahead)
+
+
+def target_state(name: str = "web-prod") -> Any:
+    from chalice.test import Client
+
+    from app import app
+    from chalicelib.wiring import store
+
+    with Client(app, stage_name="test"):
+        return store().get_target(name), store().get_lock(name)
+
+
+def all_commands(aws: World) -> list[dict[str, Any]]:
+    return list(aws.client("ssm").list_commands()["Commands"])
+
+
+def api_deploy(image: str) -> Any:
+    from tests.api.support import call
+
+    return call("POST", "/targets/web-prod/deployments", {"image": image})
+
+
+def test_a_retry_gives_up_when_a_newer_deployment_took_the_target_since(aws: World,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The retry fires after its lock expired and another deployment shipped a newer digest: it must not send the
+    old image again, nor record the old deployment as the target's revision."""
+    from tests.api.support import settle
+
+    instances = aws.launch(1, TAGS)
+    localaws.set_outcome(instances[0], InstanceOutcome(status="Failed", response_code=21))
+    old = start(aws, "superseded")
+    deliver(command_event(str(store_deployment(old).attempts[0].command_id)))
+    assert store_deployment(old).status.value == "RETRYING"
+
+    clock_moved(monkeypatch, hours=3)               # past any retry delay and any lock berth took for it
+    localaws.set_outcome(instances[0], InstanceOutcome())
+    newer_digest = aws.push_image("web", "v2")
+    newer = api_deploy(aws.image_uri("web", "v2"))
+    assert newer.status == 202, newer
+    assert settle(newer.body["deployment_id"])["status"] == "SUCCEEDED"
+
+    assert len(fire(aws)) == 1
+    record = store_deployment(old)
+    assert record.status.value == "FAILED" and len(record.attempts) == 1, record.message
+    assert "gave-up" in [d.action for d in record.history]
+    assert newer.body["deployment_id"] in record.message
+    assert len(all_commands(aws)) == 2
+    target, lock = target_state()
+    assert target.current_revision.digest == newer_digest and lock is None
+
+
+def test_a_retry_firing_while_a_newer_deployment_runs_sends_nothing(aws: World,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    instances = aws.launch(1, TAGS)
+    localaws.set_outcome(instances[0], InstanceOutcome(status="Failed", response_code=21))
+    old = start(aws, "superseded-running")
+    deliver(command_event(str(store_deployment(old).attempts[0].command_id)))
+
+    clock_moved(monkeypatch, hours=3)
+    localaws.set_outcome(instances[0], InstanceOutcome(polls_before_done=100))
+    aws.push_image("web", "v2")
+    newer = api_deploy(aws.image_uri("web", "v2"))
+    assert newer.status == 202, newer
+
+    fire(aws)
+    record = store_deployment(old)
+    assert record.status.value == "FAILED" and len(record.attempts) == 1, record.message
+    assert newer.body["deployment_id"] in record.message
+    assert len(all_commands(aws)) == 2
+    _, lock = target_state()
+    assert lock is not None and lock.deployment_id == newer.body["deployment_id"]
+
+
+def test_a_scheduled_retry_keeps_the_target_until_it_fires(aws: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A retry may be scheduled up to the policy's cap ahead, longer than the lock's command timeout + slack: the
+    lock is kept until the retry has fired, so nobody deploys on top of a deployment that is not over."""
+    from chalicelib import wiring
+
+    monkeypatch.setattr(wiring, "jitter", lambda low, high: high)
+    instances = aws.launch(1, TAGS)
+    localaws.set_outcome(instances[0], InstanceOutcome(status="Failed", response_code=21))
+    old = start(aws, "long-backoff", retry={"max_attempts": 3, "base_seconds": 3600, "cap_seconds": 7200},
+                rollout={"max_concurrency": "1", "max_errors": "0", "timeout_seconds": 600})
+    deliver(command_event(str(store_deployment(old).attempts[0].command_id)))
+    assert store_deployment(old).status.value == "RETRYING"
+    _, lock = target_state()
+    assert lock is not None and lock.deployment_id == old
+
+    clock_moved(monkeypatch, minutes=50)     # the lock taken at the start (600 s + 900 s) lapsed; the retry is ahead
+    aws.push_image("web", "v2")
+    busy = api_deploy(aws.image_uri("web", "v2"))
+    assert busy.status == 409 and old in busy.error["message"], busy
+    assert len(all_commands(aws)) == 1

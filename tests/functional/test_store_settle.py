@@ -22,6 +22,13 @@ STARTED = {deployment_id: datetime(2026, 11, 27, 2, 0, 0, microsecond, tzinfo=UT
            for deployment_id, microsecond in ((OLDER, 100), (MINE, 200), (NEWER, 300))}
 
 
+def lock(store: DeploymentStore, deployment_id: str) -> None:
+    """The target's lock, held by `deployment_id` (as DeploymentService.start leaves it)."""
+    store._db.put_item(TableName=TABLE, Item={"pk": {"S": "TARGET#web"}, "sk": {"S": "LOCK"},
+                                              "deployment_id": {"S": deployment_id},
+                                              "acquired_at": {"N": str(NOW)}, "expires_at": {"N": str(NOW + 600)}})
+
+
 def settle(store: DeploymentStore, deployment_id: str, revision: Revision | None) -> bool:
     return store.settle_target("web", deployment_id, revision, STARTED[deployment_id])
 
@@ -45,14 +52,14 @@ def current(store: DeploymentStore) -> tuple[Revision | None, str | None]:
 
 
 def test_a_success_records_its_revision_and_frees_the_target(store: DeploymentStore) -> None:
-    store.acquire_lock("web", MINE, None, NOW, 600)
+    lock(store, MINE)
     assert settle(store, MINE, revision("v2")) is True
     assert current(store) == (revision("v2"), MINE) and store.get_lock("web") is None
 
 
 def test_a_failure_frees_the_target_and_keeps_its_revision(store: DeploymentStore) -> None:
     settle(store, OLDER, revision("v1"))
-    store.acquire_lock("web", MINE, None, NOW, 600)
+    lock(store, MINE)
     assert settle(store, MINE, None) is True
     assert current(store) == (revision("v1"), OLDER) and store.get_lock("web") is None
 
@@ -63,7 +70,7 @@ def test_a_success_whose_lock_expired_still_records_its_revision(store: Deployme
 
 
 def test_a_lock_taken_over_is_left_to_its_holder(store: DeploymentStore) -> None:
-    store.acquire_lock("web", NEWER, None, NOW, 600)
+    lock(store, NEWER)
     assert settle(store, MINE, revision("v2")) is False
     assert store.get_lock("web") is not None and store.get_lock("web").deployment_id == NEWER  # type: ignore[union-attr]
     assert current(store) == (revision("v2"), MINE)
@@ -72,9 +79,9 @@ def test_a_lock_taken_over_is_left_to_its_holder(store: DeploymentStore) -> None
 def test_finishing_again_never_turns_the_target_back(store: DeploymentStore) -> None:
     """Settled, the record's save failed, a newer deployment ran to success: finishing the older one again (the next
     refresh does) must not put its revision back."""
-    store.acquire_lock("web", MINE, None, NOW, 600)
+    lock(store, MINE)
     settle(store, MINE, revision("v2"))
-    store.acquire_lock("web", NEWER, None, NOW, 600)
+    lock(store, NEWER)
     settle(store, NEWER, revision("v3"))
     assert settle(store, MINE, revision("v2")) is False
     assert current(store) == (revision("v3"), NEWER)
@@ -83,7 +90,7 @@ def test_finishing_again_never_turns_the_target_back(store: DeploymentStore) -> 
 @pytest.mark.parametrize("reason", ["TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"])
 def test_a_transient_cancellation_writes_nothing_and_is_an_aws_failure(aws: World, store: DeploymentStore,
                                                                        reason: str) -> None:
-    store.acquire_lock("web", MINE, None, NOW, 600)
+    lock(store, MINE)
     client = aws.client("dynamodb")
     with Stubber(client) as stub:
         stub.add_client_error("transact_write_items", service_error_code="TransactionCanceledException",

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import localaws
+from chalicelib.domain.retry import schedule_name
 from localaws import InstanceOutcome
 from tests.conftest import World
 from tests.events import load_event, pipeline_job_event
@@ -59,13 +60,14 @@ def retry_calls() -> list[str]:
 
 
 # The retry path's calls, in order: read the command index and the record, list the invocations and the command,
-# fetch the failed instance's full output, read the target (breaker), create the schedule, save the record, then the
-# breaker bookkeeping (read, update). A change to the path changes this number and the test below says so.
-RETRY_PATH_CALLS = 10
+# fetch the failed instance's full output, read the target (breaker), hold the target until the retry is due (one
+# transaction), create the schedule, save the record, then the breaker bookkeeping (read, update). A change to the
+# path changes this number and the test below says so.
+RETRY_PATH_CALLS = 11
 
 
 @pytest.mark.parametrize("index", range(RETRY_PATH_CALLS))
-@pytest.mark.parametrize("fault", ["Throttling", "InternalError", "Timeout"])
+@pytest.mark.parametrize("fault", ["Throttling", "InternalError", "Timeout", "LostAnswer"])
 def test_any_call_failing_loses_no_decision_and_never_retries_twice(retry_calls: list[str], aws: World, index: int,
                                                                     fault: str) -> None:
     deployment_id, event = failing_deployment(aws)
@@ -90,9 +92,10 @@ def test_any_call_failing_loses_no_decision_and_never_retries_twice(retry_calls:
         record = store().get_deployment(deployment_id)
     assert record.status.value == "RETRYING", (retry_calls[index], record.status, record.message)
     assert [d.action for d in record.history].count("retry-scheduled") == 1
-    assert [name for name, _ in pending(aws.client("scheduler"))] == [f"berth-retry-{deployment_id}-2"]
+    assert [name for name, _ in pending(aws.client("scheduler"))] == [schedule_name(deployment_id, 2)]
 
 
 def test_the_retry_path_is_what_the_fault_matrix_covers(retry_calls: list[str]) -> None:
     assert len(retry_calls) == RETRY_PATH_CALLS, retry_calls
     assert "scheduler.CreateSchedule" in retry_calls
+    assert retry_calls.index("dynamodb.TransactWriteItems") < retry_calls.index("scheduler.CreateSchedule")

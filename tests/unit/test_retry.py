@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -138,7 +139,27 @@ def test_breaker_trips_on_the_threshold_within_the_window() -> None:
 
 
 def test_schedule_names_are_deterministic_and_valid() -> None:
-    assert schedule_name("d-20261126-abc", 2) == schedule_name("d-20261126-abc", 2) == "berth-retry-d-20261126-abc-2"
+    name = schedule_name("d-20261126-abc", 2)
+    assert name == schedule_name("d-20261126-abc", 2)
+    assert name.startswith("berth-retry-d-20261126-abc-") and name.endswith("-2")
     assert schedule_name("d-1", 2) != schedule_name("d-1", 3)
+    assert schedule_name("d-1", 2, wait=1) not in (schedule_name("d-1", 2), schedule_name("d-1", 2, wait=2))
     name = schedule_name("x" * 100 + "/weird id", 3)
     assert len(name) <= 64 and all(ch.isalnum() or ch in "-_." for ch in name)
+
+
+def test_schedule_names_of_keys_alike_up_to_the_cut_or_the_cleaning_differ() -> None:
+    """Two pipelines' stage retries used to share one schedule: their keys were cut to 48 characters."""
+    execution = "3137f7cb-7cf7-4f2b-8f3a-7f1b9b2d4c5e"
+    one = schedule_name(f"release-pipeline-for-the-payments-service-blue-{execution}-Prod", 1)
+    two = schedule_name(f"release-pipeline-for-the-payments-service-green-{execution}-Prod", 1)
+    assert one != two
+    assert schedule_name("web:prod", 1) != schedule_name("web-prod", 1) != schedule_name("web/prod", 1)
+    assert schedule_name(f"p-{execution}-Prod", 1) != schedule_name(f"p-{execution[:8]}-other-Prod", 1)
+
+
+@given(st.text(min_size=1, max_size=300), st.integers(min_value=1, max_value=999),
+       st.integers(min_value=0, max_value=9))
+def test_schedule_names_always_fit_schedulers_rules(lineage: str, attempt: int, wait: int) -> None:
+    name = schedule_name(lineage, attempt, wait=wait)
+    assert 1 <= len(name) <= 64 and re.fullmatch(r"[0-9a-zA-Z\-_.]+", name), name
