@@ -9,14 +9,16 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import InvalidRevision
 from .image_ref import ImageRef, parse_image_ref
 
 TARGET_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"
-CONTAINER_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"
-INSTANCE_ID = r"^(i|mi)-[0-9a-f]{8,17}$"
+CONTAINER_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{1,127}$"   # Docker's rule: two characters at least
+# EC2 instance ids only. Hybrid managed nodes (mi-) are refused by name in InstancesSpec: berth resolves and checks the
+# instances it deploys to through EC2, which does not know them.
+INSTANCE_ID = r"^i-[0-9a-f]{8,17}$"
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 # SSM tag targets: letters, digits, spaces and + - = . _ : / @ (the EC2 tag alphabet), no leading "aws:".
 TAG_TEXT = r"^[\w +\-=.:/@]{1,128}$"
@@ -25,6 +27,12 @@ ERRORS_BUDGET = r"^([0-9]{1,6}|[0-9]{1,2}%|100%)$"
 _PORT_MAPPING = re.compile(r"^(?P<host>[0-9]{1,5}):(?P<container>[0-9]{1,5})(?:/(?P<proto>tcp|udp))?\Z")
 _HEALTH_PATH = re.compile(r"^/[A-Za-z0-9\-._~!$&'()*+,;=:@/%?]{0,255}\Z")
 MAX_ENV_VALUE = 4096
+# A spec is stored whole in its target's item and in every deployment record (DynamoDB: 400 KB an item). Its
+# serialized JSON is bounded so that the record keeps most of an item for attempts, results and history. Every field
+# but `env` is short by its own rules (a spec with all of them at their limits is about 14 KB), so `env` gets most of
+# the budget and the error names it.
+MAX_SPEC_BYTES = 64 * 1024
+MAX_ENV_BYTES = 48 * 1024
 
 
 def _anchored(pattern: str) -> str:
@@ -50,10 +58,17 @@ def _check_image(cls: type, image: str | None) -> str | None:
 TagText = Annotated[str, Field(pattern=_anchored(TAG_TEXT))]
 
 
+def _not_hybrid(instance_id: Any) -> Any:
+    if isinstance(instance_id, str) and instance_id.startswith("mi-"):
+        raise ValueError(f"{instance_id!r} is a hybrid managed node: berth deploys to EC2 instance ids (i-...) only, "
+                         "because it resolves and checks its targets through EC2")
+    return instance_id
+
+
 class InstancesSpec(_Strict):
     tags: dict[TagText, TagText] | None = None
-    ids: list[Annotated[str, Field(pattern=_anchored(INSTANCE_ID))]] | None = Field(default=None, min_length=1,
-                                                                                    max_length=50)
+    ids: list[Annotated[str, BeforeValidator(_not_hybrid), Field(pattern=_anchored(INSTANCE_ID))]] | None = Field(
+        default=None, min_length=1, max_length=50)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> InstancesSpec:
@@ -76,15 +91,18 @@ class ContainerSpec(_Strict):
     @field_validator("ports")
     @classmethod
     def _valid_ports(cls, ports: list[str]) -> list[str]:
-        host_ports: set[tuple[str, str]] = set()
+        host_ports: set[tuple[int, str]] = set()
         for mapping in ports:
             match = _PORT_MAPPING.match(mapping)
             if not match:
                 raise ValueError(f"port mapping {mapping!r} must be HOST:CONTAINER, optionally with /tcp or /udp")
             for side in ("host", "container"):
+                if match.group(side).startswith("0") and match.group(side) != "0":
+                    raise ValueError(f"port mapping {mapping!r}: write ports without leading zeros")
                 if not 1 <= int(match.group(side)) <= 65535:
                     raise ValueError(f"port mapping {mapping!r}: ports run from 1 to 65535")
-            key = (match.group("host"), match.group("proto") or "tcp")
+            # One host port may be published once per protocol: 53:53/udp and 53:53/tcp are two mappings.
+            key = (int(match.group("host")), match.group("proto") or "tcp")
             if key in host_ports:
                 raise ValueError(f"port mapping {mapping!r} maps host port {key[0]}/{key[1]} twice")
             host_ports.add(key)
@@ -102,6 +120,11 @@ class ContainerSpec(_Strict):
                 raise ValueError(f"env {key}: value is not valid Unicode text") from None
             if len(value) > MAX_ENV_VALUE:
                 raise ValueError(f"env {key}: value longer than {MAX_ENV_VALUE} characters")
+        size = _json_size(env)
+        if size > MAX_ENV_BYTES:
+            raise ValueError(f"env is {size} bytes as JSON, at most {MAX_ENV_BYTES}: the spec is stored in one "
+                             "DynamoDB item with its deployment's record; keep large values in Parameter Store or "
+                             "Secrets Manager and have the container read them")
         return env
 
 
@@ -161,6 +184,19 @@ class TargetSpec(_Strict):
 
     _valid_image = field_validator("image")(_check_image)
 
+    @model_validator(mode="after")
+    def _fits(self) -> TargetSpec:
+        if self.health_check is not None and self.health_check.timeout_seconds >= self.rollout.timeout_seconds:
+            raise ValueError(
+                f"health_check.timeout_seconds ({self.health_check.timeout_seconds}) must be shorter than "
+                f"rollout.timeout_seconds ({self.rollout.timeout_seconds}), the SSM command's execution timeout that "
+                "the pull, the start and the health check all run within")
+        size = len(self.model_dump_json().encode())
+        if size > MAX_SPEC_BYTES:
+            raise ValueError(f"the spec is {size} bytes as JSON, at most {MAX_SPEC_BYTES}: it is stored in one "
+                             "DynamoDB item with its deployment's record")
+        return self
+
     def image_ref(self) -> ImageRef | None:
         return parse_image_ref(self.image) if self.image else None
 
@@ -175,6 +211,10 @@ class TargetReference(_Strict):
 
 
 PipelineParameters = TargetSpec | TargetReference
+
+
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
 
 
 def parse_pipeline_parameters(raw: str | None) -> PipelineParameters:
