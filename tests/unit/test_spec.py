@@ -344,11 +344,15 @@ def test_bad_health_numbers(example_spec: dict[str, Any], field: str, value: Any
     assert f"health_check.{field}" in error_of(example_spec)
 
 
-@pytest.mark.parametrize(("health", "rollout"), [(600, 300), (3600, 3600), (60, 60)])
+@pytest.mark.parametrize(("health", "rollout"), [(600, 300), (3600, 3600), (60, 60), (3600, None)])
 def test_a_health_check_must_end_before_the_command_times_out(example_spec: dict[str, Any], health: int,
-                                                              rollout: int) -> None:
+                                                              rollout: int | None) -> None:
     example_spec["health_check"]["timeout_seconds"] = health
-    example_spec["rollout"]["timeout_seconds"] = rollout
+    if rollout is None:
+        del example_spec["rollout"]
+        rollout = 3600
+    else:
+        example_spec["rollout"]["timeout_seconds"] = rollout
     message = error_of(example_spec)
     assert f"health_check.timeout_seconds ({health})" in message and f"rollout.timeout_seconds ({rollout})" in message
 
