@@ -26,7 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib.adapters.errors import aws_failure, error_code
 from chalicelib.domain.deployment import CodeDeployRecord, Deployment, Revision
 from chalicelib.domain.errors import AwsCallFailed, Conflict, DeploymentNotFound
-from chalicelib.domain.spec import TargetSpec
+from chalicelib.domain.spec import STORED, TargetSpec
 
 GSI_BY_TARGET = "by_target"
 
@@ -88,7 +88,7 @@ class DeploymentStore:
             return None
         current = item.get("current_revision", {}).get("S")
         return TargetRecord(
-            spec=TargetSpec.model_validate_json(item["spec"]["S"]),
+            spec=TargetSpec.model_validate_json(item["spec"]["S"], context=STORED),
             current_revision=Revision.model_validate_json(current) if current else None,
             last_deployment_id=item.get("last_deployment_id", {}).get("S"),
             updated_by=item.get("updated_by", {}).get("S", ""),
@@ -285,7 +285,7 @@ class DeploymentStore:
         item = self._get(f"DEPLOYMENT#{deployment_id}", "RECORD")
         if item is None:
             raise DeploymentNotFound(f"no deployment {deployment_id!r}")
-        return Deployment.model_validate_json(zlib.decompress(item["body"]["B"]))
+        return Deployment.model_validate_json(zlib.decompress(item["body"]["B"]), context=STORED)
 
     def list_deployments(self, target: str, limit: int = 20, start: dict[str, Any] | None = None
                          ) -> tuple[list[Deployment], dict[str, Any] | None]:
@@ -295,7 +295,8 @@ class DeploymentStore:
         if start:
             kwargs["ExclusiveStartKey"] = start
         page = self._call("Query", self._db.query, **kwargs)
-        deployments = [Deployment.model_validate_json(zlib.decompress(item["body"]["B"])) for item in page["Items"]]
+        deployments = [Deployment.model_validate_json(zlib.decompress(item["body"]["B"]), context=STORED)
+                       for item in page["Items"]]
         return deployments, page.get("LastEvaluatedKey")
 
     def find_job(self, job_id: str) -> str | None:

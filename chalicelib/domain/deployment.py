@@ -116,6 +116,11 @@ class CodeDeployRecord(BaseModel):
     """A CodeDeploy deployment berth follows: its states, and what berth decided when it failed.
 
     `lineage` is the id of the first deployment of a retry chain; `attempt` counts from 1 along it.
+
+    The record is one DynamoDB item (400 KB) whatever the fleet size, so instance events are summarised (see
+    `after_state_event`): counts by state, the first MAX_TRACKED_INSTANCES instances' last states, the first
+    MAX_FAILED_INSTANCES failed instance ids, and history entries for the first MAX_INSTANCE_HISTORY instance events.
+    The failed instances' diagnostics are read from CodeDeploy when the deployment fails, not kept per event.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -127,13 +132,49 @@ class CodeDeployRecord(BaseModel):
     lineage: str
     attempt: int = 1
     state: str = "START"
-    instances: dict[str, str] = Field(default_factory=dict)      # instance id -> last state
-    seen_events: list[str] = Field(default_factory=list)          # EventBridge event ids already recorded
+    instances: dict[str, str] = Field(default_factory=dict)      # the first instances seen -> their last state
+    instance_events: dict[str, int] = Field(default_factory=dict)  # every instance event, counted by state
+    failed_instances: list[str] = Field(default_factory=list)     # the first instances that reported FAILURE
+    seen_events: list[str] = Field(default_factory=list)          # the latest EventBridge event ids recorded
     history: list[Decision] = Field(default_factory=list)
     decided: bool = False                                         # a FAILURE has been acted on (exactly once)
     remediation_commands: list[str] = Field(default_factory=list)
     retried_as: str | None = None
     version: int = 0
+
+
+MAX_TRACKED_INSTANCES = 100
+MAX_FAILED_INSTANCES = 50
+MAX_INSTANCE_HISTORY = 50
+MAX_SEEN_EVENTS = 200
+
+
+def after_state_event(record: CodeDeployRecord, event_id: str, state: str, instance_id: str | None,
+                      is_instance_event: bool, at: datetime) -> CodeDeployRecord:
+    """The record once a state-change event is recorded; it stays a few tens of KB at any fleet size.
+
+    A deployment event sets the deployment's state and always enters the history. An instance event is counted by
+    state; the first MAX_TRACKED_INSTANCES instances keep their last state by id, the first MAX_FAILED_INSTANCES
+    instances that fail are listed, and only the first MAX_INSTANCE_HISTORY instance events enter the history.
+    """
+    seen = [*record.seen_events[-(MAX_SEEN_EVENTS - 1):], event_id]
+    if not is_instance_event:
+        return record.model_copy(update={"state": state, "seen_events": seen, "history": [
+            *record.history, Decision(at=at, action=f"state-{state.lower()}", detail=f"deployment {state}",
+                                      cause=f"event {event_id}")]})
+    update: dict[str, object] = {
+        "seen_events": seen,
+        "instance_events": {**record.instance_events, state: record.instance_events.get(state, 0) + 1}}
+    if instance_id and (instance_id in record.instances or len(record.instances) < MAX_TRACKED_INSTANCES):
+        update["instances"] = {**record.instances, instance_id: state}
+    if (instance_id and state == "FAILURE" and instance_id not in record.failed_instances
+            and len(record.failed_instances) < MAX_FAILED_INSTANCES):
+        update["failed_instances"] = [*record.failed_instances, instance_id]
+    if sum(record.instance_events.values()) < MAX_INSTANCE_HISTORY:
+        update["history"] = [*record.history, Decision(
+            at=at, action=f"state-{state.lower()}", detail=f"instance {instance_id or '(unnamed)'} {state}",
+            cause=f"event {event_id}")]
+    return record.model_copy(update=update)
 
 
 class Deployment(BaseModel):

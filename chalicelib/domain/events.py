@@ -22,13 +22,13 @@ class CodeDeployDetail(_Event):
     deployment_id: str = Field(alias="deploymentId", min_length=1, max_length=64)
     application: str = Field(min_length=1)
     deployment_group: str = Field(alias="deploymentGroup", min_length=1)
-    state: str
-    instance_id: str | None = Field(default=None, alias="instanceId")
+    state: str = Field(min_length=1, max_length=32)
+    instance_id: str | None = Field(default=None, alias="instanceId", max_length=256)
     region: str = ""
 
 
 class CodeDeployEvent(_Event):
-    id: str
+    id: str = Field(min_length=1, max_length=128)     # kept in the record (the latest 200): bounded
     detail_type: str = Field(alias="detail-type")
     time: str = ""
     detail: CodeDeployDetail

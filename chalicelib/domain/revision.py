@@ -70,6 +70,8 @@ def check_appspec(raw: bytes) -> None:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise InvalidRevision(f"appspec.yml is not valid YAML{where}") from None
+    except RecursionError:
+        raise InvalidRevision("appspec.yml is nested too deeply to be an appspec") from None
     if not isinstance(spec, dict):
         raise InvalidRevision("appspec.yml must be a mapping with version, os and hooks")
     if str(spec.get("version")) != "0.0":
@@ -101,6 +103,11 @@ def _json(raw: bytes, name: str) -> Any:
         return json.loads(_text(raw, name))
     except json.JSONDecodeError as exc:
         raise InvalidRevision(f"{name} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
+    except RecursionError:
+        raise InvalidRevision(f"{name} is nested too deeply to be the file it should be") from None
+    except ValueError:  # Python refuses to read integers of more than 4300 digits
+        raise InvalidRevision(f"{name} holds a number of more than 4300 digits: it is not the file it should be") \
+            from None
 
 
 def _text(raw: bytes, name: str) -> str:

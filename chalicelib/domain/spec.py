@@ -9,7 +9,17 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from .errors import InvalidRevision
 from .image_ref import ImageRef, parse_image_ref
@@ -25,6 +35,21 @@ ERRORS_BUDGET = r"^([0-9]{1,6}|[0-9]{1,2}%|100%)$"
 _PORT_MAPPING = re.compile(r"^(?P<host>[0-9]{1,5}):(?P<container>[0-9]{1,5})(?:/(?P<proto>tcp|udp))?\Z")
 _HEALTH_PATH = re.compile(r"^/[A-Za-z0-9\-._~!$&'()*+,;=:@/%?]{0,255}\Z")
 MAX_ENV_VALUE = 4096
+# A spec is stored whole in its target's item and in every deployment record (DynamoDB: 400 KB an item). Its
+# serialized JSON is bounded so that the record keeps most of an item for attempts, results and history. Every field
+# but `env` is short by its own rules (a spec with all of them at their limits is about 14 KB), so `env` gets most of
+# the budget and the error names it.
+MAX_SPEC_BYTES = 64 * 1024
+MAX_ENV_BYTES = 48 * 1024
+# The validation context for specs berth reads back from its own table. Rules added after a record was written must
+# not make it unreadable, so the rules checked with `_admitting` apply only to specs coming in (UserParameters,
+# PUT /targets): one-character container names, hybrid ids, ports with leading zeros, a health check as long as the
+# command, and the size bounds.
+STORED: dict[str, Any] = {"berth_stored": True}
+
+
+def _admitting(info: ValidationInfo) -> bool:
+    return not (isinstance(info.context, dict) and info.context.get("berth_stored"))
 
 
 def _anchored(pattern: str) -> str:
@@ -50,10 +75,18 @@ def _check_image(cls: type, image: str | None) -> str | None:
 TagText = Annotated[str, Field(pattern=_anchored(TAG_TEXT))]
 
 
+def _not_hybrid(instance_id: Any, info: ValidationInfo) -> Any:
+    # Hybrid managed nodes (mi-) are not EC2 instances: berth resolves and checks what it deploys to through EC2.
+    if isinstance(instance_id, str) and instance_id.startswith("mi-") and _admitting(info):
+        raise ValueError(f"{instance_id!r} is a hybrid managed node: berth deploys to EC2 instance ids (i-...) only, "
+                         "because it resolves and checks its targets through EC2")
+    return instance_id
+
+
 class InstancesSpec(_Strict):
     tags: dict[TagText, TagText] | None = None
-    ids: list[Annotated[str, Field(pattern=_anchored(INSTANCE_ID))]] | None = Field(default=None, min_length=1,
-                                                                                    max_length=50)
+    ids: list[Annotated[str, BeforeValidator(_not_hybrid), Field(pattern=_anchored(INSTANCE_ID))]] | None = Field(
+        default=None, min_length=1, max_length=50)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> InstancesSpec:
@@ -73,18 +106,30 @@ class ContainerSpec(_Strict):
     ports: list[str] = Field(default_factory=list, max_length=32)
     env: dict[Annotated[str, Field(pattern=_anchored(ENV_NAME))], str] = Field(default_factory=dict, max_length=128)
 
+    @field_validator("name")
+    @classmethod
+    def _docker_name(cls, name: str, info: ValidationInfo) -> str:
+        if len(name) < 2 and _admitting(info):
+            raise ValueError("container names need two characters at least (Docker's [a-zA-Z0-9][a-zA-Z0-9_.-]+)")
+        return name
+
     @field_validator("ports")
     @classmethod
-    def _valid_ports(cls, ports: list[str]) -> list[str]:
-        host_ports: set[tuple[str, str]] = set()
+    def _valid_ports(cls, ports: list[str], info: ValidationInfo) -> list[str]:
+        host_ports: set[tuple[int, str]] = set()
         for mapping in ports:
             match = _PORT_MAPPING.match(mapping)
             if not match:
                 raise ValueError(f"port mapping {mapping!r} must be HOST:CONTAINER, optionally with /tcp or /udp")
+            if not _admitting(info):
+                continue
             for side in ("host", "container"):
+                if match.group(side).startswith("0") and match.group(side) != "0":
+                    raise ValueError(f"port mapping {mapping!r}: write ports without leading zeros")
                 if not 1 <= int(match.group(side)) <= 65535:
                     raise ValueError(f"port mapping {mapping!r}: ports run from 1 to 65535")
-            key = (match.group("host"), match.group("proto") or "tcp")
+            # One host port may be published once per protocol: 53:53/udp and 53:53/tcp are two mappings.
+            key = (int(match.group("host")), match.group("proto") or "tcp")
             if key in host_ports:
                 raise ValueError(f"port mapping {mapping!r} maps host port {key[0]}/{key[1]} twice")
             host_ports.add(key)
@@ -92,7 +137,7 @@ class ContainerSpec(_Strict):
 
     @field_validator("env")
     @classmethod
-    def _valid_env_values(cls, env: dict[str, str]) -> dict[str, str]:
+    def _valid_env_values(cls, env: dict[str, str], info: ValidationInfo) -> dict[str, str]:
         for key, value in env.items():
             if "\n" in value or "\r" in value or "\x00" in value:
                 raise ValueError(f"env {key}: values may not contain newlines or NUL bytes")
@@ -102,6 +147,11 @@ class ContainerSpec(_Strict):
                 raise ValueError(f"env {key}: value is not valid Unicode text") from None
             if len(value) > MAX_ENV_VALUE:
                 raise ValueError(f"env {key}: value longer than {MAX_ENV_VALUE} characters")
+        size = _json_size(env) if _admitting(info) else 0
+        if size > MAX_ENV_BYTES:
+            raise ValueError(f"env is {size} bytes as JSON, at most {MAX_ENV_BYTES}: the spec is stored in one "
+                             "DynamoDB item with its deployment's record; keep large values in Parameter Store or "
+                             "Secrets Manager and have the container read them")
         return env
 
 
@@ -161,6 +211,29 @@ class TargetSpec(_Strict):
 
     _valid_image = field_validator("image")(_check_image)
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _fits_an_item(cls, data: Any, handler: ModelWrapValidatorHandler[TargetSpec],
+                      info: ValidationInfo) -> TargetSpec:
+        # Checked on input only: an instance was checked when it was built (or loaded as STORED), and a response model
+        # that holds a stored spec must not refuse it.
+        if isinstance(data, TargetSpec):
+            return handler(data)
+        spec = handler(data)
+        if not _admitting(info):
+            return spec
+        health, rollout = spec.health_check, spec.rollout
+        if health is not None and health.timeout_seconds >= rollout.timeout_seconds:
+            raise ValueError(
+                f"health_check.timeout_seconds ({health.timeout_seconds}) must be shorter than "
+                f"rollout.timeout_seconds ({rollout.timeout_seconds}), the SSM command's execution timeout that the "
+                "pull, the start and the health check all run within")
+        size = len(spec.model_dump_json().encode())
+        if size > MAX_SPEC_BYTES:
+            raise ValueError(f"the spec is {size} bytes as JSON, at most {MAX_SPEC_BYTES}: it is stored in one "
+                             "DynamoDB item with its deployment's record")
+        return spec
+
     def image_ref(self) -> ImageRef | None:
         return parse_image_ref(self.image) if self.image else None
 
@@ -177,7 +250,11 @@ class TargetReference(_Strict):
 PipelineParameters = TargetSpec | TargetReference
 
 
-def parse_pipeline_parameters(raw: str | None) -> PipelineParameters:
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def parse_pipeline_parameters(raw: str | None, context: dict[str, Any] | None = None) -> PipelineParameters:
     """UserParameters JSON → a full spec (to store under its name) or a reference to a stored one."""
     if raw is None or not raw.strip():
         raise InvalidRevision(
@@ -193,17 +270,17 @@ def parse_pipeline_parameters(raw: str | None) -> PipelineParameters:
         raise InvalidRevision("UserParameters must be a JSON object such as {\"target\": \"web-prod\"}")
     reference_only = set(data) <= {"target", "image"}
     model: type[TargetSpec] | type[TargetReference] = TargetReference if reference_only else TargetSpec
-    parsed: PipelineParameters = parse_model(model, data, "UserParameters")
+    parsed: PipelineParameters = parse_model(model, data, "UserParameters", context)
     return parsed
 
 
-def parse_model(model: type[Any], data: Any, what: str) -> Any:
+def parse_model(model: type[Any], data: Any, what: str, context: dict[str, Any] | None = None) -> Any:
     """Validate `data` as `model`, turning pydantic's errors into one InvalidRevision that names every bad field.
 
     Input values are left out of the message: an env value may be a credential.
     """
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
         raise InvalidRevision(f"{what} are not valid: {describe_validation_error(exc)}") from None
 

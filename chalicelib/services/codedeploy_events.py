@@ -26,7 +26,7 @@ from chalicelib.adapters.scheduler import RetryScheduler
 from chalicelib.adapters.ssm import SsmGateway
 from chalicelib.adapters.store import DeploymentStore
 from chalicelib.domain.command import build_install_docker_commands
-from chalicelib.domain.deployment import CodeDeployRecord, Decision
+from chalicelib.domain.deployment import CodeDeployRecord, Decision, after_state_event
 from chalicelib.domain.errors import CallUnanswered, Conflict, ScheduleTaken
 from chalicelib.domain.events import FINAL_DEPLOYMENT_STATES, CodeDeployEvent
 from chalicelib.domain.exit_codes import FailureClass
@@ -105,17 +105,8 @@ class CodeDeployFollower:
             target=target, lineage=detail.deployment_id)
         if event.id in record.seen_events:
             return Outcome("duplicate", f"event {event.id} was recorded already")
+        record = after_state_event(record, event.id, detail.state, detail.instance_id, event.is_instance_event, now)
         where = f"instance {detail.instance_id}" if event.is_instance_event else "deployment"
-        update: dict[str, object] = {
-            "seen_events": [*record.seen_events[-200:], event.id],
-            "history": [*record.history, Decision(at=now, action=f"state-{detail.state.lower()}",
-                                                   detail=f"{where} {detail.state}", cause=f"event {event.id}")],
-        }
-        if event.is_instance_event and detail.instance_id:
-            update["instances"] = {**record.instances, detail.instance_id: detail.state}
-        else:
-            update["state"] = detail.state
-        record = record.model_copy(update=update)
         if event.is_instance_event or detail.state != "FAILURE" or record.decided:
             self._store.save_codedeploy(record, self._expiry(now))
             return Outcome("recorded", f"{where} {detail.state}")

@@ -212,9 +212,12 @@ class DeploymentService:
                 detail=f"attempt {sent.number}: SSM command {command_id} to {len(sent.expected_instances)} instances")],
         }))
 
-    def follow(self, deployment_id: str) -> Followed:
-        """Refresh a deployment from SSM and settle it when its command is over."""
+    def follow(self, deployment_id: str, accept: Callable[[Deployment], None] | None = None) -> Followed:
+        """Refresh a deployment from SSM and settle it when its command is over. `accept` may refuse the record
+        (raising) before anything is done with it."""
         deployment = self._store.get_deployment(deployment_id)
+        if accept is not None:
+            accept(deployment)
         attempt = deployment.current_attempt
         if deployment.status.is_final or deployment.status == DeploymentStatus.RETRYING:
             return Followed(deployment, None)

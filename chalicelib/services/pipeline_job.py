@@ -18,7 +18,7 @@ from chalicelib.adapters.artifacts import ArtifactReader
 from chalicelib.adapters.codepipeline import JobReporter
 from chalicelib.adapters.store import DeploymentStore
 from chalicelib.domain import continuation
-from chalicelib.domain.deployment import DeploymentStatus
+from chalicelib.domain.deployment import Deployment, DeploymentStatus
 from chalicelib.domain.errors import (
     ArtifactUnreadable,
     AwsCallFailed,
@@ -31,7 +31,7 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.job import PipelineJob, job_id_of, parse_job_event
 from chalicelib.domain.results import Continue, Fail, FailureType, JobResult, Succeed
 from chalicelib.domain.revision import check_appspec, image_from_artifact
-from chalicelib.domain.spec import TargetReference, TargetSpec, parse_pipeline_parameters
+from chalicelib.domain.spec import STORED, TargetReference, TargetSpec, parse_pipeline_parameters
 from chalicelib.observability import correlate
 from chalicelib.services.deployments import DeploymentService
 
@@ -70,9 +70,15 @@ class PipelineJobService:
 
     def _decide(self, job: PipelineJob) -> JobResult:
         if job.data.continuation_token:
+            # The token is untrusted input: it must name this action's own target (from its UserParameters, which
+            # every job of the action carries, admitted by its first job) and, when it follows a deployment, one a
+            # pipeline job started.
             token = continuation.decode(job.data.continuation_token)
+            target = parse_pipeline_parameters(job.user_parameters, context=STORED).target
             if isinstance(token, continuation.Following):
-                return self._progress(token.deployment_id)
+                return self._progress(token.deployment_id,
+                                      accept=lambda deployment: continuation.check_following(deployment, target))
+            continuation.check_waiting(token, target, int(self._clock().timestamp()))
             return self._first(job, waiting_since=token.since)
         claimed = self._store.find_job(job.id)
         if claimed is not None:
@@ -130,10 +136,10 @@ class PipelineJobService:
         return Continue(continuation.encode(continuation.WaitingForLock(target, since)),
                         summary=f"waiting: {busy.message}", percent=0)
 
-    def _progress(self, deployment_id: str) -> JobResult:
+    def _progress(self, deployment_id: str, accept: Callable[[Deployment], None] | None = None) -> JobResult:
         token = continuation.encode(continuation.Following(deployment_id))
         try:
-            followed = self._deployments.follow(deployment_id)
+            followed = self._deployments.follow(deployment_id, accept)
         except (AwsCallFailed, Conflict) as exc:
             logger.warning("could not refresh the deployment; will look again", extra={"deployment_id": deployment_id})
             return Continue(token, f"deployment {deployment_id}: could not check progress ({exc.message}); "

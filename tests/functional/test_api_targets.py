@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -53,6 +54,38 @@ def test_put_with_a_bad_spec_is_a_400_naming_the_field(aws: World, body: dict[st
     assert reply.error["code"] == "InvalidRequest" and reply.error["field"] == field
     assert says in reply.error["message"]
     assert store(aws).get_target("web") is None
+
+
+def test_a_valid_spec_too_large_to_store_is_a_400_naming_its_size(aws: World) -> None:
+    env = {f"V{n}": "x" * 4096 for n in range(128)}
+    reply = call("PUT", "/targets/web", spec(container={"name": "web", "env": env}))
+
+    assert reply.status == 400, reply
+    assert reply.error["field"] == "container.env"
+    assert f"{len(json.dumps(env, separators=(',', ':')))} bytes" in reply.error["message"]
+    assert "at most 49152" in reply.error["message"]
+    assert store(aws).get_target("web") is None
+
+
+def test_hybrid_managed_node_ids_are_a_400_saying_why(aws: World) -> None:
+    reply = call("PUT", "/targets/web", spec(instances={"ids": ["mi-0123456789abcdef0"]}))
+    assert reply.status == 400 and reply.error["field"] == "instances.ids.0"
+    assert "hybrid managed node" in reply.error["message"]
+
+
+def test_specs_stored_before_a_rule_was_added_still_load(aws: World) -> None:
+    """A rule added since a spec was stored (two-character names, no mi- ids, no leading zeros, a health check shorter
+    than the command, the size bounds) refuses new specs; it must not make the stored ones unreadable."""
+    old = spec("old", instances={"ids": ["mi-0123456789abcdef0"]},
+               container={"name": "w", "ports": ["080:80", "80:81"], "env": {f"V{n}": "x" * 4096 for n in range(16)}},
+               health_check={"port": 80, "timeout_seconds": 600}, rollout={"timeout_seconds": 300})
+    aws.client("dynamodb").put_item(TableName="berth-test", Item={
+        "pk": {"S": "TARGET#old"}, "sk": {"S": "SPEC"}, "spec": {"S": json.dumps(old)}, "updated_by": {"S": "past"}})
+
+    assert call("GET", "/targets").status == 200
+    reply = call("GET", "/targets/old")
+    assert reply.status == 200 and reply.body["spec"]["container"]["name"] == "w"
+    assert call("PUT", "/targets/old", old).status == 400
 
 
 def test_secret_env_values_never_echo_in_errors(aws: World) -> None:

@@ -76,6 +76,43 @@ def test_every_state_is_recorded(aws: World) -> None:
     assert [d.action for d in followed.history] == ["state-start", "state-success", "state-success", "state-success"]
 
 
+def test_a_fleet_of_1500_instances_keeps_the_record_bounded_and_its_failure_acted_on(
+        aws: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every instance reports START and then SUCCESS or FAILURE; the record keeps counts, the first instances and the
+    first failed ones, so the deployment's FAILURE that comes after 3000 instance events is still recorded and acted
+    on. (Kept whole, the record passed DynamoDB's 400 KB at about 1100 instances.)"""
+    from chalicelib.domain.events import CodeDeployEvent, parse_event
+    from chalicelib.wiring import codedeploy_follower
+
+    instances = aws.launch(2, {"app": "web"})
+    group(aws, {"app": "web"})
+    deployment_id = create(aws)
+    localaws.set_deployment_outcome(deployment_id, "Failed", instances={instances[0]: DOCKER_MISSING})
+    fleet = [f"i-{n:017x}" for n in range(1500)]
+    deliver(state_event(deployment_id, "START"))
+    monkeypatch.setenv("BERTH_CODEDEPLOY_GROUPS", f"{APP}/{GROUP}")
+    follower = codedeploy_follower()            # the bulk of the events straight to the service: same store, faster
+    for n, instance in enumerate(fleet):
+        for state in ("START", "FAILURE" if n % 15 == 0 else "SUCCESS"):
+            event = parse_event(CodeDeployEvent, state_event(deployment_id, state, instance=instance))
+            assert follower.on_event(event).action == "recorded"
+
+    answer = deliver(state_event(deployment_id, "FAILURE"))
+
+    assert answer["action"] == "retry-scheduled"
+    followed = record(deployment_id)
+    assert followed.state == "FAILURE" and followed.decided
+    assert followed.instance_events == {"START": 1500, "SUCCESS": 1400, "FAILURE": 100}
+    assert len(followed.instances) == 100 and followed.instances[fleet[0]] == "FAILURE"
+    assert followed.failed_instances == [fleet[n] for n in range(0, 750, 15)]      # the first 50 that failed
+    assert sum(1 for d in followed.history if d.detail.startswith("instance ")) == 50
+    assert followed.history[-1].action == "retry-scheduled"
+    assert len(pending(aws.client("scheduler"))) == 1
+    item = aws.client("dynamodb").get_item(TableName="berth-test", Key={
+        "pk": {"S": f"CODEDEPLOY#{deployment_id}"}, "sk": {"S": "RECORD"}})["Item"]
+    assert len(item["body"]["S"].encode()) < 64 * 1024
+
+
 def test_docker_missing_is_remediated_then_the_revision_redeployed_once(aws: World) -> None:
     instances = aws.launch(2, {"app": "web"})
     group(aws, {"app": "web"})

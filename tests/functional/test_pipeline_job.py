@@ -110,6 +110,14 @@ def test_instance_that_never_ran_counts_as_failed(aws: World) -> None:
     (json.dumps(spec(image="123456789012.dkr.ecr.us-east-1.amazonaws.com/missing:1")), "is not in ECR"),
     (json.dumps(spec(container={"name": "web", "env": {"BAD-NAME": "x"}})), "container.env.BAD-NAME"),
     (json.dumps(spec(instances={"ids": ["i-123"]})), "instances.ids.0"),
+    (json.dumps(spec(instances={"ids": ["mi-0123456789abcdef0"]})),
+     "instances.ids.0: 'mi-0123456789abcdef0' is a hybrid managed node: berth deploys to EC2 instance ids (i-...)"),
+    (json.dumps(spec(container={"name": "web", "env": {f"V{n}": "x" * 4096 for n in range(128)}})),
+     "container.env: env is 525459 bytes as JSON, at most 49152"),
+    (json.dumps(spec(container={"name": "w"})), "container.name"),
+    (json.dumps(spec(container={"name": "web", "ports": ["080:80", "80:80"]})), "leading zeros"),
+    (json.dumps(spec(health_check={"port": 80, "timeout_seconds": 600}, rollout={"timeout_seconds": 300})),
+     "health_check.timeout_seconds (600) must be shorter than rollout.timeout_seconds (300)"),
 ])
 def test_bad_input_gets_a_clear_failure_and_no_command(aws: World, params: str, expected: str) -> None:
     aws.launch(1, TAGS)

@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 from chalicelib.domain.errors import InvalidRevision
 from chalicelib.domain.image_ref import ImageRef
 from chalicelib.domain.spec import (
+    MAX_ENV_BYTES,
     MAX_ENV_VALUE,
+    MAX_SPEC_BYTES,
     ContainerSpec,
     HealthCheckSpec,
     InstancesSpec,
@@ -53,10 +55,10 @@ def test_the_example_spec_from_the_issue_parses() -> None:
 
 
 def test_defaults_of_a_minimal_spec() -> None:
-    spec = parse({"target": "t", "instances": {"ids": IDS[:1]}, "container": {"name": "c"}})
+    spec = parse({"target": "t", "instances": {"ids": IDS[:1]}, "container": {"name": "c1"}})
     assert (spec.health_check, spec.rollout, spec.retry, spec.codedeploy, spec.image, spec.allow_mutable_tags) == (
         None, RolloutSpec(max_concurrency="50", max_errors="0", timeout_seconds=3600), RetrySpec(), None, None, False)
-    assert spec.container == ContainerSpec(name="c", ports=[], env={})
+    assert spec.container == ContainerSpec(name="c1", ports=[], env={})
     assert spec.image_ref() is None
     assert HealthCheckSpec(port=80) == HealthCheckSpec(path="/", port=80, timeout_seconds=60, interval_seconds=2)
 
@@ -139,9 +141,11 @@ def test_fifty_instance_ids_are_accepted(example_spec: dict[str, Any]) -> None:
     assert parse(example_spec).instances == InstancesSpec(ids=IDS[:50])
 
 
-def test_managed_instance_ids_are_accepted(example_spec: dict[str, Any]) -> None:
-    example_spec["instances"] = {"ids": ["mi-0123456789abcdef0", "i-01234567"]}
-    assert parse(example_spec).instances.ids == ["mi-0123456789abcdef0", "i-01234567"]
+def test_hybrid_managed_node_ids_are_refused_saying_why(example_spec: dict[str, Any]) -> None:
+    example_spec["instances"] = {"ids": ["i-01234567", "mi-0123456789abcdef0"]}
+    message = error_of(example_spec)
+    assert "instances.ids.1" in message and "hybrid" in message and "mi-0123456789abcdef0" in message
+    assert "EC2 instance ids (i-...)" in message
 
 
 @pytest.mark.parametrize(("instances", "fragment"), [
@@ -187,10 +191,21 @@ def test_good_port_mappings(example_spec: dict[str, Any], ports: list[str]) -> N
     ["0:5000"], ["5000:0"], ["70000:80"], ["80:70000"], ["65536:80"], ["abc"], ["5000"], ["80:80/sctp"],
     [":80"], ["80:"], ["-1:80"], ["80:80 "], ["8080:80", "8080:81"], ["8080:80/tcp", "8080:81"],
     ["8080:80/udp", "8080:81/udp"], ["123456:80"], [80], [f"{n}:{n}" for n in range(1, 34)],
+    ["080:80"], ["80:080"], ["00080:80"], ["080:80", "80:80"], ["80:80/tcp", "080:81/tcp"],
 ])
 def test_bad_port_mappings(example_spec: dict[str, Any], ports: list[Any]) -> None:
     example_spec["container"]["ports"] = ports
     assert "container.ports" in error_of(example_spec)
+
+
+def test_a_port_written_with_leading_zeros_says_so(example_spec: dict[str, Any]) -> None:
+    example_spec["container"]["ports"] = ["080:80"]
+    assert "leading zeros" in error_of(example_spec)
+
+
+def test_one_host_port_for_tcp_and_for_udp_is_two_mappings(example_spec: dict[str, Any]) -> None:
+    example_spec["container"]["ports"] = ["53:53/udp", "53:53", "54:53/tcp"]
+    assert parse(example_spec).container.ports == ["53:53/udp", "53:53", "54:53/tcp"]
 
 
 def test_a_port_mapping_with_a_trailing_newline_is_rejected(example_spec: dict[str, Any]) -> None:
@@ -198,13 +213,13 @@ def test_a_port_mapping_with_a_trailing_newline_is_rejected(example_spec: dict[s
     error_of(example_spec)
 
 
-@pytest.mark.parametrize("name", ["web", "Web_1.blue-green", "a" * 128, "0"])
+@pytest.mark.parametrize("name", ["web", "Web_1.blue-green", "a" * 128, "0a", "w-"])
 def test_good_container_names(example_spec: dict[str, Any], name: str) -> None:
     example_spec["container"]["name"] = name
     assert parse(example_spec).container.name == name
 
 
-@pytest.mark.parametrize("name", ["", "-web", ".web", "web app", "web/app", "a" * 129, "wéb", "web\n"])
+@pytest.mark.parametrize("name", ["", "-web", ".web", "web app", "web/app", "a" * 129, "wéb", "web\n", "w", "0"])
 def test_bad_container_names(example_spec: dict[str, Any], name: str) -> None:
     example_spec["container"]["name"] = name
     assert "container.name" in error_of(example_spec)
@@ -227,6 +242,31 @@ def test_bad_env_names(example_spec: dict[str, Any], name: str) -> None:
 def test_bad_env_values(example_spec: dict[str, Any], value: str) -> None:
     example_spec["container"]["env"] = {"GOOD_NAME": value}
     assert "container.env" in error_of(example_spec)
+
+
+def test_an_env_too_large_to_store_is_refused_naming_its_size(example_spec: dict[str, Any]) -> None:
+    example_spec["container"]["env"] = {f"V{n}": "x" * MAX_ENV_VALUE for n in range(128)}
+    message = error_of(example_spec)
+    size = len(json.dumps(example_spec["container"]["env"], separators=(",", ":")))
+    assert "container.env" in message and f"{size} bytes" in message and f"at most {MAX_ENV_BYTES}" in message
+
+
+def test_the_largest_spec_berth_accepts_fits_its_documented_bound() -> None:
+    """Every field at its limit, env filled to its byte budget with characters JSON escapes: still under
+    MAX_SPEC_BYTES, which leaves the rest of a 400 KB DynamoDB item to the deployment record."""
+    per_value = (MAX_ENV_BYTES // 128 - 140) // 6
+    spec = TargetSpec.model_validate({
+        "target": "t" * 63, "instances": {"tags": {f"{k}{'k' * 127}": "v" * 128 for k in "abcde"}},
+        "container": {"name": "c" * 128, "ports": [f"{60000 + n}:{60000 + n}/udp" for n in range(32)],
+                      "env": {f"V{n:03d}{'N' * 124}": "\x01" * per_value for n in range(128)}},
+        "health_check": {"path": "/" + "p" * 255, "port": 1, "timeout_seconds": 59},
+        "rollout": {"max_concurrency": "999999", "max_errors": "999999", "timeout_seconds": 172800},
+        "retry": {"max_attempts": 10, "base_seconds": 3600, "cap_seconds": 86400},
+        "codedeploy": {"application": "a" * 100, "deployment_group": "g" * 100, "hook_checks": {
+            "url": "https://" + "u" * 2000, "expected_status": 599, "timeout_seconds": 60, "expect_digest": True}},
+        "image": "registry.example.com:5000/" + "/".join(["r" * 60] * 3) + ":" + "t" * 128 + "@sha256:" + "0" * 64,
+        "allow_mutable_tags": True})
+    assert len(spec.model_dump_json().encode()) <= MAX_SPEC_BYTES
 
 
 def test_too_many_env_vars(example_spec: dict[str, Any]) -> None:
@@ -302,6 +342,24 @@ def test_a_health_path_with_a_trailing_newline_is_rejected(example_spec: dict[st
 def test_bad_health_numbers(example_spec: dict[str, Any], field: str, value: Any) -> None:
     example_spec["health_check"][field] = value
     assert f"health_check.{field}" in error_of(example_spec)
+
+
+@pytest.mark.parametrize(("health", "rollout"), [(600, 300), (3600, 3600), (60, 60), (3600, None)])
+def test_a_health_check_must_end_before_the_command_times_out(example_spec: dict[str, Any], health: int,
+                                                              rollout: int | None) -> None:
+    example_spec["health_check"]["timeout_seconds"] = health
+    if rollout is None:
+        del example_spec["rollout"]
+        rollout = 3600
+    else:
+        example_spec["rollout"]["timeout_seconds"] = rollout
+    message = error_of(example_spec)
+    assert f"health_check.timeout_seconds ({health})" in message and f"rollout.timeout_seconds ({rollout})" in message
+
+
+def test_a_health_check_shorter_than_the_command_timeout_is_accepted(example_spec: dict[str, Any]) -> None:
+    example_spec["health_check"]["timeout_seconds"] = 3599
+    assert parse(example_spec).health_check.timeout_seconds == 3599
 
 
 def test_health_check_needs_a_port(example_spec: dict[str, Any]) -> None:
