@@ -6,9 +6,11 @@ a private image store, and an insecure local registry). Debian's ``docker-regist
 a free loopback port, so ``docker pull`` in the scripts is a real pull.
 
 The images are a static busybox rootfs imported with ``podman import``: ``v1`` and ``v2`` serve different
-``/version`` files, ``broken`` serves no ``/health`` (404), ``crash`` exits at once and ``nostart`` names a
-command that does not exist. Their ``sh`` PID 1 traps SIGTERM: busybox ``httpd`` as PID 1 ignores it and every
-stop would wait the whole grace period.
+``/version`` files and a ``/cgi-bin/slow`` that answers after 2 s, ``broken`` serves no ``/health`` (404),
+``crash`` exits at once and ``nostart`` names a command that does not exist. Their ``sh`` PID 1 traps SIGTERM:
+busybox ``httpd`` as PID 1 ignores it and every stop would wait the whole grace period. The proxy image is this
+machine's haproxy and socat with their libraries, pushed to the registry and used pinned by digest
+(``BERTH_PROXY_IMAGE``); the proxies' files go to a session directory (``BERTH_STATE_DIR``).
 
 Tests that need the engine take the ``engine`` fixture; it skips them, with the reason, when podman is missing
 or does not work. The session ends by removing every container and stopping the registry.
@@ -26,6 +28,7 @@ import pytest
 
 from tests.containers.support import (
     SETUP_ENGINE,
+    SUFFIXES,
     Engine,
     Target,
     build_images,
@@ -65,6 +68,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
         "CONTAINERS_REGISTRIES_CONF": str(conf_dir / "registries.conf"),
         "CONTAINERS_STORAGE_CONF": str(conf_dir / "storage.conf"),
         "BERTH_LOCK_DIR": str(lock_dir),
+        "BERTH_STATE_DIR": str(work / "state"),
     }
     reason = engine_unusable_reason(env)
     if reason is not None:
@@ -74,6 +78,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     session = Engine(env=env, registry=f"127.0.0.1:{registry_port}")
     try:
         build_images(session, work)
+        session.env["BERTH_PROXY_IMAGE"] = session.proxy_image
         yield session
     finally:
         session.podman("rm", "-a", "-f", "-t", "0", check=False)
@@ -90,7 +95,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
 def target(engine: Engine) -> Iterator[Target]:
     chosen = Target(name=f"berth-t-{uuid.uuid4().hex[:8]}", port=free_port())
     yield chosen
-    engine.remove(chosen.name, f"{chosen.name}-berth-previous")
+    engine.remove(chosen.name, *(chosen.name + suffix for suffix in SUFFIXES))
 
 
 @pytest.fixture
