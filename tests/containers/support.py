@@ -85,6 +85,13 @@ class Engine:
         result = self.podman("ps", "-a", "--format", "{{.Names}}")
         return set(result.stdout.split())
 
+    def pinned(self, tag: str) -> str:
+        """The test image `tag` as repo@sha256:..., the form a revision's deploy.env holds."""
+        self.podman("pull", "-q", self.image(tag))
+        digests = self.podman("image", "inspect", "--format", "{{range .RepoDigests}}{{println .}}{{end}}",
+                              self.image(tag)).stdout.split()
+        return next(d for d in digests if d.startswith(f"{self.registry}/{IMAGE_REPO}@sha256:"))
+
     def image_exists(self, ref: str) -> bool:
         return self.podman("image", "exists", ref, check=False).returncode == 0
 
