@@ -16,6 +16,10 @@ from .image_ref import ImageRef, parse_image_ref
 
 TARGET_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"
 CONTAINER_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"
+# The names the instance scripts give their own containers beside NAME (NAME-berth-next, the candidate of a swap;
+# NAME-berth-proxy, the local proxy) and the backup name of their earlier release: no service may take them, or
+# deploying one service would replace another's container.
+RESERVED_CONTAINER_SUFFIXES = ("-berth-previous", "-berth-next", "-berth-proxy", "-berth-proxy-next")
 INSTANCE_ID = r"^(i|mi)-[0-9a-f]{8,17}$"
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 # SSM tag targets: letters, digits, spaces and + - = . _ : / @ (the EC2 tag alphabet), no leading "aws:".
@@ -69,9 +73,21 @@ class InstancesSpec(_Strict):
 
 
 class ContainerSpec(_Strict):
-    name: Annotated[str, Field(pattern=_anchored(CONTAINER_NAME))]
+    name: Annotated[str, Field(pattern=_anchored(CONTAINER_NAME), description="Docker container name; it may not end "
+                               "in " + ", ".join(RESERVED_CONTAINER_SUFFIXES) + " (berth names its own containers so)")]
     ports: list[str] = Field(default_factory=list, max_length=32)
     env: dict[Annotated[str, Field(pattern=_anchored(ENV_NAME))], str] = Field(default_factory=dict, max_length=128)
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, name: str) -> str:
+        for suffix in RESERVED_CONTAINER_SUFFIXES:
+            if name.endswith(suffix):
+                raise ValueError(f"container names may not end in {suffix!r}: berth names its own containers so")
+        return name
+
+    def tcp_host_ports(self) -> set[int]:
+        return {int(m.group("host")) for m in map(_PORT_MAPPING.match, self.ports) if m and m.group("proto") != "udp"}
 
     @field_validator("ports")
     @classmethod
@@ -120,7 +136,10 @@ class HealthCheckSpec(_Strict):
 
 
 class RolloutSpec(_Strict):
-    max_concurrency: Annotated[str, Field(pattern=_anchored(PERCENT_OR_COUNT))] = "50"
+    # A quarter of the fleet at a time, and never the whole of a fleet of two or more whichever way SSM rounds the
+    # percent: each host swaps without a gap, but a bad image should not reach every host at once.
+    max_concurrency: Annotated[str, Field(pattern=_anchored(PERCENT_OR_COUNT), description=(
+        "SSM MaxConcurrency: instances (or percent of them) that deploy at once; \"100%\" is all at once"))] = "25%"
     max_errors: Annotated[str, Field(pattern=_anchored(ERRORS_BUDGET))] = "0"
     timeout_seconds: int = Field(default=3600, ge=60, le=172800)
 
@@ -160,6 +179,13 @@ class TargetSpec(_Strict):
     allow_mutable_tags: bool = False
 
     _valid_image = field_validator("image")(_check_image)
+
+    @model_validator(mode="after")
+    def _health_port_is_published(self) -> TargetSpec:
+        if self.health_check is not None and self.health_check.port not in self.container.tcp_host_ports():
+            raise ValueError(f"health_check.port {self.health_check.port} must be the host side of a TCP mapping in "
+                             "container.ports: the check reaches the new container through one of its ports")
+        return self
 
     def image_ref(self) -> ImageRef | None:
         return parse_image_ref(self.image) if self.image else None
