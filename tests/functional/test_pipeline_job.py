@@ -226,3 +226,14 @@ def test_each_invocation_emits_emf_metrics(aws: World, capsys: pytest.CaptureFix
     names = {m["Name"] for blob in metrics for d in blob["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]}
     assert {"DeploymentsStarted", "DeploymentsSucceeded", "DeploymentDurationSeconds"} <= names
     assert all(blob["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "berth" for blob in metrics)
+
+
+def test_a_target_that_allows_mutable_tags_lets_the_instances_run_them(aws: World) -> None:
+    aws.launch(1, TAGS)
+    localaws.set_default_outcome(InstanceOutcome(stdout="berth-result: ok"))
+
+    replies = run_job(aws, jid("job-mutable"), spec(image="nginx:latest", allow_mutable_tags=True))
+
+    assert replies[-1]["type"] == "success", replies[-1]
+    start_line = sent_commands(aws)[0]["Parameters"]["commands"][-1]
+    assert start_line.endswith(" --allow-mutable-tags") and "--image nginx:latest" in start_line
