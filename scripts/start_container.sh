@@ -593,20 +593,9 @@ proxy=""
 proxy_next=""
 proxy_dir=""
 
-# proxy_config CONTAINER: the configuration that sends each public TCP port to CONTAINER's loopback port.
-proxy_config() {
-    local i eph
-    printf '%s\n' "# Written by berth's start_container.sh for ${name}; each deploy rewrites it." "global" \
-        "    stats socket ${PROXY_SOCKET} mode 600 level admin" "defaults" "    mode tcp" "    timeout connect 5s" \
-        "    timeout client 1h" "    timeout server 1h"
-    for ((i = 0; i < ${#tcp_hosts[@]}; i++)); do
-        eph="$(published_port "$1" "${tcp_targets[i]}")" || return 1
-        printf '%s\n' "frontend port_${tcp_hosts[i]}" "    bind 0.0.0.0:${tcp_hosts[i]}" \
-            "    default_backend port_${tcp_hosts[i]}" "backend port_${tcp_hosts[i]}" "    server app 127.0.0.1:${eph}"
-    done
-}
+# Routes are "backend port" lines, sorted: each public port's backend (port_<HOST>) and the loopback port behind it.
 
-# expected_routes CONTAINER: "backend port" for each public port, sorted, as proxy_routes prints them.
+# expected_routes CONTAINER: the routes that send each public TCP port to CONTAINER's loopback port.
 expected_routes() {
     local i eph
     for ((i = 0; i < ${#tcp_hosts[@]}; i++)); do
@@ -615,11 +604,23 @@ expected_routes() {
     done | sort
 }
 
+# proxy_config ROUTES: haproxy's configuration for them.
+proxy_config() {
+    local backend port
+    printf '%s\n' "# Written by berth's start_container.sh for ${name}; each deploy rewrites it." "global" \
+        "    stats socket ${PROXY_SOCKET} mode 600 level admin" "defaults" "    mode tcp" "    timeout connect 5s" \
+        "    timeout client 1h" "    timeout server 1h"
+    while read -r backend port; do
+        printf '%s\n' "frontend ${backend}" "    bind 0.0.0.0:${backend#port_}" "    default_backend ${backend}" \
+            "backend ${backend}" "    server app 127.0.0.1:${port}"
+    done <<<"$1"
+}
+
 proxy_cli() {
     printf '%s\n' "$2" | dk exec -i "$1" socat stdio "UNIX-CONNECT:${PROXY_SOCKET}"
 }
 
-# proxy_routes PROXY: "backend port" of every server the running proxy sends traffic to, sorted.
+# proxy_routes PROXY: the routes the running proxy follows.
 proxy_routes() {
     local state fields
     state="$(proxy_cli "$1" "show servers state")" || return 1
@@ -630,17 +631,23 @@ proxy_routes() {
     done <<<"$state" | sort
 }
 
-routes_to() {
-    local expected
-    expected="$(expected_routes "$2")" || return 1
-    [[ -n "$expected" && "$(proxy_routes "$1" 2>/dev/null)" == "$expected" ]]
+# routes_match PROXY ROUTES
+routes_match() {
+    [[ -n "$2" && "$(proxy_routes "$1" 2>/dev/null)" == "$2" ]]
 }
 
+# routes_to PROXY CONTAINER: the proxy sends every public port to CONTAINER.
+routes_to() {
+    local routes
+    routes="$(expected_routes "$2")" && routes_match "$1" "$routes"
+}
+
+# wait_for_routes PROXY ROUTES
 wait_for_routes() {
     local deadline=$((SECONDS + PROXY_WAIT_SECONDS))
-    until routes_to "$1" "$2"; do
+    until routes_match "$1" "$2"; do
         if ((SECONDS >= deadline)) || ! container_running "$1"; then
-            log "the proxy $1 does not route to $2 (logs follow)"
+            log "the proxy $1 does not follow the new routes (its logs follow)"
             show_logs "$1"
             return 1
         fi
@@ -648,10 +655,10 @@ wait_for_routes() {
     done
 }
 
+# write_proxy_config ROUTES: atomically, so a proxy that restarts reads either the old file or the new one.
 write_proxy_config() {
-    local text file="${proxy_dir}/haproxy.cfg"
-    text="$(proxy_config "$1")" || return 1
-    mkdir -p "$proxy_dir" && printf '%s\n' "$text" >"${file}.tmp" && mv -f "${file}.tmp" "$file"
+    local file="${proxy_dir}/haproxy.cfg"
+    mkdir -p "$proxy_dir" && proxy_config "$1" >"${file}.tmp" && mv -f "${file}.tmp" "$file"
 }
 
 # Root binds the public ports; the socket stays inside; SIGUSR1 is haproxy's graceful stop.
@@ -661,8 +668,11 @@ create_proxy() {
         -W -db -f "${PROXY_CONFIG_DIR}/haproxy.cfg" >/dev/null
 }
 
+proxy_image_id=""
+
 proxy_is_current() {
-    container_running "$proxy" && [[ "$(container_image_id "$proxy")" == "$(image_id "$proxy_image")" ]]
+    [[ -n "$proxy_image_id" ]] || proxy_image_id="$(image_id "$proxy_image")"
+    [[ "$(dk container inspect --format '{{.State.Running}} {{.Image}}' "$proxy" 2>/dev/null)" == "true $proxy_image_id" ]]
 }
 
 # The host ports NAME itself publishes among the public ones: berth's earlier scripts published them directly.
@@ -681,8 +691,8 @@ holds_public_ports() {
 # route_to CONTAINER: make the proxy send every public port to CONTAINER, creating, starting or replacing the
 # proxy as needed. The file is written first: whatever happens next, it names a container that was healthy.
 route_to() {
-    local target="$1" commands="" backend port
-    write_proxy_config "$target" || return 1
+    local target="$1" routes commands="" backend port
+    routes="$(expected_routes "$target")" && write_proxy_config "$routes" || return 1
     if ! container_running "$proxy"; then
         container_exists "$proxy" || create_proxy "$proxy" || return 1
         if [[ -n "$old_id" ]] && holds_public_ports "$old_id"; then
@@ -693,21 +703,22 @@ route_to() {
         fi
         dk start "$proxy" >/dev/null || return 1
     elif ! proxy_is_current; then
-        replace_proxy "$target" || return 1
-    elif [[ "$(proxy_routes "$proxy" | cut -d ' ' -f 1)" == "$(expected_routes "$target" | cut -d ' ' -f 1)" ]]; then
+        replace_proxy "$routes" || return 1
+    else
         while read -r backend port; do
             commands+="set server ${backend}/app addr 127.0.0.1 port ${port}; "
-        done < <(expected_routes "$target")
-        proxy_cli "$proxy" "$commands" >/dev/null || return 1
-    else
-        # Other public ports: haproxy reloads from the file; the listening sockets pass to the new process.
+        done <<<"$routes"
+        proxy_cli "$proxy" "$commands" >/dev/null 2>&1 || true
+        routes_match "$proxy" "$routes" && return 0
+        # Other public ports than the running proxy has: haproxy reloads from the file, and its listening sockets
+        # pass to the new process.
         dk kill --signal USR2 "$proxy" >/dev/null || return 1
     fi
-    wait_for_routes "$proxy" "$target"
+    wait_for_routes "$proxy" "$routes"
 }
 
-# A new pinned proxy image: the new proxy binds the same ports beside the old one (SO_REUSEPORT), then the old
-# one stops gracefully. Connections waiting in its accept queue at that instant may be reset.
+# replace_proxy ROUTES: a new pinned proxy image. The new proxy binds the same ports beside the old one
+# (SO_REUSEPORT), then the old one stops gracefully. Connections waiting in its accept queue then may be reset.
 replace_proxy() {
     log "replacing the proxy $proxy with $proxy_image"
     remove_owned "$proxy_next" "$LABEL_PROXY"
@@ -765,7 +776,7 @@ live_container() {
 # A killed run can leave a candidate (before or after it took the traffic), a proxy file that names it, or a
 # half-done proxy replacement. Finish what took traffic, remove what did not.
 recover_interrupted() {
-    local live
+    local live removed=0
     if container_exists "$proxy_next"; then
         step recover
         require_owned "$proxy_next" "$LABEL_PROXY"
@@ -789,12 +800,13 @@ recover_interrupted() {
         else
             log "removing $candidate, which an interrupted deploy left before it took traffic"
             dk rm -f "$candidate" >/dev/null
+            removed=1
         fi
     fi
-    # A run killed between writing the proxy's file and switching leaves the file ahead of the proxy.
-    if [[ "$mode" == proxied ]] && container_running "$proxy" && container_running "$name"; then
+    # A run killed between writing the proxy's file and switching leaves the file naming the removed candidate.
+    if ((removed == 1)) && [[ "$mode" == proxied ]] && container_running "$proxy" && container_running "$name"; then
         if routes_to "$proxy" "$name"; then
-            write_proxy_config "$name" || true
+            write_proxy_config "$(expected_routes "$name")" || true
         else
             route_to "$name" >/dev/null || true
         fi
@@ -882,12 +894,19 @@ give_up() {
 
 # Removes the candidate and puts back whatever stopped for it. Returns 1 when no previous container serves.
 abandon_candidate() {
+    local was="$swap_state"
     step restore
     swap_state="idle"
     if container_exists "$candidate" && berth_owns "$candidate" "$LABEL_SERVICE" "$name"; then
         dk rm -f "$candidate" >/dev/null 2>&1 || true
     fi
-    [[ -n "$old_id" ]] || return 1
+    if [[ -z "$old_id" ]]; then
+        # A first deploy whose proxy would not start: do not leave it restarting with nothing behind it.
+        if [[ "$was" == switching ]] && container_exists "$proxy" && berth_owns "$proxy" "$LABEL_PROXY" "$name"; then
+            dk rm -f "$proxy" >/dev/null 2>&1 || true
+        fi
+        return 1
+    fi
     if [[ -n "$legacy_stopped" ]]; then
         dk rm -f "$proxy" >/dev/null 2>&1 || true
         legacy_stopped=""
@@ -915,37 +934,32 @@ switch_traffic() {
 
 # open_connections PORT...: connections from this host to 127.0.0.1:PORT that are open or opening.
 open_connections() {
-    local count=0 port hex fields wanted=" "
+    local count=0 port hex fields wanted=" " table=""
     for port in "$@"; do
         printf -v hex '0100007F:%04X' "$port"
         wanted+="$hex "
     done
-    [[ -r /proc/net/tcp ]] || {
-        printf '0\n'
-        return 0
-    }
+    # Read in one go: line by line, each of bash's one-byte reads makes the kernel format the table again.
+    table="$(cat /proc/net/tcp 2>/dev/null)" || true
     while read -r -a fields; do
-        if [[ "${fields[3]:-}" == 0[12] && "$wanted" == *" ${fields[2]} "* ]]; then
+        if [[ "${fields[3]:-}" == 0[12] && "$wanted" == *" ${fields[2]:-} "* ]]; then
             count=$((count + 1))
         fi
-    done </proc/net/tcp
+    done <<<"$table"
     printf '%s\n' "$count"
 }
 
-# Waits until no connection to the old container has been open for three looks in a row (or --drain-timeout),
-# then stops it: requests in flight when traffic moved finish first.
+# Waits until no connection to the old container is open at two looks in a row (or --drain-timeout), then stops
+# it: requests in flight when traffic moved finish first.
 retire_old() {
     local deadline=$((SECONDS + drain_timeout)) quiet=0 open
     [[ -n "$old_id" ]] || return 0
     step drain
     if [[ "$mode" == proxied && -z "$legacy_stopped" ]] && ((${#old_ports[@]} > 0)); then
-        while ((quiet < 3)); do
+        while true; do
             open="$(open_connections ${old_ports[@]+"${old_ports[@]}"})"
-            if ((open == 0)); then
-                quiet=$((quiet + 1))
-            else
-                quiet=0
-            fi
+            quiet=$((open == 0 ? quiet + 1 : 0))
+            ((quiet < 2)) || break
             if ((open > 0 && SECONDS >= deadline)); then
                 log "$open connection(s) to the old container still open after ${drain_timeout}s; stopping it anyway"
                 break

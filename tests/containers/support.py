@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import shutil
 import socket
@@ -17,8 +18,11 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS_DIR = REPO_ROOT / "scripts"
@@ -77,7 +81,7 @@ class Engine:
     def run(self, script: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return run_script(script, *args, env=self.env, timeout=timeout)
 
-    def inspect(self, name: str) -> dict | None:
+    def inspect(self, name: str) -> dict[str, Any] | None:
         result = self.podman("container", "inspect", name, check=False)
         return json.loads(result.stdout)[0] if result.returncode == 0 else None
 
@@ -115,6 +119,59 @@ class Target:
         return ["--image", engine.image(tag), "--name", self.name, "--port", f"{self.port}:8080",
                 "--health-port", str(self.port), "--health-path", "/health", "--health-timeout", "10",
                 "--health-interval", "1", "--stop-timeout", "2", *extra]
+
+
+class EngineUnavailable(Exception):
+    """podman or a tool the session needs is missing or does not work here; the message says which."""
+
+
+@contextmanager
+def engine_session(work: Path) -> Iterator[Engine]:
+    """A podman session in `work`: configuration, the `docker` shim, a registry, the test images and proxy image.
+
+    Raises EngineUnavailable with the reason when this machine cannot run it. On exit every container and image
+    of the session is removed and the registry stopped.
+    """
+    if shutil.which("podman") is None:
+        raise EngineUnavailable("podman is not installed; run tests/containers/setup_engine.sh")
+    registry_port = free_port()
+    conf_dir = work / "conf"
+    subprocess.run(["bash", str(SETUP_ENGINE), "--no-install", "--conf-dir", str(conf_dir),
+                    "--registry-port", str(registry_port)], check=True, capture_output=True)
+    shim_dir = work / "bin"
+    shim_dir.mkdir()
+    shim = shim_dir / "docker"
+    shim.write_text('#!/bin/sh\nexec podman "$@"\n')
+    shim.chmod(0o755)
+    lock_dir = work / "locks"
+    lock_dir.mkdir()
+    env = {
+        **os.environ,
+        "PATH": f"{shim_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "CONTAINERS_CONF": str(conf_dir / "containers.conf"),
+        "CONTAINERS_REGISTRIES_CONF": str(conf_dir / "registries.conf"),
+        "CONTAINERS_STORAGE_CONF": str(conf_dir / "storage.conf"),
+        "BERTH_LOCK_DIR": str(lock_dir),
+        "BERTH_STATE_DIR": str(work / "state"),
+    }
+    reason = engine_unusable_reason(env)
+    if reason is not None:
+        raise EngineUnavailable(reason)
+    registry = start_registry(work, registry_port)
+    session = Engine(env=env, registry=f"127.0.0.1:{registry_port}")
+    try:
+        build_images(session, work)
+        session.env["BERTH_PROXY_IMAGE"] = session.proxy_image
+        yield session
+    finally:
+        session.podman("rm", "-a", "-f", "-t", "0", check=False)
+        session.podman("rmi", "-a", "-f", check=False)
+        registry.terminate()
+        try:
+            registry.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            registry.kill()
+            registry.wait()
 
 
 def engine_unusable_reason(env: dict[str, str]) -> str | None:
@@ -236,15 +293,19 @@ class Prober:
         return {answer.body for answer in self.answers}
 
     def longest_outage(self) -> float:
-        """Seconds from the last good answer before a failed one to the next good one; 0 when none failed."""
-        longest, last_good, failing = 0.0, None, False
+        """Seconds from the last good answer before a failure to the next good one (or the last answer); 0 if none
+        failed."""
+        longest, last_good, failing_since = 0.0, None, None
         for answer in self.answers:
             if answer.status != 200:
-                failing = True
-            elif failing and last_good is not None:
-                longest, failing = max(longest, answer.at - last_good), False
-            if answer.status == 200:
-                last_good = answer.at
+                failing_since = answer.at if failing_since is None else failing_since
+                continue
+            if failing_since is not None:
+                longest = max(longest, answer.at - (failing_since if last_good is None else last_good))
+                failing_since = None
+            last_good = answer.at
+        if failing_since is not None:
+            longest = max(longest, self.answers[-1].at - (failing_since if last_good is None else last_good))
         return longest
 
 

@@ -260,3 +260,18 @@ def test_a_container_in_the_candidates_name_that_berth_did_not_start_stops_the_d
     assert "that berth did not create" in result.stderr
     assert engine.inspect(stranger) is not None
     assert http_get(deployed_v1.port) == (200, "berth-test v1")
+
+
+def test_a_first_deploy_whose_port_is_taken_leaves_no_proxy_behind(engine: Engine, target: Target) -> None:
+    blocker = subprocess.Popen(["python3", "-m", "http.server", "--bind", "0.0.0.0", str(target.port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        result = engine.run("start_container.sh", *target.deploy_args(engine, "v1"))
+    finally:
+        blocker.terminate()
+        blocker.wait()
+
+    assert result.returncode == ScriptExit.PROXY_FAILED, result.stdout + result.stderr
+    assert "is DOWN" in result.stderr
+    assert engine.service_containers(target.name) == set()
