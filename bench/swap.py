@@ -97,8 +97,8 @@ def rows(result: SwapResult) -> list[tuple[str, str, str]]:
     handoff, stop_first = result.handoff, result.stop_first
     return [
         (f"swap: {len(handoff.seconds)} healthy swaps through the proxy, probed every 50 ms",
-         f"{handoff.failed} of {handoff.probes} probes failed; longest outage {handoff.longest_outage * 1000:.0f} ms",
-         "0 failed, no outage"),
+         f"{handoff.failed} of {handoff.probes} probes failed; longest outage {handoff.longest_outage * 1000:.0f} ms; "
+         f"{handoff.exit_codes.count(0)} of {len(handoff.seconds)} swaps exited 0", "0 failed, no outage"),
         (f"swap: the same {len(stop_first.seconds)} swaps stopping the old container first (the earlier scripts)",
          f"{stop_first.failed} of {stop_first.probes} probes failed; longest outage "
          f"{stop_first.longest_outage * 1000:.0f} ms", "(before)"),

@@ -62,7 +62,9 @@ readonly CANDIDATE_SUFFIX="-berth-next"
 readonly PROXY_SUFFIX="-berth-proxy"
 # Names berth gives its own containers (and the backup of its earlier scripts): no service may take them.
 readonly RESERVED_NAME='-berth-(previous|next|proxy|proxy-next)$'
-readonly DEFAULT_PROXY_IMAGE="docker.io/library/haproxy:2.8.29@sha256:76e67f835631cf03eec13f1ca6e9568c8b3d3530f5232aa7e69a81083fe26031"
+# Docker Hub's official haproxy 2.8.29 (its multi-platform index); the image holds the socat berth talks to it with.
+readonly DEFAULT_PROXY_IMAGE="docker.io/library/haproxy:2.8.29@sha256:\
+76e67f835631cf03eec13f1ca6e9568c8b3d3530f5232aa7e69a81083fe26031"
 # Inside the proxy container only: reaching it takes `docker exec`, so only who may run docker can steer traffic.
 readonly PROXY_SOCKET="/run/berth-proxy.sock"
 readonly PROXY_CONFIG_DIR="/usr/local/etc/haproxy"
@@ -672,7 +674,9 @@ proxy_image_id=""
 
 proxy_is_current() {
     [[ -n "$proxy_image_id" ]] || proxy_image_id="$(image_id "$proxy_image")"
-    [[ "$(dk container inspect --format '{{.State.Running}} {{.Image}}' "$proxy" 2>/dev/null)" == "true $proxy_image_id" ]]
+    local state
+    state="$(dk container inspect --format '{{.State.Running}} {{.Image}}' "$proxy" 2>/dev/null)" || return 1
+    [[ "$state" == "true $proxy_image_id" ]]
 }
 
 # The host ports NAME itself publishes among the public ones: berth's earlier scripts published them directly.
@@ -888,7 +892,9 @@ give_up() {
     if abandon_candidate; then
         fail "$code" "$code_name" "$*; the previous container $name is serving"
     fi
-    [[ "$code" != "$EXIT_HEALTH_FAILED_RESTORED" ]] || code="$EXIT_HEALTH_FAILED_NOT_RESTORED" code_name="HEALTH_FAILED_NOT_RESTORED"
+    if [[ "$code" == "$EXIT_HEALTH_FAILED_RESTORED" ]]; then
+        code="$EXIT_HEALTH_FAILED_NOT_RESTORED" code_name="HEALTH_FAILED_NOT_RESTORED"
+    fi
     fail "$code" "$code_name" "$*; there was no previous container to keep serving, so $name is DOWN"
 }
 

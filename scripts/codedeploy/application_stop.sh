@@ -5,4 +5,5 @@
 # new one only once it is healthy (start_container.sh). To take a service off a host, run stop_container.sh.
 set -euo pipefail
 printf 'berth-step: %s\n' application-stop
-printf '%s\n' "ApplicationStop: the running container keeps serving; ApplicationStart swaps it once the new one is healthy"
+printf '%s %s\n' "ApplicationStop: the running container keeps serving;" \
+    "ApplicationStart swaps it once the new one is healthy"
