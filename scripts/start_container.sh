@@ -12,7 +12,8 @@
 #   docker, login, pull  nothing is touched until both images are here
 #   recover     finish or undo what a killed run left: a NAME-berth-next candidate, a proxy file ahead of the proxy
 #   unchanged   NAME already runs this image with these settings and answers its health check: exit 0, no swap
-#   start       start the candidate NAME-berth-next          health  check it on its own port
+#   start       start the candidate, NAME-berth-next, beside the old container
+#   health      check the candidate on its own loopback port
 #   switch      point the proxy at the candidate (its runtime API; a seamless reload when the public ports change)
 #   drain       wait up to --drain-timeout (30 s) for the old container's connections to close, then stop it
 #   promote     remove the old container and rename the candidate to NAME
