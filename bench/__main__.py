@@ -4,7 +4,8 @@
     python -m bench --quick    each benchmark at its smallest size: proves the code runs, measures nothing
 
 Every figure is a ratio or a count within this run: the machine is shared and noisy, so absolute times from
-different runs do not compare. Each part also runs alone: `python -m bench.cold_start|memory|fleet|storm`.
+different runs do not compare. Each part also runs alone: `python -m bench.cold_start|memory|fleet|storm|swap`.
+The swap benchmark needs podman (tests/containers/setup_engine.sh); without it its row says why it was skipped.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import time
 from dataclasses import dataclass
 from datetime import date
 
-from bench import cold_start, costs, fleet, memory, storm
+from bench import cold_start, costs, fleet, memory, storm, swap
+from tests.containers.support import EngineUnavailable
 
 
 @dataclass(frozen=True)
@@ -27,10 +29,11 @@ class Sizes:
     repeats: int
     storm: int
     memory_subjects: tuple[str, ...]
+    swaps: int
 
 
-FULL = Sizes(cold_runs=21, fleets=(1, 50, 1000), repeats=3, storm=1000, memory_subjects=memory.SUBJECTS)
-QUICK = Sizes(cold_runs=1, fleets=(1,), repeats=1, storm=3, memory_subjects=("boto3", "job"))
+FULL = Sizes(cold_runs=21, fleets=(1, 50, 1000), repeats=3, storm=1000, memory_subjects=memory.SUBJECTS, swaps=20)
+QUICK = Sizes(cold_runs=1, fleets=(1,), repeats=1, storm=3, memory_subjects=("boto3", "job"), swaps=2)
 
 
 def section(title: str) -> None:
@@ -103,6 +106,16 @@ def run(sizes: Sizes) -> list[tuple[str, str, str]]:
     rows.append((f"GB-s per 10-minute deployment (fleet {middle.size})",
                  f"berth {model.berth_gb_seconds:.2f}, naive {model.naive_gb_seconds:.0f} "
                  f"({model.naive_gb_seconds / model.berth_gb_seconds:.0f}x less)", "(ratio)"))
+
+    section(f"swaps on podman: {sizes.swaps} through the proxy, {sizes.swaps} stopping the old container first")
+    try:
+        swapped = swap.measure(sizes.swaps)
+    except EngineUnavailable as unavailable:
+        print(f"skipped: {unavailable}")
+        rows.append(("swap: gaps and time per swap", f"skipped: {unavailable}", "needs podman"))
+    else:
+        print(swap.report(swapped))
+        rows.extend(swap.rows(swapped))
     return rows
 
 

@@ -1,27 +1,42 @@
 #!/usr/bin/env bash
-# start_container.sh - pull an image and swap the named container over to it, health-checked, with rollback.
+# start_container.sh - pull an image and hand the named service over to it without a gap, health-checked.
 #
 # Usage: start_container.sh --image REF --name NAME [--port HOST:CONTAINER[/udp]]... [--env KEY=VALUE]...
 #            [--health-path PATH] [--health-port PORT] [--health-timeout SECS] [--health-interval SECS]
-#            [--stop-timeout SECS] [--ecr-login REGION] [--config FILE]
+#            [--stop-timeout SECS] [--drain-timeout SECS] [--ecr-login REGION] [--proxy-image REF@sha256:...]
+#            [--allow-mutable-tags] [--config FILE]
 #
-# Steps, each announced on stdout as `berth-step: <step>`: docker, login, pull, stop-previous, start, health,
-# then cleanup on success or restore on failure. The running container is renamed to NAME-berth-previous and
-# stopped (freeing the name and the host ports), the new one is started, and the previous one is renamed back
-# and restarted if the new one fails to start or to become healthy. On success the backup container is removed
-# but its image is kept, so a rollback needs no pull. Success ends with `berth-digest: <repo@sha256:...>` and
-# `berth-result: ok`; a failure prints `berth-error: <code> <NAME>` and a message on stderr.
+# The old container serves until the new one is healthy. A local proxy, NAME-berth-proxy (haproxy in TCP mode on
+# the host network, restart policy always, its image pinned by digest), owns the public TCP ports; the service's
+# containers publish theirs on 127.0.0.1 ephemeral ports. Each step is announced as `berth-step: <step>`:
+#   docker, login, pull  nothing is touched until both images are here
+#   recover     finish or undo what a killed run left: a NAME-berth-next candidate, a proxy file ahead of the proxy
+#   unchanged   NAME already runs this image with these settings and answers its health check: exit 0, no swap
+#   start       start the candidate, NAME-berth-next, beside the old container
+#   health      check the candidate on its own loopback port
+#   switch      point the proxy at the candidate (its runtime API; a seamless reload when the public ports change)
+#   drain       wait up to --drain-timeout (30 s) for the old container's connections to close, then stop it
+#   promote     remove the old container and rename the candidate to NAME
+# A failure before the switch removes the candidate (step restore): the old container never stopped serving. A
+# service with a UDP port cannot be proxied, so its old container is stopped first (a short gap); a service with no
+# ports needs no proxy. The first swap of a container that publishes the public port itself (berth's earlier
+# scripts) stops it just before the proxy takes the port: a gap of about a second, once. Success ends with
+# `berth-digest: <repo@sha256:...>` and `berth-result: ok`; a failure prints `berth-error: <code> <NAME>` and a
+# message on stderr. The old image is kept, so a rollback needs no pull.
 #
+# Images must be pinned: `latest` or no tag is refused unless --allow-mutable-tags (ALLOW_MUTABLE_TAGS=true).
 # --config FILE reads a deploy.env: KEY=VALUE lines with IMAGE, CONTAINER_NAME, PORTS (space separated),
-# HEALTH_PATH, HEALTH_PORT, HEALTH_TIMEOUT, HEALTH_INTERVAL, STOP_TIMEOUT, ECR_LOGIN_REGION and ENV_<NAME>
-# for container environment variables. The file is parsed, never sourced: values are taken verbatim (one pair
-# of surrounding quotes is dropped). Options are applied in order, so flags after --config override it.
+# HEALTH_PATH, HEALTH_PORT, HEALTH_TIMEOUT, HEALTH_INTERVAL, STOP_TIMEOUT, DRAIN_TIMEOUT, ECR_LOGIN_REGION,
+# PROXY_IMAGE, ALLOW_MUTABLE_TAGS and ENV_<NAME> for container environment variables. The file is parsed, never
+# sourced: values are taken verbatim (one pair of surrounding quotes is dropped). Options apply in order.
 #
 # Self-contained: berth ships this file alone to instances through SSM. stop_container.sh and
 # validate_service.sh source it for its functions; sourced, it defines them and runs nothing.
 #
 # Environment:
-#   BERTH_LOCK_DIR  where the per-container lock file lives (default /var/lock, else /tmp)
+#   BERTH_LOCK_DIR     where the per-container lock file lives (default /var/lock, else /tmp)
+#   BERTH_STATE_DIR    where the proxies' configuration lives (default /var/lib/berth)
+#   BERTH_PROXY_IMAGE  the proxy image when neither --proxy-image nor PROXY_IMAGE names one
 #
 # Exit codes:
 #   0  OK  the new container is running and healthy
@@ -29,8 +44,9 @@
 #   10  DOCKER_UNAVAILABLE  docker is not installed or its daemon does not answer
 #   20  REGISTRY_LOGIN_FAILED  registry login failed
 #   21  PULL_FAILED  image pull failed; the running container was not touched
-#   30  START_FAILED  the new container failed to start; the previous one was restored
-#   40  HEALTH_FAILED_RESTORED  health check failed; the previous container was restored
+#   30  START_FAILED  the new container failed to start; the previous one is serving
+#   31  PROXY_FAILED  the local proxy could not be started or switched; the previous container is serving
+#   40  HEALTH_FAILED_RESTORED  health check failed; the previous container is serving
 #   41  HEALTH_FAILED_NOT_RESTORED  health check failed; no previous container could be restored
 set -euo pipefail
 
@@ -39,10 +55,24 @@ readonly EXIT_DOCKER_UNAVAILABLE=10
 readonly EXIT_REGISTRY_LOGIN_FAILED=20
 readonly EXIT_PULL_FAILED=21
 readonly EXIT_START_FAILED=30
+readonly EXIT_PROXY_FAILED=31
 readonly EXIT_HEALTH_FAILED_RESTORED=40
 readonly EXIT_HEALTH_FAILED_NOT_RESTORED=41
 
-readonly BACKUP_SUFFIX="-berth-previous"
+readonly CANDIDATE_SUFFIX="-berth-next"
+readonly PROXY_SUFFIX="-berth-proxy"
+# Names berth gives its own containers (and the backup of its earlier scripts): no service may take them.
+readonly RESERVED_NAME='-berth-(previous|next|proxy|proxy-next)$'
+# Docker Hub's official haproxy 2.8.29 (its multi-platform index); the image holds the socat berth talks to it with.
+readonly DEFAULT_PROXY_IMAGE="docker.io/library/haproxy:2.8.29@sha256:\
+76e67f835631cf03eec13f1ca6e9568c8b3d3530f5232aa7e69a81083fe26031"
+# Inside the proxy container only: reaching it takes `docker exec`, so only who may run docker can steer traffic.
+readonly PROXY_SOCKET="/run/berth-proxy.sock"
+readonly PROXY_CONFIG_DIR="/usr/local/etc/haproxy"
+readonly PROXY_WAIT_SECONDS=15
+readonly LABEL_SERVICE="berth.service"
+readonly LABEL_SETTINGS="berth.settings"
+readonly LABEL_PROXY="berth.proxy-for"
 readonly LOG_TAIL_LINES=50
 # With no --health-port the check is "still running, never restarted" for this long (capped by the timeout).
 readonly SETTLE_SECONDS=5
@@ -99,6 +129,12 @@ is_image_ref() {
     local digest='[a-z0-9]+([+._-][a-z0-9]+)*:[a-fA-F0-9]{32,}'
     local pattern="^(${domain}/)?${component}(/${component})*(:${tag})?(@${digest})?$"
     ((${#1} <= 512)) && [[ "$1" =~ $pattern ]]
+}
+
+# A reference that may point at other bits tomorrow: no digest, and no tag or `latest`.
+is_mutable_ref() {
+    local last="${1##*/}"
+    [[ "$1" != *@* ]] && [[ "$last" != *:* || "${last##*:}" == latest ]]
 }
 
 is_port_mapping() {
@@ -186,8 +222,25 @@ container_restarts() {
     dk container inspect --format '{{.RestartCount}}' "$1" 2>/dev/null || printf '0\n'
 }
 
-container_started_at() {
-    dk container inspect --format '{{.State.StartedAt}}' "$1" 2>/dev/null || true
+# label_of CONTAINER KEY: the container's label, empty when it has none.
+label_of() {
+    local value
+    value="$(dk container inspect --format "{{index .Config.Labels \"$2\"}}" "$1" 2>/dev/null)" || return 0
+    [[ "$value" == "<no value>" ]] || printf '%s\n' "$value"
+}
+
+# berth_owns CONTAINER LABEL SERVICE: berth created CONTAINER for SERVICE (it says so in the label).
+berth_owns() {
+    [[ "$(label_of "$1" "$2")" == "$3" ]]
+}
+
+# published_port CONTAINER PORT: the host port a container's PORT/tcp is published on.
+published_port() {
+    local line
+    line="$(dk port "$1" "$2/tcp" 2>/dev/null)" || return 1
+    line="${line%%$'\n'*}"
+    [[ "$line" =~ :([0-9]+)$ ]] || return 1
+    printf '%s\n' "${BASH_REMATCH[1]}"
 }
 
 show_logs() {
@@ -255,7 +308,7 @@ wait_healthy() {
 }
 
 # ---------------------------------------------------------------------------------------------------------
-# The swap
+# Settings
 # ---------------------------------------------------------------------------------------------------------
 
 image=""
@@ -268,15 +321,19 @@ health_port=""
 health_timeout=60
 health_interval=2
 stop_timeout=10
+drain_timeout=30
 ecr_region=""
-# Set while a previous container sits renamed and stopped, so an unexpected exit puts it back.
-swap_state="idle"
+proxy_image="${BERTH_PROXY_IMAGE:-$DEFAULT_PROXY_IMAGE}"
+allow_mutable_tags="false"
+state_dir="${BERTH_STATE_DIR:-/var/lib/berth}"
+settings_hash=""
 
 print_usage() {
     cat <<'USAGE'
 Usage: start_container.sh --image REF --name NAME [--port HOST:CONTAINER[/udp]]... [--env KEY=VALUE]...
            [--health-path PATH] [--health-port PORT] [--health-timeout SECS] [--health-interval SECS]
-           [--stop-timeout SECS] [--ecr-login REGION] [--config FILE]
+           [--stop-timeout SECS] [--drain-timeout SECS] [--ecr-login REGION] [--proxy-image REF@sha256:...]
+           [--allow-mutable-tags] [--config FILE]
 USAGE
 }
 
@@ -308,13 +365,17 @@ apply_config_file() {
             HEALTH_TIMEOUT) health_timeout="$value" ;;
             HEALTH_INTERVAL) health_interval="$value" ;;
             STOP_TIMEOUT) stop_timeout="$value" ;;
+            DRAIN_TIMEOUT) drain_timeout="$value" ;;
             ECR_LOGIN_REGION) ecr_region="$value" ;;
+            PROXY_IMAGE) proxy_image="$value" ;;
+            ALLOW_MUTABLE_TAGS) allow_mutable_tags="$value" ;;
             ENV_*)
                 [[ "$key" =~ ^ENV_[A-Za-z_][A-Za-z0-9_]*$ ]] || usage_error "$file: bad env key $key"
                 add_env_pair "${key#ENV_}=${value}"
                 ;;
             *) usage_error "$file: unknown key $key (expected IMAGE, CONTAINER_NAME, PORTS, HEALTH_PATH," \
-                "HEALTH_PORT, HEALTH_TIMEOUT, HEALTH_INTERVAL, STOP_TIMEOUT, ECR_LOGIN_REGION or ENV_<NAME>)" ;;
+                "HEALTH_PORT, HEALTH_TIMEOUT, HEALTH_INTERVAL, STOP_TIMEOUT, DRAIN_TIMEOUT, ECR_LOGIN_REGION," \
+                "PROXY_IMAGE, ALLOW_MUTABLE_TAGS or ENV_<NAME>)" ;;
         esac
     done
 }
@@ -328,8 +389,13 @@ parse_args() {
                 print_usage
                 exit 0
                 ;;
+            --allow-mutable-tags)
+                allow_mutable_tags="true"
+                shift
+                continue
+                ;;
             --image | --name | --port | --env | --health-path | --health-port | --health-timeout | \
-                --health-interval | --stop-timeout | --ecr-login | --config)
+                --health-interval | --stop-timeout | --drain-timeout | --ecr-login | --proxy-image | --config)
                 (($# >= 2)) || usage_error "$option needs a value"
                 ;;
             *) usage_error "unknown argument: $option (see --help)" ;;
@@ -350,7 +416,9 @@ parse_args() {
             --health-timeout) health_timeout="$2" ;;
             --health-interval) health_interval="$2" ;;
             --stop-timeout) stop_timeout="$2" ;;
+            --drain-timeout) drain_timeout="$2" ;;
             --ecr-login) ecr_region="$2" ;;
+            --proxy-image) proxy_image="$2" ;;
             --config) apply_config_file "$2" ;;
         esac
         shift 2
@@ -362,7 +430,15 @@ validate_settings() {
     [[ -n "$image" ]] || usage_error "--image (or IMAGE in deploy.env) is required"
     [[ -n "$name" ]] || usage_error "--name (or CONTAINER_NAME in deploy.env) is required"
     is_image_ref "$image" || usage_error "--image '$image' is not a valid image reference (repo:tag or repo@sha256:...)"
+    [[ "$allow_mutable_tags" == true || "$allow_mutable_tags" == false ]] ||
+        usage_error "ALLOW_MUTABLE_TAGS must be true or false, not '$allow_mutable_tags'"
+    if [[ "$allow_mutable_tags" != true ]] && is_mutable_ref "$image"; then
+        usage_error "--image '$image' has no tag or the tag latest, which can point at other bits tomorrow: deploy" \
+            "an immutable tag or repo@sha256:<digest>, or pass --allow-mutable-tags (ALLOW_MUTABLE_TAGS=true)"
+    fi
     is_container_name "$name" || usage_error "--name '$name' is not a valid container name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)"
+    [[ ! "$name" =~ $RESERVED_NAME ]] || usage_error "--name '$name' ends like the containers berth names itself" \
+        "(-berth-previous, -berth-next, -berth-proxy, -berth-proxy-next); choose another name"
     for port in ${ports[@]+"${ports[@]}"}; do
         is_port_mapping "$port" || usage_error "--port '$port' is not HOST:CONTAINER or HOST:CONTAINER/udp (1-65535)"
     done
@@ -377,10 +453,52 @@ validate_settings() {
     is_positive_int "$health_timeout" || usage_error "--health-timeout '$health_timeout' is not a positive integer"
     is_positive_int "$health_interval" || usage_error "--health-interval '$health_interval' is not a positive integer"
     [[ "$stop_timeout" =~ ^[0-9]{1,4}$ ]] || usage_error "--stop-timeout '$stop_timeout' is not a number of seconds"
+    [[ "$drain_timeout" =~ ^[0-9]{1,4}$ ]] || usage_error "--drain-timeout '$drain_timeout' is not a number of seconds"
     if [[ -n "$ecr_region" ]]; then
         is_region "$ecr_region" || usage_error "--ecr-login '$ecr_region' is not an AWS region"
         [[ -n "$(registry_host "$image")" ]] || usage_error "--ecr-login given but '$image' names no registry host"
     fi
+    if ! is_image_ref "$proxy_image" || [[ "$proxy_image" != *@sha256:* ]]; then
+        usage_error "the proxy image '$proxy_image' must be a reference pinned by digest (repo@sha256:...)"
+    fi
+    [[ "$state_dir" == /* ]] || usage_error "BERTH_STATE_DIR '$state_dir' must be an absolute path"
+    classify_ports
+}
+
+# The swap's shape follows the ports: TCP only -> "proxied"; any UDP -> "direct" (haproxy cannot carry UDP);
+# none -> "portless". Fills tcp_hosts/tcp_targets (host and container port of each TCP mapping, as numbers).
+mode=""
+tcp_hosts=()
+tcp_targets=()
+health_target=""
+
+classify_ports() {
+    local mapping i has_udp=0
+    for mapping in ${ports[@]+"${ports[@]}"}; do
+        [[ "$mapping" =~ ^([0-9]+):([0-9]+)(/(tcp|udp))?$ ]]
+        if [[ "${BASH_REMATCH[4]}" == udp ]]; then
+            has_udp=1
+        else
+            tcp_hosts+=("$((10#${BASH_REMATCH[1]}))")
+            tcp_targets+=("$((10#${BASH_REMATCH[2]}))")
+        fi
+    done
+    if ((${#ports[@]} == 0)); then
+        mode="portless"
+    elif ((has_udp == 1)); then
+        mode="direct"
+    else
+        mode="proxied"
+    fi
+    [[ -n "$health_port" ]] || return 0
+    for ((i = 0; i < ${#tcp_hosts[@]}; i++)); do
+        if ((tcp_hosts[i] == 10#$health_port)); then
+            health_target="${tcp_targets[i]}"
+            return 0
+        fi
+    done
+    usage_error "--health-port $health_port is not the host side of a TCP --port mapping; the health check" \
+        "reaches the container through one of its published ports"
 }
 
 # registry_host REF: prints the registry part of an image reference, or nothing for Docker Hub images.
@@ -390,6 +508,10 @@ registry_host() {
         printf '%s\n' "$first"
     fi
 }
+
+# ---------------------------------------------------------------------------------------------------------
+# Before the swap: docker, registry, images, lock
+# ---------------------------------------------------------------------------------------------------------
 
 acquire_lock() {
     local lock_dir="${BERTH_LOCK_DIR:-/var/lock}"
@@ -425,103 +547,460 @@ login_registry() {
     fi
 }
 
-pull_image() {
-    step pull
-    if ! dk pull "$image"; then
-        fail "$EXIT_PULL_FAILED" PULL_FAILED "could not pull $image; check the reference exists and the instance can" \
-            "reach and read the registry. Container $name was not touched."
-    fi
-}
-
-# Frees the name and host ports: the current container becomes the stopped backup.
-stop_previous() {
-    local backup="${name}${BACKUP_SUFFIX}"
-    step stop-previous
-    if container_exists "$backup"; then
-        if container_exists "$name"; then
-            log "removing stale backup container $backup"
-            dk rm -f "$backup" >/dev/null
-        else
-            # An earlier run was interrupted mid-swap: its backup is the last known good container.
-            log "recovering $backup left by an interrupted deploy"
-            dk rename "$backup" "$name" || fail "$EXIT_START_FAILED" START_FAILED "could not rename $backup back" \
-                "to $name; rename or remove it by hand ('docker rename $backup $name') and deploy again"
-        fi
-    fi
-    if ! container_exists "$name"; then
-        log "no previous container named $name"
+# An image pinned by digest that is already here needs no registry (a rollback, a redeploy).
+pull_if_missing() {
+    if [[ "$1" == *@sha256:* ]] && dk image inspect "$1" >/dev/null 2>&1; then
+        log "$1 is already here"
         return 0
     fi
-    dk rename "$name" "$backup" || fail "$EXIT_START_FAILED" START_FAILED "could not rename $name to $backup;" \
-        "$name was left running. Check 'docker ps -a' and the docker daemon's log"
-    swap_state="previous-stopped"
-    log "stopping previous container (now $backup)"
-    if ! dk stop -t "$stop_timeout" "$backup" >/dev/null; then
-        restore_previous || true
-        fail "$EXIT_START_FAILED" START_FAILED "could not stop the previous container $name to free its name and" \
-            "ports; it was left in place. Check 'docker ps' and the docker daemon's log"
+    dk pull "$1"
+}
+
+pull_images() {
+    step pull
+    pull_if_missing "$image" || fail "$EXIT_PULL_FAILED" PULL_FAILED "could not pull $image; check the reference" \
+        "exists and the instance can reach and read the registry. Container $name was not touched."
+    if [[ "$mode" == proxied ]] && ! pull_if_missing "$proxy_image"; then
+        fail "$EXIT_PULL_FAILED" PULL_FAILED "could not pull the proxy image $proxy_image; the instance must reach" \
+            "its registry (or set PROXY_IMAGE to a copy in yours, pinned by digest). Container $name was not touched."
     fi
 }
 
-# Puts the backup back under its name and starts it. Returns 1 when there is none or it does not run.
-restore_previous() {
-    local backup="${name}${BACKUP_SUFFIX}"
-    step restore
-    swap_state="idle"
-    if container_exists "$name"; then
-        dk rm -f "$name" >/dev/null 2>&1 || true
-    fi
-    if ! container_exists "$backup"; then
-        log "no previous container to restore"
-        return 1
-    fi
-    if ! dk rename "$backup" "$name" || ! dk start "$name" >/dev/null; then
-        log "the previous container could not be started again"
-        return 1
-    fi
-    if ! container_running "$name"; then
-        log "the previous container exited right after it was restarted"
-        return 1
-    fi
-    log "restored the previous container $name"
+image_id() {
+    dk image inspect --format '{{.Id}}' "$1" 2>/dev/null
 }
 
-start_new() {
-    local run_args=(run -d --name "$name" --restart unless-stopped) port pair
-    for port in ${ports[@]+"${ports[@]}"}; do
-        run_args+=(-p "$port")
+container_image_id() {
+    dk container inspect --format '{{.Image}}' "$1" 2>/dev/null
+}
+
+# What the container runs and how: the image's id, the ports and the environment. Two deploys with the same
+# fingerprint start identical containers, so the second one has nothing to do.
+settings_fingerprint() {
+    local id
+    id="$(image_id "$image")" || return 1
+    {
+        printf '%s\n' "berth-handoff-1" "$mode" "$id"
+        printf 'port %s\n' ${ports[@]+"${ports[@]}"}
+        printf 'env %s\n' ${env_pairs[@]+"${env_pairs[@]}"}
+    } | sha256sum | cut -c 1-64
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# The proxy: NAME-berth-proxy, haproxy in TCP mode on the host network. Its file, BERTH_STATE_DIR/proxy/NAME/
+# haproxy.cfg, is written before every switch, so a restart (a reboot) comes back to what was last routed.
+# ---------------------------------------------------------------------------------------------------------
+
+candidate=""
+proxy=""
+proxy_next=""
+proxy_dir=""
+
+# Routes are "backend port" lines, sorted: each public port's backend (port_<HOST>) and the loopback port behind it.
+
+# expected_routes CONTAINER: the routes that send each public TCP port to CONTAINER's loopback port.
+expected_routes() {
+    local i eph
+    for ((i = 0; i < ${#tcp_hosts[@]}; i++)); do
+        eph="$(published_port "$1" "${tcp_targets[i]}")" || return 1
+        printf 'port_%s %s\n' "${tcp_hosts[i]}" "$eph"
+    done | sort
+}
+
+# proxy_config ROUTES: haproxy's configuration for them.
+proxy_config() {
+    local backend port
+    printf '%s\n' "# Written by berth's start_container.sh for ${name}; each deploy rewrites it." "global" \
+        "    stats socket ${PROXY_SOCKET} mode 600 level admin" "defaults" "    mode tcp" "    timeout connect 5s" \
+        "    timeout client 1h" "    timeout server 1h"
+    while read -r backend port; do
+        printf '%s\n' "frontend ${backend}" "    bind 0.0.0.0:${backend#port_}" "    default_backend ${backend}" \
+            "backend ${backend}" "    server app 127.0.0.1:${port}"
+    done <<<"$1"
+}
+
+proxy_cli() {
+    printf '%s\n' "$2" | dk exec -i "$1" socat stdio "UNIX-CONNECT:${PROXY_SOCKET}"
+}
+
+# proxy_routes PROXY: the routes the running proxy follows.
+proxy_routes() {
+    local state fields
+    state="$(proxy_cli "$1" "show servers state")" || return 1
+    while read -r -a fields; do
+        if ((${#fields[@]} > 18)) && [[ "${fields[0]}" =~ ^[0-9]+$ ]]; then
+            printf '%s %s\n' "${fields[1]}" "${fields[18]}"
+        fi
+    done <<<"$state" | sort
+}
+
+# routes_match PROXY ROUTES
+routes_match() {
+    [[ -n "$2" && "$(proxy_routes "$1" 2>/dev/null)" == "$2" ]]
+}
+
+# routes_to PROXY CONTAINER: the proxy sends every public port to CONTAINER.
+routes_to() {
+    local routes
+    routes="$(expected_routes "$2")" && routes_match "$1" "$routes"
+}
+
+# wait_for_routes PROXY ROUTES
+wait_for_routes() {
+    local deadline=$((SECONDS + PROXY_WAIT_SECONDS))
+    until routes_match "$1" "$2"; do
+        if ((SECONDS >= deadline)) || ! container_running "$1"; then
+            log "the proxy $1 does not follow the new routes (its logs follow)"
+            show_logs "$1"
+            return 1
+        fi
+        sleep 0.2
     done
+}
+
+# write_proxy_config ROUTES: atomically, so a proxy that restarts reads either the old file or the new one.
+write_proxy_config() {
+    local file="${proxy_dir}/haproxy.cfg"
+    mkdir -p "$proxy_dir" && proxy_config "$1" >"${file}.tmp" && mv -f "${file}.tmp" "$file"
+}
+
+# Root binds the public ports; the socket stays inside; SIGUSR1 is haproxy's graceful stop.
+create_proxy() {
+    dk create --name "$1" --label "${LABEL_PROXY}=${name}" --network host --restart always --user 0 \
+        --stop-signal USR1 -v "${proxy_dir}:${PROXY_CONFIG_DIR}:ro" --entrypoint haproxy "$proxy_image" \
+        -W -db -f "${PROXY_CONFIG_DIR}/haproxy.cfg" >/dev/null
+}
+
+proxy_image_id=""
+
+proxy_is_current() {
+    [[ -n "$proxy_image_id" ]] || proxy_image_id="$(image_id "$proxy_image")"
+    local state
+    state="$(dk container inspect --format '{{.State.Running}} {{.Image}}' "$proxy" 2>/dev/null)" || return 1
+    [[ "$state" == "true $proxy_image_id" ]]
+}
+
+# The host ports NAME itself publishes among the public ones: berth's earlier scripts published them directly.
+holds_public_ports() {
+    local line public
+    container_running "$1" || return 1
+    while IFS= read -r line; do
+        [[ "$line" =~ :([0-9]+)$ ]] || continue
+        for public in ${tcp_hosts[@]+"${tcp_hosts[@]}"}; do
+            ((public == BASH_REMATCH[1])) && return 0
+        done
+    done < <(dk port "$1" 2>/dev/null)
+    return 1
+}
+
+# route_to CONTAINER: make the proxy send every public port to CONTAINER, creating, starting or replacing the
+# proxy as needed. The file is written first: whatever happens next, it names a container that was healthy.
+route_to() {
+    local target="$1" routes commands="" backend port
+    routes="$(expected_routes "$target")" && write_proxy_config "$routes" || return 1
+    if ! container_running "$proxy"; then
+        container_exists "$proxy" || create_proxy "$proxy" || return 1
+        if [[ -n "$old_id" ]] && holds_public_ports "$old_id"; then
+            log "berth-note: $name publishes its ports itself (berth's earlier scripts); stopping it so the proxy can" \
+                "take them: the one gap of the move to the proxy"
+            legacy_stopped="$old_id"
+            dk stop -t "$stop_timeout" "$old_id" >/dev/null || return 1
+        fi
+        dk start "$proxy" >/dev/null || return 1
+    elif ! proxy_is_current; then
+        replace_proxy "$routes" || return 1
+    else
+        while read -r backend port; do
+            commands+="set server ${backend}/app addr 127.0.0.1 port ${port}; "
+        done <<<"$routes"
+        proxy_cli "$proxy" "$commands" >/dev/null 2>&1 || true
+        routes_match "$proxy" "$routes" && return 0
+        # Other public ports than the running proxy has: haproxy reloads from the file, and its listening sockets
+        # pass to the new process.
+        dk kill --signal USR2 "$proxy" >/dev/null || return 1
+    fi
+    wait_for_routes "$proxy" "$routes"
+}
+
+# replace_proxy ROUTES: a new pinned proxy image. The new proxy binds the same ports beside the old one
+# (SO_REUSEPORT), then the old one stops gracefully. Connections waiting in its accept queue then may be reset.
+replace_proxy() {
+    log "replacing the proxy $proxy with $proxy_image"
+    remove_owned "$proxy_next" "$LABEL_PROXY"
+    if ! create_proxy "$proxy_next" || ! dk start "$proxy_next" >/dev/null || ! wait_for_routes "$proxy_next" "$1"; then
+        dk rm -f "$proxy_next" >/dev/null 2>&1 || true
+        return 1
+    fi
+    dk stop -t "$drain_timeout" "$proxy" >/dev/null || true
+    dk rm -f "$proxy" >/dev/null && dk rename "$proxy_next" "$proxy"
+}
+
+# require_owned CONTAINER LABEL: stop here, before anything changes, if berth did not create CONTAINER for NAME.
+require_owned() {
+    berth_owns "$1" "$2" "$name" || fail "$EXIT_START_FAILED" START_FAILED "a container named $1 that berth did" \
+        "not create for $name is in the way; rename or remove it and deploy again. Nothing was changed."
+}
+
+# remove_owned CONTAINER LABEL: remove a container berth created for this service; refuse to touch any other.
+remove_owned() {
+    container_exists "$1" || return 0
+    require_owned "$1" "$2"
+    dk rm -f "$1" >/dev/null
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# The swap
+# ---------------------------------------------------------------------------------------------------------
+
+# idle, candidate (started, takes no traffic), switching, routed (takes the traffic), old-stopped (direct mode)
+swap_state="idle"
+old_id=""
+old_ports=()
+legacy_stopped=""
+
+# live_container: which of NAME and the candidate takes the traffic now (nothing when neither).
+live_container() {
+    local each
+    if [[ "$mode" == proxied ]] && container_running "$proxy"; then
+        for each in "$name" "$candidate"; do
+            if container_running "$each" && routes_to "$proxy" "$each"; then
+                printf '%s\n' "$each"
+                return 0
+            fi
+        done
+        return 0
+    fi
+    for each in "$name" "$candidate"; do
+        if container_running "$each"; then
+            printf '%s\n' "$each"
+            return 0
+        fi
+    done
+}
+
+# A killed run can leave a candidate (before or after it took the traffic), a proxy file that names it, or a
+# half-done proxy replacement. Finish what took traffic, remove what did not.
+recover_interrupted() {
+    local live removed=0
+    if container_exists "$proxy_next"; then
+        step recover
+        require_owned "$proxy_next" "$LABEL_PROXY"
+        if container_exists "$proxy"; then
+            dk rm -f "$proxy_next" >/dev/null
+        else
+            dk rename "$proxy_next" "$proxy"
+        fi
+    fi
+    if container_exists "$candidate"; then
+        step recover
+        require_owned "$candidate" "$LABEL_SERVICE"
+        live="$(live_container)"
+        if [[ "$live" == "$candidate" ]]; then
+            log "an interrupted deploy had moved traffic to $candidate; finishing it"
+            if container_exists "$name"; then
+                remember_old
+                retire_old
+            fi
+            dk rename "$candidate" "$name"
+        else
+            log "removing $candidate, which an interrupted deploy left before it took traffic"
+            dk rm -f "$candidate" >/dev/null
+            removed=1
+        fi
+    fi
+    # A run killed between writing the proxy's file and switching leaves the file naming the removed candidate.
+    if ((removed == 1)) && [[ "$mode" == proxied ]] && container_running "$proxy" && container_running "$name"; then
+        if routes_to "$proxy" "$name"; then
+            write_proxy_config "$(expected_routes "$name")" || true
+        else
+            route_to "$name" >/dev/null || true
+        fi
+    fi
+}
+
+# NAME already runs this image with these settings, the proxy routes to it, and it is healthy.
+already_current() {
+    container_running "$name" && [[ "$(label_of "$name" "$LABEL_SETTINGS")" == "$settings_hash" ]] || return 1
+    if [[ "$mode" == proxied ]]; then
+        proxy_is_current && routes_to "$proxy" "$name" || return 1
+    fi
+    [[ -n "$health_port" ]] || return 0
+    probe_http "http://127.0.0.1:$(health_port_of "$name")${health_path}" 2>/dev/null
+}
+
+health_port_of() {
+    if [[ "$mode" == proxied ]]; then
+        published_port "$1" "$health_target"
+    else
+        printf '%s\n' "$health_port"
+    fi
+}
+
+remember_old() {
+    local target eph
+    old_id="$(dk container inspect --format '{{.Id}}' "$name")"
+    old_ports=()
+    for target in ${tcp_targets[@]+"${tcp_targets[@]}"}; do
+        if eph="$(published_port "$old_id" "$target")"; then
+            old_ports+=("$eph")
+        fi
+    done
+}
+
+start_candidate() {
+    local run_args=(run -d --name "$candidate" --restart unless-stopped --label "${LABEL_SERVICE}=${name}"
+        --label "${LABEL_SETTINGS}=${settings_hash}") mapping pair target published=" "
+    if [[ "$mode" == proxied ]]; then
+        for target in ${tcp_targets[@]+"${tcp_targets[@]}"}; do
+            [[ "$published" == *" $target "* ]] || run_args+=(-p "127.0.0.1::${target}")
+            published+="$target "
+        done
+    else
+        for mapping in ${ports[@]+"${ports[@]}"}; do
+            run_args+=(-p "$mapping")
+        done
+    fi
     for pair in ${env_pairs[@]+"${env_pairs[@]}"}; do
         run_args+=(-e "$pair")
     done
     run_args+=("$image")
     step start
-    if dk "${run_args[@]}"; then
+    swap_state="candidate"
+    if dk "${run_args[@]}" >/dev/null; then
         return 0
     fi
     log "docker run failed for $image"
-    if container_exists "$name"; then
-        show_logs "$name"
-    fi
-    if restore_previous; then
-        fail "$EXIT_START_FAILED" START_FAILED "the new container did not start (see above); the previous one was restored"
-    fi
-    fail "$EXIT_START_FAILED" START_FAILED "the new container did not start (see above) and no previous container" \
-        "could be restored: $name is DOWN"
+    container_exists "$candidate" && show_logs "$candidate"
+    give_up "$EXIT_START_FAILED" START_FAILED "the new container did not start (see above)"
 }
 
-check_health() {
+check_candidate() {
+    local port=""
     step health
-    if wait_healthy "$name" "$health_port" "$health_path" "$health_timeout" "$health_interval"; then
+    if [[ -n "$health_port" ]] && ! port="$(health_port_of "$candidate")"; then
+        log "$candidate publishes no port for its health check"
+    elif wait_healthy "$candidate" "$port" "$health_path" "$health_timeout" "$health_interval"; then
         return 0
     fi
-    show_logs "$name"
-    if restore_previous; then
-        fail "$EXIT_HEALTH_FAILED_RESTORED" HEALTH_FAILED_RESTORED "$image failed its health check (logs above);" \
-            "the previous container was restored"
+    show_logs "$candidate"
+    give_up "$EXIT_HEALTH_FAILED_RESTORED" HEALTH_FAILED_RESTORED "$image failed its health check (logs above)"
+}
+
+# give_up CODE NAME MESSAGE: undo the swap and exit; the code says whether the old container still serves.
+give_up() {
+    local code="$1" code_name="$2"
+    shift 2
+    if abandon_candidate; then
+        fail "$code" "$code_name" "$*; the previous container $name is serving"
     fi
-    fail "$EXIT_HEALTH_FAILED_NOT_RESTORED" HEALTH_FAILED_NOT_RESTORED "$image failed its health check (logs above)" \
-        "and no previous container could be restored: $name is DOWN"
+    if [[ "$code" == "$EXIT_HEALTH_FAILED_RESTORED" ]]; then
+        code="$EXIT_HEALTH_FAILED_NOT_RESTORED" code_name="HEALTH_FAILED_NOT_RESTORED"
+    fi
+    fail "$code" "$code_name" "$*; there was no previous container to keep serving, so $name is DOWN"
+}
+
+# Removes the candidate and puts back whatever stopped for it. Returns 1 when no previous container serves.
+abandon_candidate() {
+    local was="$swap_state"
+    step restore
+    swap_state="idle"
+    if container_exists "$candidate" && berth_owns "$candidate" "$LABEL_SERVICE" "$name"; then
+        dk rm -f "$candidate" >/dev/null 2>&1 || true
+    fi
+    if [[ -z "$old_id" ]]; then
+        # A first deploy whose proxy would not start: do not leave it restarting with nothing behind it.
+        if [[ "$was" == switching ]] && container_exists "$proxy" && berth_owns "$proxy" "$LABEL_PROXY" "$name"; then
+            dk rm -f "$proxy" >/dev/null 2>&1 || true
+        fi
+        return 1
+    fi
+    if [[ -n "$legacy_stopped" ]]; then
+        dk rm -f "$proxy" >/dev/null 2>&1 || true
+        legacy_stopped=""
+    fi
+    if ! container_running "$old_id"; then
+        dk start "$old_id" >/dev/null 2>&1 || true
+    fi
+    container_running "$old_id" || return 1
+    if [[ "$mode" == proxied ]] && container_exists "$proxy" && ! holds_public_ports "$old_id"; then
+        route_to "$name" >/dev/null || return 1
+    fi
+    log "the previous container $name is serving"
+}
+
+switch_traffic() {
+    [[ "$mode" == proxied ]] || return 0
+    step switch
+    swap_state="switching"
+    if ! route_to "$candidate"; then
+        give_up "$EXIT_PROXY_FAILED" PROXY_FAILED "the proxy $proxy could not be started or switched (see above)"
+    fi
+    log "the proxy sends ${name}'s ports to the new container"
+    swap_state="routed"
+}
+
+# open_connections PORT...: connections from this host to 127.0.0.1:PORT that are open or opening.
+open_connections() {
+    local count=0 port hex fields wanted=" " table=""
+    for port in "$@"; do
+        printf -v hex '0100007F:%04X' "$port"
+        wanted+="$hex "
+    done
+    # Read in one go: line by line, each of bash's one-byte reads makes the kernel format the table again.
+    table="$(cat /proc/net/tcp 2>/dev/null)" || true
+    while read -r -a fields; do
+        if [[ "${fields[3]:-}" == 0[12] && "$wanted" == *" ${fields[2]:-} "* ]]; then
+            count=$((count + 1))
+        fi
+    done <<<"$table"
+    printf '%s\n' "$count"
+}
+
+# Waits until no connection to the old container is open at two looks in a row (or --drain-timeout), then stops
+# it: requests in flight when traffic moved finish first.
+retire_old() {
+    local deadline=$((SECONDS + drain_timeout)) quiet=0 open
+    [[ -n "$old_id" ]] || return 0
+    step drain
+    if [[ "$mode" == proxied && -z "$legacy_stopped" ]] && ((${#old_ports[@]} > 0)); then
+        while true; do
+            open="$(open_connections ${old_ports[@]+"${old_ports[@]}"})"
+            quiet=$((open == 0 ? quiet + 1 : 0))
+            ((quiet < 2)) || break
+            if ((open > 0 && SECONDS >= deadline)); then
+                log "$open connection(s) to the old container still open after ${drain_timeout}s; stopping it anyway"
+                break
+            fi
+            sleep 0.2
+        done
+    fi
+    dk stop -t "$stop_timeout" "$old_id" >/dev/null 2>&1 || true
+    dk rm -f "$old_id" >/dev/null 2>&1 || warn "could not remove the old container $old_id; remove it by hand"
+    log "stopped and removed the old container; its image is kept for rollback"
+}
+
+# Direct mode: the old container holds the public ports, so it stops before the candidate starts.
+stop_old_first() {
+    [[ "$mode" == direct ]] || return 0
+    if container_exists "$proxy"; then
+        remove_owned "$proxy" "$LABEL_PROXY"
+    fi
+    [[ -n "$old_id" ]] || return 0
+    step stop-previous
+    log "berth-note: UDP ports cannot pass through the proxy; stopping $name before its successor starts (a gap)"
+    swap_state="old-stopped"
+    dk stop -t "$stop_timeout" "$old_id" >/dev/null ||
+        give_up "$EXIT_START_FAILED" START_FAILED "could not stop the previous container to free its ports"
+}
+
+promote_candidate() {
+    step promote
+    if [[ "$mode" != proxied ]] && container_exists "$proxy" && berth_owns "$proxy" "$LABEL_PROXY" "$name"; then
+        dk rm -f "$proxy" >/dev/null 2>&1 || true
+    fi
+    swap_state="idle"
+    dk rename "$candidate" "$name" ||
+        warn "could not rename $candidate to $name; it serves, and the next deploy renames it"
 }
 
 # Prints repo@sha256:... for the deployed image: the digest in the reference, else the pulled image's
@@ -553,43 +1032,60 @@ image_digest() {
     dk image inspect --format '{{.Id}}' "$image"
 }
 
-cleanup_backup() {
-    local backup="${name}${BACKUP_SUFFIX}"
-    step cleanup
-    swap_state="idle"
-    if container_exists "$backup"; then
-        dk rm -f "$backup" >/dev/null
-        log "removed the previous container; its image is kept for rollback"
-    fi
+finish() {
+    printf 'berth-digest: %s\n' "$(image_digest)"
+    printf 'berth-result: %s\n' ok
 }
 
 on_exit() {
     local code=$?
-    if [[ "$swap_state" != "idle" ]]; then
-        printf 'error: interrupted during the swap (exit %s); putting the previous container back\n' "$code" >&2
-        restore_previous >&2 || true
-    fi
+    case "$swap_state" in
+        candidate | switching | old-stopped)
+            printf 'error: interrupted during the swap (exit %s); undoing it\n' "$code" >&2
+            abandon_candidate >&2 || true
+            ;;
+        routed)
+            printf 'error: interrupted after traffic moved to %s (exit %s); the next deploy finishes\n' \
+                "$candidate" "$code" >&2
+            ;;
+    esac
     exit "$code"
 }
 
 main() {
     parse_args "$@"
     validate_settings
+    candidate="${name}${CANDIDATE_SUFFIX}"
+    proxy="${name}${PROXY_SUFFIX}"
+    proxy_next="${proxy}-next"
+    proxy_dir="${state_dir}/proxy/${name}"
     check_docker
     if [[ -n "$ecr_region" ]]; then
         login_registry
     fi
-    pull_image
+    pull_images
     acquire_lock
+    settings_hash="$(settings_fingerprint)"
+    recover_interrupted
+    if already_current; then
+        step unchanged
+        log "$name already runs $image with these settings and answers its health check; nothing to do"
+        finish
+        return 0
+    fi
     trap on_exit EXIT
     trap 'exit 143' TERM
     trap 'exit 130' INT
-    stop_previous
-    start_new
-    check_health
-    cleanup_backup
-    printf 'berth-digest: %s\n' "$(image_digest)"
-    printf 'berth-result: %s\n' ok
+    if container_exists "$name"; then
+        remember_old
+    fi
+    stop_old_first
+    start_candidate
+    check_candidate
+    switch_traffic
+    retire_old
+    promote_candidate
+    finish
 }
 
 # Sourced (by stop_container.sh, validate_service.sh): define the functions only.

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# stop_container.sh - stop and remove the berth-managed container, tolerantly.
+# stop_container.sh - take a berth service off this host: its container, a leftover candidate, and its proxy.
 #
 # Usage: stop_container.sh (--name NAME | --config FILE) [--stop-timeout SECS]
 #
-# CodeDeploy's ApplicationStop runs the PREVIOUS revision's copy of this script, and a failing stop would block
-# every later deployment, so anything but a command-line mistake is a warning and exit 0: no container, docker
-# missing or not answering, an unreadable deploy.env. start_container.sh copes with a container left running.
-# The NAME-berth-previous backup of an interrupted deploy is left alone: it is the last known good container.
+# For decommissioning: the service goes down and its public ports are freed. No deploy runs it: a swap never
+# stops the old container before the new one serves, and CodeDeploy's ApplicationStop hook stops nothing.
+# Tolerant all the same: anything but a command-line mistake is a warning and exit 0 (no container, docker missing
+# or not answering, an unreadable deploy.env). Only containers berth labelled for NAME are removed besides NAME
+# itself: a NAME-berth-previous that berth did not create is left alone.
 #
 # Exit codes:
 #   0  OK  the container is stopped and removed, or there was nothing to stop
@@ -72,15 +73,30 @@ main_stop() {
         warn "docker is missing or does not answer; nothing stopped"
         exit 0
     fi
-    if ! container_exists "$stop_name"; then
-        log "no container named $stop_name; nothing to stop"
-        exit 0
-    fi
-    dk stop -t "$stop_grace" "$stop_name" >/dev/null 2>&1 || warn "docker stop $stop_name failed; removing it anyway"
-    if dk rm -f "$stop_name" >/dev/null 2>&1 || ! container_exists "$stop_name"; then
-        log "stopped and removed $stop_name"
+    remove_labelled "${stop_name}${CANDIDATE_SUFFIX}" "$LABEL_SERVICE"
+    if container_exists "$stop_name"; then
+        stop_and_remove "$stop_name"
     else
-        warn "could not remove $stop_name; start_container.sh will replace it"
+        log "no container named $stop_name; nothing to stop"
+    fi
+    remove_labelled "${stop_name}${PROXY_SUFFIX}-next" "$LABEL_PROXY"
+    remove_labelled "${stop_name}${PROXY_SUFFIX}" "$LABEL_PROXY"
+    rm -rf "${BERTH_STATE_DIR:-/var/lib/berth}/proxy/${stop_name}" || warn "could not remove the proxy's files"
+}
+
+stop_and_remove() {
+    dk stop -t "$stop_grace" "$1" >/dev/null 2>&1 || warn "docker stop $1 failed; removing it anyway"
+    if dk rm -f "$1" >/dev/null 2>&1 || ! container_exists "$1"; then
+        log "stopped and removed $1"
+    else
+        warn "could not remove $1"
+    fi
+}
+
+# remove_labelled CONTAINER LABEL: stop and remove it if berth created it for this service.
+remove_labelled() {
+    if container_exists "$1" && berth_owns "$1" "$2" "$stop_name"; then
+        stop_and_remove "$1"
     fi
 }
 

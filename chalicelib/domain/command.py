@@ -1,14 +1,18 @@
 """The shell that SSM Run Command runs on each instance, built from the repository's own instance scripts.
 
 `AWS-RunShellScript` writes the command lines to a file and runs it with `sh` (dash on Ubuntu), so this wrapper is
-POSIX sh: it writes `install_docker.sh` and `start_container.sh` verbatim into a private temp dir through quoted
-heredocs (nothing in them is expanded) and runs them with bash. Every value from the spec reaches the shell through
-`shlex.quote`, after validation; nothing is ever evaluated. The wrapper exits with the scripts' own exit code, which
-SSM reports as the invocation's ResponseCode.
+POSIX sh: it writes `install_docker.sh` and `start_container.sh` byte for byte into a private temp dir and runs them
+with bash. Each script travels gzipped and base64-encoded in a quoted heredoc (`base64 -d | gunzip`): SSM refuses a
+command whose document passes 64 KB (MaxDocumentSizeExceeded), and the scripts as text would take most of that;
+compressed they take under a third, which leaves the spec's own values the rest. Every value from the spec reaches
+the shell through `shlex.quote`, after validation; nothing is ever evaluated. The wrapper exits with the scripts' own
+exit code, which SSM reports as the invocation's ResponseCode.
 """
 
 from __future__ import annotations
 
+import base64
+import gzip
 import hashlib
 import shlex
 from dataclasses import dataclass
@@ -17,6 +21,8 @@ from .image_ref import ImageRef
 from .spec import ContainerSpec, HealthCheckSpec
 
 SHIPPED_SCRIPTS = ("install_docker.sh", "start_container.sh")
+# SSM's limit on a command's document (the MaxDocumentSizeExceeded error of SendCommand).
+MAX_DOCUMENT_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,8 @@ class DeployCommand:
     image: ImageRef
     container: ContainerSpec
     health_check: HealthCheckSpec | None
+    # The target allows `latest` or no tag; start_container.sh refuses them otherwise, as berth does.
+    allow_mutable_tags: bool = False
 
 
 def start_container_args(command: DeployCommand) -> list[str]:
@@ -44,6 +52,8 @@ def start_container_args(command: DeployCommand) -> list[str]:
         ]
     if command.image.ecr_region:
         args += ["--ecr-login", command.image.ecr_region]
+    if command.allow_mutable_tags and command.image.is_mutable:
+        args.append("--allow-mutable-tags")
     return args
 
 
@@ -80,10 +90,9 @@ def build_install_docker_commands(purpose: str, scripts: dict[str, str]) -> list
 
 
 def _heredoc(name: str, text: str) -> list[str]:
-    # The delimiter is derived from the content and checked against it, so no line of a script can end the heredoc.
+    # mtime=0: the same script gives the same bytes, so a command's text depends on its inputs alone.
+    encoded = base64.b64encode(gzip.compress(text.encode(), compresslevel=9, mtime=0)).decode()
+    # Base64 has no "_", so no line of the payload can end the heredoc.
     delimiter = "BERTH_EOF_" + hashlib.sha256(text.encode()).hexdigest()[:16].upper()
-    # Split on "\n" only: str.splitlines() would also break on \r, \f, \x85 ... and change the script's bytes.
-    body = text.removesuffix("\n").split("\n")
-    if delimiter in body:
-        raise ValueError(f"{name} contains its own heredoc delimiter")
-    return [f"cat > \"$berth_dir/{name}\" <<'{delimiter}'", *body, delimiter]
+    lines = [encoded[start:start + 76] for start in range(0, len(encoded), 76)]
+    return [f"base64 -d <<'{delimiter}' | gunzip > \"$berth_dir/{name}\"", *lines, delimiter]

@@ -25,6 +25,7 @@ class ScriptExit(int, Enum):
     REGISTRY_LOGIN_FAILED = 20
     PULL_FAILED = 21
     START_FAILED = 30
+    PROXY_FAILED = 31
     HEALTH_FAILED_RESTORED = 40
     HEALTH_FAILED_NOT_RESTORED = 41
 
@@ -43,9 +44,12 @@ EXIT_MEANING: dict[ScriptExit, tuple[str, str, FailureClass]] = {
     ScriptExit.REGISTRY_LOGIN_FAILED: ("login", "registry login failed", FailureClass.TRANSIENT),
     ScriptExit.PULL_FAILED: ("pull", "image pull failed; the running container was not touched",
                              FailureClass.TRANSIENT),
-    ScriptExit.START_FAILED: ("start", "the new container failed to start; the previous one was restored",
+    ScriptExit.START_FAILED: ("start", "the new container failed to start; the previous one is serving",
                               FailureClass.PERMANENT),
-    ScriptExit.HEALTH_FAILED_RESTORED: ("health", "health check failed; the previous container was restored",
+    # A public port held by something else, or a proxy image that will not run: retrying changes neither.
+    ScriptExit.PROXY_FAILED: ("switch", "the local proxy could not be started or switched; the previous container "
+                                        "is serving", FailureClass.PERMANENT),
+    ScriptExit.HEALTH_FAILED_RESTORED: ("health", "health check failed; the previous container is serving",
                                         FailureClass.PERMANENT),
     ScriptExit.HEALTH_FAILED_NOT_RESTORED: ("health", "health check failed; no previous container could be restored",
                                             FailureClass.PERMANENT),

@@ -26,6 +26,10 @@ from .image_ref import ImageRef, parse_image_ref
 
 TARGET_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"
 CONTAINER_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"
+# The names the instance scripts give their own containers beside NAME (NAME-berth-next, the candidate of a swap;
+# NAME-berth-proxy, the local proxy) and the backup name of their earlier release: no service may take them, or
+# deploying one service would replace another's container.
+RESERVED_CONTAINER_SUFFIXES = ("-berth-previous", "-berth-next", "-berth-proxy", "-berth-proxy-next")
 INSTANCE_ID = r"^(i|mi)-[0-9a-f]{8,17}$"
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 # SSM tag targets: letters, digits, spaces and + - = . _ : / @ (the EC2 tag alphabet), no leading "aws:".
@@ -102,16 +106,25 @@ class InstancesSpec(_Strict):
 
 
 class ContainerSpec(_Strict):
-    name: Annotated[str, Field(pattern=_anchored(CONTAINER_NAME))]
+    name: Annotated[str, Field(pattern=_anchored(CONTAINER_NAME), description="Docker container name; it may not end "
+                               "in " + ", ".join(RESERVED_CONTAINER_SUFFIXES) + " (berth names its own containers so)")]
     ports: list[str] = Field(default_factory=list, max_length=32)
     env: dict[Annotated[str, Field(pattern=_anchored(ENV_NAME))], str] = Field(default_factory=dict, max_length=128)
 
     @field_validator("name")
     @classmethod
     def _docker_name(cls, name: str, info: ValidationInfo) -> str:
-        if len(name) < 2 and _admitting(info):
+        if not _admitting(info):
+            return name
+        if len(name) < 2:
             raise ValueError("container names need two characters at least (Docker's [a-zA-Z0-9][a-zA-Z0-9_.-]+)")
+        for suffix in RESERVED_CONTAINER_SUFFIXES:
+                if name.endswith(suffix):
+                    raise ValueError(f"container names may not end in {suffix!r}: berth names its own containers so")
         return name
+
+    def tcp_host_ports(self) -> set[int]:
+        return {int(m.group("host")) for m in map(_PORT_MAPPING.match, self.ports) if m and m.group("proto") != "udp"}
 
     @field_validator("ports")
     @classmethod
@@ -170,7 +183,10 @@ class HealthCheckSpec(_Strict):
 
 
 class RolloutSpec(_Strict):
-    max_concurrency: Annotated[str, Field(pattern=_anchored(PERCENT_OR_COUNT))] = "50"
+    # A quarter of the fleet at a time, and never the whole of a fleet of two or more whichever way SSM rounds the
+    # percent: each host swaps without a gap, but a bad image should not reach every host at once.
+    max_concurrency: Annotated[str, Field(pattern=_anchored(PERCENT_OR_COUNT), description=(
+        "SSM MaxConcurrency: instances (or percent of them) that deploy at once; \"100%\" is all at once"))] = "25%"
     max_errors: Annotated[str, Field(pattern=_anchored(ERRORS_BUDGET))] = "0"
     timeout_seconds: int = Field(default=3600, ge=60, le=172800)
 
@@ -228,6 +244,9 @@ class TargetSpec(_Strict):
                 f"health_check.timeout_seconds ({health.timeout_seconds}) must be shorter than "
                 f"rollout.timeout_seconds ({rollout.timeout_seconds}), the SSM command's execution timeout that the "
                 "pull, the start and the health check all run within")
+        if health is not None and health.port not in spec.container.tcp_host_ports():
+            raise ValueError(f"health_check.port {health.port} must be the host side of a TCP mapping in "
+                             "container.ports: the check reaches the new container through one of its ports")
         size = len(spec.model_dump_json().encode())
         if size > MAX_SPEC_BYTES:
             raise ValueError(f"the spec is {size} bytes as JSON, at most {MAX_SPEC_BYTES}: it is stored in one "

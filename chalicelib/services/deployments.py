@@ -151,7 +151,8 @@ class DeploymentService:
         once SendCommand was called, except SSM's refusal when `refused_raises` (then nothing ran)."""
         attempt = deployment.attempts[-1]
         command = DeployCommand(deployment.deployment_id, parse_image_ref(deployment.revision.pinned),
-                                deployment.spec.container, deployment.spec.health_check)
+                                deployment.spec.container, deployment.spec.health_check,
+                                deployment.spec.allow_mutable_tags)
         try:
             command_id = self._ssm.send_deploy_command(
                 deployment.spec.instances, build_shell_commands(command, self._scripts), deployment.spec.rollout,

@@ -6,9 +6,11 @@ a private image store, and an insecure local registry). Debian's ``docker-regist
 a free loopback port, so ``docker pull`` in the scripts is a real pull.
 
 The images are a static busybox rootfs imported with ``podman import``: ``v1`` and ``v2`` serve different
-``/version`` files, ``broken`` serves no ``/health`` (404), ``crash`` exits at once and ``nostart`` names a
-command that does not exist. Their ``sh`` PID 1 traps SIGTERM: busybox ``httpd`` as PID 1 ignores it and every
-stop would wait the whole grace period.
+``/version`` files and a ``/cgi-bin/slow`` that answers after 2 s, ``broken`` serves no ``/health`` (404),
+``crash`` exits at once and ``nostart`` names a command that does not exist. Their ``sh`` PID 1 traps SIGTERM:
+busybox ``httpd`` as PID 1 ignores it and every stop would wait the whole grace period. The proxy image is this
+machine's haproxy and socat with their libraries, pushed to the registry and used pinned by digest
+(``BERTH_PROXY_IMAGE``); the proxies' files go to a session directory (``BERTH_STATE_DIR``).
 
 Tests that need the engine take the ``engine`` fixture; it skips them, with the reason, when podman is missing
 or does not work. The session ends by removing every container and stopping the registry.
@@ -16,24 +18,12 @@ or does not work. The session ends by removing every container and stopping the 
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from tests.containers.support import (
-    SETUP_ENGINE,
-    Engine,
-    Target,
-    build_images,
-    engine_unusable_reason,
-    free_port,
-    http_get,
-    start_registry,
-)
+from tests.containers.support import SUFFIXES, Engine, EngineUnavailable, Target, engine_session, free_port, http_get
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -44,53 +34,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    work = tmp_path_factory.mktemp("engine")
-    registry_port = free_port()
-    conf_dir = work / "conf"
-    if shutil.which("podman") is None:
-        pytest.skip("podman is not installed; run tests/containers/setup_engine.sh")
-    subprocess.run(["bash", str(SETUP_ENGINE), "--no-install", "--conf-dir", str(conf_dir),
-                    "--registry-port", str(registry_port)], check=True, capture_output=True)
-    shim_dir = work / "bin"
-    shim_dir.mkdir()
-    shim = shim_dir / "docker"
-    shim.write_text('#!/bin/sh\nexec podman "$@"\n')
-    shim.chmod(0o755)
-    lock_dir = work / "locks"
-    lock_dir.mkdir()
-    env = {
-        **os.environ,
-        "PATH": f"{shim_dir}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
-        "CONTAINERS_CONF": str(conf_dir / "containers.conf"),
-        "CONTAINERS_REGISTRIES_CONF": str(conf_dir / "registries.conf"),
-        "CONTAINERS_STORAGE_CONF": str(conf_dir / "storage.conf"),
-        "BERTH_LOCK_DIR": str(lock_dir),
-    }
-    reason = engine_unusable_reason(env)
-    if reason is not None:
-        print(f"\nSKIPPING container engine tests: {reason}")
-        pytest.skip(reason)
-    registry = start_registry(work, registry_port)
-    session = Engine(env=env, registry=f"127.0.0.1:{registry_port}")
     try:
-        build_images(session, work)
-        yield session
-    finally:
-        session.podman("rm", "-a", "-f", "-t", "0", check=False)
-        session.podman("rmi", "-a", "-f", check=False)
-        registry.terminate()
-        try:
-            registry.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            registry.kill()
-            registry.wait()
+        with engine_session(tmp_path_factory.mktemp("engine")) as session:
+            yield session
+    except EngineUnavailable as unavailable:
+        print(f"\nSKIPPING container engine tests: {unavailable}")
+        pytest.skip(str(unavailable))
 
 
 @pytest.fixture
 def target(engine: Engine) -> Iterator[Target]:
     chosen = Target(name=f"berth-t-{uuid.uuid4().hex[:8]}", port=free_port())
     yield chosen
-    engine.remove(chosen.name, f"{chosen.name}-berth-previous")
+    engine.remove(chosen.name, *(chosen.name + suffix for suffix in SUFFIXES))
 
 
 @pytest.fixture

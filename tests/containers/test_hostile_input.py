@@ -31,7 +31,8 @@ def test_hostile_name_or_image_is_rejected(tmp_path: Path, field: str, index: in
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("key", ["IMAGE", "CONTAINER_NAME", "PORTS", "HEALTH_PATH", "HEALTH_PORT"])
+@pytest.mark.parametrize("key", ["IMAGE", "CONTAINER_NAME", "PORTS", "HEALTH_PATH", "HEALTH_PORT", "DRAIN_TIMEOUT",
+                                 "PROXY_IMAGE", "ALLOW_MUTABLE_TAGS"])
 def test_hostile_deploy_env_values_are_rejected_without_running(tmp_path: Path, key: str) -> None:
     marker = tmp_path / "pwned"
     settings = {"IMAGE": "repo/app:1", "CONTAINER_NAME": "web", key: f"$(touch {marker}) `touch {marker}`"}

@@ -186,3 +186,18 @@ def test_example_deploy_env_is_accepted_by_the_parser() -> None:
 
     assert result.returncode == 0, result.stderr
     assert {"IMAGE", "CONTAINER_NAME", "PORTS", "HEALTH_PORT"} <= set(result.stdout.split())
+
+
+def test_example_deploy_env_pins_its_image_by_digest_and_passes_validation(tmp_path: Path) -> None:
+    image = re.search(r"^IMAGE=(\S+)$", (REPO_ROOT / "deploy.env").read_text(), flags=re.MULTILINE)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text("#!/bin/sh\nexit 1\n")
+    (bin_dir / "docker").chmod(0o755)
+
+    result = subprocess.run(["bash", str(SCRIPTS_DIR / "start_container.sh"), "--config",
+                             str(REPO_ROOT / "deploy.env")], env={**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin"},
+                            capture_output=True, text=True, check=False)
+
+    assert image is not None and re.search(r"@sha256:[0-9a-f]{64}$", image.group(1))
+    assert result.returncode == ScriptExit.DOCKER_UNAVAILABLE, result.stdout + result.stderr

@@ -7,6 +7,8 @@ import re
 import threading
 import time
 
+import pytest
+
 from chalicelib.domain.exit_codes import ScriptExit
 from tests.containers.support import Engine, Target, http_get, run_script
 
@@ -22,7 +24,7 @@ def test_first_deploy_on_a_clean_host_serves_v1(engine: Engine, target: Target) 
     assert http_get(target.port) == (200, "berth-test v1")
     state = engine.inspect(target.name)
     assert state is not None and state["State"]["Running"]
-    assert steps(result.stdout) == ["docker", "pull", "stop-previous", "start", "health", "cleanup"]
+    assert steps(result.stdout) == ["docker", "pull", "start", "health", "switch", "promote"]
     digest = re.search(r"^berth-digest: (\S+)$", result.stdout, flags=re.MULTILINE)
     assert digest is not None
     assert re.fullmatch(re.escape(f"{engine.registry}/berth/web") + r"@sha256:[0-9a-f]{64}", digest.group(1))
@@ -148,20 +150,6 @@ def test_deploy_env_is_parsed_verbatim_and_later_flags_override_it(
     assert not payload.exists()
 
 
-def test_deploy_resumes_from_a_backup_left_by_an_interrupted_run(engine: Engine, deployed_v1: Target) -> None:
-    backup = f"{deployed_v1.name}-berth-previous"
-    engine.podman("rename", deployed_v1.name, backup)
-    engine.podman("stop", "-t", "2", backup)
-
-    result = engine.run("start_container.sh",
-                        *deployed_v1.deploy_args(engine, "broken", "--health-timeout", "2"))
-
-    assert result.returncode == ScriptExit.HEALTH_FAILED_RESTORED, result.stdout + result.stderr
-    assert http_get(deployed_v1.port) == (200, "berth-test v1")
-    assert engine.container_names() >= {deployed_v1.name}
-    assert backup not in engine.container_names()
-
-
 def test_two_concurrent_deploys_of_one_name_take_turns(engine: Engine, deployed_v1: Target) -> None:
     results = []
 
@@ -176,7 +164,7 @@ def test_two_concurrent_deploys_of_one_name_take_turns(engine: Engine, deployed_
 
     assert [r.returncode for r in results] == [ScriptExit.OK, ScriptExit.OK], [r.stderr for r in results]
     assert http_get(deployed_v1.port) == (200, "berth-test v2")
-    assert {n for n in engine.container_names() if n.startswith(deployed_v1.name)} == {deployed_v1.name}
+    assert engine.service_containers(deployed_v1.name) == {deployed_v1.name, f"{deployed_v1.name}-berth-proxy"}
 
 
 def test_ecr_login_pipes_the_password_to_docker_login(engine: Engine, target: Target, tmp_path) -> None:
@@ -235,3 +223,64 @@ def test_deploy_by_digest_pins_the_exact_image(engine: Engine, deployed_v1: Targ
     assert result.returncode == ScriptExit.OK, result.stdout + result.stderr
     assert http_get(deployed_v1.port) == (200, "berth-test v1")
     assert f"berth-digest: {pinned}" in result.stdout.splitlines()
+
+
+def failing_docker(tmp_path) -> dict[str, str]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text("#!/bin/sh\necho 'Cannot connect to the Docker daemon' >&2\nexit 1\n")
+    (bin_dir / "docker").chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin"}
+
+
+@pytest.mark.parametrize("image", ["repo/app:latest", "repo/app", "registry.example:5000/team/app",
+                                   "registry.example:5000/team/app:latest"])
+def test_a_mutable_image_is_refused_before_anything_runs(tmp_path, image: str) -> None:
+    result = run_script("start_container.sh", "--image", image, "--name", "web", env=failing_docker(tmp_path))
+
+    assert result.returncode == ScriptExit.USAGE, result.stdout + result.stderr
+    assert "--allow-mutable-tags" in result.stderr
+
+
+@pytest.mark.parametrize("image", ["repo/app:1.2.3", "registry.example:5000/app:2024-09-12",
+                                   "repo/app@sha256:" + "ab" * 32, "repo/app:latest@sha256:" + "ab" * 32])
+def test_an_immutable_image_passes_the_check(tmp_path, image: str) -> None:
+    result = run_script("start_container.sh", "--image", image, "--name", "web", env=failing_docker(tmp_path))
+
+    assert result.returncode == ScriptExit.DOCKER_UNAVAILABLE, result.stdout + result.stderr
+
+
+def test_mutable_tags_are_allowed_when_asked(tmp_path) -> None:
+    env = failing_docker(tmp_path)
+    config = tmp_path / "deploy.env"
+    config.write_text("IMAGE=repo/app:latest\nCONTAINER_NAME=web\nALLOW_MUTABLE_TAGS=true\n")
+
+    by_flag = run_script("start_container.sh", "--image", "repo/app", "--name", "web", "--allow-mutable-tags", env=env)
+    by_file = run_script("start_container.sh", "--config", str(config), env=env)
+
+    assert by_flag.returncode == by_file.returncode == ScriptExit.DOCKER_UNAVAILABLE, by_file.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--name", "web-berth-previous"], "ends like the containers berth names itself"),
+    (["--name", "web-berth-next"], "ends like the containers berth names itself"),
+    (["--name", "web-berth-proxy"], "ends like the containers berth names itself"),
+    (["--port", "80:8080", "--health-port", "8080"], "is not the host side of a TCP --port mapping"),
+    (["--port", "53:53/udp", "--health-port", "53"], "is not the host side of a TCP --port mapping"),
+    (["--health-port", "80"], "is not the host side of a TCP --port mapping"),
+    (["--drain-timeout", "soon"], "--drain-timeout 'soon' is not a number of seconds"),
+    (["--proxy-image", "haproxy:2.8"], "must be a reference pinned by digest"),
+    (["--allow-mutable-tags", "--allow-mutable-tags", "--bogus"], "unknown argument: --bogus"),
+])
+def test_bad_arguments_exit_2_with_a_message(tmp_path, args: list[str], message: str) -> None:
+    base = {"--image": "repo/app:1", "--name": "web"}
+    for flag in ("--image", "--name"):
+        if flag in args:
+            base.pop(flag)
+    argv = [arg for pair in base.items() for arg in pair] + args
+
+    result = run_script("start_container.sh", *argv, env=failing_docker(tmp_path))
+
+    assert result.returncode == ScriptExit.USAGE, result.stdout + result.stderr
+    assert "berth-error: 2 USAGE" in result.stdout
+    assert message in result.stderr

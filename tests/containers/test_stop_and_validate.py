@@ -14,7 +14,7 @@ def test_stop_removes_the_container_and_is_idempotent(engine: Engine, deployed_v
 
     assert first.returncode == ScriptExit.OK, first.stdout + first.stderr
     assert second.returncode == ScriptExit.OK, second.stdout + second.stderr
-    assert deployed_v1.name not in engine.container_names()
+    assert engine.service_containers(deployed_v1.name) == set()
     assert http_get(deployed_v1.port)[0] == 0
 
 

@@ -24,7 +24,7 @@ def test_put_registers_a_target_filling_the_name_from_the_path(aws: World) -> No
 
     assert reply.status == 200
     assert reply.body["name"] == "web" and reply.body["spec"]["target"] == "web"
-    assert reply.body["spec"]["rollout"] == {"max_concurrency": "50", "max_errors": "0", "timeout_seconds": 3600}
+    assert reply.body["spec"]["rollout"] == {"max_concurrency": "25%", "max_errors": "0", "timeout_seconds": 3600}
     assert reply.body["current_revision"] is None and reply.body["lock"] is None
     assert reply.body["breaker"] == {"open": False, "open_since": None, "recent_failures": []}
     stored = store(aws).get_target("web")

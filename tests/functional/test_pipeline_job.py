@@ -285,3 +285,14 @@ def test_concurrent_duplicate_deliveries_all_report_the_running_deployment(aws: 
         accepted = results(jid(f"job-concurrent-{round_number}"))
         assert len(accepted) == 1 and accepted[0]["type"] == "success"
     assert len(sent_commands(aws)) == rounds
+
+
+def test_a_target_that_allows_mutable_tags_lets_the_instances_run_them(aws: World) -> None:
+    aws.launch(1, TAGS)
+    localaws.set_default_outcome(InstanceOutcome(stdout="berth-result: ok"))
+
+    replies = run_job(aws, jid("job-mutable"), spec(image="nginx:latest", allow_mutable_tags=True))
+
+    assert replies[-1]["type"] == "success", replies[-1]
+    start_line = sent_commands(aws)[0]["Parameters"]["commands"][-1]
+    assert start_line.endswith(" --allow-mutable-tags") and "--image nginx:latest" in start_line

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -84,13 +88,41 @@ def test_yaml_examples_parse(page: str) -> None:
         assert yaml.load(block, Loader=CfnLoader)
 
 
+def _buildspecs() -> list[dict[str, Any]]:
+    return [yaml.safe_load(b) for b in _code_blocks((DOCS / "pipeline.md").read_text(), "yaml") if "version: 0.2" in b]
+
+
 def test_the_buildspec_writes_imagedefinitions_that_berth_reads() -> None:
-    (buildspec,) = [b for b in _code_blocks((DOCS / "pipeline.md").read_text(), "yaml") if "version: 0.2" in b]
-    document = yaml.safe_load(buildspec)
+    (document,) = [b for b in _buildspecs() if "imagedefinitions.json" in b["artifacts"]["files"]]
     assert document["artifacts"]["files"] == ["imagedefinitions.json"]
     from chalicelib.domain.revision import ARTIFACT_FILES
 
     assert "imagedefinitions.json" in ARTIFACT_FILES
+
+
+def test_the_codedeploy_buildspec_pins_deploy_env_by_digest(tmp_path: Path) -> None:
+    (document,) = [b for b in _buildspecs() if "deploy.env" in b["artifacts"]["files"]]
+    assert {"appspec.yml", "deploy.env", "scripts/**/*"} <= set(document["artifacts"]["files"])
+    pinned = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:" + "ab" * 32
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    # A docker that pushes nothing and knows the digest of what it pushed, as docker does after a push.
+    (bin_dir / "docker").write_text(f'#!/bin/sh\n[ "$1" = inspect ] && echo "{pinned}"\n[ "$1" = info ] && exit 1\n'
+                                    "exit 0\n")
+    (bin_dir / "docker").chmod(0o755)
+    shutil.copy(ROOT / "deploy.env", tmp_path / "deploy.env")
+    env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin",
+           "IMAGE_URI": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web:3f2a9c1d4e5f"}
+
+    # Buildspec 0.2 runs a phase's commands in one shell, so a variable set by one is there for the next.
+    post_build = "\n".join(document["phases"]["post_build"]["commands"])
+    ran = subprocess.run(["bash", "-ec", post_build], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr
+    start = subprocess.run(["bash", str(ROOT / "scripts" / "start_container.sh"), "--config", "deploy.env"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True)
+
+    assert f"IMAGE={pinned}" in (tmp_path / "deploy.env").read_text().splitlines()
+    assert start.returncode == 10, start.stdout + start.stderr  # valid and pinned; only docker is missing
 
 
 def test_the_pipeline_example_invokes_the_packaged_function_with_a_valid_spec() -> None:

@@ -16,7 +16,13 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain.command import SHIPPED_SCRIPTS, DeployCommand, build_shell_commands, start_container_args
+from chalicelib.domain.command import (
+    MAX_DOCUMENT_BYTES,
+    SHIPPED_SCRIPTS,
+    DeployCommand,
+    build_shell_commands,
+    start_container_args,
+)
 from chalicelib.domain.errors import InvalidRevision
 from chalicelib.domain.image_ref import parse_image_ref
 from chalicelib.domain.spec import ContainerSpec, HealthCheckSpec, TargetSpec, parse_pipeline_parameters
@@ -92,6 +98,30 @@ def test_non_ecr_images_do_not_log_in() -> None:
 def test_ecr_images_log_in_to_their_region() -> None:
     lines = build_shell_commands(deploy_command(ECR_IMAGE), STAND_INS)
     assert lines[-1] == f'bash "$berth_dir/start_container.sh" --image {ECR_IMAGE} --name web --ecr-login eu-west-1'
+
+
+def test_mutable_images_carry_the_targets_permission_to_the_script() -> None:
+    allowed = DeployCommand("d-1", parse_image_ref("nginx:latest"), ContainerSpec(name="web"), None, True)
+    pinned = DeployCommand("d-1", parse_image_ref(f"nginx@{DIGEST}"), ContainerSpec(name="web"), None, True)
+    assert start_container_args(allowed) == ["--image", "nginx:latest", "--name", "web", "--allow-mutable-tags"]
+    assert start_container_args(pinned) == ["--image", f"nginx@{DIGEST}", "--name", "web"]
+    assert "--allow-mutable-tags" not in start_container_args(deploy_command("nginx:latest"))
+
+
+def ssm_parameters_bytes(lines: list[str]) -> int:
+    """The command's size as SendCommand carries it: the `commands` parameter, JSON-encoded."""
+    return len(json.dumps({"commands": lines}).encode())
+
+
+def test_the_shipped_scripts_leave_most_of_ssms_64_kb_to_the_spec(real_scripts: dict[str, str]) -> None:
+    fixed = ssm_parameters_bytes(build_shell_commands(deploy_command(ECR_IMAGE), real_scripts))
+    # A generous spec: 32 ports, 64 environment values of 300 characters, a long health path.
+    ports = [f"{8000 + n}:{9000 + n}" for n in range(32)]
+    env = {f"SETTING_{n}": "v" * 300 for n in range(64)}
+    large = deploy_command(f"{ECR_IMAGE}@{DIGEST}", ports=ports, env=env,
+                           health=HealthCheckSpec(path="/" + "h" * 255, port=8000))
+    assert fixed <= MAX_DOCUMENT_BYTES // 2, f"the scripts alone take {fixed} bytes of SSM's {MAX_DOCUMENT_BYTES}"
+    assert ssm_parameters_bytes(build_shell_commands(large, real_scripts)) < MAX_DOCUMENT_BYTES
 
 
 def test_the_wrapper_shape(real_scripts: dict[str, str]) -> None:

@@ -275,8 +275,8 @@ def test_describe_exit_for_other_codes_and_statuses(instance: InstanceResult, de
 def test_failure_message_lists_instances_in_order_with_the_end_of_their_output() -> None:
     failed = [result(B, "Failed", 21, output_tail="x" * 1000 + "END"), result(A, "Failed", 40, output_tail="  \n")]
     assert failure_message(failed, 5) == (
-        f"2 of 5 instances failed. {A} in step health, exit 40: health check failed; the previous container was "
-        f"restored (permanent) | {B} in step pull, exit 21: image pull failed; the running container was not "
+        f"2 of 5 instances failed. {A} in step health, exit 40: health check failed; the previous container is "
+        f"serving (permanent) | {B} in step pull, exit 21: image pull failed; the running container was not "
         f"touched (transient); output ends: {'x' * 397}END")
 
 

@@ -40,6 +40,7 @@ def bottom(low: float, high: float) -> float:
     (FailureSignal(exit_code=21), FailureClass.TRANSIENT),
     (FailureSignal(exit_code=20), FailureClass.TRANSIENT),
     (FailureSignal(exit_code=10), FailureClass.REMEDIABLE),
+    (FailureSignal(exit_code=31), FailureClass.PERMANENT),
     (FailureSignal(exit_code=40), FailureClass.PERMANENT),
     (FailureSignal(exit_code=41), FailureClass.PERMANENT),
     (FailureSignal(exit_code=2), FailureClass.PERMANENT),

@@ -57,7 +57,7 @@ def test_the_example_spec_from_the_issue_parses() -> None:
 def test_defaults_of_a_minimal_spec() -> None:
     spec = parse({"target": "t", "instances": {"ids": IDS[:1]}, "container": {"name": "c1"}})
     assert (spec.health_check, spec.rollout, spec.retry, spec.codedeploy, spec.image, spec.allow_mutable_tags) == (
-        None, RolloutSpec(max_concurrency="50", max_errors="0", timeout_seconds=3600), RetrySpec(), None, None, False)
+        None, RolloutSpec(max_concurrency="25%", max_errors="0", timeout_seconds=3600), RetrySpec(), None, None, False)
     assert spec.container == ContainerSpec(name="c1", ports=[], env={})
     assert spec.image_ref() is None
     assert HealthCheckSpec(port=80) == HealthCheckSpec(path="/", port=80, timeout_seconds=60, interval_seconds=2)
@@ -183,6 +183,7 @@ def test_five_tag_keys_with_the_ec2_tag_alphabet_are_accepted(example_spec: dict
     [], ["80:8080"], ["1:1", "65535:65535"], ["5000:5000/tcp", "5000:5000/udp"], ["80:80", "81:80"],
 ])
 def test_good_port_mappings(example_spec: dict[str, Any], ports: list[str]) -> None:
+    del example_spec["health_check"]
     example_spec["container"]["ports"] = ports
     assert parse(example_spec).container.ports == ports
 
@@ -223,6 +224,37 @@ def test_good_container_names(example_spec: dict[str, Any], name: str) -> None:
 def test_bad_container_names(example_spec: dict[str, Any], name: str) -> None:
     example_spec["container"]["name"] = name
     assert "container.name" in error_of(example_spec)
+
+
+@pytest.mark.parametrize("name", ["web-berth-previous", "web-berth-next", "web-berth-proxy", "web-berth-proxy-next",
+                                  "Web_1.blue-berth-previous"])
+def test_names_berth_gives_its_own_containers_are_refused(example_spec: dict[str, Any], name: str) -> None:
+    # Deploying "web" once force-removed another target's "web-berth-previous" as a stale backup.
+    example_spec["container"]["name"] = name
+    assert "container.name: container names may not end in '-berth-" in error_of(example_spec)
+
+
+@pytest.mark.parametrize("name", ["berth-previous", "web-berth-previous2", "web-berth", "web-berth-nextdoor"])
+def test_names_that_only_resemble_berths_own_are_fine(example_spec: dict[str, Any], name: str) -> None:
+    example_spec["container"]["name"] = name
+    assert parse(example_spec).container.name == name
+
+
+@pytest.mark.parametrize(("ports", "port"), [(["80:5000"], 5000), (["5000:5000/udp"], 5000), ([], 5000),
+                                             (["5001:5000"], 5000)])
+def test_the_health_check_must_reach_the_container_through_a_tcp_mapping(
+    example_spec: dict[str, Any], ports: list[str], port: int
+) -> None:
+    example_spec["container"]["ports"] = ports
+    example_spec["health_check"]["port"] = port
+    assert f"health_check.port {port} must be the host side of a TCP mapping" in error_of(example_spec)
+
+
+@pytest.mark.parametrize("ports", [["80:5000"], ["53:53/udp", "080:5000/tcp"]])
+def test_a_health_check_on_a_tcp_host_port_is_fine(example_spec: dict[str, Any], ports: list[str]) -> None:
+    example_spec["container"]["ports"] = ports
+    example_spec["health_check"]["port"] = 80
+    assert parse(example_spec).health_check == HealthCheckSpec(path="/health", port=80, timeout_seconds=60)
 
 
 def test_env_names_and_values_that_are_accepted(example_spec: dict[str, Any]) -> None:
