@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -45,11 +46,20 @@ MAX_ENV_VALUE = 4096
 # the budget and the error names it.
 MAX_SPEC_BYTES = 64 * 1024
 MAX_ENV_BYTES = 48 * 1024
+# env also travels in the SSM command, `--env 'KEY=VALUE'` quoted for the shell and JSON-encoded, where SSM refuses a
+# document over 64 KB (MaxDocumentSizeExceeded) and berth's scripts take about 20 KB: env gets 32 KB of it, measured
+# as SendCommand carries it (a value of quotes or control characters takes several bytes a character there).
+MAX_ENV_COMMAND_BYTES = 32 * 1024
 # The validation context for specs berth reads back from its own table. Rules added after a record was written must
 # not make it unreadable, so the rules checked with `_admitting` apply only to specs coming in (UserParameters,
 # PUT /targets): one-character container names, hybrid ids, ports with leading zeros, a health check as long as the
 # command, and the size bounds.
 STORED: dict[str, Any] = {"berth_stored": True}
+
+
+def env_command_bytes(env: dict[str, str]) -> int:
+    """The bytes env takes in SendCommand's parameters: ` --env ` and the quoted pair, JSON-encoded."""
+    return sum(len(json.dumps(" --env " + shlex.quote(f"{key}={value}"))) - 2 for key, value in env.items())
 
 
 def _admitting(info: ValidationInfo) -> bool:
@@ -165,6 +175,11 @@ class ContainerSpec(_Strict):
             raise ValueError(f"env is {size} bytes as JSON, at most {MAX_ENV_BYTES}: the spec is stored in one "
                              "DynamoDB item with its deployment's record; keep large values in Parameter Store or "
                              "Secrets Manager and have the container read them")
+        in_command = env_command_bytes(env) if _admitting(info) else 0
+        if in_command > MAX_ENV_COMMAND_BYTES:
+            raise ValueError(f"env takes {in_command} bytes in the SSM command, at most {MAX_ENV_COMMAND_BYTES}: SSM "
+                             "refuses a command over 64 KB; keep large values in Parameter Store or Secrets Manager "
+                             "and have the container read them")
         return env
 
 

@@ -25,7 +25,14 @@ from chalicelib.domain.command import (
 )
 from chalicelib.domain.errors import InvalidRevision
 from chalicelib.domain.image_ref import parse_image_ref
-from chalicelib.domain.spec import ContainerSpec, HealthCheckSpec, TargetSpec, parse_pipeline_parameters
+from chalicelib.domain.spec import (
+    MAX_ENV_COMMAND_BYTES,
+    ContainerSpec,
+    HealthCheckSpec,
+    TargetSpec,
+    env_command_bytes,
+    parse_pipeline_parameters,
+)
 from tests.unit.conftest import EXAMPLE_SPEC
 
 REPO = Path(__file__).resolve().parents[2]
@@ -121,6 +128,18 @@ def test_the_shipped_scripts_leave_most_of_ssms_64_kb_to_the_spec(real_scripts: 
     large = deploy_command(f"{ECR_IMAGE}@{DIGEST}", ports=ports, env=env,
                            health=HealthCheckSpec(path="/" + "h" * 255, port=8000))
     assert fixed <= MAX_DOCUMENT_BYTES // 2, f"the scripts alone take {fixed} bytes of SSM's {MAX_DOCUMENT_BYTES}"
+    assert ssm_parameters_bytes(build_shell_commands(large, real_scripts)) < MAX_DOCUMENT_BYTES
+
+
+def test_the_largest_env_berth_accepts_fits_ssms_64_kb(real_scripts: dict[str, str]) -> None:
+    """env at its command budget, in the character that quoting inflates most, with every other field at its limit:
+    SendCommand still takes it."""
+    quotes = (MAX_ENV_COMMAND_BYTES // 64 - 40) // 7  # ' is '"'"' quoted, each " escaped in JSON
+    env = {f"V{n:02d}": "'" * quotes for n in range(64)}
+    assert env_command_bytes(env) <= MAX_ENV_COMMAND_BYTES
+    ports = [f"{8000 + n}:{9000 + n}" for n in range(32)]
+    large = deploy_command(f"{ECR_IMAGE}@{DIGEST}", ports=ports, env=env,
+                           health=HealthCheckSpec(path="/" + "h" * 255, port=8000))
     assert ssm_parameters_bytes(build_shell_commands(large, real_scripts)) < MAX_DOCUMENT_BYTES
 
 

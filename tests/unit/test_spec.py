@@ -13,6 +13,7 @@ from chalicelib.domain.errors import InvalidRevision
 from chalicelib.domain.image_ref import ImageRef
 from chalicelib.domain.spec import (
     MAX_ENV_BYTES,
+    MAX_ENV_COMMAND_BYTES,
     MAX_ENV_VALUE,
     MAX_SPEC_BYTES,
     ContainerSpec,
@@ -22,6 +23,7 @@ from chalicelib.domain.spec import (
     RolloutSpec,
     TargetReference,
     TargetSpec,
+    env_command_bytes,
     parse_pipeline_parameters,
 )
 from tests.unit.conftest import EXAMPLE_SPEC
@@ -206,6 +208,7 @@ def test_a_port_written_with_leading_zeros_says_so(example_spec: dict[str, Any])
 
 def test_one_host_port_for_tcp_and_for_udp_is_two_mappings(example_spec: dict[str, Any]) -> None:
     example_spec["container"]["ports"] = ["53:53/udp", "53:53", "54:53/tcp"]
+    example_spec["health_check"]["port"] = 53
     assert parse(example_spec).container.ports == ["53:53/udp", "53:53", "54:53/tcp"]
 
 
@@ -250,7 +253,7 @@ def test_the_health_check_must_reach_the_container_through_a_tcp_mapping(
     assert f"health_check.port {port} must be the host side of a TCP mapping" in error_of(example_spec)
 
 
-@pytest.mark.parametrize("ports", [["80:5000"], ["53:53/udp", "080:5000/tcp"]])
+@pytest.mark.parametrize("ports", [["80:5000"], ["53:53/udp", "80:5000/tcp"]])
 def test_a_health_check_on_a_tcp_host_port_is_fine(example_spec: dict[str, Any], ports: list[str]) -> None:
     example_spec["container"]["ports"] = ports
     example_spec["health_check"]["port"] = 80
@@ -283,13 +286,22 @@ def test_an_env_too_large_to_store_is_refused_naming_its_size(example_spec: dict
     assert "container.env" in message and f"{size} bytes" in message and f"at most {MAX_ENV_BYTES}" in message
 
 
+def test_an_env_that_would_not_fit_the_ssm_command_is_refused_naming_its_size(example_spec: dict[str, Any]) -> None:
+    # Quotes cost five bytes each once shell-quoted: well under the storage budget, far over the command's.
+    example_spec["container"]["env"] = {f"V{n}": "'" * 1000 for n in range(20)}
+    message = error_of(example_spec)
+    size = env_command_bytes(example_spec["container"]["env"])
+    assert size > MAX_ENV_COMMAND_BYTES
+    assert "container.env" in message and f"{size} bytes in the SSM command" in message
+
+
 def test_the_largest_spec_berth_accepts_fits_its_documented_bound() -> None:
     """Every field at its limit, env filled to its byte budget with characters JSON escapes: still under
     MAX_SPEC_BYTES, which leaves the rest of a 400 KB DynamoDB item to the deployment record."""
-    per_value = (MAX_ENV_BYTES // 128 - 140) // 6
+    per_value = (MAX_ENV_COMMAND_BYTES // 128 - 160) // 6
     spec = TargetSpec.model_validate({
         "target": "t" * 63, "instances": {"tags": {f"{k}{'k' * 127}": "v" * 128 for k in "abcde"}},
-        "container": {"name": "c" * 128, "ports": [f"{60000 + n}:{60000 + n}/udp" for n in range(32)],
+        "container": {"name": "c" * 128, "ports": [f"{60000 + n}:{60000 + n}/udp" for n in range(31)] + ["1:65535/tcp"],
                       "env": {f"V{n:03d}{'N' * 124}": "\x01" * per_value for n in range(128)}},
         "health_check": {"path": "/" + "p" * 255, "port": 1, "timeout_seconds": 59},
         "rollout": {"max_concurrency": "999999", "max_errors": "999999", "timeout_seconds": 172800},
