@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
     try:
         return _run(args, _api(args), out, err, sleep)
     except CliError as exc:
-        print(f"berth: {exc}", file=err)
+        print(render.visible(f"berth: {exc}"), file=err)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("berth: interrupted", file=err)
@@ -79,7 +79,7 @@ def _api(args: argparse.Namespace) -> Api:
 
 def _run(args: argparse.Namespace, api: Api, out: TextIO, err: TextIO, sleep: Callable[[float], None]) -> int:
     def show(body: dict[str, Any], text: str) -> None:
-        print(json.dumps(body, indent=2) if args.json else text, file=out)
+        print(json.dumps(body, indent=2) if args.json else render.visible(text), file=out)
 
     command = args.command
     if command == "targets":
@@ -117,7 +117,7 @@ def _follow(api: Api, deployment: dict[str, Any], args: argparse.Namespace, out:
     live = err.isatty()
     shown = ""
     while True:
-        line = render.progress(deployment)
+        line = render.visible(render.progress(deployment))
         if line != shown:
             print(f"\r\033[K{line}" if live else line, end="" if live else "\n", file=err, flush=True)
             shown = line
@@ -129,7 +129,7 @@ def _follow(api: Api, deployment: dict[str, Any], args: argparse.Namespace, out:
         print(file=err)
     succeeded = deployment["status"] == "SUCCEEDED"
     text = render.deployment(deployment) if not succeeded else f"deployment {deployment['deployment_id']} succeeded"
-    print(json.dumps(deployment, indent=2) if args.json else text, file=out)
+    print(json.dumps(deployment, indent=2) if args.json else render.visible(text), file=out)
     return EXIT_OK if succeeded else EXIT_DEPLOYMENT_FAILED
 
 

@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+# What a terminal would act on rather than show: C0 controls but newline and tab (ESC starts CSI and OSC sequences,
+# CR and BS overwrite what was printed), DEL, C1 controls (U+0080-U+009F: 8-bit CSI, OSC, DCS...), the bidirectional
+# overrides and isolates that reorder a line, and lone surrogates, which a UTF-8 terminal cannot take at all.
+_UNSHOWABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def visible(text: str) -> str:
+    r"""`text` with every character a terminal would act on written as its escape (ESC as \x1b), so instance output,
+    messages and names from the API can be printed as they are without driving the terminal."""
+    return _UNSHOWABLE.sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 def revision(rev: dict[str, Any] | None) -> str:

@@ -75,6 +75,8 @@ def _body(route: ApiRoute, request: Request | None) -> BaseModel:
                              field="body") from None
     except RecursionError:
         raise InvalidRequest("the body is nested too deeply", field="body") from None
+    except ValueError:  # Python reads integers of at most 4300 digits
+        raise InvalidRequest("the body holds a number of more than 4300 digits", field="body") from None
     if not isinstance(data, dict):
         raise InvalidRequest("the body must be a JSON object", field="body")
     return model.model_validate(data)  # type: ignore[no-any-return]

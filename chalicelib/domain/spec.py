@@ -300,6 +300,10 @@ def parse_pipeline_parameters(raw: str | None, context: dict[str, Any] | None = 
     except json.JSONDecodeError as exc:
         raise InvalidRevision(
             f"UserParameters are not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise InvalidRevision("UserParameters are not valid JSON: nested too deeply") from None
+    except ValueError:  # Python reads integers of at most 4300 digits
+        raise InvalidRevision("UserParameters are not valid JSON: a number of more than 4300 digits") from None
     if not isinstance(data, dict):
         raise InvalidRevision("UserParameters must be a JSON object such as {\"target\": \"web-prod\"}")
     reference_only = set(data) <= {"target", "image"}

@@ -18,6 +18,10 @@ from chalicelib.domain.events import LifecycleHookEvent, parse_event
 from chalicelib.domain.spec import HookChecks
 
 logger = logging.getLogger(__name__)
+# Time the function needs besides the probe (reading the deployment and the target, reporting the status): each
+# stage's `lambda_timeout` for codedeploy_hook in .chalice/config.json is at least the longest probe a spec allows
+# (hook_checks.timeout_seconds, 60) plus this, or CodeDeploy could get no status at all.
+REPORT_MARGIN_SECONDS = 60
 
 
 class LifecycleHookService:

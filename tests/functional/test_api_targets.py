@@ -101,6 +101,7 @@ def test_secret_env_values_never_echo_in_errors(aws: World) -> None:
     (b"\xff\xfe{}", {}, 400, "body"),
     (b'{"target": "web\\ud800"}', {}, 400, "body"),
     (b"[" * 50_000 + b"]" * 50_000, {}, 400, "body"),
+    (b'{"target": "web", "retry": {"max_attempts": ' + b"9" * 5000 + b"}}", {}, 400, "body"),
     (b'{"target": "web"}', {"content-type": "text/plain"}, 415, None),
     (b"x" * (1024 * 1024 + 1), {}, 413, None),
 ])

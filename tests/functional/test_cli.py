@@ -18,11 +18,14 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from chalice.test import Client
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import localaws
 from app import app
 from berth_cli.client import find_api_url, region_for
 from berth_cli.main import main
+from berth_cli.render import visible
 from localaws import InstanceOutcome
 from tests.api.support import push_image, register, store
 from tests.conftest import World
@@ -159,6 +162,41 @@ def test_deploy_wait_exits_non_zero_when_the_deployment_fails(front: Front) -> N
     final = json.loads(out)
     assert final["status"] == "FAILED" and final["progress"]["failed"] == 1
     assert "FAILED: 2/2 instances done, 1 failed, 0 pending" in err.splitlines()[-1]
+
+
+HOSTILE_OUTPUT = ("\x1b[2J\x1b[H\x1b]0;owned\x07\x1b]8;;http://evil.example\x1b\\click\x1b]8;;\x1b\\"
+                  "\x9b31m\x90q\x9c\rfake: deployment SUCCEEDED\x08\x00\x7f\u202egnp.exe\tend\n")
+
+
+def test_instance_output_cannot_drive_the_terminal(front: Front) -> None:
+    """Container logs reach `berth` through the failure message and the history: terminal control sequences in them
+    (CSI, OSC, other C0 and C1 controls, bidi overrides) are printed escaped, visibly; newlines and tabs stay."""
+    world = front.world
+    instances = register(world, instances=1)
+    push_image(world, "web", "v1")
+    localaws.set_outcome(instances[0], InstanceOutcome(status="Failed", response_code=40,
+                                                       stdout="berth-step: health\n" + HOSTILE_OUTPUT,
+                                                       stderr=HOSTILE_OUTPUT))
+
+    code, out, err = berth(front, "deploy", "web", "--image", world.image_uri("web", "v1"), "--wait")
+    shown = berth(front, "show", re.findall(r"d-\d{14}-[0-9a-f]{8}", err)[0])[1]
+
+    assert code == 3
+    for text in (out, err, shown):
+        assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]", text), repr(text)
+    assert "\\x1b[2J" in out and "\\x1b]0;owned\\x07" in out and "\\x9b31m" in out and "\\x0dfake" in out
+    assert "\\u202egnp.exe\tend" in out
+
+
+@given(st.text(st.characters(blacklist_categories=()), max_size=60))
+@settings(max_examples=300, deadline=None)
+def test_visible_text_holds_no_terminal_controls_and_keeps_lines_and_tabs(text: str) -> None:
+    shown = visible(text)
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]", shown)
+    assert shown.count("\n") == text.count("\n") and shown.count("\t") == text.count("\t")
+    shown.encode("utf-8")
+    if text.isprintable():
+        assert shown == text
 
 
 def test_rollback_wait_and_show(front: Front) -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,6 +46,90 @@ def health_server() -> Iterator[str]:
     server.shutdown()
     server.server_close()
     Health.status, Health.body = 200, b"ok"
+
+
+class Trickle:
+    """A real HTTP server that answers one byte a second: fast headers and a slow body, or a slow status line."""
+
+    def __init__(self, fast_headers: bool) -> None:
+        self.fast_headers = fast_headers
+        self.stop = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}/health"
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                connection, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
+
+    def _answer(self, connection: socket.socket) -> None:
+        with connection:
+            connection.recv(4096)
+            head = b"HTTP/1.1 200 OK\r\nContent-Length: 30\r\n\r\n"
+            if self.fast_headers:
+                connection.sendall(head)
+            slow = (b"" if self.fast_headers else head) + b"x" * 30
+            for byte in slow:
+                if self.stop.wait(1.0):
+                    return
+                try:
+                    connection.sendall(bytes([byte]))
+                except OSError:          # the probe gave up and closed its end
+                    return
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.listener.close()
+
+
+@pytest.fixture(params=[False, True], ids=["slow status line", "slow body"])
+def trickle(request: pytest.FixtureRequest) -> Iterator[Trickle]:
+    server = Trickle(fast_headers=request.param)
+    yield server
+    server.close()
+
+
+def test_the_probe_deadline_covers_the_whole_request(trickle: Trickle) -> None:
+    from chalicelib.adapters.http_probe import probe
+
+    started = time.monotonic()
+    result = probe(trickle.url, 2.0)
+    elapsed = time.monotonic() - started
+
+    assert elapsed < 3.5, f"a 2 s probe took {elapsed:.1f} s"
+    assert result.status is None and "no complete answer within 2 s" in result.error
+
+
+def test_a_trickling_endpoint_fails_the_hook_within_its_timeout(aws: World, trickle: Trickle) -> None:
+    event = hook_event(ecs_deployment(aws, {"url": trickle.url, "timeout_seconds": 2}))
+    started = time.monotonic()
+    answer = invoke(event, "codedeploy_hook")
+    assert time.monotonic() - started < 5
+    assert answer["status"] == "Failed" and "no complete answer within 2 s" in answer["why"]
+    assert reported(event) == "Failed"
+
+
+def test_every_stage_gives_the_hook_time_to_probe_and_report() -> None:
+    """CodeDeploy gets no status at all if the function times out first: its Lambda timeout covers the longest probe
+    a spec allows plus the AWS calls around it."""
+    from chalicelib.domain.spec import HookChecks
+    from chalicelib.services.lifecycle_hook import REPORT_MARGIN_SECONDS
+
+    longest = next(m.le for m in HookChecks.model_fields["timeout_seconds"].metadata if hasattr(m, "le"))
+    config = json.loads((Path(__file__).resolve().parents[2] / ".chalice" / "config.json").read_text())
+    for name, stage in config["stages"].items():
+        hook = stage.get("lambda_functions", {}).get("codedeploy_hook", {})
+        assert hook.get("lambda_timeout", 60) >= longest + REPORT_MARGIN_SECONDS, name
 
 
 def ecs_deployment(aws: World, checks: dict[str, Any] | None) -> str:

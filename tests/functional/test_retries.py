@@ -91,7 +91,7 @@ def test_pipeline_job_stays_open_while_retrying_and_reports_only_the_outcome(aws
 
     for round_number in range(2):
         invoke(pipeline_job_event("codepipeline_job_continuation", job_id=jid(f"retry-pipeline-{round_number}"),
-                                  token=token, no_artifacts=True))
+                                  user_parameters=json.dumps(spec()), token=token, no_artifacts=True))
         reply = results(jid(f"retry-pipeline-{round_number}"))[0]
         assert reply["type"] == "success" and "continuationToken" in reply
     assert "attempt 2 scheduled" in reply["executionDetails"]["summary"]
@@ -99,7 +99,7 @@ def test_pipeline_job_stays_open_while_retrying_and_reports_only_the_outcome(aws
     localaws.set_outcome(instances[0], InstanceOutcome())
     fire(aws)
     invoke(pipeline_job_event("codepipeline_job_continuation", job_id=jid("retry-pipeline-end"), token=token,
-                              no_artifacts=True))
+                              user_parameters=json.dumps(spec()), no_artifacts=True))
     final = results(jid("retry-pipeline-end"))[0]
     assert final["type"] == "success" and "continuationToken" not in final
     assert final["outputVariables"]["deployment_id"] == deployment_id

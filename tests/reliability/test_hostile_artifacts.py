@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from functools import cache
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chalicelib.adapters.artifacts import MAX_FILE_BYTES, read_files
 from chalicelib.domain.errors import InvalidRevision
@@ -213,6 +215,29 @@ def test_members_berth_does_not_read_are_never_inflated() -> None:
     body = raw_zip(Member("image.txt", b"nginx:1.27"),
                    Member("big/layer.tar", bomb_stream(), zipfile.ZIP_DEFLATED, size=26, crc=0))
     assert read_files(body, WHERE) == {"image.txt": b"nginx:1.27"}
+
+
+VALID = raw_zip(Member("imagedefinitions.json", deflated(DEFINITIONS), zipfile.ZIP_DEFLATED, size=len(DEFINITIONS),
+                      crc=zlib.crc32(DEFINITIONS)),
+                Member("appspec.yml", deflated(b"version: 0.0\nos: linux\n"), zipfile.ZIP_DEFLATED, size=23,
+                       crc=zlib.crc32(b"version: 0.0\nos: linux\n")))
+
+
+@given(st.lists(st.tuples(st.integers(0, len(VALID) - 1), st.integers(0, 255)), min_size=1, max_size=8),
+       st.integers(0, len(VALID)))
+@settings(max_examples=400, deadline=None)
+def test_damaged_artifacts_raise_nothing_but_invalid_revision(flips: list[tuple[int, int]], keep: int) -> None:
+    """Any bytes of a real artifact changed, and the artifact perhaps cut short: berth's own error or a result."""
+    body = bytearray(VALID)
+    for at, value in flips:
+        body[at] = value
+    try:
+        files = read_files(bytes(body[:keep] if keep < len(body) else body), WHERE)
+        if "appspec.yml" in files:
+            check_appspec(files["appspec.yml"])
+        image_from_artifact(files, "web")
+    except InvalidRevision as exc:
+        assert exc.message and len(exc.message) <= 5000
 
 
 # --------------------------------------------------------------------------------------- through the pipeline job

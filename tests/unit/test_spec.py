@@ -97,6 +97,15 @@ def test_user_parameters_that_are_not_json(raw: str) -> None:
         parse_pipeline_parameters(raw)
 
 
+@pytest.mark.parametrize(("raw", "says"), [
+    ("[" * 100_000, "nested too deeply"),
+    ('{"target": "web", "retry": {"max_attempts": ' + "9" * 5000 + "}}", "a number of more than 4300 digits"),
+])
+def test_hostile_user_parameters_are_a_clear_invalid_revision(raw: str, says: str) -> None:
+    with pytest.raises(InvalidRevision, match=f"UserParameters are not valid JSON: {says}"):
+        parse_pipeline_parameters(raw)
+
+
 @pytest.mark.parametrize("raw", ['"web-prod"', "[]", "42", "null", "true"])
 def test_user_parameters_must_be_an_object(raw: str) -> None:
     with pytest.raises(InvalidRevision, match="must be a JSON object"):
