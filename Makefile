@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAGE ?= dev
 
-.PHONY: venv demo local test lint provision bench clean
+.PHONY: venv demo local test test-fast lint provision bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,12 @@ local: venv
 	$(PY) -m tools.local_mode
 
 test: venv lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
+
+# The inner loop: the pure core and everything that needs no embedded AWS, no engine and no package build.
+test-fast: venv
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q -m "not slow and not engine" tests/unit
 
 lint: venv
 	$(PY) -m ruff check .

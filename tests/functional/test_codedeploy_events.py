@@ -76,6 +76,7 @@ def test_every_state_is_recorded(aws: World) -> None:
     assert [d.action for d in followed.history] == ["state-start", "state-success", "state-success", "state-success"]
 
 
+@pytest.mark.slow
 def test_a_fleet_of_1500_instances_keeps_the_record_bounded_and_its_failure_acted_on(
         aws: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every instance reports START and then SUCCESS or FAILURE; the record keeps counts, the first instances and the
