@@ -33,7 +33,7 @@ BUSYBOX_APPLETS = ("sh", "httpd", "sleep", "echo", "cat", "wget", "printf")
 SERVE_COMMAND = "trap 'exit 0' TERM; httpd -f -v -p 8080 -h /www & wait"
 # GET /cgi-bin/slow answers after 2 s: a request still in flight when traffic moves.
 SLOW_CGI = "#!/bin/sh\nsleep 2\nprintf 'Content-Type: text/plain\\r\\n\\r\\nslow {tag}\\n'\n"
-# The proxy image is Debian's haproxy and socat with the libraries ldd names, as FACTS.md describes.
+# The proxy image is Debian's haproxy and socat with the libraries ldd names, assembled offline.
 PROXY_BINARIES = (Path("/usr/sbin/haproxy"), Path("/usr/bin/socat"))
 SUFFIXES = ("-berth-next", "-berth-proxy", "-berth-proxy-next", "-berth-previous")
 
