@@ -238,20 +238,19 @@ class DeploymentStore:
 
     def abandon_deployment(self, deployment: Deployment) -> None:
         """Remove every trace of a deployment that sent no command: its record, its job claim, and the target's lock
-        and LATEST marker where they are still its own. One transaction: all of it or none."""
+        and LATEST marker where they are still its own. One transaction (all of it or none); when some of it was
+        never written, or is another deployment's by now, the rest goes item by item, its own items only."""
         mine = {"ConditionExpression": "attribute_not_exists(pk) OR deployment_id = :dep",
                 "ExpressionAttributeValues": {":dep": {"S": deployment.deployment_id}}}
-        items: list[dict[str, Any]] = [
-            {"Delete": {"TableName": self._table, "Key": _key(f"DEPLOYMENT#{deployment.deployment_id}", "RECORD")}},
-            {"Delete": {"TableName": self._table, "Key": _key(f"TARGET#{deployment.target}", "LOCK"), **mine}},
-            {"Delete": {"TableName": self._table, "Key": _key(f"TARGET#{deployment.target}", "LATEST"), **mine}}]
-        if deployment.job_id:
-            items.append({"Delete": {"TableName": self._table, "Key": _key(f"JOB#{deployment.job_id}", "CLAIM"),
-                                     **mine}})
-        reasons = self._transact("abandon deployment", items)
-        if reasons is not None:
-            raise AwsCallFailed(f"DynamoDB TransactWriteItems (abandon deployment) was cancelled: "
-                                f"{', '.join(reasons)}")
+        keys = [_key(f"DEPLOYMENT#{deployment.deployment_id}", "RECORD"),
+                *([_key(f"JOB#{deployment.job_id}", "CLAIM")] if deployment.job_id else []),
+                _key(f"TARGET#{deployment.target}", "LATEST"), _key(f"TARGET#{deployment.target}", "LOCK")]
+        deletes = [{"TableName": self._table, "Key": key, **({} if key["sk"]["S"] == "RECORD" else mine)}
+                   for key in keys]
+        if self._transact("abandon deployment", [{"Delete": delete} for delete in deletes]) is None:
+            return
+        for delete in deletes:         # the record first: a lock left alone expires, and finds no record then
+            self._conditional("DeleteItem (abandon)", self._db.delete_item, **delete)
 
     def extend_lock(self, target: str, deployment_id: str, expires_at: int) -> None:
         """Push the lock's expiry out while its deployment still holds it (each retry attempt runs anew)."""

@@ -163,10 +163,11 @@ class CodeDeployFollower:
         self._telemetry.count("RetriesScheduled")
         return Outcome("retry-scheduled", detail)
 
-    def _gave_up(self, record: CodeDeployRecord, decision: GiveUp, why: str, now: datetime) -> Outcome:
+    def _gave_up(self, record: CodeDeployRecord, decision: GiveUp, why: str, now: datetime,
+                 count_failure: bool = True) -> Outcome:
         self._store.save_codedeploy(record.model_copy(update={"history": [*record.history, Decision(
             at=now, action="gave-up", detail=decision.reason, cause=why)]}), self._expiry(now))
-        if record.target:
+        if record.target and count_failure:
             self._record_failure(record.target, now, decision.open_breaker)
         self._telemetry.count("RetriesGivenUp")
         return Outcome("gave-up", decision.reason)
@@ -188,6 +189,8 @@ class CodeDeployFollower:
         record = self._store.get_codedeploy(deployment_id)
         if record is None or record.retried_as is not None:
             return Outcome("duplicate", "already retried" if record else "no such record")
+        if record.history and record.history[-1].action == "gave-up":
+            return Outcome("duplicate", "this retry was given up already")
         invocations = [inv for command in record.remediation_commands for inv in self._ssm.list_invocations(command)]
         if any(inv.status not in FINAL_INVOCATION_STATUSES for inv in invocations):
             if wait < MAX_REMEDIATION_WAITS and self._scheduler is not None:
@@ -202,8 +205,8 @@ class CodeDeployFollower:
             return self._gave_up(record, GiveUp(reason), "remediation", now)
         info: CodeDeployInfo = self._codedeploy.deployment(deployment_id)
         newer = self._newer_deployment(record, info)
-        if newer is not None:
-            return self._gave_up(record, GiveUp(newer), f"schedule for attempt {attempt}", now)
+        if newer is not None:      # the failure was counted when the retry was scheduled: not again
+            return self._gave_up(record, GiveUp(newer), f"schedule for attempt {attempt}", now, count_failure=False)
         claimed = self._store.save_codedeploy(record.model_copy(update={"retried_as": "pending"}), self._expiry(now))
         description = retry_description(record.lineage, attempt)
         try:

@@ -298,6 +298,10 @@ def test_a_retry_gives_up_when_the_group_had_a_newer_deployment(aws: World) -> N
     assert followed.history[-1].action == "gave-up" and newer in followed.history[-1].detail
     listed = aws.client("codedeploy").list_deployments(applicationName=APP, deploymentGroupName=GROUP)
     assert sorted(listed["deployments"]) == sorted([failed, newer])
+    # Scheduler delivers at least once: the same schedule again changes nothing.
+    assert invoke({"kind": "codedeploy", "deployment_id": failed, "attempt": 2}, "retry_deployment")["action"] == \
+        "duplicate"
+    assert [d.action for d in record(failed).history].count("gave-up") == 1
 
 
 def test_a_retry_gives_up_when_berth_deployed_its_target_since(aws: World) -> None:

@@ -139,3 +139,28 @@ def test_a_lost_createdeployment_answer_creates_one_retry_deployment(aws: World)
     assert lost.reached == 1
     deployments = aws.client("codedeploy").list_deployments(applicationName=APP, deploymentGroupName=GROUP)
     assert len(deployments["deployments"]) == 2
+
+
+def test_which_failures_count_as_unanswered() -> None:
+    """A refusal proves nothing ran; a network failure or a 5xx after the request may have reached AWS does not."""
+    from botocore.exceptions import (
+        ClientError,
+        ConnectionClosedError,
+        EndpointConnectionError,
+        ParamValidationError,
+        ReadTimeoutError,
+    )
+
+    from chalicelib.adapters.errors import unanswered
+
+    def client_error(code: str, status: int) -> ClientError:
+        return ClientError({"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+                           "SendCommand")
+
+    assert unanswered("SSM SendCommand", ReadTimeoutError(endpoint_url="https://ssm")) is not None
+    assert unanswered("SSM SendCommand", ConnectionClosedError(endpoint_url="https://ssm")) is not None
+    assert unanswered("SSM SendCommand", EndpointConnectionError(endpoint_url="https://ssm")) is not None
+    assert unanswered("SSM SendCommand", client_error("InternalServerError", 500)) is not None
+    assert unanswered("SSM SendCommand", client_error("ThrottlingException", 400)) is None
+    assert unanswered("SSM SendCommand", client_error("InvalidInstanceId", 400)) is None
+    assert unanswered("SSM SendCommand", ParamValidationError(report="bad")) is None
