@@ -40,7 +40,8 @@ def follow(event: dict[str, Any], clock: Clock, rounds: int = 10) -> dict[str, A
         clock.advance(60)
         job_id = jid(f"{event['CodePipeline.job']['id']}-{number}")
         invoke(pipeline_job_event("codepipeline_job_continuation", job_id=job_id, token=reply["continuationToken"],
-                                  no_artifacts=True))
+                                  user_parameters=event["CodePipeline.job"]["data"]["actionConfiguration"][
+                                      "configuration"]["UserParameters"], no_artifacts=True))
         reply = results(job_id)[0]
     raise AssertionError(f"no outcome after {rounds} continuations: {reply}")
 
