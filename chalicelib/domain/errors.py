@@ -102,3 +102,25 @@ class DeploymentFinished(BerthError):
     """The deployment already ended, so it cannot be cancelled."""
 
     http_status = 409
+
+
+class IllegalTransition(BerthError):
+    """A deployment was asked to make a move its state does not allow: a bug in the caller, never the user's doing."""
+
+    http_status = 409
+
+    def __init__(self, deployment_id: str, status: str, event: str) -> None:
+        super().__init__(f"deployment {deployment_id} cannot take {event!r} while {status}")
+        self.deployment_id = deployment_id
+        self.status = status
+        self.event = event
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, IllegalTransition)
+                and (self.deployment_id, self.status, self.event) == (other.deployment_id, other.status, other.event))
+
+    def __hash__(self) -> int:
+        return hash((self.deployment_id, self.status, self.event))
+
+    def __repr__(self) -> str:
+        return f"IllegalTransition({self.deployment_id!r}, {self.status!r}, {self.event!r})"

@@ -25,8 +25,9 @@ from chalicelib.adapters.codedeploy import CodeDeployGateway, CodeDeployInfo
 from chalicelib.adapters.scheduler import RetryScheduler
 from chalicelib.adapters.ssm import SsmGateway
 from chalicelib.adapters.store import DeploymentStore
+from chalicelib.domain import transitions
 from chalicelib.domain.command import build_install_docker_commands
-from chalicelib.domain.deployment import CodeDeployRecord, Decision, after_state_event
+from chalicelib.domain.deployment import CodeDeployRecord, after_state_event
 from chalicelib.domain.errors import CallUnanswered, Conflict, ScheduleTaken
 from chalicelib.domain.events import FINAL_DEPLOYMENT_STATES, CodeDeployEvent
 from chalicelib.domain.exit_codes import FailureClass
@@ -118,7 +119,7 @@ class CodeDeployFollower:
         if lineage is not None:
             # berth created this deployment as a retry: its attempt counts along the original's lineage, even when
             # its first event arrived before berth recorded it.
-            record = record.model_copy(update={"lineage": lineage[0], "attempt": lineage[1]})
+            record = transitions.lineage_found(record, lineage[0], lineage[1])
         failures = self._codedeploy.failed_instances(record.deployment_id)
         failure = classify_failure(f.signal for f in failures)
         target = self._store.get_target(record.target) if record.target else None
@@ -136,7 +137,7 @@ class CodeDeployFollower:
                               f"{f.signal.text.strip()[-200:]}" for f in failures[:5]) or info.error_message
         why = f"FAILURE ({failure.value}) after {cause}: {diagnosis}"[:1500]
         # Claim the decision first (version-checked), then act: a duplicate delivery loses here and does nothing.
-        claimed = self._store.save_codedeploy(record.model_copy(update={"decided": True}), self._expiry(now))
+        claimed = self._store.save_codedeploy(transitions.decision_claimed(record), self._expiry(now))
         if isinstance(decision, GiveUp):
             return self._gave_up(claimed, decision, why, now)
         commands: list[str] = []
@@ -154,10 +155,8 @@ class CodeDeployFollower:
         detail = f"attempt {decision.attempt} at {decision.at.isoformat()} (schedule {name}): {decision.reason}"
         if commands:
             detail += f"; install_docker.sh sent as SSM command(s) {', '.join(commands)}"
-        self._store.save_codedeploy(claimed.model_copy(update={
-            "remediation_commands": commands,
-            "history": [*claimed.history, Decision(at=now, action="retry-scheduled", detail=detail, cause=why)]}),
-            self._expiry(now))
+        self._store.save_codedeploy(transitions.codedeploy_retry_scheduled(claimed, commands, detail, why, now),
+                                    self._expiry(now))
         if record.target:
             self._record_failure(record.target, now, open_breaker=False)
         self._telemetry.count("RetriesScheduled")
@@ -165,8 +164,8 @@ class CodeDeployFollower:
 
     def _gave_up(self, record: CodeDeployRecord, decision: GiveUp, why: str, now: datetime,
                  count_failure: bool = True) -> Outcome:
-        self._store.save_codedeploy(record.model_copy(update={"history": [*record.history, Decision(
-            at=now, action="gave-up", detail=decision.reason, cause=why)]}), self._expiry(now))
+        self._store.save_codedeploy(transitions.codedeploy_gave_up(record, decision.reason, why, now),
+                                    self._expiry(now))
         if record.target and count_failure:
             self._record_failure(record.target, now, decision.open_breaker)
         self._telemetry.count("RetriesGivenUp")
@@ -207,7 +206,7 @@ class CodeDeployFollower:
         newer = self._newer_deployment(record, info)
         if newer is not None:      # the failure was counted when the retry was scheduled: not again
             return self._gave_up(record, GiveUp(newer), f"schedule for attempt {attempt}", now, count_failure=False)
-        claimed = self._store.save_codedeploy(record.model_copy(update={"retried_as": "pending"}), self._expiry(now))
+        claimed = self._store.save_codedeploy(transitions.retry_claimed(record), self._expiry(now))
         description = retry_description(record.lineage, attempt)
         try:
             new_id = self._codedeploy.create_deployment(info.application, info.group, info.revision, description)
@@ -219,15 +218,13 @@ class CodeDeployFollower:
             if found is None:
                 # Not listed (yet): it may still appear. Never created twice: the claim stays, and its first event
                 # records it along the lineage by its description.
-                self._store.save_codedeploy(claimed.model_copy(update={"history": [*claimed.history, Decision(
-                    at=now, action="retry-unanswered", cause=f"schedule for attempt {attempt}",
-                    detail=f"{exc.message}; no deployment described {description!r} is listed yet, and none is "
-                           "created again")]}), self._expiry(now))
+                self._store.save_codedeploy(transitions.retry_unanswered(
+                    claimed, f"{exc.message}; no deployment described {description!r} is listed yet, and none is "
+                             "created again", f"schedule for attempt {attempt}", now), self._expiry(now))
                 return Outcome("waiting", f"CreateDeployment went unanswered ({exc.message})")
             new_id = found
-        self._store.save_codedeploy(claimed.model_copy(update={"retried_as": new_id, "history": [
-            *claimed.history, Decision(at=now, action="retried", detail=f"new deployment {new_id}",
-                                       cause=f"schedule for attempt {attempt}")]}), self._expiry(now))
+        self._store.save_codedeploy(transitions.retried(claimed, new_id, f"schedule for attempt {attempt}", now),
+                                    self._expiry(now))
         with contextlib.suppress(Conflict):    # its own first event may have recorded it already
             self._store.save_codedeploy(CodeDeployRecord(
                 deployment_id=new_id, application=info.application, group=info.group, target=record.target,

@@ -22,6 +22,7 @@ from chalicelib.adapters.ec2 import InstanceDirectory
 from chalicelib.adapters.ecr import ImageRegistry
 from chalicelib.adapters.ssm import SsmGateway
 from chalicelib.adapters.store import DeploymentStore
+from chalicelib.domain import transitions
 from chalicelib.domain.command import DeployCommand, build_shell_commands
 from chalicelib.domain.deployment import (
     Attempt,
@@ -45,7 +46,6 @@ from chalicelib.domain.progress import (
     Phase,
     Progress,
     assess,
-    keep_tails,
     progress_while_running,
     success_from_counts,
 )
@@ -137,13 +137,11 @@ class DeploymentService:
         try:
             expected = self._instances.running_instances(deployment.spec.instances)
         except InvalidRevision as exc:  # e.g. unknown instance ids: the record exists, so end it and free the lock
-            return self._finish(deployment, DeploymentStatus.FAILED, now, exc.message)
+            return self._failed(deployment, now, exc.message)
         if not expected:
-            return self._finish(deployment, DeploymentStatus.FAILED, now,
+            return self._failed(deployment, now,
                                 "no running instance matches the target's instances; check the tags or ids")
-        attempt = Attempt(number=number, started_at=now, expected_instances=expected, sends=1, sent_at=now)
-        deployment = self._store.save_deployment(deployment.model_copy(update={
-            "attempts": [*deployment.attempts, attempt], "status": DeploymentStatus.IN_PROGRESS, "updated_at": now}))
+        deployment = self._store.save_deployment(transitions.attempt_started(deployment, expected, now))
         return self._send(deployment, cause, refused_raises)
 
     def _send(self, deployment: Deployment, cause: str, refused_raises: bool = False) -> Deployment:
@@ -162,7 +160,7 @@ class DeploymentService:
         except AwsCallFailed as exc:
             if refused_raises:
                 raise
-            return self._finish(deployment, DeploymentStatus.FAILED, self._clock(),
+            return self._failed(deployment, self._clock(),
                                 f"could not send the deploy command, nothing ran: {exc.message}")
         try:
             return self._record_sent(deployment, command_id, cause)
@@ -182,12 +180,8 @@ class DeploymentService:
             if found is not None:
                 return self._record_sent(deployment, found, f"{cause}; found by its comment ({exc.message})")
             now = self._clock()
-            return self._store.save_deployment(deployment.model_copy(update={"updated_at": now, "history": [
-                *deployment.history, Decision(
-                    at=now, action="send-unanswered", cause=cause,
-                    detail=f"attempt {attempt.number}: {exc.message}. No command carries its comment yet: it is "
-                           f"looked for on each refresh, and sent again only if none appears within "
-                           f"{int(UNSENT_AFTER.total_seconds())} s")]}))
+            return self._store.save_deployment(transitions.send_unanswered(
+                deployment, exc.message, int(UNSENT_AFTER.total_seconds()), cause, now))
         except (AwsCallFailed, Conflict):
             return deployment
 
@@ -205,13 +199,7 @@ class DeploymentService:
         now = self._clock()
         # The index first: SSM's status events find the deployment by it, even if the save below fails.
         self._store.index_command(command_id, deployment.deployment_id, int((now + timedelta(days=7)).timestamp()))
-        sent = deployment.attempts[-1].model_copy(update={"command_id": command_id})
-        return self._store.save_deployment(deployment.model_copy(update={
-            "attempts": [*deployment.attempts[:-1], sent], "updated_at": now,
-            "history": [*deployment.history, Decision(
-                at=now, action="dispatched", cause=cause,
-                detail=f"attempt {sent.number}: SSM command {command_id} to {len(sent.expected_instances)} instances")],
-        }))
+        return self._store.save_deployment(transitions.command_sent(deployment, command_id, cause, now))
 
     def follow(self, deployment_id: str, accept: Callable[[Deployment], None] | None = None) -> Followed:
         """Refresh a deployment from SSM and settle it when its command is over. `accept` may refuse the record
@@ -233,19 +221,16 @@ class DeploymentService:
             now = self._clock()
             self._lock.keep(deployment, attempt, now)
             progress = progress_while_running(attempt.expected_instances, state)
-            running = attempt.model_copy(update={"tally": progress.tally})
-            return Followed(self._store.save_deployment(deployment.model_copy(update={
-                "attempts": [*deployment.attempts[:-1], running], "updated_at": now})), progress)
+            return Followed(self._store.save_deployment(
+                transitions.progress_recorded(deployment, progress.tally, now)), progress)
         progress = self._final_progress(deployment, attempt.command_id, attempt.expected_instances, state)
         now = self._clock()
-        updated_attempt = attempt.model_copy(update={"instances": progress.instances, "tally": progress.tally})
-        deployment = deployment.model_copy(update={"attempts": [*deployment.attempts[:-1], updated_attempt]})
+        deployment = transitions.results_read(deployment, progress.instances, progress.tally)
         if progress.phase == Phase.RUNNING:
-            return Followed(self._store.save_deployment(deployment.model_copy(update={
-                "attempts": [*deployment.attempts[:-1], _bounded(updated_attempt)], "updated_at": now})), progress)
+            return Followed(self._store.save_deployment(transitions.still_running(deployment, now)), progress)
         if progress.phase == Phase.SUCCEEDED:
-            return Followed(self._finish(deployment, DeploymentStatus.SUCCEEDED, now, progress.summary,
-                                         digests=progress.digests), progress)
+            return Followed(self._settle(deployment, transitions.succeeded(
+                deployment, progress.summary, progress.digests, now)), progress)
         return Followed(self._after_failure(deployment, progress.failure_message, now), progress)
 
     def _resume_unsent(self, deployment: Deployment) -> Deployment:
@@ -259,14 +244,13 @@ class DeploymentService:
             return deployment
         if deployment.job_id is not None:
             return self.send_attempt(deployment, cause="resumed: the first attempt was never saved")
-        return self._finish(deployment, DeploymentStatus.FAILED, now,
-                            "abandoned: the request that started it failed before any command was sent")
+        return self._settle(deployment, transitions.abandoned(deployment, now))
 
     def _after_failure(self, deployment: Deployment, message: str, now: datetime) -> Deployment:
         """A failed attempt either becomes a scheduled retry (the deployment stays open, holding its target until the
         retry is due) or the final failure."""
         if self._retries is None:
-            return self._finish(deployment, DeploymentStatus.FAILED, now, message)
+            return self._failed(deployment, now, message)
         failure, decision = self._retries.decide(deployment, now)
         if isinstance(decision, Retry) and not self._lock.hold(
                 deployment, now, until=decision.at + timedelta(seconds=self._lock_slack)):
@@ -280,19 +264,13 @@ class DeploymentService:
         number = len(deployment.attempts)
         cause = f"attempt {number} failed ({failure.value}): {message[:500]}"
         if isinstance(decision, GiveUp):
-            finished = self._finish(deployment, DeploymentStatus.FAILED, now, f"{message} Gave up: {decision.reason}.",
-                                    decision=Decision(at=now, action="gave-up", detail=decision.reason, cause=cause))
+            finished = self._settle(deployment, transitions.gave_up(
+                deployment, f"{message} Gave up: {decision.reason}.", decision.reason, cause, now))
             self._retries.record_failure(deployment.target, now, decision.open_breaker)
             self._telemetry.count("RetriesGivenUp")
             return finished
-        ended = _bounded(deployment.attempts[-1]).model_copy(update={"ended_at": now, "outcome": message})
-        saved = self._store.save_deployment(deployment.model_copy(update={
-            "status": DeploymentStatus.RETRYING, "attempts": [*deployment.attempts[:-1], ended], "updated_at": now,
-            "message": f"attempt {number} failed; attempt {decision.attempt} scheduled at {decision.at:%H:%M:%S}Z",
-            "history": [*deployment.history, Decision(
-                at=now, action="retry-scheduled", cause=cause,
-                detail=f"attempt {decision.attempt} at {decision.at.isoformat()} (in {decision.delay_seconds:.0f}s, "
-                       f"schedule {name}): {decision.reason}")]}))
+        saved = self._store.save_deployment(
+            transitions.retry_scheduled(deployment, message, decision, name, cause, now))
         self._retries.record_failure(deployment.target, now, open_breaker=False)
         self._telemetry.count("RetriesScheduled")
         return saved
@@ -302,8 +280,8 @@ class DeploymentService:
         reason = self._lock.moved_on(deployment)
         logger.warning("the target moved on; giving up", extra={"deployment_id": deployment.deployment_id,
                                                                  "reason": reason})
-        finished = self._finish(deployment, DeploymentStatus.FAILED, now, f"{what}: {reason}. Gave up.",
-                                decision=Decision(at=now, action="gave-up", detail=reason, cause=what))
+        finished = self._settle(deployment, transitions.gave_up(deployment, f"{what}: {reason}. Gave up.", reason, what,
+                                                                now))
         self._telemetry.count("RetriesGivenUp")
         return finished
 
@@ -341,9 +319,7 @@ class DeploymentService:
             return self._superseded(deployment, now, f"attempt {attempt.number} not sent again")
         logger.warning("attempt recorded but its command never reached SSM; sending it again",
                        extra={"deployment_id": deployment.deployment_id})
-        again = attempt.model_copy(update={"sends": max(attempt.sends, 1) + 1, "sent_at": now})
-        deployment = self._store.save_deployment(deployment.model_copy(update={
-            "attempts": [*deployment.attempts[:-1], again], "updated_at": now}))
+        deployment = self._store.save_deployment(transitions.sent_again(deployment, now))
         waited = int((now - attempt.last_send_at).total_seconds())
         return self._send(deployment, cause=f"sent again: no command carried the attempt's comment {waited} s after "
                                             "its last send")
@@ -384,29 +360,18 @@ class DeploymentService:
         return [replace(inv, output=fuller[inv.instance_id]) if inv.instance_id in fuller else inv
                 for inv in invocations]
 
-    def _finish(self, deployment: Deployment, status: DeploymentStatus, now: datetime, message: str,
-                digests: set[str] | None = None, decision: Decision | None = None) -> Deployment:
-        revision = deployment.revision
-        if status == DeploymentStatus.SUCCEEDED and revision.digest is None and digests and len(digests) == 1:
-            revision = revision.model_copy(update={"digest": next(iter(digests))})
-        attempts = deployment.attempts
-        if attempts:
-            attempts = [*attempts[:-1], _bounded(attempts[-1]).model_copy(update={
-                "ended_at": now, "outcome": "succeeded" if status == DeploymentStatus.SUCCEEDED else message})]
+    def _failed(self, deployment: Deployment, now: datetime, message: str) -> Deployment:
+        return self._settle(deployment, transitions.failed(deployment, message, now))
+
+    def _settle(self, deployment: Deployment, finished: Deployment) -> Deployment:
+        """Persist a deployment's end (what a transition returned from `deployment`, the record as read)."""
         # The target first (its revision and lock, in one transaction), then the record: should anything fail in
         # between, the record is still open and the next refresh finishes it again, finding the target settled.
+        succeeded = finished.status == DeploymentStatus.SUCCEEDED
         self._store.settle_target(deployment.target, deployment.deployment_id,
-                                  revision if status == DeploymentStatus.SUCCEEDED else None, deployment.created_at)
-        finished = self._store.save_deployment(deployment.model_copy(update={
-            "status": status, "revision": revision, "attempts": attempts, "updated_at": now, "message": message,
-            "history": [*deployment.history, *([decision] if decision else []),
-                        Decision(at=now, action=status.value.lower(), detail=message[:1000])],
-        }))
-        self._telemetry.count(f"Deployments{status.value.capitalize()}")
-        self._telemetry.seconds("DeploymentDurationSeconds", (now - deployment.created_at).total_seconds())
-        return finished
-
-
-def _bounded(attempt: Attempt) -> Attempt:
-    """The attempt as the record keeps it, once its results have been used (see keep_tails)."""
-    return attempt.model_copy(update={"instances": keep_tails(attempt.instances)})
+                                  finished.revision if succeeded else None, deployment.created_at)
+        saved = self._store.save_deployment(finished)
+        self._telemetry.count(f"Deployments{finished.status.value.capitalize()}")
+        self._telemetry.seconds("DeploymentDurationSeconds",
+                                (finished.updated_at - deployment.created_at).total_seconds())
+        return saved

@@ -23,7 +23,8 @@ from typing import Any
 
 from chalicelib.adapters.ssm import SsmGateway
 from chalicelib.adapters.store import DeploymentStore, Lock, TargetRecord
-from chalicelib.domain.deployment import Decision, Deployment, DeploymentStatus, Revision
+from chalicelib.domain import transitions
+from chalicelib.domain.deployment import Deployment, DeploymentStatus, Revision
 from chalicelib.domain.errors import (
     AwsCallFailed,
     BreakerOpen,
@@ -138,7 +139,7 @@ class Operations:
         message = f"cancelled by {caller}" + (f": {reason}" if reason else "")
         for _ in range(3):  # a concurrent refresh may save first; re-read and try again
             try:
-                cancelled = self._store.save_deployment(_cancelled(deployment, message, self._clock()))
+                cancelled = self._store.save_deployment(transitions.cancelled(deployment, message, self._clock()))
                 break
             except Conflict:
                 deployment = self._store.get_deployment(deployment_id)
@@ -190,9 +191,7 @@ class Operations:
         """Add why and how the deployment was asked for to its history (best effort: a refresh may have saved)."""
         now = self._clock()
         try:
-            return self._store.save_deployment(deployment.model_copy(update={"history": [
-                *deployment.history, *(Decision(at=now, action=action, detail=detail[:1000], cause=cause)
-                                       for action, detail in notes)]}))
+            return self._store.save_deployment(transitions.noted(deployment, notes, cause, now))
         except (Conflict, AwsCallFailed):
             # The deployment has started: its caller gets 202 and its id whatever happens to the notes.
             logger.warning("deployment changed before its request notes were saved",
@@ -238,15 +237,6 @@ def _same_revision(revision: Revision, current: Revision | None) -> bool:
     if revision.digest and current.digest:
         return revision.digest == current.digest
     return revision.pinned == current.pinned
-
-
-def _cancelled(deployment: Deployment, message: str, now: datetime) -> Deployment:
-    attempts = deployment.attempts
-    if attempts and attempts[-1].ended_at is None:
-        attempts = [*attempts[:-1], attempts[-1].model_copy(update={"ended_at": now, "outcome": message})]
-    return deployment.model_copy(update={
-        "status": DeploymentStatus.CANCELLED, "attempts": attempts, "updated_at": now, "message": message,
-        "history": [*deployment.history, Decision(at=now, action="cancelled", detail=message[:1000], cause="api")]})
 
 
 def encode_page_token(last_key: dict[str, Any]) -> str:
