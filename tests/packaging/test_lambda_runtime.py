@@ -39,17 +39,26 @@ for statement in json.load(sys.stdin):
 origins = {name: getattr(sys.modules.get(name), "__file__", None) for name in ("app", "chalicelib", "pydantic")}
 print(json.dumps({"failed": failed, "origins": origins}))
 """
+# Also reports which AWS clients the invocation created (counted at botocore's edge) and whether boto3 was loaded.
 HANDLER = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
 event = json.load(sys.stdin)
+from botocore.client import ClientCreator
+created, create = [], ClientCreator.create_client
+def counted(self, service_name, *args, **kwargs):
+    created.append(service_name)
+    return create(self, service_name, *args, **kwargs)
+ClientCreator.create_client = counted
 import app
 
 class Context:
     aws_request_id = "c0ffee00-0000-4000-8000-000000000000"
     function_name = "berth-dev-pipeline_job"
 
-print(json.dumps(app.pipeline_job(event, Context())))
+reply = app.pipeline_job(event, Context())
+print(json.dumps({"reply": reply, "clients": sorted(created), "boto3": "boto3" in sys.modules,
+                  "s3transfer": "s3transfer" in sys.modules}))
 """
 
 
@@ -145,7 +154,7 @@ def embedded() -> Iterator[EmbeddedAws]:
 
 
 def run_first_invocation(embedded: EmbeddedAws, python: Path, task_root: Path, packaged: Packaged,
-                         appspec: bytes) -> tuple[str, list[dict[str, Any]]]:
+                         appspec: bytes) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """AWS's sample job event, its artifact a CodeDeploy-style revision, handed to the packaged pipeline_job."""
     job_id, target = str(uuid.uuid4()), f"packaged-{uuid.uuid4().hex[:8]}"
     image = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/web:20240912"
@@ -154,10 +163,9 @@ def run_first_invocation(embedded: EmbeddedAws, python: Path, task_root: Path, p
                                              "appspec.yml": appspec}, "codepipeline-artifacts", f"pipeline/{job_id}")
     params = {"target": target, "instances": {"tags": TAGS}, "container": {"name": "web", "ports": ["5000:5000"]}}
     event = pipeline_job_event(job_id=job_id, user_parameters=json.dumps(params), bucket=bucket, key=key)
-    reply = run_in_runtime(python, task_root, HANDLER, event, lambda_environment(packaged, embedded.endpoint))
-    results = embedded.control.job_results(job_id)
-    assert reply["result"] in {"Continue", "Fail"}, reply
-    return job_id, results
+    ran = run_in_runtime(python, task_root, HANDLER, event, lambda_environment(packaged, embedded.endpoint))
+    assert ran["reply"]["result"] in {"Continue", "Fail"}, ran
+    return ran, embedded.control.job_results(job_id)
 
 
 def test_the_packaged_pipeline_job_takes_a_codedeploy_revision_to_its_first_continuation(
@@ -170,6 +178,17 @@ def test_the_packaged_pipeline_job_takes_a_codedeploy_revision_to_its_first_cont
     deployment_id = json.loads(result["continuationToken"])["d"]
     commands = boto3.client("ssm", region_name=REGION, endpoint_url=embedded.endpoint).list_commands()["Commands"]
     assert [c["DocumentName"] for c in commands if deployment_id in c["Comment"]] == ["AWS-RunShellScript"]
+
+
+def test_the_first_invocation_creates_only_the_clients_it_calls(
+        embedded: EmbeddedAws, bare_runtime: Path, task_root: Path, packaged: dict[str, Packaged]) -> None:
+    """Cold start: one client per service the first invocation calls (no Scheduler client: nothing is retried yet),
+    straight from botocore (boto3 and its S3 transfer manager are never imported)."""
+    ran, results = run_first_invocation(embedded, bare_runtime, task_root, packaged["dev"],
+                                        (ROOT / "appspec.yml").read_bytes())
+    assert [r["type"] for r in results] == ["success"], results
+    assert ran["clients"] == ["codepipeline", "dynamodb", "ec2", "ecr", "s3", "ssm"]
+    assert not ran["boto3"] and not ran["s3transfer"]
 
 
 def test_the_packaged_pipeline_job_reads_the_appspec_it_ships(
