@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -49,8 +50,13 @@ handler(event, Context())
 
 @dataclass(frozen=True)
 class Sample:
-    cpu: float          # seconds, user + sys
+    user: float         # seconds
+    sys: float          # seconds
     peak_mb: float
+
+    @property
+    def cpu(self) -> float:
+        return self.user + self.sys
 
 
 @dataclass
@@ -74,6 +80,12 @@ class Comparison:
     def round_ratios(self, value: Callable[[Sample], float]) -> list[float]:
         """berth over peer, round by round: the spread of the ratio."""
         return sorted(value(b) / value(p) for b, p in zip(self.samples["berth"], self.samples["peer"], strict=True))
+
+    def spread(self, value: Callable[[Sample], float]) -> str:
+        """The round ratios' quartiles and range, e.g. "1.21-1.30x, range 1.12-1.41x"."""
+        ratios = self.round_ratios(value)
+        low, _, high = statistics.quantiles(ratios, n=4, method="inclusive") if len(ratios) > 1 else (ratios[0],) * 3
+        return f"{low:.2f}-{high:.2f}x, range {ratios[0]:.2f}-{ratios[-1]:.2f}x"
 
 
 class World:
@@ -113,7 +125,7 @@ def run_child(subject: str, event: dict[str, Any], env: dict[str, str]) -> Sampl
         if child.returncode != 0:
             errors.seek(0)
             raise RuntimeError(f"{subject} exited with {child.returncode}:\n{errors.read()[-3000:]}")
-    return Sample(usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)   # Linux reports KiB
+    return Sample(usage.ru_utime, usage.ru_stime, usage.ru_maxrss / 1024)   # Linux reports KiB
 
 
 def measure(runs: int) -> Comparison:
@@ -147,14 +159,15 @@ def _check_first_continuation(subject: str, results: list[dict[str, Any]]) -> No
 
 
 def report(comparison: Comparison) -> str:
-    rows = [f"{'subject':<8} {'CPU ms median (min-max)':>26} {'peak MB median (min-max)':>26}"]
+    rows = [f"{'subject':<8} {'CPU ms: median (min-max)':>26} {'user':>6} {'sys':>5} {'peak MB: median (min-max)':>28}"]
     for name, samples in comparison.samples.items():
         cpus, peaks = [s.cpu * 1000 for s in samples], [s.peak_mb for s in samples]
-        rows.append(f"{name:<8} {median(cpus):>10.0f} ({min(cpus):.0f}-{max(cpus):.0f}){'':>6}"
-                    f"{median(peaks):>10.1f} ({min(peaks):.1f}-{max(peaks):.1f})")
-    cpu_spread, peak_spread = comparison.round_ratios(lambda s: s.cpu), comparison.round_ratios(lambda s: s.peak_mb)
-    rows.append(f"berth / peer: CPU {comparison.cpu_ratio:.2f}x (rounds {cpu_spread[0]:.2f}-{cpu_spread[-1]:.2f}x), "
-                f"peak RSS {comparison.peak_ratio:.2f}x (rounds {peak_spread[0]:.2f}-{peak_spread[-1]:.2f}x)")
+        rows.append(f"{name:<8} {median(cpus):>12.0f} ({min(cpus):>4.0f}-{max(cpus):<4.0f})   "
+                    f"{median([s.user * 1000 for s in samples]):>6.0f} {median([s.sys * 1000 for s in samples]):>5.0f} "
+                    f"{median(peaks):>14.1f} ({min(peaks):.1f}-{max(peaks):.1f})")
+    rows.append(f"berth / peer, {len(comparison.samples['berth'])} rounds: CPU {comparison.cpu_ratio:.2f}x (round by "
+                f"round: quartiles {comparison.spread(lambda s: s.cpu)}); peak RSS {comparison.peak_ratio:.2f}x "
+                f"(quartiles {comparison.spread(lambda s: s.peak_mb)})")
     return "\n".join(rows)
 
 
