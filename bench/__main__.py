@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from bench import cold_start, costs, first_call, fleet, memory, storm
 @dataclass(frozen=True)
 class Sizes:
     first_call_rounds: int
+    first_call_instructions: bool
     cold_runs: int
     fleets: tuple[int, ...]
     repeats: int
@@ -30,9 +32,10 @@ class Sizes:
     memory_subjects: tuple[str, ...]
 
 
-FULL = Sizes(first_call_rounds=15, cold_runs=21, fleets=(1, 50, 1000), repeats=3, storm=1000,
-             memory_subjects=memory.SUBJECTS)
-QUICK = Sizes(first_call_rounds=1, cold_runs=1, fleets=(1,), repeats=1, storm=3, memory_subjects=("boto3", "job"))
+FULL = Sizes(first_call_rounds=15, first_call_instructions=True, cold_runs=21, fleets=(1, 50, 1000), repeats=3,
+             storm=1000, memory_subjects=memory.SUBJECTS)
+QUICK = Sizes(first_call_rounds=1, first_call_instructions=False, cold_runs=1, fleets=(1,), repeats=1, storm=3,
+              memory_subjects=("boto3", "job"))
 
 
 def section(title: str) -> None:
@@ -44,14 +47,18 @@ def run(sizes: Sizes) -> list[tuple[str, str, str]]:
     rows: list[tuple[str, str, str]] = []
     section(f"cold first invocation: fresh processes, berth against a plain boto3 peer, {sizes.first_call_rounds} "
             "rounds")
-    first = first_call.measure(sizes.first_call_rounds)
+    counting = sizes.first_call_instructions and shutil.which("valgrind") is not None
+    first = first_call.measure(sizes.first_call_rounds, instructions=counting)
     print(first_call.report(first))
+    if sizes.first_call_instructions and not counting:
+        print("(no valgrind: instructions not counted)")
     rows.append(("cold start: a fresh process imports `pipeline_job` and takes AWS's sample job event to its first "
                  "continuation, against a plain boto3 function doing the same AWS work (CPU user+sys, medians of "
                  f"{sizes.first_call_rounds} interleaved rounds)",
                  f"CPU {first.cpu_ratio:.2f}x (round by round: quartiles {first.spread(lambda s: s.cpu)}), "
                  f"{first.cpu('berth') * 1000:.0f} ms against {first.cpu('peer') * 1000:.0f} ms; peak RSS "
-                 f"{first.peak_ratio:.2f}x ({first.peak('berth'):.0f} MB against {first.peak('peer'):.0f} MB)",
+                 f"{first.peak_ratio:.2f}x ({first.peak('berth'):.0f} MB against {first.peak('peer'):.0f} MB)"
+                 + (f"; instructions {first.instructions_ratio:.2f}x (cachegrind)" if first.instructions else ""),
                  "≤ 1.2x"))
 
     section(f"cold start, imports alone: fresh processes, medians of {sizes.cold_runs}")

@@ -12,6 +12,11 @@ Both talk to the same embedded AWS (a localaws server in a child process), so a 
 `wait4`, is the handler's alone; so is its peak RSS. Rounds are interleaved (the order alternating), after one
 discarded warm-up of each, so the machine's noise falls on both alike. Every run must leave exactly one success
 result with a continuation token on its job, or the benchmark fails.
+
+On a shared machine CPU time moves by tens of percent from minute to minute, both subjects alike, so the ratio's
+spread is reported with it. `--instructions` also counts each subject's instructions under valgrind's cachegrind (one
+run each, about a minute): a figure that other processes cannot move, repeatable to 0.1%, though blind to what the
+kernel does for the process (its system time).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -62,6 +69,11 @@ class Sample:
 @dataclass
 class Comparison:
     samples: dict[str, list[Sample]] = field(default_factory=lambda: {name: [] for name in SUBJECTS})
+    instructions: dict[str, int] = field(default_factory=dict)      # under cachegrind, when asked for
+
+    @property
+    def instructions_ratio(self) -> float | None:
+        return self.instructions["berth"] / self.instructions["peer"] if self.instructions else None
 
     def cpu(self, subject: str) -> float:
         return median([s.cpu for s in self.samples[subject]])
@@ -114,22 +126,40 @@ class World:
 
 def run_child(subject: str, event: dict[str, Any], env: dict[str, str]) -> Sample:
     """One fresh interpreter: import the subject's handler, handle `event`, exit. Its CPU and peak come from wait4."""
+    usage, _ = _run([], subject, event, env)
+    return Sample(usage.ru_utime, usage.ru_stime, usage.ru_maxrss / 1024)   # Linux reports KiB
+
+
+def count_instructions(subject: str, event: dict[str, Any], env: dict[str, str]) -> int:
+    """The same run under cachegrind: the instructions the child executed (Python's own allocator off, as valgrind
+    wants; for both subjects alike)."""
+    _, errors = _run(["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"], subject,
+                     event, {**env, "PYTHONMALLOC": "malloc"})
+    found = re.search(r"I\s+refs:\s+([\d,]+)", errors)
+    if found is None:
+        raise RuntimeError(f"no instruction count from cachegrind:\n{errors[-3000:]}")
+    return int(found.group(1).replace(",", ""))
+
+
+def _run(prefix: list[str], subject: str, event: dict[str, Any], env: dict[str, str]) -> tuple[Any, str]:
     directory, module, function = SUBJECTS[subject]
     with tempfile.NamedTemporaryFile("w", suffix=".json") as source, tempfile.TemporaryFile("w+") as errors:
         json.dump(event, source)
         source.flush()
-        child = subprocess.Popen([sys.executable, "-c", RUNNER, str(directory), module, function, source.name],
-                                 cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+        child = subprocess.Popen([*prefix, sys.executable, "-c", RUNNER, str(directory), module, function,
+                                  source.name], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=errors)
         _, status, usage = os.wait4(child.pid, 0)
         child.returncode = os.waitstatus_to_exitcode(status)
+        errors.seek(0)
+        text = errors.read()
         if child.returncode != 0:
-            errors.seek(0)
-            raise RuntimeError(f"{subject} exited with {child.returncode}:\n{errors.read()[-3000:]}")
-    return Sample(usage.ru_utime, usage.ru_stime, usage.ru_maxrss / 1024)   # Linux reports KiB
+            raise RuntimeError(f"{subject} exited with {child.returncode}:\n{text[-3000:]}")
+    return usage, text
 
 
-def measure(runs: int) -> Comparison:
-    """`runs` interleaved rounds of both subjects, each in a fresh interpreter, against one embedded AWS."""
+def measure(runs: int, instructions: bool = False) -> Comparison:
+    """`runs` interleaved rounds of both subjects, each in a fresh interpreter, against one embedded AWS; then, if
+    asked, one run of each under cachegrind."""
     from tools.embedded import EmbeddedAws
     from tools.provision import stage_environment
 
@@ -150,6 +180,10 @@ def measure(runs: int) -> Comparison:
                 _check_first_continuation(subject, results(job_id))
                 if round_number:            # round 0 warms the page cache and the bytecode caches
                     comparison.samples[subject].append(sample)
+        for subject in SUBJECTS if instructions else ():
+            job_id, event = world.event()
+            comparison.instructions[subject] = count_instructions(subject, event, env)
+            _check_first_continuation(subject, results(job_id))
     return comparison
 
 
@@ -168,14 +202,20 @@ def report(comparison: Comparison) -> str:
     rows.append(f"berth / peer, {len(comparison.samples['berth'])} rounds: CPU {comparison.cpu_ratio:.2f}x (round by "
                 f"round: quartiles {comparison.spread(lambda s: s.cpu)}); peak RSS {comparison.peak_ratio:.2f}x "
                 f"(quartiles {comparison.spread(lambda s: s.peak_mb)})")
+    if comparison.instructions:
+        rows.append(f"instructions (cachegrind): berth {comparison.instructions['berth'] / 1e6:.0f} M, peer "
+                    f"{comparison.instructions['peer'] / 1e6:.0f} M: {comparison.instructions_ratio:.2f}x")
     return "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="berth's cold first invocation against a plain boto3 peer")
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--instructions", action="store_true", help="also count instructions under cachegrind")
     args = parser.parse_args(argv)
-    print(report(measure(args.runs)))
+    if args.instructions and shutil.which("valgrind") is None:
+        parser.error("--instructions needs valgrind (Debian: apt-get install valgrind)")
+    print(report(measure(args.runs, args.instructions)))
     return 0
 
 
