@@ -162,9 +162,23 @@ def bare_runtime(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def task_root(packaged: dict[str, Packaged], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The dev stage's deployment.zip, unzipped as Lambda unzips it into /var/task."""
-    root = tmp_path_factory.mktemp("task")
-    with zipfile.ZipFile(packaged["dev"].directory / "deployment.zip") as archive:
+def deployable(packaged: dict[str, Packaged], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The dev stage's deployment.zip as docs/deploy.md has it built: `chalice package`, then tools.precompile."""
+    package = tmp_path_factory.mktemp("deployable") / "deployment.zip"
+    shutil.copy2(packaged["dev"].directory / "deployment.zip", package)
+    proc = subprocess.run([sys.executable, "-m", "tools.precompile", str(package)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return package
+
+
+def unzipped(package: Path, root: Path) -> Path:
+    """A package unzipped as Lambda unzips it into /var/task."""
+    with zipfile.ZipFile(package) as archive:
         archive.extractall(root)
     return root
+
+
+@pytest.fixture(scope="session")
+def task_root(deployable: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return unzipped(deployable, tmp_path_factory.mktemp("task"))

@@ -17,7 +17,7 @@ import boto3
 import pytest
 
 from tests.events import pipeline_job_event
-from tests.packaging.conftest import REGION, ROOT, Packaged
+from tests.packaging.conftest import REGION, ROOT, Packaged, unzipped
 from tools import emulated
 from tools.embedded import DEMO_CREDENTIALS, EmbeddedAws
 from tools.provision import provision
@@ -38,6 +38,19 @@ for statement in json.load(sys.stdin):
         failed[statement] = f"{type(exc).__name__}: {exc}"
 origins = {name: getattr(sys.modules.get(name), "__file__", None) for name in ("app", "chalicelib", "pydantic")}
 print(json.dumps({"failed": failed, "origins": origins}))
+"""
+# Which modules Python compiled from source (no usable bytecode) while importing them.
+COMPILES = """
+import importlib.machinery, json, sys
+sys.path.insert(0, sys.argv[1])
+compiled, compile_source = [], importlib.machinery.SourceFileLoader.source_to_code
+def counted(self, data, path, *args, **kwargs):
+    compiled.append(path)
+    return compile_source(self, data, path, *args, **kwargs)
+importlib.machinery.SourceFileLoader.source_to_code = counted
+for statement in json.load(sys.stdin):
+    exec(statement, {})
+print(json.dumps(compiled))
 """
 # Also reports which AWS clients the invocation created (counted at botocore's edge) and whether boto3 was loaded.
 HANDLER = """
@@ -114,7 +127,8 @@ def _resolved(value: Any, stage: str) -> str:
 
 def run_in_runtime(python: Path, task_root: Path, script: str, stdin: Any, env: dict[str, str] | None = None
                    ) -> Any:
-    proc = subprocess.run([str(python), "-I", "-c", script, str(task_root)], input=json.dumps(stdin),
+    # -B: /var/task is read-only in Lambda, so Python writes no bytecode there either.
+    proc = subprocess.run([str(python), "-I", "-B", "-c", script, str(task_root)], input=json.dumps(stdin),
                           capture_output=True, text=True, timeout=120, env=env or {"PATH": os.environ["PATH"]},
                           check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -141,6 +155,20 @@ def test_every_module_the_code_names_imports_from_the_package(bare_runtime: Path
         f"  {statement}: {error}" for statement, error in found["failed"].items())
     for name, origin in found["origins"].items():
         assert origin and Path(origin).is_relative_to(task_root), (name, origin)
+
+
+def test_the_deployable_package_carries_the_bytecode_lambda_runs(bare_runtime: Path, task_root: Path) -> None:
+    compiled = run_in_runtime(bare_runtime, task_root, COMPILES, ["import app", *import_statements()])
+    assert [path for path in compiled if Path(path).is_relative_to(task_root)] == []
+
+
+def test_without_it_every_cold_start_compiles_the_package(bare_runtime: Path, packaged: dict[str, Packaged],
+                                                           tmp_path: Path) -> None:
+    """What tools.precompile is for: `chalice package` alone ships no bytecode, and /var/task is read-only."""
+    raw = unzipped(packaged["dev"].directory / "deployment.zip", tmp_path / "task")
+    compiled = run_in_runtime(bare_runtime, raw, COMPILES, ["import app", *import_statements()])
+    from_package = {Path(path).relative_to(raw).parts[0] for path in compiled if Path(path).is_relative_to(raw)}
+    assert {"app.py", "chalicelib", "pydantic", "aws_lambda_powertools", "chalice", "yaml"} <= from_package
 
 
 @pytest.fixture(scope="module")
