@@ -6,7 +6,7 @@ Prints medians and ratios. Three imports are timed, each in its own fresh interp
 falls on all of them alike:
   boto3        `import boto3`, the floor every Python Lambda that calls AWS pays
   app          `import app`, what Lambda's init phase runs for every berth function
-  first job    `import app` plus every module the pipeline job's first invocation loads (boto3, pydantic, services)
+  first job    `import app` plus every module the pipeline job's first invocation loads (botocore, pydantic, services)
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SUBJECTS = {
     "boto3": "import boto3",
     "app": "import app",
-    "first job": "import app, boto3, chalicelib.wiring, chalicelib.services.pipeline_job, chalicelib.adapters.store",
+    "first job": "import app, botocore.session, botocore.client, chalicelib.wiring, chalicelib.services.pipeline_job, "
+                 "chalicelib.adapters.store",
 }
 PROBE = "import time; t = time.perf_counter(); {stmt}; print(time.perf_counter() - t)"
 

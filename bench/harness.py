@@ -117,7 +117,7 @@ def stage_env() -> Iterator[None]:
 
 def prepare_account() -> None:
     """berth's table in whatever AWS this process points at; fresh clients for berth. Seeding goes through berth's own
-    boto3 session, as a Lambda holds only that one (a second session would count its models twice in memory)."""
+    botocore session, as a Lambda holds only that one (a second session would count its models twice in memory)."""
     from chalicelib import wiring
     from tools.provision import provision
 
@@ -126,7 +126,7 @@ def prepare_account() -> None:
 
 
 def seeding_client(service: str) -> Any:
-    """A client on berth's own boto3 session, for filling the account."""
+    """A client on berth's own botocore session, for filling the account."""
     from chalicelib import wiring
 
     return wiring.client(service, os.environ["AWS_DEFAULT_REGION"])

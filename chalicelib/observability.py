@@ -89,7 +89,7 @@ def _tracing() -> bool:
         return False
     from aws_lambda_powertools import Tracer
 
-    Tracer(service="berth", patch_modules=["boto3", "botocore"])
+    Tracer(service="berth", patch_modules=["botocore"])     # berth's clients come from botocore alone
     return True
 
 

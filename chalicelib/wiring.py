@@ -1,8 +1,15 @@
-"""The composition root: the one place boto3 clients are built (lazily, on first use, for cold start) and services
-are put together. Clients use botocore's `standard` retry mode and bounded timeouts, except for the calls that carry
-no idempotency token (SSM SendCommand, CodeDeploy CreateDeployment): a client that sent one of those again after a
-lost answer would run it twice, so they go through clients that make a single attempt, and berth decides what an
-unanswered call means (chalicelib.domain.errors.CallUnanswered)."""
+"""The composition root: the one place AWS clients are built and services are put together.
+
+Clients come from one botocore session (boto3 adds nothing berth uses to a client, and importing it and the S3
+transfer manager it attaches to S3 clients was a tenth of a cold first invocation), use botocore's `standard` retry
+mode and bounded timeouts, and are created on first use: services get `LazyClient`s, so an invocation pays for the
+clients its path calls and no other (the pipeline job's first invocation never schedules a retry; its continuations
+rarely ask EC2 anything).
+
+The calls that carry no idempotency token (SSM SendCommand, CodeDeploy CreateDeployment) go through clients that
+make a single attempt: a client that sent one of those again after a lost answer would run it twice, and berth
+decides what an unanswered call means (chalicelib.domain.errors.CallUnanswered).
+"""
 
 from __future__ import annotations
 
@@ -26,14 +33,13 @@ def _as_sent(value: Any) -> Any:
 
 @cache
 def _session() -> Any:
-    """berth's boto3 session. berth reads no timestamp from any AWS answer, so botocore leaves them as AWS sent them
+    """berth's botocore session. berth reads no timestamp from any AWS answer, so botocore leaves them as AWS sent them
     instead of converting each to a datetime: that was a quarter of the CPU of reading a large fleet's results."""
-    import boto3
     import botocore.session
 
-    core = botocore.session.get_session()
-    core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_as_sent)
-    return boto3.Session(botocore_session=core)
+    session = botocore.session.get_session()
+    session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_as_sent)
+    return session
 
 
 def client(service: str, region: str | None = None, single_attempt: bool = False, **credentials: Any) -> Any:
@@ -43,8 +49,8 @@ def client(service: str, region: str | None = None, single_attempt: bool = False
     retries = {"mode": "standard", "total_max_attempts": 1} if single_attempt else {"mode": "standard",
                                                                                     "max_attempts": 3}
     config = Config(retries=retries, connect_timeout=5, read_timeout=20)
-    return _session().client(service, region_name=region or Settings.from_env().region, config=config,
-                             **credentials)
+    return _session().create_client(service, region_name=region or Settings.from_env().region, config=config,
+                                    **credentials)
 
 
 @cache
@@ -56,6 +62,20 @@ def cached_client(service: str, region: str | None = None) -> Any:
     return _cached_client(service, region or Settings.from_env().region)
 
 
+class LazyClient:
+    """Stands in for `cached_client(service)` until a service first touches it: then the client is created (or the one
+    already cached is taken) and every attribute comes from it."""
+
+    def __init__(self, service: str) -> None:
+        self._service = service
+        self._client: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            self._client = cached_client(self._service)
+        return getattr(self._client, name)
+
+
 def single_attempt_client(service: str) -> Any:
     """For calls without an idempotency token: never sent twice by the SDK. Built when first used."""
     return _cached_client(service, Settings.from_env().region, True)
@@ -64,13 +84,13 @@ def single_attempt_client(service: str) -> Any:
 def ssm_gateway() -> Any:
     from chalicelib.adapters.ssm import SsmGateway
 
-    return SsmGateway(cached_client("ssm"), lambda: single_attempt_client("ssm"))
+    return SsmGateway(LazyClient("ssm"), lambda: single_attempt_client("ssm"))
 
 
 def codedeploy_gateway() -> Any:
     from chalicelib.adapters.codedeploy import CodeDeployGateway
 
-    return CodeDeployGateway(cached_client("codedeploy"), lambda: single_attempt_client("codedeploy"))
+    return CodeDeployGateway(LazyClient("codedeploy"), lambda: single_attempt_client("codedeploy"))
 
 
 def instance_scripts() -> dict[str, str]:
@@ -91,7 +111,7 @@ def deployment_service() -> Any:
     from chalicelib.services.deployments import DeploymentService
 
     return DeploymentService(
-        store=store(), ssm=ssm_gateway(), instances=InstanceDirectory(cached_client("ec2")),
+        store=store(), ssm=ssm_gateway(), instances=InstanceDirectory(LazyClient("ec2")),
         registry=ImageRegistry(lambda region: cached_client("ecr", region)), scripts=instance_scripts(),
         clock=utc_now, new_id=new_deployment_id, retries=ssm_retries(), telemetry=observability.current(),
     )
@@ -115,7 +135,7 @@ def scheduler() -> Any:
     settings = Settings.from_env()
     if not settings.retries_enabled:
         return None
-    return RetryScheduler(cached_client("scheduler"), settings.retry_function_arn, settings.scheduler_role_arn,
+    return RetryScheduler(LazyClient("scheduler"), settings.retry_function_arn, settings.scheduler_role_arn,
                           settings.schedule_group, settings.schedule_dead_letter_arn)
 
 
@@ -137,7 +157,7 @@ def pipeline_retrier() -> Any:
     from chalicelib.domain.retry import RetryPolicy
     from chalicelib.services.pipeline_retries import PipelineRetrier
 
-    return PipelineRetrier(store(), cached_client("codepipeline"), scheduler(), Settings.from_env().retry_pipelines,
+    return PipelineRetrier(store(), LazyClient("codepipeline"), scheduler(), Settings.from_env().retry_pipelines,
                            RetryPolicy(), utc_now, jitter)
 
 
@@ -163,7 +183,7 @@ def lifecycle_hook_service() -> Any:
 def store() -> Any:
     from chalicelib.adapters.store import DeploymentStore
 
-    return DeploymentStore(cached_client("dynamodb"), Settings.from_env().table_name)
+    return DeploymentStore(LazyClient("dynamodb"), Settings.from_env().table_name)
 
 
 def artifact_s3_client(credentials: Any) -> Any:
@@ -182,7 +202,7 @@ def pipeline_job_service() -> Any:
 
     return PipelineJobService(
         deployments=deployment_service(), store=store(), artifacts=ArtifactReader(artifact_s3_client),
-        reporter=JobReporter(cached_client("codepipeline")), clock=utc_now,
+        reporter=JobReporter(LazyClient("codepipeline")), clock=utc_now,
         lock_wait_seconds=Settings.from_env().lock_wait_seconds,
     )
 

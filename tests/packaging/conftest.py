@@ -3,15 +3,20 @@
 The folder is filled by `pip download` for the Lambda platform (manylinux2014_x86_64, the local Python version,
 which is the runtime Chalice picks). Where pip cannot reach a package index, the packaging tests are skipped with
 pip's reason printed; CI reaches PyPI, so there they run.
+
+`bare_runtime` is a Python like the Lambda runtime's: a fresh venv (no system site-packages) holding only the boto3
+and botocore requirements-dev.txt pins, with their own dependencies. The package's code runs there, unzipped.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +31,7 @@ LAMBDA_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"     # Chali
 SAM_TRANSLATOR = "aws-sam-translator==1.115.0"   # pins pydantic~=2.13, so it cannot join requirements-dev.txt
 STAGES = ("dev", "prod")
 REGION = "us-east-1"
+RUNTIME_PINS = tuple(re.findall(r"^(?:boto3|botocore)==\S+$", (ROOT / "requirements-dev.txt").read_text(), re.M))
 
 
 @dataclass(frozen=True)
@@ -136,3 +142,43 @@ def sam_translator(tmp_path_factory: pytest.TempPathFactory, lambda_wheels: Path
         yield
     finally:
         sys.path.remove(str(target))
+
+
+@pytest.fixture(scope="session")
+def bare_runtime(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The interpreter of a fresh venv that holds boto3 and botocore (the pinned versions) and nothing else."""
+    assert len(RUNTIME_PINS) == 2, RUNTIME_PINS
+    home = tmp_path_factory.mktemp("bare-runtime")
+    base = getattr(sys, "_base_executable", sys.executable)      # the interpreter the dev venv was made from
+    subprocess.run([base, "-m", "venv", "--without-pip", str(home)], check=True, capture_output=True, timeout=120)
+    python = home / "bin" / "python"
+    site = subprocess.run([str(python), "-I", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          check=True, capture_output=True, text=True, timeout=60).stdout.strip()
+    proc = _pip("install", "--quiet", "--only-binary=:all:", "--target", site, *RUNTIME_PINS)
+    if proc.returncode != 0:
+        pytest.skip(f"the Lambda runtime stand-in cannot be built: pip could not install {RUNTIME_PINS}: "
+                    f"{_reason(proc)}")
+    return python
+
+
+@pytest.fixture(scope="session")
+def deployable(packaged: dict[str, Packaged], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The dev stage's deployment.zip as docs/deploy.md has it built: `chalice package`, then tools.precompile."""
+    package = tmp_path_factory.mktemp("deployable") / "deployment.zip"
+    shutil.copy2(packaged["dev"].directory / "deployment.zip", package)
+    proc = subprocess.run([sys.executable, "-m", "tools.precompile", str(package)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return package
+
+
+def unzipped(package: Path, root: Path) -> Path:
+    """A package unzipped as Lambda unzips it into /var/task."""
+    with zipfile.ZipFile(package) as archive:
+        archive.extractall(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def task_root(deployable: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return unzipped(deployable, tmp_path_factory.mktemp("task"))

@@ -3,6 +3,7 @@ measurement: benchmarks are noisy and stay out of the suite) and prints the resu
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,8 +19,11 @@ def test_every_benchmark_runs_at_its_smallest_size() -> None:
                          timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     table = run.stdout.split("== results")[1]
-    for figure in ("cold start: `import app`", "peak memory: one pipeline job", "fleet 1: AWS calls per deployment",
+    for figure in ("cold start: a fresh process imports `pipeline_job`", "init alone: `import app`",
+                   "peak memory: one pipeline job", "fleet 1: AWS calls per deployment",
                    "failure storm: 3 failures x 5 deliveries | 3 retries scheduled | exactly 3",
                    "GB-s per 10-minute deployment"):
         assert figure in table, table
     assert "SendCommand x1 (O(1))" in run.stdout and "(as expected)" in run.stdout
+    first_call = next(line for line in table.splitlines() if "cold start: a fresh process" in line)
+    assert re.search(r"CPU \d+\.\d\dx .* \d+ ms against \d+ ms; peak RSS \d+\.\d\dx", first_call), first_call
