@@ -57,9 +57,9 @@ def run(sizes: Sizes) -> list[tuple[str, str, str]]:
     if sizes.first_call_instructions and not counting:
         print("(no valgrind: instructions not counted)")
     rows.append(("cold start: a fresh process imports `pipeline_job` and takes AWS's sample job event to its first "
-                 "continuation, against a plain boto3 function doing the same AWS work (CPU user+sys, medians of "
-                 f"{sizes.first_call_rounds} interleaved rounds)",
-                 f"CPU {first.cpu_ratio:.2f}x (round by round: quartiles {first.spread(lambda s: s.cpu)}), "
+                 "continuation, against a plain boto3 function doing the same AWS work (CPU user+sys and peak RSS, "
+                 f"ratios round by round, median of {sizes.first_call_rounds} interleaved rounds)",
+                 f"CPU {first.cpu_ratio:.2f}x (quartiles {first.spread(lambda s: s.cpu)}), "
                  f"{first.cpu('berth') * 1000:.0f} ms against {first.cpu('peer') * 1000:.0f} ms; peak RSS "
                  f"{first.peak_ratio:.2f}x ({first.peak('berth'):.0f} MB against {first.peak('peer'):.0f} MB)"
                  + (f"; instructions {first.instructions_ratio:.2f}x (cachegrind)" if first.instructions else ""),
@@ -73,7 +73,7 @@ def run(sizes: Sizes) -> list[tuple[str, str, str]]:
     rows.append(("init alone: `import app` (what Lambda's init runs for every function; the work waits for the first "
                  "call)", f"{medians['app'] / floor:.2f}x `import boto3`", "informative"))
 
-    section("peak memory (ru_maxrss of a fresh process)")
+    section("peak memory (VmHWM of a fresh process)")
     peaks = {subject: memory.measure_one(subject) for subject in sizes.memory_subjects}
     print(memory.report(peaks))
     rows.append(("peak memory: one pipeline job end to end (emulator in a child process)",

@@ -9,9 +9,11 @@ then exits: what a cold Lambda spends on its init and first call. The two subjec
   peer    bench/peer_function.py: S3 GetObject, ECR DescribeImages, EC2 DescribeTags, a DynamoDB conditional
           PutItem, SSM SendCommand, CodePipeline PutJobSuccessResult, written plainly with boto3
 Both talk to the same embedded AWS (a localaws server in a child process), so a child's CPU time, user + sys from
-`wait4`, is the handler's alone; so is its peak RSS. Rounds are interleaved (the order alternating), after one
-discarded warm-up of each, so the machine's noise falls on both alike. Every run must leave exactly one success
-result with a continuation token on its job, or the benchmark fails.
+`wait4`, is the handler's alone. Its peak RSS is the high-water mark of its own memory (`VmHWM`, which the child
+reports as it exits): `wait4`'s `ru_maxrss` would be at least this benchmark's own RSS at the moment it started the
+child, since Linux keeps the replaced image's high-water mark across `exec`. Rounds are interleaved (the order
+alternating), after one discarded warm-up of each, so the machine's noise falls on both alike. Every run must leave
+exactly one success result with a continuation token on its job, or the benchmark fails.
 
 On a shared machine CPU time moves by tens of percent from minute to minute, both subjects alike, so the ratio's
 spread is reported with it. `--instructions` also counts each subject's instructions under valgrind's cachegrind (one
@@ -52,6 +54,8 @@ class Context:
     function_name = "pipeline_job"
 
 handler(event, Context())
+with open("/proc/self/status") as status:
+    sys.stderr.write("".join(line for line in status if line.startswith("VmHWM:")))
 """
 
 
@@ -83,11 +87,12 @@ class Comparison:
 
     @property
     def cpu_ratio(self) -> float:
-        return self.cpu("berth") / self.cpu("peer")
+        """berth's CPU over the peer's in each round (the two ran back to back): the median of the rounds."""
+        return median(self.round_ratios(lambda s: s.cpu))
 
     @property
     def peak_ratio(self) -> float:
-        return self.peak("berth") / self.peak("peer")
+        return median(self.round_ratios(lambda s: s.peak_mb))
 
     def round_ratios(self, value: Callable[[Sample], float]) -> list[float]:
         """berth over peer, round by round: the spread of the ratio."""
@@ -126,8 +131,11 @@ class World:
 
 def run_child(subject: str, event: dict[str, Any], env: dict[str, str]) -> Sample:
     """One fresh interpreter: import the subject's handler, handle `event`, exit. Its CPU and peak come from wait4."""
-    usage, _ = _run([], subject, event, env)
-    return Sample(usage.ru_utime, usage.ru_stime, usage.ru_maxrss / 1024)   # Linux reports KiB
+    usage, errors = _run([], subject, event, env)
+    peak = re.search(r"^VmHWM:\s+(\d+) kB", errors, re.M)
+    if peak is None:
+        raise RuntimeError(f"{subject} did not report its peak memory:\n{errors[-3000:]}")
+    return Sample(usage.ru_utime, usage.ru_stime, int(peak.group(1)) / 1024)
 
 
 def count_instructions(subject: str, event: dict[str, Any], env: dict[str, str]) -> int:
@@ -199,8 +207,8 @@ def report(comparison: Comparison) -> str:
         rows.append(f"{name:<8} {median(cpus):>12.0f} ({min(cpus):>4.0f}-{max(cpus):<4.0f})   "
                     f"{median([s.user * 1000 for s in samples]):>6.0f} {median([s.sys * 1000 for s in samples]):>5.0f} "
                     f"{median(peaks):>14.1f} ({min(peaks):.1f}-{max(peaks):.1f})")
-    rows.append(f"berth / peer, {len(comparison.samples['berth'])} rounds: CPU {comparison.cpu_ratio:.2f}x (round by "
-                f"round: quartiles {comparison.spread(lambda s: s.cpu)}); peak RSS {comparison.peak_ratio:.2f}x "
+    rows.append(f"berth / peer, median of {len(comparison.samples['berth'])} rounds: CPU {comparison.cpu_ratio:.2f}x "
+                f"(quartiles {comparison.spread(lambda s: s.cpu)}); peak RSS {comparison.peak_ratio:.2f}x "
                 f"(quartiles {comparison.spread(lambda s: s.peak_mb)})")
     if comparison.instructions:
         rows.append(f"instructions (cachegrind): berth {comparison.instructions['berth'] / 1e6:.0f} M, peer "

@@ -2,7 +2,9 @@
 
     python -m bench.memory
 
-Each figure is `resource.getrusage(RUSAGE_SELF).ru_maxrss` of a fresh interpreter:
+Each figure is the high-water mark of a fresh interpreter's own memory (`VmHWM` in /proc/self/status; `ru_maxrss`
+would also count the RSS of whichever process started it, which Linux keeps across `exec`, and `make bench` runs
+this after benchmarks that grow its own process):
   boto3        `import boto3` and nothing else: the floor any Python Lambda that calls AWS starts from
   job          berth's first invocation and its continuations until success, with the embedded AWS in a child
                process (localaws server): berth's own peak, what its 256 MB Lambda holds
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import uuid
@@ -36,7 +37,9 @@ SUBJECTS = ("boto3", "job", "job+moto")
 
 
 def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    with open("/proc/self/status") as status:
+        (line,) = (line for line in status if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024      # kB
 
 
 def one_job(results: Any, set_outcome: Any) -> int:

@@ -1,6 +1,7 @@
-"""The Lambda package as `chalice package` builds it, run where Lambda runs it: unzipped, on a Python that has boto3
-and botocore and nothing else. The dev venv holds every package berth's tests use, so a module the package leaves out
-(one imported lazily inside a function, say) fails only here, as it would only in AWS."""
+"""The Lambda package as docs/deploy.md builds it (`chalice package`, then tools.precompile), run where Lambda runs it:
+unzipped, on a Python that has boto3 and botocore and nothing else, writing no bytecode (/var/task is read-only). The
+dev venv holds every package berth's tests use, so a module the package leaves out (one imported lazily inside a
+function, say) fails only here, as it would only in AWS."""
 
 from __future__ import annotations
 
