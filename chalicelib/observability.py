@@ -87,9 +87,16 @@ def _metrics() -> Any:
 def _tracing() -> bool:
     if os.environ.get("BERTH_TRACING", "").lower() != "true":
         return False
-    from aws_lambda_powertools import Tracer
+    try:
+        from aws_lambda_powertools import Tracer
 
-    Tracer(service="berth", patch_modules=["botocore"])     # berth's clients come from botocore alone
+        Tracer(service="berth", patch_modules=["botocore"])     # berth's clients come from botocore alone
+    except ImportError as exc:
+        # The package does not ship the X-Ray SDK (the Lambda runtime has only boto3): a handler that failed here
+        # would never report its result, so berth runs untraced and says why.
+        logger().warning("BERTH_TRACING is true but the X-Ray SDK cannot be imported; running untraced. Add "
+                         "aws-xray-sdk to requirements.txt or attach it as a layer", extra={"error": str(exc)})
+        return False
     return True
 
 
