@@ -21,6 +21,7 @@ from tests.conftest import World
 from tests.events import pipeline_job_event
 from tests.functional.support import TAGS, invoke, jid, results, spec
 from tests.reliability.faults import Clock, aws_calls, lost_answers
+from tests.reliability.test_pipeline_faults import follow_to_the_end
 
 
 def job(aws: World, name: str) -> dict[str, Any]:
@@ -29,21 +30,6 @@ def job(aws: World, name: str) -> dict[str, Any]:
     localaws.set_default_outcome(InstanceOutcome(polls_before_done=1))
     return pipeline_job_event(job_id=jid(name), no_artifacts=True,
                               user_parameters=json.dumps(spec(image=aws.image_uri("web", "v1"))))
-
-
-def follow(event: dict[str, Any], clock: Clock, rounds: int = 10) -> dict[str, Any]:
-    """The job's continuations, a minute apart, until it succeeds or fails."""
-    reply = results(event["CodePipeline.job"]["id"])[-1]
-    for number in range(rounds):
-        if reply["type"] == "failure" or "continuationToken" not in reply:
-            return reply
-        clock.advance(60)
-        job_id = jid(f"{event['CodePipeline.job']['id']}-{number}")
-        invoke(pipeline_job_event("codepipeline_job_continuation", job_id=job_id, token=reply["continuationToken"],
-                                  user_parameters=event["CodePipeline.job"]["data"]["actionConfiguration"][
-                                      "configuration"]["UserParameters"], no_artifacts=True))
-        reply = results(job_id)[0]
-    raise AssertionError(f"no outcome after {rounds} continuations: {reply}")
 
 
 def commands(aws: World) -> list[dict[str, Any]]:
@@ -65,7 +51,7 @@ def test_lost_sendcommand_answers_leave_one_command_and_the_deployment_succeeds(
     assert lost.reached == 1, "SendCommand has no idempotency token: berth must never send it again by itself"
     (command,) = commands(aws)
 
-    outcome = follow(event, clock)
+    outcome = follow_to_the_end(event, clock)
     assert outcome["type"] == "success" and "continuationToken" not in outcome, outcome
     record = deployment(outcome["outputVariables"]["deployment_id"])
     assert record.status.value == "SUCCEEDED" and len(record.attempts) == 1
@@ -83,7 +69,7 @@ def test_a_lost_answer_above_the_sdk_is_found_by_the_commands_comment(aws: World
     reply = results(event["CodePipeline.job"]["id"])[0]
     assert reply["type"] == "success" and "continuationToken" in reply, reply
 
-    outcome = follow(event, clock)
+    outcome = follow_to_the_end(event, clock)
     assert outcome["type"] == "success" and "continuationToken" not in outcome, outcome
     assert deployment(outcome["outputVariables"]["deployment_id"]).attempts[0].command_id == command["CommandId"]
     assert len(commands(aws)) == 1
@@ -99,7 +85,7 @@ def test_an_unanswered_send_that_never_reached_ssm_is_sent_again_later(aws: Worl
     reply = results(event["CodePipeline.job"]["id"])[0]
     assert reply["type"] == "success" and "continuationToken" in reply, reply
 
-    outcome = follow(event, clock)
+    outcome = follow_to_the_end(event, clock)
     assert outcome["type"] == "success", outcome
     (command,) = commands(aws)
     record = deployment(outcome["outputVariables"]["deployment_id"])

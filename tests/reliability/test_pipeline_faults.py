@@ -67,7 +67,7 @@ def follow_to_the_end(event: dict[str, Any], clock: Clock, reply: dict[str, Any]
         if reply["type"] == "failure" or "continuationToken" not in reply:
             return reply
         clock.advance(60)
-        job_id = jid(f"pipeline-faults-{round_number}")
+        job_id = jid(f"{event['CodePipeline.job']['id']}-{round_number}")
         invoke(pipeline_job_event("codepipeline_job_continuation", job_id=job_id, token=reply["continuationToken"],
                                   user_parameters=event["CodePipeline.job"]["data"]["actionConfiguration"][
                                       "configuration"]["UserParameters"], no_artifacts=True))
