@@ -58,11 +58,11 @@ def test_local_mode_serves_until_interrupted_and_stops_cleanly() -> None:
             if "Ctrl-C stops both servers" in line:
                 break
         api = next(line.split()[-1] for line in lines if line.startswith("berth REST API"))
-        with urllib.request.urlopen(f"{api}/openapi.json", timeout=10) as response:
+        with urllib.request.urlopen(f"{api}/openapi.json", timeout=60) as response:   # a loaded machine: the first request imports the app
             assert response.status == 200
     finally:
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=30)
+        process.wait(timeout=60)
         process.stdout.close()
     assert process.returncode == 0, "".join(lines)
     import socket
