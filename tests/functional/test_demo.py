@@ -58,7 +58,8 @@ def test_local_mode_serves_until_interrupted_and_stops_cleanly() -> None:
             if "Ctrl-C stops both servers" in line:
                 break
         api = next(line.split()[-1] for line in lines if line.startswith("berth REST API"))
-        with urllib.request.urlopen(f"{api}/openapi.json", timeout=60) as response:   # a loaded machine: the first request imports the app
+        # On a loaded machine the first request (which imports the app) can take a while.
+        with urllib.request.urlopen(f"{api}/openapi.json", timeout=60) as response:
             assert response.status == 200
     finally:
         process.send_signal(signal.SIGINT)
