@@ -156,7 +156,7 @@ class DeploymentStore:
                 "ConditionExpression": "attribute_exists(pk) AND (attribute_not_exists(last_deployment_at) "
                                        "OR last_deployment_at <= :at)",
                 "ExpressionAttributeValues": {":rev": {"S": revision.model_dump_json()}, ":dep": {"S": deployment_id},
-                                              ":at": {"N": str(int(started.timestamp() * 1_000_000))}}}
+                                              ":at": {"N": str(_micros(started))}}}
 
     # locks ---------------------------------------------------------------------------------------------------
     def start_deployment(self, deployment: Deployment, lock_ttl: int, replacing: Lock | None = None) -> Lock | None:
