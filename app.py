@@ -7,7 +7,8 @@ from typing import Any
 
 from chalice.app import Chalice
 
-from chalicelib.api.routing import ApiRequest, ApiRoutes
+from chalicelib.api.route import ApiRequest
+from chalicelib.api.routing import ApiRoutes
 
 # A cold invocation builds tens of thousands of long-lived objects (botocore's service models, pydantic's validators)
 # and few cycles: at the default threshold (700) the collector rescans them hundreds of times before the first answer; a

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from chalicelib.api import models
 from chalicelib.api.errors import JSON_HEADERS, PayloadTooLarge, UnsupportedMediaType, error_response
 from chalicelib.api.identity import caller_of
-from chalicelib.api.routing import ApiRequest, ApiRoute
+from chalicelib.api.route import ApiRequest, ApiRoute
 from chalicelib.domain.errors import InvalidRequest
 from chalicelib.domain.spec import TARGET_NAME
 

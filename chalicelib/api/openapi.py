@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic.json_schema import models_json_schema
 
 from chalicelib.api import models
-from chalicelib.api.routing import ApiRoute
+from chalicelib.api.route import ApiRoute
 from chalicelib.domain.spec import TARGET_NAME
 
 REF = "#/components/schemas/{model}"

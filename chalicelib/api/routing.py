@@ -8,42 +8,15 @@ request arrives, so importing app.py (every Lambda's cold start, the pipeline ac
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from chalice.app import Chalice, IAMAuthorizer, Response
 
+from chalicelib.api.route import ApiRoute
+
 View = TypeVar("View", bound=Callable[..., Any])
 IAM = IAMAuthorizer()
 PATH_PARAMETERS = {"name": "a target name", "deployment_id": "a deployment id"}
-
-
-@dataclass(frozen=True)
-class ApiRoute:
-    method: str
-    path: str
-    name: str                          # the view's name: the OpenAPI operationId
-    summary: str
-    response: str                      # a model in chalicelib.api.models
-    status: int = 200
-    body: str | None = None            # the request body's model; None when the route takes no body
-    body_required: bool = False
-    query: str | None = None           # the query string's model
-    location: str | None = None        # a Location header, formatted from the response's fields
-    errors: tuple[int, ...] = ()
-
-    @property
-    def path_parameters(self) -> list[str]:
-        return [part[1:-1] for part in self.path.split("/") if part.startswith("{") and part.endswith("}")]
-
-
-@dataclass(frozen=True)
-class ApiRequest:
-    """What a view gets besides its path parameters: the parsed body and query, and who is calling."""
-
-    caller: str
-    body: Any = None
-    query: Any = None
 
 
 class ApiRoutes:

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ValidationError
 from app import app
 from chalicelib.api import handling, models
 from chalicelib.api.errors import error_response
-from chalicelib.api.routing import ApiRoute
+from chalicelib.api.route import ApiRoute
 from chalicelib.domain.errors import BerthError
 from chalicelib.domain.events import (
     CodeDeployEvent,
