@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from chalicelib.adapters.errors import aws_failure, error_code
+from chalicelib.adapters.errors import CONDITION_FAILED, TRANSACTION_CANCELLED, aws_call, aws_failure, returning
 from chalicelib.domain.deployment import CodeDeployRecord, Deployment, Revision
 from chalicelib.domain.errors import AwsCallFailed, Conflict, DeploymentNotFound
 from chalicelib.domain.spec import STORED, TargetSpec
@@ -128,20 +128,13 @@ class DeploymentStore:
         items: list[dict[str, Any]] = [{"Delete": self._lock_release(name, deployment_id)}]
         if revision is not None:
             items.append({"Update": self._revision_update(name, deployment_id, revision, started)})
-        try:
-            self._db.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            reasons = {reason.get("Code", "None") for reason in exc.response.get("CancellationReasons", [])}
-            if error_code(exc) != "TransactionCanceledException" or reasons - {"None", "ConditionalCheckFailed"}:
-                raise aws_failure("DynamoDB TransactWriteItems (settle target)", exc) from exc
-            released = self.release_lock(name, deployment_id)
-            if revision is not None:
-                self._conditional("UpdateItem (target revision)", self._db.update_item,
-                                  **self._revision_update(name, deployment_id, revision, started))
-            return released
-        except BotoCoreError as exc:
-            raise aws_failure("DynamoDB TransactWriteItems (settle target)", exc) from exc
-        return True
+        if self._transact("settle target", items, retry_conflicts=False) is None:
+            return True
+        released = self.release_lock(name, deployment_id)
+        if revision is not None:
+            self._conditional("UpdateItem (target revision)", self._db.update_item,
+                              **self._revision_update(name, deployment_id, revision, started))
+        return released
 
     def _lock_release(self, target: str, deployment_id: str) -> dict[str, Any]:
         """The lock's deletion, on condition that `deployment_id` still holds it."""
@@ -345,25 +338,27 @@ class DeploymentStore:
         return int(result["Attributes"]["count"]["N"])
 
     # helpers -------------------------------------------------------------------------------------------------
-    def _transact(self, what: str, items: list[dict[str, Any]], token: str | None = None) -> list[str] | None:
+    def _transact(self, what: str, items: list[dict[str, Any]], token: str | None = None,
+                  retry_conflicts: bool = True) -> list[str] | None:
         """Run a write transaction: None when it was written, the cancellation reasons (one per item, "None" where
-        that item was not the cause) when a condition or a concurrent transaction cancelled it. With `token`
+        that item was not the cause) when a condition (or, with `retry_conflicts`, a concurrent transaction the
+        caller tries again after) cancelled it; any other cancellation is AwsCallFailed. With `token`
         (ClientRequestToken), the SDK's own retry of a transaction whose answer was lost is not written twice."""
+        operation = f"DynamoDB TransactWriteItems ({what})"
+        accepted = {"None", "ConditionalCheckFailed", *(["TransactionConflict"] if retry_conflicts else [])}
+
+        def cancelled(exc: ClientError) -> list[str]:
+            reasons = [str(reason.get("Code", "None")) for reason in exc.response.get("CancellationReasons", [])]
+            if set(reasons) - accepted:
+                raise aws_failure(operation, exc) from exc
+            return reasons + ["None"] * (len(items) - len(reasons))
+
         kwargs: dict[str, Any] = {"TransactItems": items}
         if token:
             kwargs["ClientRequestToken"] = token
-        try:
-            self._db.transact_write_items(**kwargs)
-        except ClientError as exc:
-            if error_code(exc) != "TransactionCanceledException":
-                raise aws_failure(f"DynamoDB TransactWriteItems ({what})", exc) from exc
-            reasons = [str(reason.get("Code", "None")) for reason in exc.response.get("CancellationReasons", [])]
-            if set(reasons) - {"None", "ConditionalCheckFailed", "TransactionConflict"}:
-                raise aws_failure(f"DynamoDB TransactWriteItems ({what})", exc) from exc
-            return reasons + ["None"] * (len(items) - len(reasons))
-        except BotoCoreError as exc:
-            raise aws_failure(f"DynamoDB TransactWriteItems ({what})", exc) from exc
-        return None
+        outcome = aws_call(operation, self._db.transact_write_items,
+                           expected={TRANSACTION_CANCELLED: cancelled}, **kwargs)
+        return outcome if isinstance(outcome, list) else None
 
     def _record(self, deployment: Deployment) -> dict[str, Any]:
         created = deployment.created_at.isoformat()
@@ -382,22 +377,12 @@ class DeploymentStore:
     @staticmethod
     def _conditional(operation: str, method: Any, **kwargs: Any) -> bool:
         """A conditional write: False when its condition did not hold, berth's error for any other failure."""
-        try:
-            method(**kwargs)
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise aws_failure(f"DynamoDB {operation}", exc) from exc
-        except BotoCoreError as exc:
-            raise aws_failure(f"DynamoDB {operation}", exc) from exc
-        return True
+        answer = aws_call(f"DynamoDB {operation}", method, expected={CONDITION_FAILED: returning(None)}, **kwargs)
+        return answer is not None
 
     @staticmethod
     def _call(operation: str, method: Any, **kwargs: Any) -> Any:
-        try:
-            return method(**kwargs)
-        except (ClientError, BotoCoreError) as exc:
-            raise aws_failure(f"DynamoDB {operation}", exc) from exc
+        return aws_call(f"DynamoDB {operation}", method, **kwargs)
 
     def list_targets(self) -> list[tuple[str, TargetRecord]]:
         """Every registered target, by name. A Scan: the table holds few targets next to its other items."""
