@@ -19,41 +19,6 @@ from chalicelib.domain.target import LatestStart, Lock
 
 
 class LockItems(Table):
-    def settle_target(self, name: str, deployment_id: str, revision: Revision | None, started: datetime) -> bool:
-        """A finished deployment lets go of its target: records `revision` as the target's current one (when it
-        succeeded) and releases the lock, in one transaction, so neither happens without the other.
-
-        The revision is written only over that of a deployment started before `started`, never over a newer one's, so
-        finishing again after a crash cannot turn the target back. When a condition fails (the lock expired or was
-        taken over, a newer revision is recorded, the target was deleted), each part is done alone where it still
-        holds. Returns whether this call released the lock. Any other cancellation (a conflicting write, throttling)
-        is AwsCallFailed: nothing was written, and finishing again does it all."""
-        items: list[dict[str, Any]] = [{"Delete": self._lock_release(name, deployment_id)}]
-        if revision is not None:
-            items.append({"Update": self._revision_update(name, deployment_id, revision, started)})
-        if self._transact("settle target", items, retry_conflicts=False) is None:
-            return True
-        released = self.release_lock(name, deployment_id)
-        if revision is not None:
-            self._conditional("UpdateItem (target revision)", self._db.update_item,
-                              **self._revision_update(name, deployment_id, revision, started))
-        return released
-
-    def _lock_release(self, target: str, deployment_id: str) -> dict[str, Any]:
-        """The lock's deletion, on condition that `deployment_id` still holds it."""
-        return {"TableName": self._table, "Key": target_key(target, "LOCK"),
-                "ConditionExpression": "deployment_id = :dep",
-                "ExpressionAttributeValues": {":dep": {"S": deployment_id}}}
-
-    def _revision_update(self, name: str, deployment_id: str, revision: Revision, started: datetime
-                         ) -> dict[str, Any]:
-        return {"TableName": self._table, "Key": target_key(name, "SPEC"),
-                "UpdateExpression": "SET current_revision = :rev, last_deployment_id = :dep, last_deployment_at = :at",
-                "ConditionExpression": "attribute_exists(pk) AND (attribute_not_exists(last_deployment_at) "
-                                       "OR last_deployment_at <= :at)",
-                "ExpressionAttributeValues": {":rev": {"S": revision.model_dump_json()}, ":dep": {"S": deployment_id},
-                                              ":at": {"N": str(micros(started))}}}
-
     def start_deployment(self, deployment: Deployment, lock_ttl: int, replacing: Lock | None = None) -> Lock | None:
         """Take the target and record the deployment in one transaction: the lock, the target's LATEST marker, the
         record and (with a job id) the job's claim. No reader ever finds a lock whose deployment has no record, or a
@@ -164,3 +129,38 @@ class LockItems(Table):
     def release_lock(self, target: str, deployment_id: str) -> bool:
         """Release the lock if this deployment still holds it; a lock taken over since is left alone."""
         return self._conditional("DeleteItem (lock)", self._db.delete_item, **self._lock_release(target, deployment_id))
+
+    def settle_target(self, name: str, deployment_id: str, revision: Revision | None, started: datetime) -> bool:
+        """A finished deployment lets go of its target: records `revision` as the target's current one (when it
+        succeeded) and releases the lock, in one transaction, so neither happens without the other.
+
+        The revision is written only over that of a deployment started before `started`, never over a newer one's, so
+        finishing again after a crash cannot turn the target back. When a condition fails (the lock expired or was
+        taken over, a newer revision is recorded, the target was deleted), each part is done alone where it still
+        holds. Returns whether this call released the lock. Any other cancellation (a conflicting write, throttling)
+        is AwsCallFailed: nothing was written, and finishing again does it all."""
+        items: list[dict[str, Any]] = [{"Delete": self._lock_release(name, deployment_id)}]
+        if revision is not None:
+            items.append({"Update": self._revision_update(name, deployment_id, revision, started)})
+        if self._transact("settle target", items, retry_conflicts=False) is None:
+            return True
+        released = self.release_lock(name, deployment_id)
+        if revision is not None:
+            self._conditional("UpdateItem (target revision)", self._db.update_item,
+                              **self._revision_update(name, deployment_id, revision, started))
+        return released
+
+    def _lock_release(self, target: str, deployment_id: str) -> dict[str, Any]:
+        """The lock's deletion, on condition that `deployment_id` still holds it."""
+        return {"TableName": self._table, "Key": target_key(target, "LOCK"),
+                "ConditionExpression": "deployment_id = :dep",
+                "ExpressionAttributeValues": {":dep": {"S": deployment_id}}}
+
+    def _revision_update(self, name: str, deployment_id: str, revision: Revision, started: datetime
+                         ) -> dict[str, Any]:
+        return {"TableName": self._table, "Key": target_key(name, "SPEC"),
+                "UpdateExpression": "SET current_revision = :rev, last_deployment_id = :dep, last_deployment_at = :at",
+                "ConditionExpression": "attribute_exists(pk) AND (attribute_not_exists(last_deployment_at) "
+                                       "OR last_deployment_at <= :at)",
+                "ExpressionAttributeValues": {":rev": {"S": revision.model_dump_json()}, ":dep": {"S": deployment_id},
+                                              ":at": {"N": str(micros(started))}}}
