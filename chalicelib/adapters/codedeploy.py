@@ -111,7 +111,8 @@ class CodeDeployGateway:
     def create_deployment(self, application: str, group: str, revision: dict[str, Any], description: str) -> str:
         busy = raising(lambda _exc: Conflict(
             f"deployment group {application}/{group} already has a deployment in progress"))
-        created = aws_call("CodeDeploy CreateDeployment", self._creator().create_deployment, may_have_run=True,
+        created = aws_call("CodeDeploy CreateDeployment",
+                           lambda **params: self._creator().create_deployment(**params), may_have_run=True,
                            expected={"DeploymentLimitExceededException": busy}, applicationName=application,
                            deploymentGroupName=group, revision=revision, description=description[:100])
         return str(created["deploymentId"])

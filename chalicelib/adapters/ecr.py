@@ -22,7 +22,8 @@ class ImageRegistry:
         image_id = {"imageDigest": image.digest} if image.digest else {"imageTag": image.tag or "latest"}
         not_found = raising(lambda exc: ImageNotFound(
             f"image {image} is not in ECR ({error_code(exc)}): push it first, or check the tag and region"))
-        found = aws_call("ECR DescribeImages", self._client_for(region).describe_images,
+        # The client is made inside the call: a region botocore refuses is this call's failure, like any other.
+        found = aws_call("ECR DescribeImages", lambda **params: self._client_for(region).describe_images(**params),
                          expected={"ImageNotFoundException": not_found, "RepositoryNotFoundException": not_found},
                          registryId=image.ecr_account, repositoryName=image.repository, imageIds=[image_id])
         details = found.get("imageDetails") or []

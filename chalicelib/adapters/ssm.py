@@ -41,7 +41,8 @@ class SsmGateway:
         else:
             kwargs["Targets"] = [{"Key": f"tag:{key}", "Values": [value]}
                                  for key, value in sorted((instances.tags or {}).items())]
-        sent = aws_call("SSM SendCommand", self._sender().send_command, may_have_run=True, **kwargs)
+        sent = aws_call("SSM SendCommand", lambda **params: self._sender().send_command(**params), may_have_run=True,
+                        **kwargs)
         return str(sent["Command"]["CommandId"])
 
     def find_commands(self, matches: Callable[[str], bool], sent_after: datetime) -> list[tuple[str, str]]:
