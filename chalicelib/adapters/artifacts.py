@@ -11,7 +11,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.adapters.errors import error_code
+from chalicelib.adapters.errors import aws_call, error_code
 from chalicelib.domain.errors import ArtifactUnreadable
 from chalicelib.domain.job import Artifact, ArtifactCredentials
 from chalicelib.domain.revision import ARTIFACT_FILES
@@ -39,21 +39,27 @@ class ArtifactReader:
         if artifact.location.type != "S3" or location is None:
             raise ArtifactUnreadable(f"input artifact {artifact.name!r} is not in S3")
         where = f"s3://{location.bucket_name}/{location.object_key}"
-        try:
-            obj = self._s3_for(credentials).get_object(Bucket=location.bucket_name, Key=location.object_key)
-            if int(obj.get("ContentLength", 0)) > MAX_ARTIFACT_BYTES:
-                raise ArtifactUnreadable(f"input artifact {where} is larger than {MAX_ARTIFACT_BYTES} bytes")
-            body = obj["Body"].read(MAX_ARTIFACT_BYTES + 1)
-            if len(body) > MAX_ARTIFACT_BYTES:
-                raise ArtifactUnreadable(f"input artifact {where} is larger than {MAX_ARTIFACT_BYTES} bytes")
-        except ClientError as exc:
-            raise ArtifactUnreadable(
-                f"cannot read input artifact {artifact.name!r} at {where}: {error_code(exc)}; check that the "
-                "artifact exists and the pipeline's artifact store is readable"
-            ) from None
-        except BotoCoreError as exc:
-            raise ArtifactUnreadable(f"cannot read input artifact {where}: {type(exc).__name__}") from None
+
+        def unreadable(exc: ClientError | BotoCoreError) -> ArtifactUnreadable:
+            if isinstance(exc, ClientError):
+                return ArtifactUnreadable(
+                    f"cannot read input artifact {artifact.name!r} at {where}: {error_code(exc)}; check that the "
+                    "artifact exists and the pipeline's artifact store is readable")
+            return ArtifactUnreadable(f"cannot read input artifact {where}: {type(exc).__name__}")
+
+        # The body is read inside the call: a stream that breaks off is as unreadable as a refused GetObject.
+        body = aws_call("S3 GetObject", self._download, failure=unreadable, credentials=credentials,
+                        bucket=location.bucket_name, key=location.object_key, where=where)
         return read_files(body, f"input artifact {artifact.name!r} ({where})")
+
+    def _download(self, credentials: ArtifactCredentials | None, bucket: str, key: str, where: str) -> bytes:
+        obj = self._s3_for(credentials).get_object(Bucket=bucket, Key=key)
+        if int(obj.get("ContentLength", 0)) > MAX_ARTIFACT_BYTES:
+            raise ArtifactUnreadable(f"input artifact {where} is larger than {MAX_ARTIFACT_BYTES} bytes")
+        body = obj["Body"].read(MAX_ARTIFACT_BYTES + 1)
+        if len(body) > MAX_ARTIFACT_BYTES:
+            raise ArtifactUnreadable(f"input artifact {where} is larger than {MAX_ARTIFACT_BYTES} bytes")
+        return bytes(body)
 
 
 def read_files(body: bytes, where: str) -> dict[str, bytes]:

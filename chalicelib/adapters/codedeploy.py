@@ -11,9 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from chalicelib.adapters.errors import aws_failure, error_code, unanswered
+from chalicelib.adapters.errors import aws_call, raising
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.retry import FailureSignal
 
@@ -111,19 +109,13 @@ class CodeDeployGateway:
         return failures
 
     def create_deployment(self, application: str, group: str, revision: dict[str, Any], description: str) -> str:
-        try:
-            return str(self._creator().create_deployment(
-                applicationName=application, deploymentGroupName=group, revision=revision,
-                description=description[:100])["deploymentId"])
-        except ClientError as exc:
-            if error_code(exc) == "DeploymentLimitExceededException":
-                raise Conflict(f"deployment group {application}/{group} already has a deployment in progress") \
-                    from None
-            raise unanswered("CodeDeploy CreateDeployment", exc) or aws_failure("CodeDeploy CreateDeployment",
-                                                                               exc) from exc
-        except BotoCoreError as exc:
-            raise unanswered("CodeDeploy CreateDeployment", exc) or aws_failure("CodeDeploy CreateDeployment",
-                                                                               exc) from exc
+        busy = raising(lambda _exc: Conflict(
+            f"deployment group {application}/{group} already has a deployment in progress"))
+        created = aws_call("CodeDeploy CreateDeployment",
+                           lambda **params: self._creator().create_deployment(**params), may_have_run=True,
+                           expected={"DeploymentLimitExceededException": busy}, applicationName=application,
+                           deploymentGroupName=group, revision=revision, description=description[:100])
+        return str(created["deploymentId"])
 
     def put_hook_status(self, deployment_id: str, hook_execution_id: str, succeeded: bool) -> None:
         self._call("PutLifecycleEventHookExecutionStatus", self._cd.put_lifecycle_event_hook_execution_status,
@@ -132,10 +124,7 @@ class CodeDeployGateway:
 
     @staticmethod
     def _call(operation: str, method: Any, **kwargs: Any) -> Any:
-        try:
-            return method(**kwargs)
-        except (ClientError, BotoCoreError) as exc:
-            raise aws_failure(f"CodeDeploy {operation}", exc) from exc
+        return aws_call(f"CodeDeploy {operation}", method, **kwargs)
 
 
 def _epoch(value: Any) -> float | None:

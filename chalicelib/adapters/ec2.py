@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from chalicelib.adapters.errors import aws_failure, error_code
+from chalicelib.adapters.errors import aws_call, raising
 from chalicelib.domain.errors import InvalidRevision
 from chalicelib.domain.spec import InstancesSpec
 
@@ -43,32 +41,25 @@ class InstanceDirectory:
             {"Name": "resource-type", "Values": ["instance"]}, {"Name": "key", "Values": [key]},
             {"Name": "value", "Values": [value]}]}
         found: set[str] = set()
-        try:
-            while True:
-                page = self._ec2.describe_tags(**kwargs)
-                found |= {tag["ResourceId"] for tag in page.get("Tags", [])}
-                if not page.get("NextToken"):
-                    return found
-                kwargs["NextToken"] = page["NextToken"]
-        except (ClientError, BotoCoreError) as exc:
-            raise aws_failure("EC2 DescribeTags", exc) from exc
+        while True:
+            page = aws_call("EC2 DescribeTags", self._ec2.describe_tags, **kwargs)
+            found |= {tag["ResourceId"] for tag in page.get("Tags", [])}
+            if not page.get("NextToken"):
+                return found
+            kwargs["NextToken"] = page["NextToken"]
 
     def _described(self, kwargs: dict[str, Any]) -> set[str]:
         found: set[str] = set()
-        try:
-            while True:
-                page = self._ec2.describe_instances(**kwargs)
-                found |= {inst["InstanceId"] for res in page["Reservations"] for inst in res["Instances"]}
-                if not page.get("NextToken"):
-                    return found
-                kwargs = {**kwargs, "NextToken": page["NextToken"]}
-        except ClientError as exc:
-            if error_code(exc).startswith("InvalidInstanceID"):
-                raise InvalidRevision(f"instances: {exc.response['Error'].get('Message', 'unknown instance id')}") \
-                    from None
-            raise aws_failure("EC2 DescribeInstances", exc) from exc
-        except BotoCoreError as exc:
-            raise aws_failure("EC2 DescribeInstances", exc) from exc
+        # InvalidInstanceID.NotFound, .Malformed, ...: found under their family's name
+        unknown = raising(lambda exc: InvalidRevision(
+            f"instances: {exc.response['Error'].get('Message', 'unknown instance id')}"))
+        while True:
+            page = aws_call("EC2 DescribeInstances", self._ec2.describe_instances,
+                            expected={"InvalidInstanceID": unknown}, **kwargs)
+            found |= {inst["InstanceId"] for res in page["Reservations"] for inst in res["Instances"]}
+            if not page.get("NextToken"):
+                return found
+            kwargs = {**kwargs, "NextToken": page["NextToken"]}
 
 
 _RUNNING = {"Name": "instance-state-name", "Values": ["running"]}

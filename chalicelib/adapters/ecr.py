@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from chalicelib.adapters.errors import aws_failure, error_code
+from chalicelib.adapters.errors import aws_call, error_code, raising
 from chalicelib.domain.errors import ImageNotFound
 from chalicelib.domain.image_ref import ImageRef
 
@@ -22,17 +20,12 @@ class ImageRegistry:
         if region is None:
             return image
         image_id = {"imageDigest": image.digest} if image.digest else {"imageTag": image.tag or "latest"}
-        try:
-            found = self._client_for(region).describe_images(
-                registryId=image.ecr_account, repositoryName=image.repository, imageIds=[image_id])
-        except ClientError as exc:
-            if error_code(exc) in ("ImageNotFoundException", "RepositoryNotFoundException"):
-                raise ImageNotFound(
-                    f"image {image} is not in ECR ({error_code(exc)}): push it first, or check the tag and region"
-                ) from None
-            raise aws_failure("ECR DescribeImages", exc) from exc
-        except BotoCoreError as exc:
-            raise aws_failure("ECR DescribeImages", exc) from exc
+        not_found = raising(lambda exc: ImageNotFound(
+            f"image {image} is not in ECR ({error_code(exc)}): push it first, or check the tag and region"))
+        # The client is made inside the call: a region botocore refuses is this call's failure, like any other.
+        found = aws_call("ECR DescribeImages", lambda **params: self._client_for(region).describe_images(**params),
+                         expected={"ImageNotFoundException": not_found, "RepositoryNotFoundException": not_found},
+                         registryId=image.ecr_account, repositoryName=image.repository, imageIds=[image_id])
         details = found.get("imageDetails") or []
         if not details:
             raise ImageNotFound(f"image {image} is not in ECR")

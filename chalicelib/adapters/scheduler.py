@@ -14,9 +14,7 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from chalicelib.adapters.errors import aws_failure, error_code
+from chalicelib.adapters.errors import aws_call, returning
 from chalicelib.domain.errors import ScheduleTaken
 
 # A one-time schedule resolves to the minute; keeping it at least this far ahead avoids a time already past.
@@ -41,31 +39,23 @@ class RetryScheduler:
                                   "RetryPolicy": {"MaximumRetryAttempts": 5, "MaximumEventAgeInSeconds": 3600}}
         if self._dead_letter_arn:
             target["DeadLetterConfig"] = {"Arn": self._dead_letter_arn}
-        try:
-            self._scheduler.create_schedule(
-                Name=name, GroupName=self._group, ScheduleExpression=f"at({when:%Y-%m-%dT%H:%M:%S})",
-                ScheduleExpressionTimezone="UTC", FlexibleTimeWindow={"Mode": "OFF"},
-                ActionAfterCompletion="DELETE", Description="berth automatic retry", Target=target)
-        except ClientError as exc:
-            if error_code(exc) == "ConflictException":
-                self._same_retry(name, payload)
-                return False
-            raise aws_failure("Scheduler CreateSchedule", exc) from exc
-        except BotoCoreError as exc:
-            raise aws_failure("Scheduler CreateSchedule", exc) from exc
+        created = aws_call("Scheduler CreateSchedule", self._scheduler.create_schedule,
+                           expected={"ConflictException": returning(None)},
+                           Name=name, GroupName=self._group, ScheduleExpression=f"at({when:%Y-%m-%dT%H:%M:%S})",
+                           ScheduleExpressionTimezone="UTC", FlexibleTimeWindow={"Mode": "OFF"},
+                           ActionAfterCompletion="DELETE", Description="berth automatic retry", Target=target)
+        if created is None:
+            self._same_retry(name, payload)
+            return False
         return True
 
     def _same_retry(self, name: str, payload: dict[str, Any]) -> None:
         """Raise ScheduleTaken unless the existing schedule `name` carries `payload`. One that fired and deleted
         itself since the conflict counts as the same retry: a name is never reused for another."""
-        try:
-            existing = self._scheduler.get_schedule(Name=name, GroupName=self._group)
-        except ClientError as exc:
-            if error_code(exc) == "ResourceNotFoundException":
-                return
-            raise aws_failure("Scheduler GetSchedule", exc) from exc
-        except BotoCoreError as exc:
-            raise aws_failure("Scheduler GetSchedule", exc) from exc
+        existing = aws_call("Scheduler GetSchedule", self._scheduler.get_schedule,
+                            expected={"ResourceNotFoundException": returning(None)}, Name=name, GroupName=self._group)
+        if existing is None:
+            return
         try:
             scheduled = json.loads(existing.get("Target", {}).get("Input", ""))
         except ValueError:

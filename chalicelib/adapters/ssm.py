@@ -11,9 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from chalicelib.adapters.errors import aws_failure, unanswered
+from chalicelib.adapters.errors import aws_call
 from chalicelib.domain.progress import CommandState, Invocation
 from chalicelib.domain.spec import InstancesSpec, RolloutSpec
 
@@ -43,10 +41,9 @@ class SsmGateway:
         else:
             kwargs["Targets"] = [{"Key": f"tag:{key}", "Values": [value]}
                                  for key, value in sorted((instances.tags or {}).items())]
-        try:
-            return str(self._sender().send_command(**kwargs)["Command"]["CommandId"])
-        except (ClientError, BotoCoreError) as exc:
-            raise unanswered("SSM SendCommand", exc) or aws_failure("SSM SendCommand", exc) from exc
+        sent = aws_call("SSM SendCommand", lambda **params: self._sender().send_command(**params), may_have_run=True,
+                        **kwargs)
+        return str(sent["Command"]["CommandId"])
 
     def find_commands(self, matches: Callable[[str], bool], sent_after: datetime) -> list[tuple[str, str]]:
         """(comment, command id) of every command sent since `sent_after` whose comment `matches`."""
@@ -55,10 +52,7 @@ class SsmGateway:
                                               {"key": "DocumentName", "value": DOCUMENT}]}
         found: list[tuple[str, str]] = []
         while True:
-            try:
-                page = self._ssm.list_commands(**kwargs)
-            except (ClientError, BotoCoreError) as exc:
-                raise aws_failure("SSM ListCommands", exc) from exc
+            page = aws_call("SSM ListCommands", self._ssm.list_commands, **kwargs)
             found += [(str(command.get("Comment", "")), str(command["CommandId"]))
                       for command in page.get("Commands", []) if matches(str(command.get("Comment", "")))]
             if not page.get("NextToken"):
@@ -68,10 +62,7 @@ class SsmGateway:
     def command_state(self, command_id: str) -> CommandState | None:
         """The command's status and SSM's counts of its targets: one call, whatever the fleet size. None while
         SSM does not list the command yet."""
-        try:
-            commands = self._ssm.list_commands(CommandId=command_id)["Commands"]
-        except (ClientError, BotoCoreError) as exc:
-            raise aws_failure("SSM ListCommands", exc) from exc
+        commands = aws_call("SSM ListCommands", self._ssm.list_commands, CommandId=command_id)["Commands"]
         if not commands:
             return None
         command = commands[0]
@@ -87,10 +78,7 @@ class SsmGateway:
         invocations: list[Invocation] = []
         kwargs: dict[str, Any] = {"CommandId": command_id, "Details": details, "MaxResults": 50}
         while True:
-            try:
-                page = self._ssm.list_command_invocations(**kwargs)
-            except (ClientError, BotoCoreError) as exc:
-                raise aws_failure("SSM ListCommandInvocations", exc) from exc
+            page = aws_call("SSM ListCommandInvocations", self._ssm.list_command_invocations, **kwargs)
             for item in page.get("CommandInvocations", []):
                 plugins = item.get("CommandPlugins") or [{}]
                 invocations.append(Invocation(
@@ -105,15 +93,10 @@ class SsmGateway:
 
     def full_output(self, command_id: str, instance_id: str) -> str:
         """Stdout and stderr of one instance, as long as SSM keeps them (24,000 and 8,000 characters)."""
-        try:
-            item = self._ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id)
-        except (ClientError, BotoCoreError) as exc:
-            raise aws_failure("SSM GetCommandInvocation", exc) from exc
+        item = aws_call("SSM GetCommandInvocation", self._ssm.get_command_invocation, CommandId=command_id,
+                        InstanceId=instance_id)
         stderr = item.get("StandardErrorContent", "")
         return str(item.get("StandardOutputContent", "")) + (f"\n[stderr]\n{stderr}" if stderr else "")
 
     def cancel(self, command_id: str) -> None:
-        try:
-            self._ssm.cancel_command(CommandId=command_id)
-        except (ClientError, BotoCoreError) as exc:
-            raise aws_failure("SSM CancelCommand", exc) from exc
+        aws_call("SSM CancelCommand", self._ssm.cancel_command, CommandId=command_id)

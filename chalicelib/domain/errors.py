@@ -86,6 +86,12 @@ class InvalidRequest(BerthError):
         self.field = field
 
 
+class InvalidCursor(BerthError):
+    """A page cursor that is not one berth gave for this listing: forged, garbled, cut short or another target's."""
+
+    http_status = 400
+
+
 class BreakerOpen(BerthError):
     """The target's circuit breaker is open: automatic deployments stopped until a person resets it."""
 

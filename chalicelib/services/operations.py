@@ -5,24 +5,19 @@ record are the same whoever starts it. A person's redeploy or rollback is also t
 circuit breaker, and only when asked (`reset_breaker`): the breaker exists so nobody redeploys a broken target by
 reflex.
 
-History pages are DynamoDB's LastEvaluatedKey of the `by_target` index as compact JSON in url-safe base64 without
-padding. The token is opaque to callers but checked on the way back in: it must hold exactly the index's four string
-keys and name the same target, so a forged or truncated token is a 400, never a DynamoDB error.
+History pages are the store's cursors, handed to callers as the `next` token: opaque to them, and checked by the store
+on the way back in, so a forged or truncated token is a 400 naming `next`, never a DynamoDB error.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from chalicelib.adapters.ssm import SsmGateway
-from chalicelib.adapters.store import DeploymentStore, Lock, TargetRecord
+from chalicelib.adapters.store import DeploymentStore
 from chalicelib.domain import transitions
 from chalicelib.domain.deployment import Deployment, DeploymentStatus, Revision
 from chalicelib.domain.errors import (
@@ -31,6 +26,7 @@ from chalicelib.domain.errors import (
     Conflict,
     DeploymentFinished,
     DeploymentNotFound,
+    InvalidCursor,
     InvalidRequest,
     InvalidRevision,
     NothingToRollBack,
@@ -38,12 +34,11 @@ from chalicelib.domain.errors import (
     TargetNotFound,
 )
 from chalicelib.domain.spec import TargetSpec, Trigger
+from chalicelib.domain.target import Lock, TargetRecord
 from chalicelib.services.deployments import DeploymentService, Followed
 
 logger = logging.getLogger(__name__)
 ROLLBACK_SEARCH_PAGES = 5          # how far back (pages of 50) a rollback looks for the previous good revision
-TOKEN_KEYS = frozenset({"pk", "sk", "gsi1pk", "gsi1sk"})
-MAX_TOKEN_CHARS = 2048
 
 
 @dataclass(frozen=True)
@@ -122,9 +117,12 @@ class Operations:
 
     def history(self, name: str, limit: int, token: str | None) -> HistoryPage:
         self._record(name)
-        start = decode_page_token(token, name) if token else None
-        deployments, last_key = self._store.list_deployments(name, limit, start)
-        return HistoryPage(deployments, encode_page_token(last_key) if last_key else None)
+        try:
+            deployments, cursor = self._store.list_deployments(name, limit, token)
+        except InvalidCursor:
+            raise InvalidRequest("'next' is not a page token berth gave for this target's history",
+                                 field="next") from None
+        return HistoryPage(deployments, cursor)
 
     def cancel(self, deployment_id: str, caller: str, reason: str | None = None) -> Deployment:
         """Cancel the running SSM command, mark the deployment CANCELLED and release the target's lock."""
@@ -210,15 +208,15 @@ class Operations:
 
     def _previous_good(self, name: str, record: TargetRecord) -> Revision:
         current = record.current_revision
-        start: dict[str, Any] | None = None
+        cursor: str | None = None
         for _ in range(ROLLBACK_SEARCH_PAGES):
-            page, start = self._store.list_deployments(name, limit=50, start=start)
+            page, cursor = self._store.list_deployments(name, limit=50, cursor=cursor)
             for deployment in page:
                 revision = deployment.revision
                 if deployment.status == DeploymentStatus.SUCCEEDED and revision.digest and \
                         not _same_revision(revision, current):
                     return revision
-            if not start:
+            if not cursor:
                 break
         raise NothingToRollBack(
             f"target {name!r} has nothing to roll back to: no earlier successful deployment with a known digest "
@@ -238,23 +236,3 @@ def _same_revision(revision: Revision, current: Revision | None) -> bool:
         return revision.digest == current.digest
     return revision.pinned == current.pinned
 
-
-def encode_page_token(last_key: dict[str, Any]) -> str:
-    raw = json.dumps({name: value["S"] for name, value in sorted(last_key.items())}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_page_token(token: str, target: str) -> dict[str, Any]:
-    """The ExclusiveStartKey a `next` token stands for; InvalidRequest unless it is one berth gave for `target`."""
-    problem = InvalidRequest("'next' is not a page token berth gave for this target's history", field="next")
-    if len(token) > MAX_TOKEN_CHARS:
-        raise problem
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise problem from None
-    if not isinstance(data, dict) or set(data) != TOKEN_KEYS or not all(isinstance(v, str) for v in data.values()):
-        raise problem
-    if data["gsi1pk"] != f"TARGET#{target}" or not data["pk"].startswith("DEPLOYMENT#") or data["sk"] != "RECORD":
-        raise problem
-    return {name: {"S": value} for name, value in data.items()}

@@ -22,9 +22,10 @@ import logging
 from datetime import datetime, timedelta
 
 from chalicelib.adapters.ssm import SsmGateway
-from chalicelib.adapters.store import DeploymentStore, Lock
+from chalicelib.adapters.store import DeploymentStore
 from chalicelib.domain.deployment import Attempt, Deployment, DeploymentStatus, send_number
 from chalicelib.domain.errors import DeploymentNotFound, TargetBusy
+from chalicelib.domain.target import Lock
 
 logger = logging.getLogger(__name__)
 # A send older than this that left no command carrying its comment never reached SSM: SDK timeouts are 5 s to

@@ -1,7 +1,9 @@
 """Which IAM actions each Lambda function can need, derived from the code rather than listed by hand.
 
 1. A *client class* is any class in chalicelib/ whose `__init__` takes a `<service>_client...` parameter
-   (`ssm_client`, `dynamodb_client`, `ecr_client_for_region`, `s3_client_for`, ...) and keeps it on `self`.
+   (`ssm_client`, `dynamodb_client`, `ecr_client_for_region`, `s3_client_for`, ...) and keeps it on `self`, or that
+   inherits such an `__init__` (DeploymentStore and the parts of the store it is made of); a class has the methods
+   of its bases in chalicelib/ that it does not define itself.
    Every attribute on that client (`self._ssm.send_command`, `self._client_for(region).describe_images`, or a
    bound method handed to a helper, `self._call("GetItem", self._db.get_item, ...)`) whose name is one of the
    service's operations (botocore's service model, `xform_name`) is a call.
@@ -68,11 +70,13 @@ def _receiver(node: ast.expr) -> str | None:
     return None
 
 
-def _client_attrs(cls: ast.ClassDef) -> dict[str, str]:
+def _client_attrs(cls: ast.ClassDef, nodes: dict[str, ast.ClassDef]) -> dict[str, str]:
+    """The client attributes `cls`'s `__init__` keeps, or those of the first base in chalicelib/ that has them."""
     services = set(_session().get_available_services())
     init = next((n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
     if init is None:
-        return {}
+        inherited = (_client_attrs(nodes[base], nodes) for base in _bases(cls) if base in nodes)
+        return next((found for found in inherited if found), {})
     params = {}
     for arg in init.args.args + init.args.kwonlyargs:
         match = CLIENT_PARAM.match(arg.arg)
@@ -88,9 +92,23 @@ def _client_attrs(cls: ast.ClassDef) -> dict[str, str]:
     return found
 
 
-def _scan_class(cls: ast.ClassDef, module: str) -> ClientClass:
-    info = ClientClass(cls.name, module, _client_attrs(cls))
-    for method in (n for n in cls.body if isinstance(n, ast.FunctionDef)):
+def _bases(cls: ast.ClassDef) -> list[str]:
+    return [base.id for base in cls.bases if isinstance(base, ast.Name)]
+
+
+def _methods(cls: ast.ClassDef, nodes: dict[str, ast.ClassDef]) -> dict[str, ast.FunctionDef]:
+    """`cls`'s methods and those it inherits from its bases in chalicelib/ (the first base that defines one wins)."""
+    methods: dict[str, ast.FunctionDef] = {}
+    for base in reversed(_bases(cls)):
+        if base in nodes:
+            methods.update(_methods(nodes[base], nodes))
+    methods.update({n.name: n for n in cls.body if isinstance(n, ast.FunctionDef)})
+    return methods
+
+
+def _scan_class(cls: ast.ClassDef, module: str, nodes: dict[str, ast.ClassDef]) -> ClientClass:
+    info = ClientClass(cls.name, module, _client_attrs(cls, nodes))
+    for method in _methods(cls, nodes).values():
         calls, refs, kinds, attrs = set(), set(), set(), set()
         for node in ast.walk(method):
             if isinstance(node, ast.Attribute):
@@ -112,13 +130,14 @@ def _scan_class(cls: ast.ClassDef, module: str) -> ClientClass:
 @cache
 def classes() -> dict[str, ClientClass]:
     """Every class in chalicelib/, by name (client classes have a non-empty `clients`)."""
-    found: dict[str, ClientClass] = {}
+    nodes: dict[str, tuple[ast.ClassDef, str]] = {}
     for path in sorted((ROOT / "chalicelib").rglob("*.py")):
         tree = ast.parse(path.read_text(), str(path))
         for node in tree.body:
             if isinstance(node, ast.ClassDef):
-                found[node.name] = _scan_class(node, str(path.relative_to(ROOT)))
-    return found
+                nodes[node.name] = (node, str(path.relative_to(ROOT)))
+    by_name = {name: node for name, (node, _) in nodes.items()}
+    return {name: _scan_class(node, module, by_name) for name, (node, module) in nodes.items()}
 
 
 def _module_functions(path: Path) -> dict[str, ast.FunctionDef]:
