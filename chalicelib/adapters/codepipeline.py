@@ -1,16 +1,25 @@
-"""CodePipeline job results. A second result for a finished job is AWS's way of saying a duplicate already reported."""
+"""CodePipeline: job results, and retrying a stage's failed actions.
+
+A second result for a finished job is AWS's way of saying a duplicate already reported. A stage retry CodePipeline
+refuses (the stage is not retryable, the execution is no longer the latest, the pipeline or stage is gone) is a
+StageRetryRefused value; any other failure is AwsCallFailed.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.adapters.errors import error_code
+from chalicelib.adapters.errors import aws_failure, error_code
 from chalicelib.domain.results import MAX_FAILURE, MAX_SUMMARY, Continue, Fail, JobResult, Succeed, clip
 
 logger = logging.getLogger(__name__)
+# RetryStageExecution's answers that mean "this retry cannot happen", not "try again".
+_STAGE_RETRY_REFUSALS = frozenset({"StageNotRetryableException", "NotLatestPipelineExecutionException",
+                                   "ConflictException", "PipelineNotFoundException", "StageNotFoundException"})
 
 
 class JobReporter:
@@ -47,3 +56,30 @@ def _success_kwargs(job_id: str, result: Continue | Succeed) -> dict[str, Any]:
     elif result.output_variables:
         kwargs["outputVariables"] = result.output_variables
     return kwargs
+
+
+@dataclass(frozen=True)
+class StageRetryRefused:
+    code: str              # CodePipeline's error code
+
+    @property
+    def reason(self) -> str:
+        return f"CodePipeline refused the retry: {self.code}"
+
+
+class PipelineStages:
+    def __init__(self, codepipeline_client: Any) -> None:
+        self._cp = codepipeline_client
+
+    def retry_failed_actions(self, pipeline: str, stage: str, execution_id: str) -> StageRetryRefused | None:
+        """RetryStageExecution in FAILED_ACTIONS mode; None once CodePipeline took it, else why it refused."""
+        try:
+            self._cp.retry_stage_execution(pipelineName=pipeline, stageName=stage, pipelineExecutionId=execution_id,
+                                           retryMode="FAILED_ACTIONS")
+        except ClientError as exc:
+            if error_code(exc) in _STAGE_RETRY_REFUSALS:
+                return StageRetryRefused(error_code(exc))
+            raise aws_failure("CodePipeline RetryStageExecution", exc) from exc
+        except BotoCoreError as exc:
+            raise aws_failure("CodePipeline RetryStageExecution", exc) from exc
+        return None
