@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from .deployment import Attempt
 from .exit_codes import EXIT_MEANING, FailureClass, ScriptExit
 
 TRANSIENT_SSM_STATUSES = frozenset({"TimedOut", "DeliveryTimedOut", "Undeliverable", "NeverRan"})
@@ -64,6 +65,15 @@ def classify_failure(signals: Iterable[FailureSignal]) -> FailureClass:
     instance needs Docker, else transient. An empty list (no diagnostics could be read) counts as transient."""
     classes = [classify_signal(signal) for signal in signals]
     return min(classes, key=_ORDER.__getitem__) if classes else FailureClass.TRANSIENT
+
+
+def classify_attempt(attempt: Attempt) -> FailureClass:
+    """How an SSM attempt failed, from its instances' results. Instances SSM cancelled because the error budget was
+    spent say nothing about the failure's kind: they count only when no other instance failed."""
+    failed = [r for r in attempt.instances.values() if not r.succeeded]
+    telling = [r for r in failed if r.status != "Cancelled"] or failed
+    return classify_failure(FailureSignal(status=r.status, exit_code=r.response_code, text=r.output_tail)
+                            for r in telling)
 
 
 @dataclass(frozen=True)

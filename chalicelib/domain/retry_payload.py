@@ -29,10 +29,10 @@ class _Task(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     kind: str
-    attempt: int = Field(ge=1, le=100)
 
     def wire(self) -> dict[str, Any]:
-        """The schedule's Input: `kind` first, then every field that differs from its default."""
+        """The schedule's Input: `kind` first, then every field that differs from its default, in the order berth has
+        always written them."""
         return {"kind": self.kind, **self.model_dump(exclude_defaults=True)}
 
 
@@ -41,6 +41,7 @@ class SsmRetry(_Task):
 
     kind: Literal["ssm"] = "ssm"
     deployment_id: str = Field(min_length=1, max_length=128)
+    attempt: int = Field(ge=1, le=100)
 
 
 class CodeDeployRetry(_Task):
@@ -49,6 +50,7 @@ class CodeDeployRetry(_Task):
 
     kind: Literal["codedeploy"] = "codedeploy"
     deployment_id: str = Field(min_length=1, max_length=128)
+    attempt: int = Field(ge=1, le=100)
     wait: int = Field(default=0, ge=0, le=100)
 
     def waited(self) -> CodeDeployRetry:
@@ -62,6 +64,7 @@ class PipelineStageRetry(_Task):
     pipeline: str = Field(pattern=PIPELINE_NAME)
     stage: str = Field(pattern=PIPELINE_NAME)
     execution_id: str = Field(pattern=UUID)
+    attempt: int = Field(ge=1, le=100)
 
 
 RetryTask = Annotated[SsmRetry | CodeDeployRetry | PipelineStageRetry, Field(discriminator="kind")]

@@ -38,7 +38,6 @@ from chalicelib.domain.errors import (
     Conflict,
     InvalidRevision,
 )
-from chalicelib.domain.exit_codes import FailureClass
 from chalicelib.domain.image_ref import parse_image_ref
 from chalicelib.domain.progress import (
     CommandState,
@@ -49,7 +48,7 @@ from chalicelib.domain.progress import (
     progress_while_running,
     success_from_counts,
 )
-from chalicelib.domain.retry import Failure, FailureSignal, GiveUp, Retry, RetryDecision, classify_failure
+from chalicelib.domain.retry import Failure, GiveUp, Retry, RetryDecision, classify_attempt
 from chalicelib.domain.retry_payload import SsmRetry
 from chalicelib.domain.spec import TargetSpec, Trigger
 from chalicelib.observability import Telemetry
@@ -252,7 +251,7 @@ class DeploymentService:
         retry is due) or the final failure."""
         if self._retries is None:
             return self._failed(deployment, now, message)
-        failure = Failure(attempt_failure_class(deployment.attempts[-1]), is_rollback=deployment.trigger == "rollback")
+        failure = Failure(classify_attempt(deployment.attempts[-1]), is_rollback=deployment.trigger == "rollback")
         return self._retries.handle(_FailedAttempt(
             failure=failure,
             attempts_made=len(deployment.attempts), lineage=deployment.deployment_id, target=deployment.target,
@@ -373,15 +372,6 @@ class DeploymentService:
         self._telemetry.seconds("DeploymentDurationSeconds",
                                 (finished.updated_at - deployment.created_at).total_seconds())
         return saved
-
-
-def attempt_failure_class(attempt: Attempt) -> FailureClass:
-    """How an attempt failed, from its instances' results. Instances SSM cancelled because the error budget was spent
-    say nothing about the failure's kind: they count only when no other instance failed."""
-    failed = [r for r in attempt.instances.values() if not r.succeeded]
-    telling = [r for r in failed if r.status != "Cancelled"] or failed
-    return classify_failure(FailureSignal(status=r.status, exit_code=r.response_code, text=r.output_tail)
-                            for r in telling)
 
 
 @dataclass
