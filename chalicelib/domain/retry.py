@@ -4,7 +4,9 @@ Failure classes:
     transient   pull failed, registry login, agent or delivery timeouts, throttling: retry after a backoff
     remediable  Docker missing (`docker: command not found`): install Docker on the instances, then retry
     permanent   bad revision or configuration, health check failed after a clean start: never retried
-Backoff is exponential with full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter"):
+`decide_retry` is the one decision for every kind of failure berth retries (an attempt of its own SSM deployment, a
+CodeDeploy deployment, a pipeline stage). Backoff is exponential with full jitter (AWS Architecture Blog, "Exponential
+Backoff And Jitter"):
     delay = uniform(0, min(cap, base * 2 ** (attempt - 1)))
 Time and randomness come in as parameters; nothing here reads a clock or a random source.
 """

@@ -253,9 +253,9 @@ class DeploymentService:
             return self._failed(deployment, now, message)
         failure = Failure(classify_attempt(deployment.attempts[-1]), is_rollback=deployment.trigger == "rollback")
         return self._retries.handle(_FailedAttempt(
-            failure=failure,
-            attempts_made=len(deployment.attempts), lineage=deployment.deployment_id, target=deployment.target,
-            budget=deployment.spec.retry, service=self, deployment=deployment, message=message), now)
+            failure=failure, attempts_made=len(deployment.attempts), lineage=deployment.deployment_id,
+            target=deployment.target, budget=deployment.spec.retry, service=self, deployment=deployment,
+            message=message), now)
 
     def _hold_for_retry(self, deployment: Deployment, decision: RetryDecision, now: datetime) -> RetryDecision:
         if isinstance(decision, Retry) and not self._lock.hold(
