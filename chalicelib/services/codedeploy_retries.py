@@ -192,6 +192,7 @@ class _FailedDeployment(RetryCase[Outcome]):
     commands: list[str] = field(default_factory=list)
 
     def hold(self, decision: RetryDecision, now: datetime) -> RetryDecision:
+        # The claimed record (its new version) is the one settle writes on.
         self.record = self.retrier._claim(self.record, now)
         if isinstance(decision, Retry) and decision.remediate_first:
             self.commands = self.retrier._remediate(self.diagnosis.failures, self.record.deployment_id)

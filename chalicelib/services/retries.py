@@ -79,6 +79,7 @@ class Retrier:
         self._telemetry = telemetry or Telemetry()
 
     def handle(self, case: RetryCase[T], now: datetime) -> T:
+        """Decide what follows the failure and carry it out (see the module); returns what the case settled."""
         decision = self._decide(case, now)
         if isinstance(decision, Retry) and self._scheduler is None:
             carried_out = case.without_scheduler(decision)
@@ -108,8 +109,8 @@ class Retrier:
         policy = RetryPolicy(budget.max_attempts, budget.base_seconds, budget.cap_seconds, self._breaker)
         breaker = None
         if case.target is not None:
-            breaker = TargetBreaker(tuple(record.recent_failures), bool(record.breaker_open_since)) if record else (
-                TargetBreaker())
+            breaker = (TargetBreaker(tuple(record.recent_failures), bool(record.breaker_open_since)) if record
+                       else TargetBreaker())
         return decide_retry(case.failure, History(case.attempts_made, breaker), policy, now, self._rng)
 
     @property
