@@ -30,7 +30,7 @@ def pipeline_job(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"result": type(result).__name__ if result else "ignored"}
 
 
-# EventBridge rules and the retry Lambda (chalicelib/services/codedeploy_events.py, event_handlers.py).
+# EventBridge rules and the retry Lambda: each served by the chalicelib/services module of its name.
 @app.on_cw_event({"source": ["aws.codedeploy"], "detail-type": [
     "CodeDeploy Deployment State-change Notification", "CodeDeploy Instance State-change Notification"]},
     name="codedeploy_events")
@@ -40,7 +40,7 @@ def codedeploy_events(event: Any) -> dict[str, str]:
     from chalicelib.observability import observed
 
     with observed("codedeploy_events", event.context):
-        return _outcome(wiring.codedeploy_follower().on_event(parse_event(CodeDeployEvent, event.to_dict())))
+        return _outcome(wiring.codedeploy_recorder().on_event(parse_event(CodeDeployEvent, event.to_dict())))
 
 
 @app.on_cw_event({"source": ["aws.ssm"], "detail-type": ["EC2 Command Status-change Notification"],
@@ -70,11 +70,11 @@ def pipeline_action_failed(event: Any) -> dict[str, str]:
 def retry_deployment(event: dict[str, Any], context: Any) -> dict[str, str]:
     """Invoked by an EventBridge Scheduler one-time schedule with the retry's payload."""
     from chalicelib import wiring
-    from chalicelib.domain.events import RetryPayload, parse_event
+    from chalicelib.domain.retry_payload import parse_retry_payload
     from chalicelib.observability import observed
 
     with observed("retry_deployment", context):
-        return _outcome(wiring.retry_runner().run(parse_event(RetryPayload, event)))
+        return _outcome(wiring.retry_runner().run(parse_retry_payload(event)))
 
 
 @app.lambda_function(name="codedeploy_hook")

@@ -110,10 +110,11 @@ def deployment_service() -> Any:
     from chalicelib.adapters.ecr import ImageRegistry
     from chalicelib.services.deployments import DeploymentService
 
+    telemetry = observability.current()
     return DeploymentService(
         store=store(), ssm=ssm_gateway(), instances=InstanceDirectory(LazyClient("ec2")),
         registry=ImageRegistry(lambda region: cached_client("ecr", region)), scripts=instance_scripts(),
-        clock=utc_now, new_id=new_deployment_id, retries=ssm_retries(), telemetry=observability.current(),
+        clock=utc_now, new_id=new_deployment_id, retries=retrier(telemetry), telemetry=telemetry,
     )
 
 
@@ -121,11 +122,11 @@ def jitter(low: float, high: float) -> float:
     return random.SystemRandom().uniform(low, high)
 
 
-def breaker_policy() -> Any:
-    from chalicelib.services.retries import BreakerPolicy
+def breaker() -> Any:
+    from chalicelib.domain.retry import Breaker
 
     settings = Settings.from_env()
-    return BreakerPolicy(settings.breaker_threshold, settings.breaker_window_seconds)
+    return Breaker(settings.breaker_threshold, settings.breaker_window_seconds)
 
 
 def scheduler() -> Any:
@@ -139,38 +140,47 @@ def scheduler() -> Any:
                           settings.schedule_group, settings.schedule_dead_letter_arn)
 
 
-def ssm_retries() -> Any:
-    from chalicelib.services.retries import SsmRetries
+def retrier(telemetry: Any = None) -> Any:
+    """The one retry path every kind of failure goes through."""
+    from chalicelib.services.retries import Retrier
 
-    return SsmRetries(store(), scheduler(), breaker_policy(), jitter)
+    return Retrier(store(), scheduler(), breaker(), jitter, telemetry)
 
 
-def codedeploy_follower() -> Any:
-    from chalicelib.services.codedeploy_events import CodeDeployFollower
+def codedeploy_retrier() -> Any:
+    from chalicelib.services.codedeploy_retries import CodeDeployRetrier
 
-    return CodeDeployFollower(store(), codedeploy_gateway(), ssm_gateway(),
-                              scheduler(), instance_scripts(), utc_now, jitter,
-                              Settings.from_env().codedeploy_groups, breaker_policy(), observability.current())
+    telemetry = observability.current()
+    return CodeDeployRetrier(store(), codedeploy_gateway(), ssm_gateway(), retrier(telemetry), instance_scripts(),
+                             utc_now, telemetry)
+
+
+def codedeploy_recorder() -> Any:
+    from chalicelib.services.codedeploy_events import CodeDeployRecorder
+
+    return CodeDeployRecorder(store(), codedeploy_gateway(), codedeploy_retrier(), utc_now,
+                              Settings.from_env().codedeploy_groups)
 
 
 def pipeline_retrier() -> Any:
-    from chalicelib.domain.retry import RetryPolicy
-    from chalicelib.services.pipeline_retries import PipelineRetrier
+    from chalicelib.adapters.codepipeline import PipelineStages
+    from chalicelib.services.pipeline_action_failed import PipelineRetrier
 
-    return PipelineRetrier(store(), LazyClient("codepipeline"), scheduler(), Settings.from_env().retry_pipelines,
-                           RetryPolicy(), utc_now, jitter)
+    # Stage retries are not deployments: they stay out of the deployments' retry metrics.
+    return PipelineRetrier(store(), PipelineStages(LazyClient("codepipeline")), retrier(),
+                           Settings.from_env().retry_pipelines, utc_now)
 
 
 def ssm_command_follower() -> Any:
-    from chalicelib.services.event_handlers import SsmCommandFollower
+    from chalicelib.services.ssm_command_events import SsmCommandFollower
 
     return SsmCommandFollower(store(), deployment_service())
 
 
 def retry_runner() -> Any:
-    from chalicelib.services.event_handlers import RetryRunner
+    from chalicelib.services.retry_deployment import RetryRunner
 
-    return RetryRunner(deployment_service(), codedeploy_follower(), pipeline_retrier())
+    return RetryRunner(deployment_service(), codedeploy_retrier(), pipeline_retrier())
 
 
 def lifecycle_hook_service() -> Any:

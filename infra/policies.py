@@ -99,13 +99,15 @@ def _schedule_retries(stage: str) -> list[Statement]:
     ]
 
 
-def _codedeploy_read() -> list[Statement]:
+def _codedeploy_read(targets: bool = True) -> list[Statement]:
+    """Reading CodeDeploy deployments; with `targets`, their instances' diagnostics too (what the recorder reads)."""
     return [
         {"Sid": "ReadCodeDeployDeployments", "Effect": "Allow", "Action": "codedeploy:GetDeployment",
          "Resource": "arn:aws:codedeploy:*:*:deploymentgroup:*"},
         # No resource types for these two (Service Authorization Reference, AWS CodeDeploy).
-        {"Sid": "ReadCodeDeployTargets", "Effect": "Allow",
-         "Action": ["codedeploy:ListDeploymentTargets", "codedeploy:BatchGetDeploymentTargets"], "Resource": "*"},
+        *([{"Sid": "ReadCodeDeployTargets", "Effect": "Allow",
+            "Action": ["codedeploy:ListDeploymentTargets", "codedeploy:BatchGetDeploymentTargets"],
+            "Resource": "*"}] if targets else []),
         # A retry looks for newer deployments of its group, and for its own deployment after an unanswered create.
         {"Sid": "ListCodeDeployDeployments", "Effect": "Allow",
          "Action": ["codedeploy:ListDeployments", "codedeploy:BatchGetDeployments"],
@@ -154,10 +156,12 @@ def statements(stage: str, function: str) -> list[Statement]:
             _table(stage, "GetItem", "PutItem", "UpdateItem", "Query"), *_codedeploy_read(), *_codedeploy_redeploy(),
             *_send_command(), _read_invocations(), *_schedule_retries(stage), _dead_letters(stage)],
         "pipeline_action_failed": [
-            _table(stage, "PutItem", "UpdateItem"), _retry_stages(), *_schedule_retries(stage),
+            # GetItem: the one retry path reads the failed target's breaker; a stage has no target, but the call
+            # analysis cannot tell.
+            _table(stage, "GetItem", "PutItem", "UpdateItem"), _retry_stages(), *_schedule_retries(stage),
             _dead_letters(stage)],
         "retry_deployment": [
-            _table(stage, *write, "Query"), *deploy, follow, *_codedeploy_read(),
+            _table(stage, *write, "Query"), *deploy, follow, *_codedeploy_read(targets=False),
             *_codedeploy_redeploy(), _retry_stages(), _dead_letters(stage)],
         "codedeploy_hook": [
             _table(stage, "GetItem"), *_codedeploy_read()[:1],

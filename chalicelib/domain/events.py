@@ -1,4 +1,5 @@
-"""EventBridge events berth listens to, and CodeDeploy's Lambda hook event, parsed once at the edge."""
+"""EventBridge events berth listens to, and CodeDeploy's Lambda hook event, parsed once at the edge (a retry
+schedule's payload is chalicelib.domain.retry_payload)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .errors import InvalidEvent
 
 M = TypeVar("M", bound=BaseModel)
-UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 FINAL_DEPLOYMENT_STATES = frozenset({"SUCCESS", "FAILURE", "STOP"})
 FAILED_COMMAND_STATUSES = frozenset({"Failed", "TimedOut", "Cancelled", "DeliveryTimedOut"})
 
@@ -76,14 +76,3 @@ def parse_event(model: type[M], event: Any) -> M:
         fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors(include_input=False))
         raise InvalidEvent(f"{model.__name__} is malformed at: {fields}") from None
 
-
-class RetryPayload(_Event):
-    """What a retry schedule hands the retry_deployment Lambda (berth writes it; still checked at the edge)."""
-
-    kind: str = Field(pattern=r"^(ssm|codedeploy|pipeline)$")
-    attempt: int = Field(ge=1, le=100)
-    deployment_id: str | None = Field(default=None, min_length=1, max_length=128)
-    wait: int = Field(default=0, ge=0, le=100)
-    pipeline: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.@\-_]{1,100}$")
-    stage: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.@\-_]{1,100}$")
-    execution_id: str | None = Field(default=None, pattern=UUID)

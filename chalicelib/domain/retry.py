@@ -4,7 +4,9 @@ Failure classes:
     transient   pull failed, registry login, agent or delivery timeouts, throttling: retry after a backoff
     remediable  Docker missing (`docker: command not found`): install Docker on the instances, then retry
     permanent   bad revision or configuration, health check failed after a clean start: never retried
-Backoff is exponential with full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter"):
+`decide_retry` is the one decision for every kind of failure berth retries (an attempt of its own SSM deployment, a
+CodeDeploy deployment, a pipeline stage). Backoff is exponential with full jitter (AWS Architecture Blog, "Exponential
+Backoff And Jitter"):
     delay = uniform(0, min(cap, base * 2 ** (attempt - 1)))
 Time and randomness come in as parameters; nothing here reads a clock or a random source.
 """
@@ -17,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from .deployment import Attempt
 from .exit_codes import EXIT_MEANING, FailureClass, ScriptExit
 
 TRANSIENT_SSM_STATUSES = frozenset({"TimedOut", "DeliveryTimedOut", "Undeliverable", "NeverRan"})
@@ -66,13 +69,57 @@ def classify_failure(signals: Iterable[FailureSignal]) -> FailureClass:
     return min(classes, key=_ORDER.__getitem__) if classes else FailureClass.TRANSIENT
 
 
+def classify_attempt(attempt: Attempt) -> FailureClass:
+    """How an SSM attempt failed, from its instances' results. Instances SSM cancelled because the error budget was
+    spent say nothing about the failure's kind: they count only when no other instance failed."""
+    failed = [r for r in attempt.instances.values() if not r.succeeded]
+    telling = [r for r in failed if r.status != "Cancelled"] or failed
+    return classify_failure(FailureSignal(status=r.status, exit_code=r.response_code, text=r.output_tail)
+                            for r in telling)
+
+
+@dataclass(frozen=True)
+class Breaker:
+    """A target's circuit breaker: `threshold` failures within `window_seconds` stop its automatic retries."""
+
+    threshold: int = 5
+    window_seconds: int = 3600
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
+    """How often and how soon berth tries again: the retry budget, the backoff, and the target's breaker."""
+
     max_attempts: int = 3
     base_seconds: int = 30
     cap_seconds: int = 900
-    breaker_threshold: int = 5
-    breaker_window_seconds: int = 3600
+    breaker: Breaker = Breaker()
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What failed, as far as the decision cares: its class, and whether it may be retried at all."""
+
+    failure_class: FailureClass
+    is_rollback: bool = False
+    stopped_by_person: bool = False
+
+
+@dataclass(frozen=True)
+class TargetBreaker:
+    """The breaker's state on the target that failed: its earlier failures (epoch seconds) and whether it is open."""
+
+    earlier_failures: tuple[int, ...] = ()
+    open: bool = False
+
+
+@dataclass(frozen=True)
+class History:
+    """What came before this failure: the attempts made (this one included) and the target's breaker; `breaker` is
+    None for a failure that belongs to no target (a pipeline stage, a CodeDeploy group berth has no target for)."""
+
+    attempts_made: int
+    breaker: TargetBreaker | None = None
 
 
 @dataclass(frozen=True)
@@ -100,31 +147,36 @@ def backoff_seconds(attempt: int, base: float, cap: float, rng: Callable[[float,
     return min(max(drawn, 0.0), ceiling)
 
 
-def breaker_trips(recent_failures: Sequence[int], now: int, policy: RetryPolicy) -> bool:
-    window_start = now - policy.breaker_window_seconds
-    return sum(1 for at in recent_failures if at >= window_start) >= policy.breaker_threshold
+def breaker_trips(recent_failures: Sequence[int], now: int, breaker: Breaker) -> bool:
+    window_start = now - breaker.window_seconds
+    return sum(1 for at in recent_failures if at >= window_start) >= breaker.threshold
 
 
-def plan_retry(failure: FailureClass, attempts_made: int, policy: RetryPolicy, *, is_rollback: bool,
-               stopped_by_person: bool, breaker_open: bool, recent_failures: Sequence[int], now: datetime,
-               rng: Callable[[float, float], float]) -> RetryDecision:
-    """Decide what follows a failed attempt. `recent_failures` includes this failure."""
-    trips = breaker_trips(recent_failures, int(now.timestamp()), policy)
-    if is_rollback:
+def decide_retry(failure: Failure, history: History, policy: RetryPolicy, now: datetime,
+                 rng: Callable[[float, float], float]) -> RetryDecision:
+    """What follows a failure, for every kind berth retries (an SSM attempt, a CodeDeploy deployment, a pipeline
+    stage). A rollback or a stop by a person is never retried; an open or tripping breaker, a permanent failure and a
+    spent budget give up; anything else is retried after a full-jitter backoff, remediated first when Docker is
+    missing. A give-up says whether this failure opens the target's breaker."""
+    breaker = history.breaker
+    recent = (*breaker.earlier_failures, int(now.timestamp())) if breaker is not None else ()
+    trips = breaker is not None and breaker_trips(recent, int(now.timestamp()), policy.breaker)
+    if failure.is_rollback:
         return GiveUp("the failed deployment is a rollback; berth never retries a rollback", trips)
-    if stopped_by_person:
+    if failure.stopped_by_person:
         return GiveUp("a person stopped the deployment; berth does not retry it", trips)
-    if breaker_open or trips:
-        return GiveUp(f"circuit breaker open: the target failed {len(recent_failures)} times within "
-                      f"{policy.breaker_window_seconds // 60} minutes; automatic retries stop until a person "
+    if breaker is not None and (breaker.open or trips):
+        return GiveUp(f"circuit breaker open: the target failed {len(recent)} times within "
+                      f"{policy.breaker.window_seconds // 60} minutes; automatic retries stop until a person "
                       "redeploys", True)
-    if failure == FailureClass.PERMANENT:
+    if failure.failure_class == FailureClass.PERMANENT:
         return GiveUp("the failure is permanent (bad revision, configuration, or a health check that failed after a "
                       "clean start); retrying would fail the same way")
+    attempts_made = history.attempts_made
     if attempts_made >= policy.max_attempts:
         return GiveUp(f"retry budget spent: {attempts_made} of {policy.max_attempts} attempts made")
     delay = backoff_seconds(attempts_made, policy.base_seconds, policy.cap_seconds, rng)
-    remediate = failure == FailureClass.REMEDIABLE
+    remediate = failure.failure_class == FailureClass.REMEDIABLE
     reason = ("Docker is missing on some instances: install it, then retry" if remediate
               else "transient failure: retry after a backoff")
     return Retry(attempts_made + 1, now + timedelta(seconds=delay), delay, remediate, reason)

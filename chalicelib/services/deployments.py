@@ -37,7 +37,6 @@ from chalicelib.domain.errors import (
     CallUnanswered,
     Conflict,
     InvalidRevision,
-    ScheduleTaken,
 )
 from chalicelib.domain.image_ref import parse_image_ref
 from chalicelib.domain.progress import (
@@ -49,10 +48,11 @@ from chalicelib.domain.progress import (
     progress_while_running,
     success_from_counts,
 )
-from chalicelib.domain.retry import GiveUp, Retry
+from chalicelib.domain.retry import Failure, GiveUp, Retry, RetryDecision, classify_attempt
+from chalicelib.domain.retry_payload import SsmRetry
 from chalicelib.domain.spec import TargetSpec, Trigger
 from chalicelib.observability import Telemetry
-from chalicelib.services.retries import SsmRetries
+from chalicelib.services.retries import Retrier, RetryCase
 from chalicelib.services.target_lock import UNSENT_AFTER, TargetLock, sent_commands
 
 logger = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class Followed:
 class DeploymentService:
     def __init__(self, store: DeploymentStore, ssm: SsmGateway, instances: InstanceDirectory,
                  registry: ImageRegistry, scripts: dict[str, str], clock: Callable[[], datetime],
-                 new_id: Callable[[], str], lock_slack_seconds: int = 900, retries: SsmRetries | None = None,
+                 new_id: Callable[[], str], lock_slack_seconds: int = 900, retries: Retrier | None = None,
                  telemetry: Telemetry | None = None) -> None:
         self._store = store
         self._ssm = ssm
@@ -251,29 +251,26 @@ class DeploymentService:
         retry is due) or the final failure."""
         if self._retries is None:
             return self._failed(deployment, now, message)
-        failure, decision = self._retries.decide(deployment, now)
+        failure = Failure(classify_attempt(deployment.attempts[-1]), is_rollback=deployment.trigger == "rollback")
+        return self._retries.handle(_FailedAttempt(
+            failure=failure, attempts_made=len(deployment.attempts), lineage=deployment.deployment_id,
+            target=deployment.target, budget=deployment.spec.retry, service=self, deployment=deployment,
+            message=message), now)
+
+    def _hold_for_retry(self, deployment: Deployment, decision: RetryDecision, now: datetime) -> RetryDecision:
         if isinstance(decision, Retry) and not self._lock.hold(
                 deployment, now, until=decision.at + timedelta(seconds=self._lock_slack)):
-            decision = GiveUp(self._lock.moved_on(deployment))
-        name = ""
-        if isinstance(decision, Retry):
-            try:
-                name = self._retries.schedule(deployment, decision, now)
-            except ScheduleTaken as exc:
-                decision = GiveUp(exc.message)
-        number = len(deployment.attempts)
-        cause = f"attempt {number} failed ({failure.value}): {message[:500]}"
+            return GiveUp(self._lock.moved_on(deployment))
+        return decision
+
+    def _retry_decided(self, deployment: Deployment, message: str, failure: Failure, decision: RetryDecision,
+                       schedule: str, now: datetime) -> Deployment:
+        cause = f"attempt {len(deployment.attempts)} failed ({failure.failure_class.value}): {message[:500]}"
         if isinstance(decision, GiveUp):
-            finished = self._settle(deployment, transitions.gave_up(
+            return self._settle(deployment, transitions.gave_up(
                 deployment, f"{message} Gave up: {decision.reason}.", decision.reason, cause, now))
-            self._retries.record_failure(deployment.target, now, decision.open_breaker)
-            self._telemetry.count("RetriesGivenUp")
-            return finished
-        saved = self._store.save_deployment(
-            transitions.retry_scheduled(deployment, message, decision, name, cause, now))
-        self._retries.record_failure(deployment.target, now, open_breaker=False)
-        self._telemetry.count("RetriesScheduled")
-        return saved
+        return self._store.save_deployment(transitions.retry_scheduled(deployment, message, decision, schedule, cause,
+                                                                        now))
 
     def _superseded(self, deployment: Deployment, now: datetime, what: str) -> Deployment:
         """The target moved on: this deployment must not act on it again. It ends FAILED, saying who took it."""
@@ -375,3 +372,22 @@ class DeploymentService:
         self._telemetry.seconds("DeploymentDurationSeconds",
                                 (finished.updated_at - deployment.created_at).total_seconds())
         return saved
+
+
+@dataclass
+class _FailedAttempt(RetryCase[Deployment]):
+    """A failed attempt of berth's own deployment: retried as the deployment's next attempt, which keeps the target
+    until it is due."""
+
+    service: DeploymentService
+    deployment: Deployment
+    message: str
+
+    def hold(self, decision: RetryDecision, now: datetime) -> RetryDecision:
+        return self.service._hold_for_retry(self.deployment, decision, now)
+
+    def task(self, retry: Retry) -> SsmRetry:
+        return SsmRetry(deployment_id=self.deployment.deployment_id, attempt=retry.attempt)
+
+    def settle(self, decision: RetryDecision, schedule: str, now: datetime) -> Deployment:
+        return self.service._retry_decided(self.deployment, self.message, self.failure, decision, schedule, now)

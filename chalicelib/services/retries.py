@@ -1,74 +1,126 @@
-"""Automatic retries of berth's own SSM deployments: what to decide when an attempt fails, and scheduling it.
+"""The one retry path: every failure berth may retry goes through `Retrier.handle`, whatever its kind.
 
-The decision itself is pure (chalicelib.domain.retry); this module gathers its inputs (the target's recent failures and
-breaker) and carries out its effects (an EventBridge Scheduler one-time schedule, the breaker's bookkeeping).
-Exactly one retry per failed attempt: the deployment record moves from IN_PROGRESS to RETRYING by a version-checked
-write, and the schedule's name is deterministic per deployment and attempt.
+A kind (an attempt of berth's own SSM deployment, a CodeDeploy deployment, a pipeline stage) describes its failure as a
+`RetryCase`: what failed, how many attempts were made, the target whose breaker counts it, and the steps that are its
+own (holding what the retry needs before it is scheduled, the payload, persisting the outcome). The path does the
+rest, in this order: read the target's breaker, decide (chalicelib.domain.retry.decide_retry, pure), give up when no
+scheduler is configured, let the case hold, create the schedule (a name taken by another retry gives up), let the case
+persist the outcome, then count the failure in the target's breaker. The breaker is written last: the case's save is
+version-checked, so a duplicate delivery that loses there counts nothing.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Generic, TypeVar
 
 from chalicelib.adapters.scheduler import RetryScheduler
 from chalicelib.adapters.store import DeploymentStore
-from chalicelib.domain.deployment import Deployment
-from chalicelib.domain.exit_codes import FailureClass
+from chalicelib.domain.errors import ScheduleTaken
 from chalicelib.domain.retry import (
-    FailureSignal,
+    Breaker,
+    Failure,
     GiveUp,
+    History,
     Retry,
     RetryDecision,
     RetryPolicy,
-    classify_failure,
-    plan_retry,
+    TargetBreaker,
+    decide_retry,
     schedule_name,
 )
+from chalicelib.domain.retry_payload import RetryTask
+from chalicelib.domain.spec import RetrySpec
+from chalicelib.observability import Telemetry
+
+T = TypeVar("T")
+NOT_CONFIGURED = ("automatic retries are not configured (BERTH_RETRY_FUNCTION_ARN and BERTH_SCHEDULER_ROLE_ARN are "
+                  "unset)")
 
 
-@dataclass(frozen=True)
-class BreakerPolicy:
-    threshold: int = 5
-    window_seconds: int = 3600
+@dataclass
+class RetryCase(ABC, Generic[T]):
+    """One failure, as the retry path needs it. `lineage` names the schedule (with the attempt); `target` is whose
+    breaker counts the failure (None: none does); `budget` is the retry budget, or None for the target's own."""
+
+    failure: Failure
+    attempts_made: int
+    lineage: str
+    target: str | None
+    budget: RetrySpec | None
+
+    def hold(self, decision: RetryDecision, now: datetime) -> RetryDecision:
+        """Claim what the decision needs before anything is scheduled; may turn a retry into a give-up."""
+        return decision
+
+    def without_scheduler(self, retry: Retry) -> T | None:
+        """What to do with a retry when no scheduler is configured; None gives up."""
+        return None
+
+    @abstractmethod
+    def task(self, retry: Retry) -> RetryTask:
+        """The payload the schedule hands the retry_deployment Lambda."""
+
+    @abstractmethod
+    def settle(self, decision: RetryDecision, schedule: str, now: datetime) -> T:
+        """Persist the outcome: a give-up, or a retry scheduled as `schedule`."""
 
 
-class SsmRetries:
-    def __init__(self, store: DeploymentStore, scheduler: RetryScheduler | None, breaker: BreakerPolicy,
-                 rng: Callable[[float, float], float]) -> None:
+class Retrier:
+    def __init__(self, store: DeploymentStore, scheduler: RetryScheduler | None, breaker: Breaker,
+                 rng: Callable[[float, float], float], telemetry: Telemetry | None = None) -> None:
         self._store = store
         self._scheduler = scheduler
         self._breaker = breaker
         self._rng = rng
+        self._telemetry = telemetry or Telemetry()
 
-    def decide(self, deployment: Deployment, now: datetime) -> tuple[FailureClass, RetryDecision]:
-        attempt = deployment.attempts[-1]
-        failed = [r for r in attempt.instances.values() if not r.succeeded]
-        # Instances SSM cancelled because the error budget was spent say nothing about the failure's kind.
-        signals = [FailureSignal(status=r.status, exit_code=r.response_code, text=r.output_tail)
-                   for r in failed if r.status != "Cancelled"] or [
-                   FailureSignal(status=r.status, exit_code=r.response_code, text=r.output_tail) for r in failed]
-        failure = classify_failure(signals)
-        target = self._store.get_target(deployment.target)
-        recent = [*(target.recent_failures if target else ()), int(now.timestamp())]
-        retry = deployment.spec.retry
-        policy = RetryPolicy(retry.max_attempts, retry.base_seconds, retry.cap_seconds, self._breaker.threshold,
-                             self._breaker.window_seconds)
-        decision = plan_retry(failure, len(deployment.attempts), policy, is_rollback=deployment.trigger == "rollback",
-                              stopped_by_person=False, breaker_open=bool(target and target.breaker_open_since),
-                              recent_failures=recent, now=now, rng=self._rng)
+    def handle(self, case: RetryCase[T], now: datetime) -> T:
+        """Decide what follows the failure and carry it out (see the module); returns what the case settled."""
+        decision = self._decide(case, now)
         if isinstance(decision, Retry) and self._scheduler is None:
-            decision = GiveUp("automatic retries are not configured (BERTH_RETRY_FUNCTION_ARN and "
-                              "BERTH_SCHEDULER_ROLE_ARN are unset)")
-        return failure, decision
+            carried_out = case.without_scheduler(decision)
+            if carried_out is not None:
+                return carried_out
+            decision = GiveUp(NOT_CONFIGURED)
+        decision = case.hold(decision, now)
+        name = ""
+        if isinstance(decision, Retry):
+            assert self._scheduler is not None
+            task = case.task(decision)
+            name = schedule_name(case.lineage, task.attempt)
+            try:
+                self._scheduler.schedule(name, decision.at, task, now)
+            except ScheduleTaken as exc:
+                decision = GiveUp(exc.message)
+        settled = case.settle(decision, name, now)
+        opens = isinstance(decision, GiveUp) and decision.open_breaker
+        if case.target is not None:
+            self.record_failure(case.target, now, opens)
+        self._telemetry.count("RetriesScheduled" if isinstance(decision, Retry) else "RetriesGivenUp")
+        return settled
 
-    def schedule(self, deployment: Deployment, decision: Retry, now: datetime) -> str:
-        assert self._scheduler is not None  # decide() never returns Retry without one
-        name = schedule_name(deployment.deployment_id, decision.attempt)
-        self._scheduler.schedule(name, decision.at, {"kind": "ssm", "deployment_id": deployment.deployment_id,
-                                                     "attempt": decision.attempt}, now)
-        return name
+    def _decide(self, case: RetryCase[T], now: datetime) -> RetryDecision:
+        record = self._store.get_target(case.target) if case.target is not None else None
+        budget = case.budget if case.budget is not None else record.spec.retry if record else RetrySpec()
+        policy = RetryPolicy(budget.max_attempts, budget.base_seconds, budget.cap_seconds, self._breaker)
+        breaker = None
+        if case.target is not None:
+            breaker = (TargetBreaker(tuple(record.recent_failures), bool(record.breaker_open_since)) if record
+                       else TargetBreaker())
+        return decide_retry(case.failure, History(case.attempts_made, breaker), policy, now, self._rng)
+
+    @property
+    def schedules(self) -> bool:
+        return self._scheduler is not None
+
+    def schedule(self, name: str, at: datetime, task: RetryTask, now: datetime) -> None:
+        """A schedule outside a failure's decision: a retry waiting on its remediation."""
+        assert self._scheduler is not None, "check Retrier.schedules first"
+        self._scheduler.schedule(name, at, task, now)
 
     def record_failure(self, target: str, now: datetime, open_breaker: bool) -> None:
         at = int(now.timestamp())

@@ -83,7 +83,7 @@ def test_a_fleet_of_1500_instances_keeps_the_record_bounded_and_its_failure_acte
     first failed ones, so the deployment's FAILURE that comes after 3000 instance events is still recorded and acted
     on. (Kept whole, the record passed DynamoDB's 400 KB at about 1100 instances.)"""
     from chalicelib.domain.events import CodeDeployEvent, parse_event
-    from chalicelib.wiring import codedeploy_follower
+    from chalicelib.wiring import codedeploy_recorder
 
     instances = aws.launch(2, {"app": "web"})
     group(aws, {"app": "web"})
@@ -92,7 +92,7 @@ def test_a_fleet_of_1500_instances_keeps_the_record_bounded_and_its_failure_acte
     fleet = [f"i-{n:017x}" for n in range(1500)]
     deliver(state_event(deployment_id, "START"))
     monkeypatch.setenv("BERTH_CODEDEPLOY_GROUPS", f"{APP}/{GROUP}")
-    follower = codedeploy_follower()            # the bulk of the events straight to the service: same store, faster
+    follower = codedeploy_recorder()            # the bulk of the events straight to the service: same store, faster
     for n, instance in enumerate(fleet):
         for state in ("START", "FAILURE" if n % 15 == 0 else "SUCCESS"):
             event = parse_event(CodeDeployEvent, state_event(deployment_id, state, instance=instance))
@@ -345,11 +345,11 @@ def retries_configured(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def pipeline_retrier(pipelines: frozenset[str]) -> Any:
     from chalicelib import wiring
-    from chalicelib.domain.retry import RetryPolicy
-    from chalicelib.services.pipeline_retries import PipelineRetrier
+    from chalicelib.adapters.codepipeline import PipelineStages
+    from chalicelib.services.pipeline_action_failed import PipelineRetrier
 
-    return PipelineRetrier(wiring.store(), wiring.cached_client("codepipeline"), wiring.scheduler(), pipelines,
-                           RetryPolicy(), wiring.utc_now, wiring.jitter)
+    return PipelineRetrier(wiring.store(), PipelineStages(wiring.cached_client("codepipeline")), wiring.retrier(),
+                           pipelines, wiring.utc_now)
 
 
 def test_two_pipelines_with_long_names_get_a_retry_each(aws: World, retries_configured: None) -> None:
@@ -375,13 +375,15 @@ def test_a_schedule_name_taken_by_another_retry_is_an_error_not_a_duplicate(aws:
 
     from chalicelib import wiring
     from chalicelib.domain.errors import BerthError
+    from chalicelib.domain.retry_payload import SsmRetry
 
     with Client(app, stage_name="test"):
         scheduler = wiring.scheduler()
         now = wiring.utc_now()
-        payload = {"kind": "ssm", "deployment_id": "d-20261127000000-00000000", "attempt": 2}
+        payload = SsmRetry(deployment_id="d-20261127000000-00000000", attempt=2)
         assert scheduler.schedule("berth-retry-x-2", now + timedelta(minutes=5), payload, now) is True
         # The same retry again (a duplicate event, a lost answer sent again): recognised, not an error.
         assert scheduler.schedule("berth-retry-x-2", now + timedelta(minutes=7), payload, now) is False
         with pytest.raises(BerthError, match="berth-retry-x-2"):
-            scheduler.schedule("berth-retry-x-2", now + timedelta(minutes=5), {**payload, "attempt": 3}, now)
+            scheduler.schedule("berth-retry-x-2", now + timedelta(minutes=5),
+                               SsmRetry(deployment_id=payload.deployment_id, attempt=3), now)

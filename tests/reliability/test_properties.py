@@ -34,11 +34,11 @@ from chalicelib.domain.events import (
     CodeDeployEvent,
     LifecycleHookEvent,
     PipelineActionEvent,
-    RetryPayload,
     SsmCommandEvent,
     parse_event,
 )
 from chalicelib.domain.job import PipelineJob, job_id_of, parse_job_event
+from chalicelib.domain.retry_payload import RetryPayload
 from tests.conftest import World
 from tests.events import load_event
 

@@ -12,15 +12,18 @@ from hypothesis import strategies as st
 
 from chalicelib.domain.exit_codes import FailureClass, ScriptExit
 from chalicelib.domain.retry import (
+    Failure,
     FailureSignal,
     GiveUp,
+    History,
     Retry,
     RetryPolicy,
+    TargetBreaker,
     backoff_seconds,
     breaker_trips,
     classify_failure,
     classify_signal,
-    plan_retry,
+    decide_retry,
     schedule_name,
 )
 
@@ -95,11 +98,10 @@ def test_backoff_clamps_a_misbehaving_rng() -> None:
     assert backoff_seconds(1, 30, 900, lambda low, high: 10_000.0) == 30
 
 
-def plan(failure: FailureClass = FailureClass.TRANSIENT, attempts: int = 1, **flags: object) -> object:
-    options: dict[str, object] = {"is_rollback": False, "stopped_by_person": False, "breaker_open": False,
-                                  "recent_failures": [int(NOW.timestamp())]}
-    options.update(flags)
-    return plan_retry(failure, attempts, POLICY, now=NOW, rng=top, **options)  # type: ignore[arg-type]
+def plan(failure: FailureClass = FailureClass.TRANSIENT, attempts: int = 1, is_rollback: bool = False,
+         stopped_by_person: bool = False, breaker_open: bool = False, earlier_failures: tuple[int, ...] = ()) -> object:
+    return decide_retry(Failure(failure, is_rollback, stopped_by_person),
+                        History(attempts, TargetBreaker(earlier_failures, breaker_open)), POLICY, NOW, top)
 
 
 def test_transient_failure_retries_after_backoff() -> None:
@@ -132,10 +134,10 @@ def test_permanent_failure_and_spent_budget_give_up() -> None:
 
 def test_breaker_trips_on_the_threshold_within_the_window() -> None:
     now = int(NOW.timestamp())
-    assert not breaker_trips([now - 10] * 4, now, POLICY)
-    assert breaker_trips([now - 10] * 5, now, POLICY)
-    assert not breaker_trips([now - 4000] * 10, now, POLICY)
-    decision = plan(recent_failures=[now] * 5)
+    assert not breaker_trips([now - 10] * 4, now, POLICY.breaker)
+    assert breaker_trips([now - 10] * 5, now, POLICY.breaker)
+    assert not breaker_trips([now - 4000] * 10, now, POLICY.breaker)
+    decision = plan(earlier_failures=(now,) * 4)
     assert isinstance(decision, GiveUp) and decision.open_breaker
 
 

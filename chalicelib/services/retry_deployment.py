@@ -1,0 +1,28 @@
+"""The retry_deployment Lambda: what an EventBridge Scheduler one-time schedule invokes, with the retry's payload
+(parsed at the edge into one task per kind, chalicelib.domain.retry_payload). Each kind's service carries it out."""
+
+from __future__ import annotations
+
+from chalicelib.domain.retry_payload import CodeDeployRetry, PipelineStageRetry, SsmRetry
+from chalicelib.services.codedeploy_retries import CodeDeployRetrier
+from chalicelib.services.deployments import DeploymentService
+from chalicelib.services.outcome import Outcome
+from chalicelib.services.pipeline_action_failed import PipelineRetrier
+
+
+class RetryRunner:
+    def __init__(self, deployments: DeploymentService, codedeploy: CodeDeployRetrier,
+                 pipelines: PipelineRetrier) -> None:
+        self._deployments = deployments
+        self._codedeploy = codedeploy
+        self._pipelines = pipelines
+
+    def run(self, task: SsmRetry | CodeDeployRetry | PipelineStageRetry) -> Outcome:
+        if isinstance(task, CodeDeployRetry):
+            return self._codedeploy.retry(task)
+        if isinstance(task, PipelineStageRetry):
+            return self._pipelines.retry(task)
+        deployment = self._deployments.retry(task.deployment_id, task.attempt)
+        if deployment is None:
+            return Outcome("duplicate", "the retry was carried out already or is no longer due")
+        return Outcome("retried", f"deployment {deployment.deployment_id} attempt {task.attempt} sent")
