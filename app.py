@@ -22,10 +22,11 @@ api = ApiRoutes(app)  # every route: AWS_IAM authorization, JSON errors, listed 
 def pipeline_job(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The CodePipeline Invoke action. The event carries artifact credentials: it is never logged."""
     from chalicelib import wiring
+    from chalicelib.domain.job import read_job_event
     from chalicelib.observability import observed
 
     with observed("pipeline_job", context):
-        result = wiring.pipeline_job_service().handle(event)
+        result = wiring.pipeline_job_service().handle(read_job_event(event))
     return {"result": type(result).__name__ if result else "ignored"}
 
 
@@ -80,10 +81,12 @@ def retry_deployment(event: dict[str, Any], context: Any) -> dict[str, str]:
 def codedeploy_hook(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """CodeDeploy's Lambda lifecycle hook: always reports Succeeded or Failed for the hook execution."""
     from chalicelib import wiring
+    from chalicelib.domain.events import LifecycleHookEvent, parse_event
     from chalicelib.observability import observed
 
     with observed("codedeploy_hook", context):
-        succeeded, why = wiring.lifecycle_hook_service().handle(event)
+        hook = parse_event(LifecycleHookEvent, event)       # InvalidEvent: it names no hook execution to report to
+        succeeded, why = wiring.lifecycle_hook_service().handle(hook)
     return {"status": "Succeeded" if succeeded else "Failed", "why": why}
 
 
