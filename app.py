@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import gc
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Chalice
 
 from chalicelib.api.routing import ApiRequest, ApiRoutes
+
+if TYPE_CHECKING:   # each handler imports what its path needs when it is first called
+    from chalicelib.services.codedeploy_events import Outcome
+    from chalicelib.services.operations import Operations
 
 # A cold invocation builds tens of thousands of long-lived objects (botocore's service models, pydantic's validators)
 # and few cycles: at the default threshold (700) the collector rescans them hundreds of times before the first answer; a
@@ -90,12 +94,12 @@ def codedeploy_hook(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"status": "Succeeded" if succeeded else "Failed", "why": why}
 
 
-def _outcome(outcome: Any) -> dict[str, str]:
+def _outcome(outcome: Outcome) -> dict[str, str]:
     return {"action": outcome.action, "detail": outcome.detail}
 
 
 # REST API for engineers (chalicelib/services/operations.py). Models are named in chalicelib/api/models.py.
-def _operations() -> Any:
+def _operations() -> Operations:
     from chalicelib import wiring
 
     return wiring.operations()

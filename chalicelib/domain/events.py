@@ -11,7 +11,6 @@ from .errors import InvalidEvent
 M = TypeVar("M", bound=BaseModel)
 UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 FINAL_DEPLOYMENT_STATES = frozenset({"SUCCESS", "FAILURE", "STOP"})
-FAILED_COMMAND_STATUSES = frozenset({"Failed", "TimedOut", "Cancelled", "DeliveryTimedOut"})
 
 
 class _Event(BaseModel):
