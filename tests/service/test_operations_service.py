@@ -86,7 +86,27 @@ def test_a_cancel_stops_the_command_and_frees_the_target(ops: Bench) -> None:
         ops.operations.cancel(deployment_id, "bob")
 
 
+def test_a_rollout_longer_than_its_lock_keeps_the_target(ops: Bench) -> None:
+    """The lock lasts the command's timeout plus slack; a slow rollout polled past half of that pushes it out, so a
+    second deployment still finds the target busy."""
+    ops.ssm.set_default_outcome(InstanceOutcome(polls_before_done=100))
+    running = deploy(ops)
+    lock = ops.store.get_lock("web-prod")
+    ops.operations.deployment(running)
+    assert ops.store.get_lock("web-prod") == lock                      # early in the rollout: no write for the lock
+
+    ops.clock.advance(hours=1)
+    assert ops.operations.deployment(running).deployment.status == DeploymentStatus.IN_PROGRESS
+    extended = ops.store.get_lock("web-prod")
+    assert lock is not None and extended is not None and extended.deployment_id == running
+    assert extended.expires_at - lock.expires_at >= 55 * 60
+    with pytest.raises(TargetBusy, match=running):
+        deploy(ops, V2)
+
+
 def test_an_unpolled_rollout_past_its_lock_keeps_the_target_while_ssm_runs_it(ops: Bench) -> None:
+    """Nobody polls a REST deployment, so nothing extends its lock; the command still runs hours later. A second
+    deployment must not put a second command on the target: SSM is asked before an expired lock is taken over."""
     ops.ssm.set_default_outcome(InstanceOutcome(polls_before_done=100))
     running = deploy(ops)
 
@@ -100,6 +120,8 @@ def test_an_unpolled_rollout_past_its_lock_keeps_the_target_while_ssm_runs_it(op
 
 
 def test_an_expired_lock_whose_command_is_over_is_taken_over(ops: Bench) -> None:
+    """The same, once SSM says the command is over: the target is free, and the old deployment, when it is looked
+    at, settles without turning the target back to its revision."""
     first = deploy(ops)                 # its command is over at once, but nobody looks until the lock has expired
     ops.clock.advance(hours=3)
 
@@ -107,6 +129,7 @@ def test_an_expired_lock_whose_command_is_over_is_taken_over(ops: Bench) -> None
 
     assert settle(ops, second) == DeploymentStatus.SUCCEEDED
     assert settle(ops, first) == DeploymentStatus.SUCCEEDED
+    assert len(ops.ssm.runs) == 2
     record = ops.store.get_target("web-prod")
     assert record is not None and record.current_revision is not None
     assert record.current_revision.digest == ops.registry.digests[("web", "v2")]
