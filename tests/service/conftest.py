@@ -7,12 +7,14 @@ enough for `make test-fast`.
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from chalicelib.domain.job import PipelineJob, parse_job_event
+from chalicelib.domain.results import JobResult
 from chalicelib.services.deployments import DeploymentService
 from chalicelib.services.operations import Operations
 from chalicelib.services.pipeline_job import PipelineJobService
@@ -31,6 +33,11 @@ TAGS = {"app": "web", "env": "prod"}
 REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 ARTIFACT_KEY = "pipeline/BuildArtif/abc123"
 LOCK_WAIT_SECONDS = 600
+
+
+def jid(name: str) -> str:
+    """CodePipeline job ids are UUIDs (the reporter refuses anything else); a name makes a test's ids readable."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, name))
 
 
 def spec(**overrides: Any) -> dict[str, Any]:
@@ -72,13 +79,17 @@ class Bench:
         self.ids.append(f"d-{len(self.ids) + 1}")
         return self.ids[-1]
 
-    def job(self, job_id: str, params: dict[str, Any] | str | None = None, token: str | None = None) -> PipelineJob:
-        """The job CodePipeline sends (its first invocation, or a continued one with `token`)."""
+    def job(self, name: str, params: dict[str, Any] | str | None = None, token: str | None = None) -> PipelineJob:
+        """The job CodePipeline sends: a first invocation, or with `token` a continued one (a job of its own: each
+        continuation comes with a new job id)."""
         user_parameters = json.dumps(spec()) if params is None else params if isinstance(params, str) else \
             json.dumps(params)
-        name = "codepipeline_job_continuation" if token else "codepipeline_job"
-        return parse_job_event(pipeline_job_event(name, job_id=job_id, user_parameters=user_parameters,
+        event = "codepipeline_job_continuation" if token else "codepipeline_job"
+        return parse_job_event(pipeline_job_event(event, job_id=jid(name), user_parameters=user_parameters,
                                                   bucket="artifacts", key=ARTIFACT_KEY, token=token))
+
+    def results(self, name: str) -> list[JobResult]:
+        return self.reporter.results.get(jid(name), [])
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from chalicelib.domain.errors import CallUnanswered, InvalidEvent
 from chalicelib.domain.job import UnreadableJob
 from chalicelib.domain.results import Continue, Fail, FailureType, Succeed
 from localaws import InstanceOutcome
-from tests.service.conftest import LOCK_WAIT_SECONDS, REGISTRY, TAGS, Bench, spec
+from tests.service.conftest import LOCK_WAIT_SECONDS, REGISTRY, TAGS, Bench, jid, spec
 
 
 def first(bench: Bench, job_id: str = "job-1", **params: Any) -> Continue:
@@ -25,14 +25,14 @@ def test_the_first_invocation_sends_one_command_and_answers_with_a_token(bench: 
     result = first(bench)
 
     assert result.external_id == "d-1" and result.percent == 0 and "sent to target web-prod" in result.summary
-    assert bench.reporter.results == {"job-1": [result]}
+    assert bench.results("job-1") == [result]
     [sent] = bench.ssm.sent
     assert sent["comment"] == "berth d-1 attempt 1"
     [run] = bench.ssm.runs.values()
     assert sorted(run.invocations) == instances
     lock = bench.store.get_lock("web-prod")
-    assert lock is not None and (lock.deployment_id, lock.job_id) == ("d-1", "job-1")
-    assert bench.store.find_job("job-1") == "d-1"
+    assert lock is not None and (lock.deployment_id, lock.job_id) == ("d-1", jid("job-1"))
+    assert bench.store.find_job(jid("job-1")) == "d-1"
     assert bench.store.get_deployment("d-1").status == DeploymentStatus.IN_PROGRESS
 
 
@@ -42,9 +42,9 @@ def test_a_continued_invocation_reports_progress_then_success(bench: Bench) -> N
     token = first(bench).token
     digest = bench.registry.digests[("web", "v1")]
 
-    running = bench.pipeline.handle(bench.job("job-1", token=token))
+    running = bench.pipeline.handle(bench.job("job-1-2", token=token))
     bench.clock.advance(seconds=30)
-    done = bench.pipeline.handle(bench.job("job-1", token=token))
+    done = bench.pipeline.handle(bench.job("job-1-3", token=token))
 
     assert isinstance(running, Continue) and running.token == token and running.external_id == "d-1"
     assert isinstance(done, Succeed) and done.output_variables == {
@@ -53,6 +53,7 @@ def test_a_continued_invocation_reports_progress_then_success(bench: Bench) -> N
     assert target is not None and target.current_revision is not None and target.current_revision.digest == digest
     assert bench.store.get_lock("web-prod") is None
     assert len(bench.ssm.runs) == 1
+    assert (bench.results("job-1-2"), bench.results("job-1-3")) == ([running], [done])
 
 
 def test_a_failed_instance_fails_the_job_with_its_output(bench: Bench) -> None:
@@ -61,7 +62,7 @@ def test_a_failed_instance_fails_the_job_with_its_output(bench: Bench) -> None:
                                                           stdout="berth-step: pull\nberth-result: failed"))
     token = first(bench).token
 
-    result = bench.pipeline.handle(bench.job("job-1", token=token))
+    result = bench.pipeline.handle(bench.job("job-1-2", token=token))
 
     assert isinstance(result, Fail) and result.failure_type == FailureType.JOB_FAILED
     assert result.external_id == "d-1" and first_instance in result.message and "pull" in result.message
@@ -88,10 +89,10 @@ def test_a_second_job_waits_for_the_target_then_fails_naming_its_holder(bench: B
     waiting = first(bench, "job-b")
     assert "waiting" in waiting.summary and "d-1" in waiting.summary
     bench.clock.advance(seconds=LOCK_WAIT_SECONDS - 1)
-    still = bench.pipeline.handle(bench.job("job-b", token=waiting.token))
+    still = bench.pipeline.handle(bench.job("job-b-2", token=waiting.token))
     assert isinstance(still, Continue) and still.token == waiting.token
     bench.clock.advance(seconds=1)
-    failed = bench.pipeline.handle(bench.job("job-b", token=waiting.token))
+    failed = bench.pipeline.handle(bench.job("job-b-3", token=waiting.token))
 
     assert isinstance(failed, Fail) and "d-1" in failed.message and "berth cancel d-1" in failed.message
     assert len(bench.ssm.runs) == 1
@@ -102,7 +103,7 @@ def test_an_unanswered_send_is_followed_and_its_command_found_by_its_comment(ben
     bench.ssm.fail_next("send_deploy_command", CallUnanswered("SSM SendCommand got no answer: ReadTimeoutError"))
 
     result = first(bench)
-    done = bench.pipeline.handle(bench.job("job-1", token=result.token))
+    done = bench.pipeline.handle(bench.job("job-1-2", token=result.token))
 
     assert isinstance(done, Succeed) and done.external_id == "d-1"
     [command_id] = bench.ssm.runs
@@ -112,11 +113,11 @@ def test_an_unanswered_send_is_followed_and_its_command_found_by_its_comment(ben
 
 def test_a_broken_job_gets_one_failure_and_a_job_without_id_none() -> None:
     bench = Bench()
-    broken = UnreadableJob("job-x", InvalidEvent("the CodePipeline job event is malformed at: data"))
+    broken = UnreadableJob(jid("job-x"), InvalidEvent("the CodePipeline job event is malformed at: data"))
 
     assert bench.pipeline.handle(broken) == Fail("the CodePipeline job event is malformed at: data")
     assert bench.pipeline.handle(None) is None
-    assert bench.reporter.results == {"job-x": [Fail("the CodePipeline job event is malformed at: data")]}
+    assert bench.reporter.results == {jid("job-x"): [Fail("the CodePipeline job event is malformed at: data")]}
 
 
 def test_bad_parameters_fail_as_a_configuration_error_and_send_nothing(bench: Bench) -> None:
@@ -141,4 +142,4 @@ def test_an_unexpected_error_still_ends_in_one_failure(bench: Bench) -> None:
     result = bench.pipeline.handle(bench.job("job-1"))
 
     assert isinstance(result, Fail) and result.failure_type == FailureType.SYSTEM_UNAVAILABLE
-    assert bench.reporter.results == {"job-1": [result]}
+    assert bench.reporter.results == {jid("job-1"): [result]}

@@ -19,7 +19,7 @@ def test_a_timed_out_attempt_is_retried_once_by_its_schedule() -> None:
     token = bench.pipeline.handle(bench.job("job-1", spec()))
     assert isinstance(token, Continue)
 
-    waiting = bench.pipeline.handle(bench.job("job-1", token=token.token))
+    waiting = bench.pipeline.handle(bench.job("job-1-2", token=token.token))
 
     assert isinstance(waiting, Continue) and bench.store.get_deployment("d-1").status == DeploymentStatus.RETRYING
     [(name, schedule)] = scheduler.schedules.items()
@@ -34,7 +34,7 @@ def test_a_timed_out_attempt_is_retried_once_by_its_schedule() -> None:
     payload = scheduler.fire(name)
     retried = bench.deployments.retry(payload["deployment_id"], payload["attempt"])
     assert bench.deployments.retry(payload["deployment_id"], payload["attempt"]) is None    # a duplicate firing
-    done = bench.pipeline.handle(bench.job("job-1", token=token.token))
+    done = bench.pipeline.handle(bench.job("job-1-3", token=token.token))
 
     assert retried is not None and len(retried.attempts) == 2 and len(bench.ssm.runs) == 2
     assert isinstance(done, Succeed) and done.external_id == "d-1"
