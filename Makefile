@@ -23,10 +23,11 @@ local: venv
 test: venv lint
 	$(PY) -m pytest -q --durations=15
 
-# The inner loop: the pure core and everything that needs no embedded AWS, no engine and no package build.
+# The inner loop: the pure core, the services on in-memory fakes, and the fakes' side of their contracts; nothing that
+# needs the embedded AWS (the contracts' moto side is marked slow), an engine or a package build.
 test-fast: venv
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q -m "not slow and not engine" tests/unit
+	$(PY) -m pytest -q -m "not slow and not engine" tests/unit tests/service tests/contracts
 
 lint: venv
 	$(PY) -m ruff check .

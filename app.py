@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import gc
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Chalice
 
 from chalicelib.api.route import ApiRequest
 from chalicelib.api.routing import ApiRoutes
+
+if TYPE_CHECKING:   # each handler imports what its path needs when it is first called
+    from chalicelib.services.operations import Operations
+    from chalicelib.services.outcome import Outcome
 
 # A cold invocation builds tens of thousands of long-lived objects (botocore's service models, pydantic's validators)
 # and few cycles: at the default threshold (700) the collector rescans them hundreds of times before the first answer; a
@@ -23,10 +27,11 @@ api = ApiRoutes(app)  # every route: AWS_IAM authorization, JSON errors, listed 
 def pipeline_job(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The CodePipeline Invoke action. The event carries artifact credentials: it is never logged."""
     from chalicelib import wiring
+    from chalicelib.domain.job import read_job_event
     from chalicelib.observability import observed
 
     with observed("pipeline_job", context):
-        result = wiring.pipeline_job_service().handle(event)
+        result = wiring.pipeline_job_service().handle(read_job_event(event))
     return {"result": type(result).__name__ if result else "ignored"}
 
 
@@ -81,19 +86,21 @@ def retry_deployment(event: dict[str, Any], context: Any) -> dict[str, str]:
 def codedeploy_hook(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """CodeDeploy's Lambda lifecycle hook: always reports Succeeded or Failed for the hook execution."""
     from chalicelib import wiring
+    from chalicelib.domain.events import LifecycleHookEvent, parse_event
     from chalicelib.observability import observed
 
     with observed("codedeploy_hook", context):
-        succeeded, why = wiring.lifecycle_hook_service().handle(event)
+        hook = parse_event(LifecycleHookEvent, event)       # InvalidEvent: it names no hook execution to report to
+        succeeded, why = wiring.lifecycle_hook_service().handle(hook)
     return {"status": "Succeeded" if succeeded else "Failed", "why": why}
 
 
-def _outcome(outcome: Any) -> dict[str, str]:
+def _outcome(outcome: Outcome) -> dict[str, str]:
     return {"action": outcome.action, "detail": outcome.detail}
 
 
 # REST API for engineers (chalicelib/services/operations.py). Models are named in chalicelib/api/models.py.
-def _operations() -> Any:
+def _operations() -> Operations:
     from chalicelib import wiring
 
     return wiring.operations()

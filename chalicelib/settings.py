@@ -1,5 +1,9 @@
 """berth's settings, read from the environment when a handler runs (never at import), so each stage's Lambda
-configuration and `chalice.test.Client`'s per-call environment both apply."""
+configuration and `chalice.test.Client`'s per-call environment both apply. chalicelib.wiring reads them once per
+invocation and hands them to what it builds; services get plain values, never Settings.
+
+botocore reads `AWS_ENDPOINT_URL` itself, and chalicelib.observability reads `BERTH_STAGE`, `BERTH_TRACING` and
+`POWERTOOLS_LOG_LEVEL` before any settings exist (a handler logs even when `BERTH_TABLE` is missing)."""
 
 from __future__ import annotations
 
@@ -11,10 +15,8 @@ from pydantic import BaseModel, Field
 
 class Settings(BaseModel):
     table_name: str = Field(min_length=3)
-    stage: str = "dev"
     region: str = "us-east-1"
     lock_wait_seconds: int = Field(default=1800, ge=0)
-    endpoint_url: str | None = None
     retry_function_arn: str = ""          # the retry_deployment Lambda, which Scheduler invokes
     scheduler_role_arn: str = ""          # the role Scheduler assumes to invoke it
     schedule_group: str = "default"
@@ -33,10 +35,8 @@ class Settings(BaseModel):
         env = os.environ if env is None else env
         return cls(
             table_name=env.get("BERTH_TABLE", ""),
-            stage=env.get("BERTH_STAGE", "dev"),
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             lock_wait_seconds=int(env.get("BERTH_LOCK_WAIT_SECONDS", "1800")),
-            endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             retry_function_arn=env.get("BERTH_RETRY_FUNCTION_ARN", ""),
             scheduler_role_arn=env.get("BERTH_SCHEDULER_ROLE_ARN", ""),
             schedule_group=env.get("BERTH_SCHEDULE_GROUP", "default"),

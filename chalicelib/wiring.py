@@ -9,20 +9,47 @@ rarely ask EC2 anything).
 The calls that carry no idempotency token (SSM SendCommand, CodeDeploy CreateDeployment) go through clients that
 make a single attempt: a client that sent one of those again after a lost answer would run it twice, and berth
 decides what an unanswered call means (chalicelib.domain.errors.CallUnanswered).
+
+Settings are read once per invocation: a factory that a handler calls reads them (or takes the ones it is given) and
+hands them to every factory it calls in turn, so one invocation never reads the environment twice. Factories return
+the service's own type; botocore clients stay `Any` because botocore builds their classes at run time from the
+service models, so no static type names their operations.
 """
 
 from __future__ import annotations
 
 import random
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib import observability
 from chalicelib.domain.command import SHIPPED_SCRIPTS
 from chalicelib.settings import Settings
+
+if TYPE_CHECKING:   # imported where used, at run time: a cold start pays only for its own path
+    from botocore.session import Session
+
+    from chalicelib.adapters.codedeploy import CodeDeployGateway
+    from chalicelib.adapters.scheduler import RetryScheduler
+    from chalicelib.adapters.ssm import SsmGateway
+    from chalicelib.adapters.store import DeploymentStore
+    from chalicelib.domain.job import ArtifactCredentials
+    from chalicelib.domain.retry import Breaker
+    from chalicelib.observability import Telemetry
+    from chalicelib.services.codedeploy_events import CodeDeployRecorder
+    from chalicelib.services.codedeploy_retries import CodeDeployRetrier
+    from chalicelib.services.deployments import DeploymentService
+    from chalicelib.services.lifecycle_hook import LifecycleHookService
+    from chalicelib.services.operations import Operations
+    from chalicelib.services.pipeline_action_failed import PipelineRetrier
+    from chalicelib.services.pipeline_job import PipelineJobService
+    from chalicelib.services.retries import Retrier
+    from chalicelib.services.retry_deployment import RetryRunner
+    from chalicelib.services.ssm_command_events import SsmCommandFollower
 
 SCRIPTS_DIR = Path(__file__).parent / "instance_scripts"
 
@@ -32,7 +59,7 @@ def _as_sent(value: Any) -> Any:
 
 
 @cache
-def _session() -> Any:
+def _session() -> Session:
     """berth's botocore session. berth reads no timestamp from any AWS answer, so botocore leaves them as AWS sent them
     instead of converting each to a datetime: that was a quarter of the CPU of reading a large fleet's results."""
     import botocore.session
@@ -42,8 +69,13 @@ def _session() -> Any:
     return session
 
 
+def _read(settings: Settings | None) -> Settings:
+    return Settings.from_env() if settings is None else settings
+
+
 def client(service: str, region: str | None = None, single_attempt: bool = False, **credentials: Any) -> Any:
-    """A client with standard retries (3 more attempts), or with `single_attempt` none at all."""
+    """A client with standard retries (3 more attempts), or with `single_attempt` none at all. `Any`: botocore's
+    client classes are made at run time."""
     from botocore.config import Config
 
     retries = {"mode": "standard", "total_max_attempts": 1} if single_attempt else {"mode": "standard",
@@ -63,34 +95,37 @@ def cached_client(service: str, region: str | None = None) -> Any:
 
 
 class LazyClient:
-    """Stands in for `cached_client(service)` until a service first touches it: then the client is created (or the one
-    already cached is taken) and every attribute comes from it."""
+    """Stands in for `cached_client(service, region)` until a service first touches it: then the client is created (or
+    the one already cached is taken) and every attribute comes from it."""
 
-    def __init__(self, service: str) -> None:
+    def __init__(self, service: str, region: str) -> None:
         self._service = service
+        self._region = region
         self._client: Any = None
 
     def __getattr__(self, name: str) -> Any:
         if self._client is None:
-            self._client = cached_client(self._service)
+            self._client = cached_client(self._service, self._region)
         return getattr(self._client, name)
 
 
-def single_attempt_client(service: str) -> Any:
+def single_attempt_client(service: str, region: str | None = None) -> Any:
     """For calls without an idempotency token: never sent twice by the SDK. Built when first used."""
-    return _cached_client(service, Settings.from_env().region, True)
+    return _cached_client(service, region or Settings.from_env().region, True)
 
 
-def ssm_gateway() -> Any:
+def ssm_gateway(settings: Settings | None = None) -> SsmGateway:
     from chalicelib.adapters.ssm import SsmGateway
 
-    return SsmGateway(LazyClient("ssm"), lambda: single_attempt_client("ssm"))
+    region = _read(settings).region
+    return SsmGateway(LazyClient("ssm", region), lambda: single_attempt_client("ssm", region))
 
 
-def codedeploy_gateway() -> Any:
+def codedeploy_gateway(settings: Settings | None = None) -> CodeDeployGateway:
     from chalicelib.adapters.codedeploy import CodeDeployGateway
 
-    return CodeDeployGateway(LazyClient("codedeploy"), lambda: single_attempt_client("codedeploy"))
+    region = _read(settings).region
+    return CodeDeployGateway(LazyClient("codedeploy", region), lambda: single_attempt_client("codedeploy", region))
 
 
 def instance_scripts() -> dict[str, str]:
@@ -105,124 +140,149 @@ def new_deployment_id() -> str:
     return f"d-{utc_now():%Y%m%d%H%M%S}-{secrets.token_hex(4)}"
 
 
-def deployment_service() -> Any:
-    from chalicelib.adapters.ec2 import InstanceDirectory
-    from chalicelib.adapters.ecr import ImageRegistry
-    from chalicelib.services.deployments import DeploymentService
-
-    telemetry = observability.current()
-    return DeploymentService(
-        store=store(), ssm=ssm_gateway(), instances=InstanceDirectory(LazyClient("ec2")),
-        registry=ImageRegistry(lambda region: cached_client("ecr", region)), scripts=instance_scripts(),
-        clock=utc_now, new_id=new_deployment_id, retries=retrier(telemetry), telemetry=telemetry,
-    )
-
-
 def jitter(low: float, high: float) -> float:
     return random.SystemRandom().uniform(low, high)
 
 
-def breaker() -> Any:
+def _clock(clock: Callable[[], datetime] | None) -> Callable[[], datetime]:
+    # Looked up when a factory runs, not bound as a default: a test that moves `utc_now` moves every service built
+    # after it.
+    return utc_now if clock is None else clock
+
+
+def deployment_service(settings: Settings | None = None,
+                       clock: Callable[[], datetime] | None = None) -> DeploymentService:
+    from chalicelib.adapters.ec2 import InstanceDirectory
+    from chalicelib.adapters.ecr import ImageRegistry
+    from chalicelib.services.deployments import DeploymentService
+
+    settings = _read(settings)
+    telemetry = observability.current()
+    return DeploymentService(
+        store=store(settings), ssm=ssm_gateway(settings),
+        instances=InstanceDirectory(LazyClient("ec2", settings.region)),
+        registry=ImageRegistry(lambda region: cached_client("ecr", region)), scripts=instance_scripts(),
+        clock=_clock(clock), new_id=new_deployment_id, retries=retrier(settings, telemetry), telemetry=telemetry,
+    )
+
+
+def breaker(settings: Settings | None = None) -> Breaker:
     from chalicelib.domain.retry import Breaker
 
-    settings = Settings.from_env()
+    settings = _read(settings)
     return Breaker(settings.breaker_threshold, settings.breaker_window_seconds)
 
 
-def scheduler() -> Any:
+def scheduler(settings: Settings | None = None) -> RetryScheduler | None:
     """The retry scheduler, or None where retries are not configured (no retry Lambda or role ARN)."""
     from chalicelib.adapters.scheduler import RetryScheduler
 
-    settings = Settings.from_env()
+    settings = _read(settings)
     if not settings.retries_enabled:
         return None
-    return RetryScheduler(LazyClient("scheduler"), settings.retry_function_arn, settings.scheduler_role_arn,
-                          settings.schedule_group, settings.schedule_dead_letter_arn)
+    return RetryScheduler(LazyClient("scheduler", settings.region), settings.retry_function_arn,
+                          settings.scheduler_role_arn, settings.schedule_group, settings.schedule_dead_letter_arn)
 
 
-def retrier(telemetry: Any = None) -> Any:
+def retrier(settings: Settings | None = None, telemetry: Telemetry | None = None) -> Retrier:
     """The one retry path every kind of failure goes through."""
     from chalicelib.services.retries import Retrier
 
-    return Retrier(store(), scheduler(), breaker(), jitter, telemetry)
+    settings = _read(settings)
+    return Retrier(store(settings), scheduler(settings), breaker(settings), jitter, telemetry)
 
 
-def codedeploy_retrier() -> Any:
+def codedeploy_retrier(settings: Settings | None = None,
+                       clock: Callable[[], datetime] | None = None) -> CodeDeployRetrier:
     from chalicelib.services.codedeploy_retries import CodeDeployRetrier
 
+    settings = _read(settings)
     telemetry = observability.current()
-    return CodeDeployRetrier(store(), codedeploy_gateway(), ssm_gateway(), retrier(telemetry), instance_scripts(),
-                             utc_now, telemetry)
+    return CodeDeployRetrier(store(settings), codedeploy_gateway(settings), ssm_gateway(settings),
+                             retrier(settings, telemetry), instance_scripts(), _clock(clock), telemetry)
 
 
-def codedeploy_recorder() -> Any:
+def codedeploy_recorder(settings: Settings | None = None,
+                        clock: Callable[[], datetime] | None = None) -> CodeDeployRecorder:
     from chalicelib.services.codedeploy_events import CodeDeployRecorder
 
-    return CodeDeployRecorder(store(), codedeploy_gateway(), codedeploy_retrier(), utc_now,
-                              Settings.from_env().codedeploy_groups)
+    settings = _read(settings)
+    return CodeDeployRecorder(store(settings), codedeploy_gateway(settings), codedeploy_retrier(settings, clock),
+                              _clock(clock), settings.codedeploy_groups)
 
 
-def pipeline_retrier() -> Any:
+def pipeline_retrier(settings: Settings | None = None,
+                     clock: Callable[[], datetime] | None = None) -> PipelineRetrier:
     from chalicelib.adapters.codepipeline import PipelineStages
     from chalicelib.services.pipeline_action_failed import PipelineRetrier
 
+    settings = _read(settings)
     # Stage retries are not deployments: they stay out of the deployments' retry metrics.
-    return PipelineRetrier(store(), PipelineStages(LazyClient("codepipeline")), retrier(),
-                           Settings.from_env().retry_pipelines, utc_now)
+    return PipelineRetrier(store(settings), PipelineStages(LazyClient("codepipeline", settings.region)),
+                           retrier(settings), settings.retry_pipelines, _clock(clock))
 
 
-def ssm_command_follower() -> Any:
+def ssm_command_follower(settings: Settings | None = None) -> SsmCommandFollower:
     from chalicelib.services.ssm_command_events import SsmCommandFollower
 
-    return SsmCommandFollower(store(), deployment_service())
+    settings = _read(settings)
+    return SsmCommandFollower(store(settings), deployment_service(settings))
 
 
-def retry_runner() -> Any:
+def retry_runner(settings: Settings | None = None) -> RetryRunner:
     from chalicelib.services.retry_deployment import RetryRunner
 
-    return RetryRunner(deployment_service(), codedeploy_retrier(), pipeline_retrier())
+    settings = _read(settings)
+    return RetryRunner(deployment_service(settings), codedeploy_retrier(settings), pipeline_retrier(settings))
 
 
-def lifecycle_hook_service() -> Any:
+def lifecycle_hook_service(settings: Settings | None = None) -> LifecycleHookService:
     from chalicelib.adapters.http_probe import probe
     from chalicelib.services.lifecycle_hook import LifecycleHookService
 
-    return LifecycleHookService(store(), codedeploy_gateway(), probe)
+    settings = _read(settings)
+    return LifecycleHookService(store(settings), codedeploy_gateway(settings), probe)
 
 
-def store() -> Any:
+def store(settings: Settings | None = None) -> DeploymentStore:
     from chalicelib.adapters.store import DeploymentStore
 
-    return DeploymentStore(LazyClient("dynamodb"), Settings.from_env().table_name)
+    settings = _read(settings)
+    return DeploymentStore(LazyClient("dynamodb", settings.region), settings.table_name)
 
 
-def artifact_s3_client(credentials: Any) -> Any:
+def artifact_s3_client(credentials: ArtifactCredentials | None, region: str | None = None) -> Any:
     """An S3 client signed with the job's artifact credentials (the Lambda's own role may not read the bucket)."""
     if credentials is None:
-        return cached_client("s3")
-    return client("s3", aws_access_key_id=credentials.access_key_id.get_secret_value(),
+        return cached_client("s3", region)
+    return client("s3", region, aws_access_key_id=credentials.access_key_id.get_secret_value(),
                   aws_secret_access_key=credentials.secret_access_key.get_secret_value(),
                   aws_session_token=credentials.session_token.get_secret_value() if credentials.session_token else None)
 
 
-def pipeline_job_service() -> Any:
+def pipeline_job_service(settings: Settings | None = None,
+                         clock: Callable[[], datetime] | None = None) -> PipelineJobService:
     from chalicelib.adapters.artifacts import ArtifactReader
     from chalicelib.adapters.codepipeline import JobReporter
     from chalicelib.services.pipeline_job import PipelineJobService
 
+    settings = _read(settings)
+    region = settings.region
     return PipelineJobService(
-        deployments=deployment_service(), store=store(), artifacts=ArtifactReader(artifact_s3_client),
-        reporter=JobReporter(LazyClient("codepipeline")), clock=utc_now,
-        lock_wait_seconds=Settings.from_env().lock_wait_seconds,
+        deployments=deployment_service(settings, clock), store=store(settings),
+        artifacts=ArtifactReader(lambda credentials: artifact_s3_client(credentials, region)),
+        reporter=JobReporter(LazyClient("codepipeline", region)), clock=_clock(clock),
+        lock_wait_seconds=settings.lock_wait_seconds,
     )
 
 
-def operations() -> Any:
+def operations(settings: Settings | None = None, clock: Callable[[], datetime] | None = None) -> Operations:
     """The REST API's use cases: redeploy, roll back, cancel, and the reads."""
     from chalicelib.services.operations import Operations
 
-    return Operations(store=store(), deployments=deployment_service(), ssm=ssm_gateway(),
-                      clock=utc_now)
+    settings = _read(settings)
+    return Operations(store=store(settings), deployments=deployment_service(settings, clock),
+                      ssm=ssm_gateway(settings), clock=_clock(clock))
 
 
 def reset_clients() -> None:

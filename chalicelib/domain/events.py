@@ -11,7 +11,6 @@ from .errors import InvalidEvent
 
 M = TypeVar("M", bound=BaseModel)
 FINAL_DEPLOYMENT_STATES = frozenset({"SUCCESS", "FAILURE", "STOP"})
-FAILED_COMMAND_STATUSES = frozenset({"Failed", "TimedOut", "Cancelled", "DeliveryTimedOut"})
 
 
 class _Event(BaseModel):

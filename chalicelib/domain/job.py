@@ -2,10 +2,15 @@
 
 `artifactCredentials` are kept in a SecretStr-like wrapper whose repr hides them, so no log line or error message
 can carry them by accident.
+
+`read_job_event` is what the pipeline_job handler calls: a job event is a `PipelineJob`; a broken one whose id can
+still be read is an `UnreadableJob` (it still gets exactly one failure result); without an id it is None, since
+CodePipeline has no job to take a result.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -79,3 +84,21 @@ def parse_job_event(event: Any) -> PipelineJob:
     except ValidationError as exc:
         fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors(include_input=False))
         raise InvalidEvent(f"the CodePipeline job event is malformed at: {fields}") from None
+
+
+@dataclass(frozen=True)
+class UnreadableJob:
+    """A job event CodePipeline would not send as is: its id is known, so the job can still be failed."""
+
+    id: str
+    problem: InvalidEvent
+
+
+def read_job_event(event: Any) -> PipelineJob | UnreadableJob | None:
+    job_id = job_id_of(event)
+    if job_id is None:
+        return None
+    try:
+        return parse_job_event(event)
+    except InvalidEvent as exc:
+        return UnreadableJob(job_id, exc)

@@ -228,9 +228,6 @@ def _require_cd(record: CodeDeployRecord, event: str, allowed: Iterable[CodeDepl
         raise IllegalTransition(record.deployment_id, phase.value, event)
 
 
-ALL_PHASES = tuple(CodeDeployPhase)
-
-
 def lineage_found(record: CodeDeployRecord, lineage: str, attempt: int) -> CodeDeployRecord:
     """berth created this deployment as a retry: its attempt counts along the original's lineage (any phase)."""
     return _next(record, lineage=lineage, attempt=attempt)

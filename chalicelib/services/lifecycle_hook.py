@@ -1,20 +1,20 @@
 """CodeDeploy's Lambda lifecycle hook (ECS and Lambda compute platforms): run the target's checks and always report.
 
-Whatever happens inside (a malformed event aside, which names no hook to report to), the hook execution gets exactly
-one PutLifecycleEventHookExecutionStatus: Succeeded only when every configured check passed.
+The handler parses the event (a malformed one names no hook to report to: InvalidEvent, and nothing is reported).
+Whatever happens inside, the hook execution gets exactly one PutLifecycleEventHookExecutionStatus: Succeeded only
+when every configured check passed.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from chalicelib.adapters.codedeploy import CodeDeployGateway
 from chalicelib.adapters.http_probe import ProbeResult
 from chalicelib.adapters.store import DeploymentStore
 from chalicelib.domain.errors import BerthError
-from chalicelib.domain.events import LifecycleHookEvent, parse_event
+from chalicelib.domain.events import LifecycleHookEvent
 from chalicelib.domain.spec import HookChecks
 
 logger = logging.getLogger(__name__)
@@ -31,8 +31,7 @@ class LifecycleHookService:
         self._codedeploy = codedeploy
         self._probe = probe
 
-    def handle(self, event: Any) -> tuple[bool, str]:
-        hook = parse_event(LifecycleHookEvent, event)       # InvalidEvent: nothing to report to
+    def handle(self, hook: LifecycleHookEvent) -> tuple[bool, str]:
         try:
             succeeded, why = self._check(hook.deployment_id)
         except BerthError as exc:

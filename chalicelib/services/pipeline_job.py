@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from chalicelib.adapters.artifacts import ArtifactReader
 from chalicelib.adapters.codepipeline import JobReporter
@@ -28,7 +27,7 @@ from chalicelib.domain.errors import (
     InvalidRevision,
     TargetBusy,
 )
-from chalicelib.domain.job import PipelineJob, job_id_of, parse_job_event
+from chalicelib.domain.job import PipelineJob, UnreadableJob
 from chalicelib.domain.results import Continue, Fail, FailureType, JobResult, Succeed
 from chalicelib.domain.revision import check_appspec, image_from_artifact
 from chalicelib.domain.spec import STORED, TargetReference, TargetSpec, parse_pipeline_parameters
@@ -48,14 +47,16 @@ class PipelineJobService:
         self._clock = clock
         self._lock_wait = lock_wait_seconds
 
-    def handle(self, event: Any) -> JobResult | None:
-        job_id = job_id_of(event)
-        if job_id is None:
+    def handle(self, job: PipelineJob | UnreadableJob | None) -> JobResult | None:
+        """`job` is what the handler read from its event (chalicelib.domain.job.read_job_event)."""
+        if job is None:
             logger.error("not a CodePipeline job event: no job id, so no result can be reported")
             return None
+        job_id = job.id
         correlate(job_id=job_id)
         try:
-            result = self._decide(parse_job_event(event))
+            result = self._decide(job) if isinstance(job, PipelineJob) else Fail(job.problem.message,
+                                                                                   _failure_type(job.problem))
         except BerthError as exc:
             result = Fail(exc.message, _failure_type(exc))
         except Exception:

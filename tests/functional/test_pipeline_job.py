@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -164,31 +163,6 @@ def test_duplicate_delivery_sends_no_second_command(aws: World) -> None:
 
     assert len(sent_commands(aws)) == 1
     assert len(results(jid("job-dup"))) == 1
-
-
-def test_second_job_waits_for_the_lock_then_fails_naming_the_running_deployment(
-        aws: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    aws.launch(1, TAGS)
-    aws.push_image("web", "v1")
-    localaws.set_default_outcome(InstanceOutcome(polls_before_done=100))
-    bucket, key = aws.put_artifact({"image.txt": aws.image_uri("web", "v1")})
-    invoke(pipeline_job_event(job_id=jid("job-a"), user_parameters=json.dumps(spec()), bucket=bucket, key=key))
-    running = results(jid("job-a"))[0]["executionDetails"]["externalExecutionId"]
-
-    invoke(pipeline_job_event(job_id=jid("job-b"), user_parameters=json.dumps(spec()), bucket=bucket, key=key))
-    waiting = results(jid("job-b"))[0]
-    assert waiting["type"] == "success" and running in waiting["executionDetails"]["summary"]
-
-    from chalicelib import wiring
-
-    an_hour_later = wiring.utc_now() + timedelta(hours=1)
-    monkeypatch.setattr(wiring, "utc_now", lambda: an_hour_later)
-    invoke(pipeline_job_event("codepipeline_job_continuation", job_id=jid("job-b-2"),
-                              user_parameters=json.dumps(spec()),
-                              bucket=bucket, key=key, token=waiting["continuationToken"]))
-    failed = results(jid("job-b-2"))[0]
-    assert failed["type"] == "failure" and running in failed["failureDetails"]["message"]
-    assert len(sent_commands(aws)) == 1
 
 
 def test_event_without_job_id_reports_nothing_and_does_not_crash(aws: World) -> None:

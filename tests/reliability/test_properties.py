@@ -244,6 +244,7 @@ def returns_or_refuses(function: str, event: Any) -> None:
 
 
 @pytest.mark.parametrize("function", sorted(RULE_FUNCTIONS))
+@pytest.mark.slow
 @SLOW
 @given(data=st.data())
 def test_eventbridge_functions_return_or_raise_berth_errors(aws: World, function: str, data: st.DataObject) -> None:
@@ -256,6 +257,7 @@ def test_eventbridge_functions_return_or_raise_berth_errors(aws: World, function
 
 @pytest.mark.parametrize("function, kind", [("retry_deployment", "RetryPayload"),
                                             ("codedeploy_hook", "LifecycleHookEvent")])
+@pytest.mark.slow
 @SLOW
 @given(data=st.data())
 def test_direct_functions_return_or_raise_berth_errors(aws: World, function: str, kind: str,

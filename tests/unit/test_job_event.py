@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from chalicelib.domain.errors import InvalidEvent
-from chalicelib.domain.job import PipelineJob, job_id_of, parse_job_event
+from chalicelib.domain.job import PipelineJob, UnreadableJob, job_id_of, parse_job_event, read_job_event
 from tests.events import load_event
 
 JOB_ID = "11111111-abcd-1111-abcd-111111abcdef"
@@ -148,3 +148,19 @@ def test_the_parsed_job_never_shows_its_credentials() -> None:
 ])
 def test_job_id_of_finds_an_id_to_report_to_even_in_a_broken_event(event: Any, job_id: str | None) -> None:
     assert job_id_of(event) == job_id
+
+
+def test_the_handler_reads_a_job_a_broken_job_or_nothing() -> None:
+    assert read_job_event(load_event("codepipeline_job")) == parse_job_event(load_event("codepipeline_job"))
+    broken = read_job_event({"CodePipeline.job": {"id": "j-1"}})
+    assert isinstance(broken, UnreadableJob) and broken.id == "j-1"
+    assert broken.problem.message == "the CodePipeline job event is malformed at: data"
+    assert read_job_event({"hello": "world"}) is None
+
+
+def test_a_broken_job_never_shows_its_credentials() -> None:
+    event = load_event("codepipeline_job")
+    del event["CodePipeline.job"]["data"]["actionConfiguration"]
+    broken = read_job_event(event)
+    assert isinstance(broken, UnreadableJob)
+    assert_no_secrets(repr(broken) + str(broken.problem))

@@ -1,0 +1,50 @@
+"""ImageRegistry: ECR in memory (tests/fakes/ecr.py) and the adapter on moto's ECR answer alike."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import boto3
+import pytest
+
+from chalicelib.adapters.ecr import ImageRegistry
+from chalicelib.domain.errors import ImageNotFound
+from chalicelib.domain.image_ref import parse_image_ref
+from tests.fakes.ecr import FakeImageRegistry
+from tools import emulated
+
+REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+
+
+@pytest.fixture(params=["fake", pytest.param("moto", marks=pytest.mark.slow)])
+def registry(request: pytest.FixtureRequest) -> Iterator[tuple[ImageRegistry, Callable[[str, str], str]]]:
+    """The registry and a way to push a tag (returning its digest)."""
+    if request.param == "fake":
+        fake = FakeImageRegistry()
+        yield fake, fake.push
+    else:
+        request.getfixturevalue("moto_account")
+        ecr = boto3.client("ecr", region_name="us-east-1")
+        yield ImageRegistry(lambda region: ecr), lambda repository, tag: emulated.push_image(ecr, repository, tag)[1]
+
+
+def test_a_pushed_tag_resolves_to_its_digest(registry: tuple[ImageRegistry, Callable[[str, str], str]]) -> None:
+    images, push = registry
+    digest = push("web", "v1")
+    assert images.resolve(parse_image_ref(f"{REGISTRY}/web:v1")) == parse_image_ref(f"{REGISTRY}/web:v1@{digest}")
+    assert images.resolve(parse_image_ref(f"{REGISTRY}/web@{digest}")) == parse_image_ref(f"{REGISTRY}/web@{digest}")
+
+
+@pytest.mark.parametrize("image", [f"{REGISTRY}/web:v9", f"{REGISTRY}/nope:v1", f"{REGISTRY}/web@sha256:" + "0" * 64])
+def test_what_ecr_does_not_hold_is_not_found(registry: tuple[ImageRegistry, Callable[[str, str], str]],
+                                             image: str) -> None:
+    images, push = registry
+    push("web", "v1")
+    with pytest.raises(ImageNotFound, match="is not in ECR"):
+        images.resolve(parse_image_ref(image))
+
+
+def test_an_image_outside_ecr_comes_back_as_given(registry: tuple[ImageRegistry, Callable[[str, str], str]]) -> None:
+    images, _ = registry
+    assert images.resolve(parse_image_ref("docker.io/library/nginx:1.25")) == parse_image_ref(
+        "docker.io/library/nginx:1.25")
