@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .errors import InvalidEvent
 
 M = TypeVar("M", bound=BaseModel)
-FINAL_DEPLOYMENT_STATES = frozenset({"SUCCESS", "FAILURE", "STOP"})
 
 
 class _Event(BaseModel):
