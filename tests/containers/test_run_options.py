@@ -159,7 +159,8 @@ def test_deploy_env_carries_the_run_options(engine: Engine, target: Target, tmp_
         f"HEALTH_PORT={target.port}", "HEALTH_PATH=/health", "HEALTH_TIMEOUT=10", "HEALTH_INTERVAL=1",
         "STOP_TIMEOUT=2", "ENTRYPOINT_ARG=/bin/sh", "ENTRYPOINT_ARG=-c", f"COMMAND_ARG={SERVE_COMMAND}",
         "MEMORY=48m", "CPUS=0.25", f"VOLUME={tmp_path}:/srv:ro", "LABEL=team=web", "LABEL=owner=ops",
-        "RESTART=always", "INIT=true", "READ_ONLY=true", "ULIMIT=nofile=512:1024", "ULIMIT=nproc=4096:4096", "EXTRA_HOST=db:10.0.0.7",
+        "RESTART=always", "INIT=true", "READ_ONLY=true", "ULIMIT=nofile=512:1024", "ULIMIT=nproc=4096:4096",
+        "EXTRA_HOST=db:10.0.0.7",
         "HEALTH_CMD_ARG=cat", "HEALTH_CMD_ARG=/www/health", "USER=0", "WORKDIR=/www",
     ]) + "\n")
 
