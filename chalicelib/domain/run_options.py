@@ -106,7 +106,7 @@ def is_normal_path(path: str) -> bool:
 
 
 def _within(path: str, tree: str) -> bool:
-    return path == tree or path.startswith(tree + "/")
+    return tree == "/" or path == tree or path.startswith(tree + "/")
 
 
 def host_path_widens(path: str, read_only: bool) -> str | None:

@@ -48,10 +48,11 @@ MAX_ENV_VALUE = 4096
 MAX_SPEC_BYTES = 64 * 1024
 MAX_ENV_BYTES = 48 * 1024
 # env also travels in the SSM command, `--env 'KEY=VALUE'` quoted for the shell and JSON-encoded, where SSM refuses a
-# document over 64 KB (MaxDocumentSizeExceeded) and berth's scripts take about 20 KB: env and the run options
-# (run_options.py) share 32 KB of it, measured as SendCommand carries them (a value of quotes or control characters
-# takes several bytes a character there).
+# document over 64 KB (MaxDocumentSizeExceeded) and berth's scripts take about 28 KB: env and the run options
+# (run_options.py) share 32 KB of it, health_check.command 2 KB, measured as SendCommand carries them (a value of
+# quotes or control characters takes several bytes a character there).
 MAX_ENV_COMMAND_BYTES = 32 * 1024
+MAX_HEALTH_COMMAND_BYTES = 2 * 1024
 # The validation context for specs berth reads back from its own table. Rules added after a record was written must
 # not make it unreadable, so the rules checked with `_admitting` apply only to specs coming in (UserParameters,
 # PUT /targets): one-character container names, hybrid ids, ports with leading zeros, a health check as long as the
@@ -218,8 +219,13 @@ class HealthCheckSpec(_Strict):
 
     @field_validator("command")
     @classmethod
-    def _command(cls, command: list[str] | None) -> list[str] | None:
-        return check_args(command, "command")
+    def _command(cls, command: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        check_args(command, "command")
+        in_command = command_bytes([arg for each in command or [] for arg in ("--health-cmd", each)])
+        if _admitting(info) and in_command > MAX_HEALTH_COMMAND_BYTES:
+            raise ValueError(f"the health command takes {in_command} bytes in the SSM command, at most "
+                             f"{MAX_HEALTH_COMMAND_BYTES}: run a script of the image instead")
+        return command
 
     @model_validator(mode="after")
     def _port_or_command(self) -> HealthCheckSpec:

@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain.command import SHIPPED_SCRIPTS, DeployCommand, build_shell_commands
+from chalicelib.domain.command import SHIPPED_SCRIPTS, DeployCommand, build_shell_commands, start_container_args
 from chalicelib.domain.errors import InvalidRevision
 from chalicelib.domain.run_options import RUN_OPTION_FIELDS
 from chalicelib.domain.spec import TargetSpec, parse_pipeline_parameters
 from tests.unit.conftest import EXAMPLE_SPEC
-from tests.unit.test_command import INJECTIONS, LINE_BREAKS, ODDITIES, hostile
+from tests.unit.test_command import INJECTIONS, LINE_BREAKS, ODDITIES, hostile, run_recorded
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = "registry.example.com/web:1"
@@ -163,7 +163,6 @@ def test_hostile_command_arguments_reach_docker_run_as_one_argument_each(chunk: 
     values = [hostile(template, marker) for template in chunks(FREE_TEXT, 40)[chunk]]
     spec = base_spec()
     spec["container"].update({"entrypoint": ["/bin/app", *values[:20]], "command": values[20:] or ["x"]})
-    spec["health_check"]["command"] = ["/bin/check", *values]
     parsed = parse_pipeline_parameters(json.dumps(spec))
     assert isinstance(parsed, TargetSpec)
     (tmp_path / "decoy-for-globs").write_text("")
@@ -204,6 +203,28 @@ def test_hostile_label_values_reach_docker_run_whole_or_are_refused(chunk: int, 
     for key, value in accepted.items():
         assert f"--label={key}={value}" in argv
     assert "--privileged" not in argv[:argv.index(IMAGE)]
+
+
+@pytest.mark.parametrize("template", FREE_TEXT)
+def test_hostile_health_command_arguments_reach_the_script_verbatim(template: str, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    value = hostile(template, marker)
+    spec = base_spec()
+    spec["health_check"]["command"] = ["/bin/check", value]
+    try:
+        parsed = parse_pipeline_parameters(json.dumps(spec))
+    except InvalidRevision as refused:
+        assert "the health command takes" in refused.message, refused.message
+        return
+    assert isinstance(parsed, TargetSpec)
+    command = DeployCommand("d-1", parsed.image_ref(), parsed.container, parsed.health_check)  # type: ignore[arg-type]
+
+    result, recorded = run_recorded(command, tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert not marker.exists()
+    assert recorded == start_container_args(command)
+    assert ["--health-cmd", "/bin/check", "--health-cmd", value] == recorded[recorded.index("--health-cmd"):][:4]
 
 
 def test_privileged_reaches_docker_run_only_when_the_spec_says_so(tmp_path: Path) -> None:
