@@ -9,8 +9,13 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain.command import MAX_DOCUMENT_BYTES, SHIPPED_SCRIPTS, DeployCommand, build_shell_commands
-from chalicelib.domain.command import start_container_args
+from chalicelib.domain.command import (
+    MAX_DOCUMENT_BYTES,
+    SHIPPED_SCRIPTS,
+    DeployCommand,
+    build_shell_commands,
+    start_container_args,
+)
 from chalicelib.domain.errors import InvalidRevision
 from chalicelib.domain.image_ref import parse_image_ref
 from chalicelib.domain.run_options import MAX_RUN_OPTIONS_BYTES, RUN_OPTION_FIELDS, command_bytes, run_option_args
