@@ -189,3 +189,18 @@ def test_a_volume_that_resolves_to_the_engine_socket_is_refused_on_the_host(engi
     assert result.returncode == ScriptExit.USAGE, result.stdout + result.stderr
     assert "resolves to /run/docker.sock" in result.stderr or "resolves to /var/run/docker.sock" in result.stderr
     assert target.name not in engine.container_names()
+
+
+def test_validate_service_runs_the_health_command_of_deploy_env(engine: Engine, deployed_v1: Target,
+                                                                 tmp_path: Path) -> None:
+    """CodeDeploy's ValidateService: HEALTH_CMD_ARG lines run inside the container beside the HTTP check."""
+    def validate(*command: str) -> int:
+        config = tmp_path / "deploy.env"
+        config.write_text(f"IMAGE=ignored:1\nCONTAINER_NAME={deployed_v1.name}\nHEALTH_PORT={deployed_v1.port}\n"
+                          "HEALTH_PATH=/health\nHEALTH_TIMEOUT=2\nHEALTH_INTERVAL=1\n"
+                          + "".join(f"HEALTH_CMD_ARG={arg}\n" for arg in command))
+        result = engine.run("validate_service.sh", "--config", str(config))
+        return result.returncode
+
+    assert validate("cat", "/www/health") == ScriptExit.OK
+    assert validate("cat", "/www/missing") == ScriptExit.HEALTH_FAILED_NOT_RESTORED
