@@ -335,9 +335,9 @@ wait_healthy() {
 # run_health_command CONTAINER: the --health-cmd command inside CONTAINER, at most HEALTH_COMMAND_SECONDS.
 run_health_command() {
     if command -v timeout >/dev/null 2>&1; then
-        timeout "$HEALTH_COMMAND_SECONDS" docker exec "$1" "${health_cmd[@]}" 9>&-
+        timeout "$HEALTH_COMMAND_SECONDS" docker exec "$1" ${health_cmd[@]+"${health_cmd[@]}"} 9>&-
     else
-        dk exec "$1" "${health_cmd[@]}"
+        dk exec "$1" ${health_cmd[@]+"${health_cmd[@]}"}
     fi
 }
 
@@ -515,20 +515,20 @@ size_bytes() {
 # host_path_widens PATH READ_ONLY: prints why mounting host PATH gives a container its host; nothing otherwise.
 host_path_widens() {
     local path="$1" read_only="$2" each
-    for each in "${CONTAINER_SOCKETS[@]}"; do
+    for each in ${CONTAINER_SOCKETS[@]+"${CONTAINER_SOCKETS[@]}"}; do
         if [[ "$path" == / || "$each" == "$path" || "$each" == "$path"/* ]]; then
             printf '%s\n' "it holds the container engine's socket $each (root on the host)"
             return 0
         fi
     done
-    for each in "${HOST_TREES[@]}"; do
+    for each in ${HOST_TREES[@]+"${HOST_TREES[@]}"}; do
         if [[ "$path" == "$each" || "$path" == "$each"/* ]]; then
             printf '%s\n' "$each reaches the host's kernel, devices or the engine's own data"
             return 0
         fi
     done
     [[ "$read_only" == true ]] && return 0
-    for each in "${HOST_TREES_WRITABLE[@]}"; do
+    for each in ${HOST_TREES_WRITABLE[@]+"${HOST_TREES_WRITABLE[@]}"}; do
         if [[ "$path" == "$each" || "$path" == "$each"/* ]]; then
             printf '%s\n' "$each written from a container is root on the host (mount it with :ro)"
             return 0
@@ -971,10 +971,10 @@ settings_fingerprint() {
         printf 'env %s\n' ${env_pairs[@]+"${env_pairs[@]}"}
         # Absent run options add nothing: a service that sets none keeps the fingerprint earlier scripts gave it.
         if ((${#run_options[@]} > 0)); then
-            printf 'run %s\0' "${run_options[@]}"
+            printf 'run %s\0' ${run_options[@]+"${run_options[@]}"}
         fi
         if ((${#container_args[@]} > 0)); then
-            printf 'arg %s\0' "${container_args[@]}"
+            printf 'arg %s\0' ${container_args[@]+"${container_args[@]}"}
         fi
     } | sha256sum | cut -c 1-64
 }
