@@ -204,3 +204,31 @@ def test_validate_service_runs_the_health_command_of_deploy_env(engine: Engine, 
 
     assert validate("cat", "/www/health") == ScriptExit.OK
     assert validate("cat", "/www/missing") == ScriptExit.HEALTH_FAILED_NOT_RESTORED
+
+
+def test_host_network_swaps_stop_then_start_and_serves_on_the_host_port(engine: Engine, target: Target) -> None:
+    """network host: no proxy, no published ports; the old container stops first (two cannot bind one port)."""
+    serve = f"trap 'exit 0' TERM; httpd -f -v -p 127.0.0.1:{target.port} -h /www & wait"
+
+    def deploy(tag: str) -> str:
+        spec = parse_pipeline_parameters(json.dumps({
+            "target": "hostnet", "instances": {"tags": {"app": "web"}},
+            "container": {"name": target.name, "network": "host", "command": ["/bin/sh", "-c", serve]},
+            "health_check": {"command": ["wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{target.port}/health"],
+                             "timeout_seconds": 10, "interval_seconds": 1},
+            "image": engine.image(tag)}))
+        assert isinstance(spec, TargetSpec)
+        args = start_container_args(DeployCommand("d-1", parse_image_ref(engine.image(tag)), spec.container,
+                                                  spec.health_check))
+        result = engine.run("start_container.sh", *args, "--stop-timeout", "2")
+        assert result.returncode == ScriptExit.OK, result.stdout + result.stderr
+        return result.stdout
+
+    deploy("v1")
+    assert http_get(target.port) == (200, "berth-test v1")
+    swapped = deploy("v2")
+
+    assert "berth-step: stop-previous" in swapped
+    assert http_get(target.port) == (200, "berth-test v2")
+    assert engine.inspect(target.name)["HostConfig"]["NetworkMode"] == "host"  # type: ignore[index]
+    assert engine.service_containers(target.name) == {target.name}
