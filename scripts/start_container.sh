@@ -1380,7 +1380,8 @@ retire_old() {
     log "stopped and removed the old container; its image is kept for rollback"
 }
 
-# Direct mode: the old container holds the public ports, so it stops before the candidate starts.
+# Direct mode (a UDP port, or the host's network): the old container holds the public ports, so it stops before the
+# candidate starts.
 stop_old_first() {
     [[ "$mode" == direct ]] || return 0
     if container_exists "$proxy"; then
@@ -1388,7 +1389,12 @@ stop_old_first() {
     fi
     [[ -n "$old_id" ]] || return 0
     step stop-previous
-    log "berth-note: UDP ports cannot pass through the proxy; stopping $name before its successor starts (a gap)"
+    if [[ "$network" == host ]]; then
+        log "berth-note: a host-network container binds the host's ports itself; stopping $name before its" \
+            "successor starts (a gap)"
+    else
+        log "berth-note: UDP ports cannot pass through the proxy; stopping $name before its successor starts (a gap)"
+    fi
     swap_state="old-stopped"
     dk stop -t "$stop_timeout" "$old_id" >/dev/null ||
         give_up "$EXIT_START_FAILED" START_FAILED "could not stop the previous container to free its ports"
