@@ -357,7 +357,8 @@ wait_command_healthy() {
         fi
         if ((SECONDS >= deadline)); then
             log "unhealthy: the health command did not pass in $name in time; the end of its last output:"
-            printf '%s\n' "${output: -2000}"
+            # Indented: a line of the container's output can never pass for one of berth's own `berth-...` lines.
+            printf '%s\n' "${output: -2000}" | sed 's/^/    | /'
             return 1
         fi
         sleep "$interval"
@@ -683,7 +684,6 @@ build_run_options() {
     [[ -z "$restart_policy" ]] || run_options+=("--restart=$restart_policy")
     [[ -z "$pid_mode" ]] || run_options+=("--pid=$pid_mode")
     [[ -z "$log_driver" ]] || run_options+=("--log-driver=$log_driver")
-    [[ "$stop_timeout_given" != true ]] || run_options+=("--stop-timeout=$stop_timeout")
     for each in ${volumes[@]+"${volumes[@]}"}; do run_options+=("--volume=$each"); done
     for each in ${log_opts[@]+"${log_opts[@]}"}; do run_options+=("--log-opt=$each"); done
     for each in ${labels[@]+"${labels[@]}"}; do run_options+=("--label=$each"); done
@@ -1248,6 +1248,10 @@ start_candidate() {
         --label "${LABEL_SETTINGS}=${settings_hash}") mapping pair target published=" "
     if [[ -z "$restart_policy" ]]; then
         run_args+=(--restart unless-stopped)
+    fi
+    # Not in run_options, so not in the settings fingerprint: how long a stop may take is no reason to swap.
+    if [[ "$stop_timeout_given" == true ]]; then
+        run_args+=("--stop-timeout=$stop_timeout")
     fi
     if [[ "$mode" == proxied ]]; then
         for target in ${tcp_targets[@]+"${tcp_targets[@]}"}; do
