@@ -2,9 +2,20 @@
 # start_container.sh - pull an image and hand the named service over to it without a gap, health-checked.
 #
 # Usage: start_container.sh --image REF --name NAME [--port HOST:CONTAINER[/udp]]... [--env KEY=VALUE]...
-#            [--health-path PATH] [--health-port PORT] [--health-timeout SECS] [--health-interval SECS]
-#            [--stop-timeout SECS] [--drain-timeout SECS] [--ecr-login REGION] [--proxy-image REF@sha256:...]
-#            [--allow-mutable-tags] [--config FILE]
+#            [--health-path PATH] [--health-port PORT] [--health-cmd ARG]... [--health-timeout SECS]
+#            [--health-interval SECS] [--stop-timeout SECS] [--drain-timeout SECS] [--ecr-login REGION]
+#            [--proxy-image REF@sha256:...] [--allow-mutable-tags] [RUN OPTIONS] [--config FILE]
+#
+# Run options (how the container runs; berth's spec checks them too, and this script checks them again):
+#   --cmd ARG... --entrypoint ARG...   one flag per argument: `--entrypoint=FIRST IMAGE REST... CMD...`
+#   --user U[:G] --workdir DIR --volume SOURCE:TARGET[:ro]... --memory SIZE --memory-reservation SIZE --cpus N
+#   --log-driver awslogs|json-file|journald|none --log-opt KEY=VALUE... --label KEY=VALUE... --network NAME
+#   --restart POLICY --ulimit NAME=SOFT:HARD... --add-host HOST:IP... --read-only --init
+#   --privileged --device PATH... --cap-add CAP... --pid host   (widen what the container can do to its host:
+#   devices, capabilities, pid host and volumes of the host's system paths or the engine's socket need --privileged)
+# Each value reaches `docker run` as one `--option=value` argument, never split or evaluated. A named network is
+# created when missing; --network host swaps stop-then-start (the container binds the host's ports itself).
+# --health-cmd runs its command inside the new container (docker exec) until it exits 0, beside the HTTP check.
 #
 # The old container serves until the new one is healthy. A local proxy, NAME-berth-proxy (haproxy in TCP mode on
 # the host network, restart policy always, its image pinned by digest), owns the public TCP ports; the service's
@@ -27,8 +38,11 @@
 # Images must be pinned: `latest` or no tag is refused unless --allow-mutable-tags (ALLOW_MUTABLE_TAGS=true).
 # --config FILE reads a deploy.env: KEY=VALUE lines with IMAGE, CONTAINER_NAME, PORTS (space separated),
 # HEALTH_PATH, HEALTH_PORT, HEALTH_TIMEOUT, HEALTH_INTERVAL, STOP_TIMEOUT, DRAIN_TIMEOUT, ECR_LOGIN_REGION,
-# PROXY_IMAGE, ALLOW_MUTABLE_TAGS and ENV_<NAME> for container environment variables. The file is parsed, never
-# sourced: values are taken verbatim (one pair of surrounding quotes is dropped). Options apply in order.
+# PROXY_IMAGE, ALLOW_MUTABLE_TAGS and ENV_<NAME> for container environment variables, and the run options as
+# COMMAND_ARG, ENTRYPOINT_ARG, HEALTH_CMD_ARG, VOLUME, LOG_OPT, LABEL, ULIMIT, EXTRA_HOST, DEVICE, CAP_ADD (one
+# line each, repeated), USER, WORKDIR, MEMORY, MEMORY_RESERVATION, CPUS, LOG_DRIVER, NETWORK, RESTART, PID, and
+# READ_ONLY, INIT, PRIVILEGED (true or false). The file is parsed, never sourced: values are taken verbatim (one
+# pair of surrounding quotes is dropped). Options apply in order.
 #
 # Self-contained: berth ships this file alone to instances through SSM. stop_container.sh and
 # validate_service.sh source it for its functions; sourced, it defines them and runs nothing.
@@ -77,6 +91,17 @@ readonly LOG_TAIL_LINES=50
 # With no --health-port the check is "still running, never restarted" for this long (capped by the timeout).
 readonly SETTLE_SECONDS=5
 readonly PROBE_TIMEOUT_SECONDS=5
+# One run of --health-cmd; it runs again every --health-interval until it passes or --health-timeout ends.
+readonly HEALTH_COMMAND_SECONDS=10
+# Host paths a container may not mount without --privileged (berth's spec: chalicelib/domain/run_options.py). The
+# engine's socket is root on the host, and so is any directory above it; so are these trees, and, written, the
+# host's system directories and berth's own state.
+readonly CONTAINER_SOCKETS=(/var/run/docker.sock /run/docker.sock /run/containerd/containerd.sock
+    /var/run/containerd/containerd.sock /run/podman/podman.sock /var/run/podman/podman.sock)
+readonly HOST_TREES=(/proc /sys /dev /root /var/lib/docker /var/lib/containerd /run/docker /var/run/docker
+    /run/containerd /var/run/containerd)
+readonly HOST_TREES_WRITABLE=(/etc /usr /bin /sbin /lib /lib32 /lib64 /boot /var/lib/berth)
+readonly ULIMIT_NAMES="core|cpu|data|fsize|locks|memlock|msgqueue|nice|nofile|nproc|rss|rtprio|rttime|sigpending|stack"
 
 # ---------------------------------------------------------------------------------------------------------
 # Functions shared with stop_container.sh and validate_service.sh
@@ -307,6 +332,39 @@ wait_healthy() {
     done
 }
 
+# run_health_command CONTAINER: the --health-cmd command inside CONTAINER, at most HEALTH_COMMAND_SECONDS.
+run_health_command() {
+    if command -v timeout >/dev/null 2>&1; then
+        timeout "$HEALTH_COMMAND_SECONDS" docker exec "$1" ${health_cmd[@]+"${health_cmd[@]}"} 9>&-
+    else
+        dk exec "$1" ${health_cmd[@]+"${health_cmd[@]}"}
+    fi
+}
+
+# wait_command_healthy NAME DEADLINE INTERVAL: runs the --health-cmd command in NAME until it exits 0 (returns 0),
+# NAME stops, or SECONDS reaches DEADLINE. No command: healthy.
+wait_command_healthy() {
+    local name="$1" deadline="$2" interval="$3" output=""
+    ((${#health_cmd[@]} > 0)) || return 0
+    while true; do
+        if output="$(run_health_command "$name" 2>&1)"; then
+            log "healthy: the health command passed in $name"
+            return 0
+        fi
+        if ! container_running "$name"; then
+            log "container $name exited while its health command ran"
+            return 1
+        fi
+        if ((SECONDS >= deadline)); then
+            log "unhealthy: the health command did not pass in $name in time; the end of its last output:"
+            # Indented: a line of the container's output can never pass for one of berth's own `berth-...` lines.
+            printf '%s\n' "${output: -2000}" | sed 's/^/    | /'
+            return 1
+        fi
+        sleep "$interval"
+    done
+}
+
 # ---------------------------------------------------------------------------------------------------------
 # Settings
 # ---------------------------------------------------------------------------------------------------------
@@ -331,9 +389,14 @@ settings_hash=""
 print_usage() {
     cat <<'USAGE'
 Usage: start_container.sh --image REF --name NAME [--port HOST:CONTAINER[/udp]]... [--env KEY=VALUE]...
-           [--health-path PATH] [--health-port PORT] [--health-timeout SECS] [--health-interval SECS]
-           [--stop-timeout SECS] [--drain-timeout SECS] [--ecr-login REGION] [--proxy-image REF@sha256:...]
-           [--allow-mutable-tags] [--config FILE]
+           [--health-path PATH] [--health-port PORT] [--health-cmd ARG]... [--health-timeout SECS]
+           [--health-interval SECS] [--stop-timeout SECS] [--drain-timeout SECS] [--ecr-login REGION]
+           [--proxy-image REF@sha256:...] [--allow-mutable-tags] [--config FILE]
+           [--cmd ARG]... [--entrypoint ARG]... [--user U[:G]] [--workdir DIR] [--volume SOURCE:TARGET[:ro]]...
+           [--memory SIZE] [--memory-reservation SIZE] [--cpus N] [--log-driver DRIVER] [--log-opt KEY=VALUE]...
+           [--label KEY=VALUE]... [--network NAME] [--restart POLICY] [--ulimit NAME=SOFT:HARD]...
+           [--add-host HOST:IP]... [--read-only] [--init] [--privileged] [--device PATH]... [--cap-add CAP]...
+           [--pid host]
 USAGE
 }
 
@@ -345,6 +408,301 @@ add_env_pair() {
         fi
     done
     env_pairs=(${kept[@]+"${kept[@]}"} "$pair")
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# Run options: how the container runs. Each becomes one `--option=value` word of docker run (run_options), or
+# an argument after the image (container_args); nothing is split or evaluated.
+# ---------------------------------------------------------------------------------------------------------
+
+cmd_args=()
+entrypoint_args=()
+health_cmd=()
+run_user=""
+run_workdir=""
+volumes=()
+memory=""
+memory_reservation=""
+cpus=""
+log_driver=""
+log_opts=()
+labels=()
+network=""
+restart_policy=""
+ulimits=()
+extra_hosts=()
+devices=()
+cap_adds=()
+pid_mode=""
+read_only="false"
+init_process="false"
+privileged="false"
+stop_timeout_given="false"
+run_options=()
+container_args=()
+
+# set_run_option FLAG VALUE: a run option that takes a value (see --help).
+set_run_option() {
+    case "$1" in
+        --cmd) cmd_args+=("$2") ;;
+        --entrypoint) entrypoint_args+=("$2") ;;
+        --health-cmd) health_cmd+=("$2") ;;
+        --user) run_user="$2" ;;
+        --workdir) run_workdir="$2" ;;
+        --volume) volumes+=("$2") ;;
+        --memory) memory="$2" ;;
+        --memory-reservation) memory_reservation="$2" ;;
+        --cpus) cpus="$2" ;;
+        --log-driver) log_driver="$2" ;;
+        --log-opt) log_opts+=("$2") ;;
+        --label) labels+=("$2") ;;
+        --network) network="$2" ;;
+        --restart) restart_policy="$2" ;;
+        --ulimit) ulimits+=("$2") ;;
+        --add-host) extra_hosts+=("$2") ;;
+        --device) devices+=("$2") ;;
+        --cap-add) cap_adds+=("$2") ;;
+        --pid) pid_mode="$2" ;;
+        *) usage_error "unknown argument: $1 (see --help)" ;;
+    esac
+}
+
+# set_run_switch FLAG true|false
+set_run_switch() {
+    case "$1" in
+        --read-only) read_only="$2" ;;
+        --init) init_process="$2" ;;
+        --privileged) privileged="$2" ;;
+    esac
+}
+
+# config_flag KEY: the flag a deploy.env run option key stands for (VOLUME -> --volume).
+config_flag() {
+    local flag="${1,,}"
+    case "$1" in
+        COMMAND_ARG) printf '%s\n' --cmd ;;
+        ENTRYPOINT_ARG) printf '%s\n' --entrypoint ;;
+        HEALTH_CMD_ARG) printf '%s\n' --health-cmd ;;
+        EXTRA_HOST) printf '%s\n' --add-host ;;
+        *) printf -- '--%s\n' "${flag//_/-}" ;;
+    esac
+}
+
+has_control_chars() {
+    [[ "$1" == *[[:cntrl:]]* ]]
+}
+
+# An absolute path in its normal form: no empty, `.` or `..` component, no trailing slash (but /).
+is_normal_path() {
+    [[ "$1" == / ]] && return 0
+    [[ "$1" == /* && "$1" != */ && "$1" != *//* && "$1" != */./* && "$1" != */../* && "$1" != */. &&
+        "$1" != */.. ]] && ! has_control_chars "$1"
+}
+
+is_size() {
+    [[ "$1" =~ ^[1-9][0-9]{0,6}[bkmg]$ ]]
+}
+
+size_bytes() {
+    local number="${1%?}"
+    case "${1: -1}" in
+        b) printf '%s\n' "$number" ;;
+        k) printf '%s\n' "$((number * 1024))" ;;
+        m) printf '%s\n' "$((number * 1024 * 1024))" ;;
+        g) printf '%s\n' "$((number * 1024 * 1024 * 1024))" ;;
+    esac
+}
+
+# host_path_widens PATH READ_ONLY: prints why mounting host PATH gives a container its host; nothing otherwise.
+host_path_widens() {
+    local path="$1" read_only="$2" each
+    for each in ${CONTAINER_SOCKETS[@]+"${CONTAINER_SOCKETS[@]}"}; do
+        if [[ "$path" == / || "$each" == "$path" || "$each" == "$path"/* ]]; then
+            printf '%s\n' "it holds the container engine's socket $each (root on the host)"
+            return 0
+        fi
+    done
+    for each in ${HOST_TREES[@]+"${HOST_TREES[@]}"}; do
+        if [[ "$path" == "$each" || "$path" == "$each"/* ]]; then
+            printf '%s\n' "$each reaches the host's kernel, devices or the engine's own data"
+            return 0
+        fi
+    done
+    [[ "$read_only" == true ]] && return 0
+    for each in ${HOST_TREES_WRITABLE[@]+"${HOST_TREES_WRITABLE[@]}"}; do
+        if [[ "$path" == "$each" || "$path" == "$each"/* ]]; then
+            printf '%s\n' "$each written from a container is root on the host (mount it with :ro)"
+            return 0
+        fi
+    done
+}
+
+# check_volume SOURCE:TARGET[:ro]: refuses a bad volume; a host path is checked as written and as it resolves
+# on this host (a symlink to the Docker socket is the socket).
+check_volume() {
+    local volume="$1" source target read_only="false" why resolved
+    [[ "$volume" =~ ^([^:]+):([^:]+)(:ro)?$ ]] ||
+        usage_error "--volume '$volume' must be SOURCE:TARGET or SOURCE:TARGET:ro (paths hold no ':')"
+    source="${BASH_REMATCH[1]}" target="${BASH_REMATCH[2]}"
+    [[ -z "${BASH_REMATCH[3]}" ]] || read_only="true"
+    if has_control_chars "$volume" || [[ "$volume" == *,* ]] || ((${#volume} > 1024)); then
+        usage_error "--volume: control characters and ',' are not allowed, and at most 1024 characters"
+    fi
+    if ! is_normal_path "$target" || [[ "$target" == / ]]; then
+        usage_error "--volume '$volume': the target is an absolute path in its normal form, not /"
+    fi
+    if [[ "$source" != /* ]]; then
+        [[ "$source" =~ ^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$ ]] ||
+            usage_error "--volume '$volume': the source is a host path (starting with /) or a volume name"
+        return 0
+    fi
+    is_normal_path "$source" || usage_error "--volume '$volume': write the host path in its normal form"
+    [[ "$privileged" == true ]] && return 0
+    why="$(host_path_widens "$source" "$read_only")"
+    if [[ -z "$why" ]] && command -v realpath >/dev/null 2>&1 && resolved="$(realpath -m -- "$source")" &&
+        [[ "$resolved" != "$source" ]]; then
+        why="$(host_path_widens "$resolved" "$read_only")"
+        [[ -z "$why" ]] || why="it resolves to $resolved: $why"
+    fi
+    [[ -z "$why" ]] || usage_error "--volume '$volume' mounts the host's $source: $why; refused without --privileged"
+}
+
+# check_log_opt KEY=VALUE: an option the chosen --log-driver takes, in its shape.
+check_log_opt() {
+    local key="${1%%=*}" value="${1#*=}" pattern=""
+    [[ "$1" == *=* ]] || usage_error "--log-opt '$1' is not KEY=VALUE"
+    case "${log_driver}:${key}" in
+        json-file:max-size | awslogs:max-buffer-size) pattern='^[1-9][0-9]{0,6}[bkmg]$' ;;
+        json-file:max-file) pattern='^[1-9][0-9]{0,2}$' ;;
+        json-file:compress | awslogs:awslogs-create-group) pattern='^(true|false)$' ;;
+        awslogs:awslogs-group) pattern='^[-._/#A-Za-z0-9]{1,512}$' ;;
+        awslogs:awslogs-region) pattern='^[a-z]{2}(-[a-z]+)+-[0-9]+$' ;;
+        awslogs:awslogs-stream-prefix) pattern='^[A-Za-z0-9._/-]{1,128}$' ;;
+        awslogs:mode) pattern='^(blocking|non-blocking)$' ;;
+        journald:tag) pattern='^[A-Za-z0-9._/-]{1,64}$' ;;
+        *) usage_error "--log-opt $key is not an option berth passes to the log driver '${log_driver:-(none given)}'" ;;
+    esac
+    [[ "$value" =~ $pattern ]] || usage_error "--log-opt $key: '$value' does not match $pattern"
+}
+
+# refuse_unless_privileged FLAG WHY
+refuse_unless_privileged() {
+    [[ "$privileged" == true ]] ||
+        usage_error "$1 $2; refused without --privileged (\"privileged\": true in the spec)"
+}
+
+validate_run_options() {
+    local each name_or_id='([a-z_][a-z0-9_.-]{0,31}|[0-9]{1,10})'
+    local hostname='[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*'
+    for each in read_only init_process privileged; do
+        [[ "${!each}" == true || "${!each}" == false ]] || usage_error "${each}: '${!each}' is not true or false"
+    done
+    if ((${#entrypoint_args[@]} > 0)) && [[ -z "${entrypoint_args[0]}" ]]; then
+        usage_error "--entrypoint: the program to run may not be empty"
+    fi
+    if ((${#health_cmd[@]} > 0)) && [[ -z "${health_cmd[0]}" ]]; then
+        usage_error "--health-cmd: the program to run may not be empty"
+    fi
+    [[ -z "$run_user" || "$run_user" =~ ^${name_or_id}(:${name_or_id})?$ ]] ||
+        usage_error "--user '$run_user' is not USER[:GROUP] by name or number"
+    [[ -z "$run_workdir" ]] || is_normal_path "$run_workdir" ||
+        usage_error "--workdir must be an absolute path in its normal form"
+    for each in ${volumes[@]+"${volumes[@]}"}; do
+        check_volume "$each"
+    done
+    for each in memory memory_reservation; do
+        [[ -z "${!each}" ]] || is_size "${!each}" || usage_error "${each}: '${!each}' is not a size such as 512m or 1g"
+        [[ -z "${!each}" ]] || (($(size_bytes "${!each}") >= 6 * 1024 * 1024)) ||
+            usage_error "${each}: ${!each} is under Docker's minimum of 6m"
+    done
+    if [[ -n "$memory" && -n "$memory_reservation" ]] &&
+        (($(size_bytes "$memory_reservation") > $(size_bytes "$memory"))); then
+        usage_error "--memory-reservation $memory_reservation may not pass --memory $memory"
+    fi
+    [[ -z "$cpus" || ("$cpus" =~ ^[0-9]{1,4}(\.[0-9]{1,2})?$ && ! "$cpus" =~ ^0+(\.0*)?$) ]] ||
+        usage_error "--cpus '$cpus' is not a number of CPUs such as 0.5"
+    case "$log_driver" in
+        "" | awslogs | json-file | journald | none) ;;
+        *) usage_error "--log-driver '$log_driver' is not awslogs, json-file, journald or none" ;;
+    esac
+    for each in ${log_opts[@]+"${log_opts[@]}"}; do
+        check_log_opt "$each"
+    done
+    for each in ${labels[@]+"${labels[@]}"}; do
+        if ! [[ "$each" =~ ^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}= ]] || has_control_chars "$each" ||
+            ((${#each} > 1200)); then
+            usage_error "--label needs KEY=VALUE, KEY [A-Za-z0-9][A-Za-z0-9._/-]*, no control characters"
+        fi
+        [[ ! "${each,,}" =~ ^berth\. ]] || usage_error "--label ${each%%=*}: keys starting with berth. are berth's own"
+    done
+    if [[ -n "$network" ]]; then
+        [[ "$network" =~ ^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$ && "$network" != none && "$network" != default ]] ||
+            usage_error "--network '$network' is not bridge, host or a network name of your own"
+    fi
+    [[ -z "$restart_policy" || "$restart_policy" =~ ^(no|always|unless-stopped|on-failure(:[1-9][0-9]{0,2})?)$ ]] ||
+        usage_error "--restart '$restart_policy' is not no, always, unless-stopped or on-failure[:N]"
+    for each in ${ulimits[@]+"${ulimits[@]}"}; do
+        [[ "$each" =~ ^(${ULIMIT_NAMES})=(-1|[0-9]{1,18}):(-1|[0-9]{1,18})$ ]] ||
+            usage_error "--ulimit '$each' is not NAME=SOFT:HARD with NAME one of ${ULIMIT_NAMES//|/, }"
+    done
+    for each in ${extra_hosts[@]+"${extra_hosts[@]}"}; do
+        [[ "$each" =~ ^${hostname}:([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*|host-gateway)$ ]] ||
+            usage_error "--add-host '$each' is not HOST:IP (or HOST:host-gateway)"
+    done
+    for each in ${devices[@]+"${devices[@]}"}; do
+        [[ "$each" =~ ^/dev/[A-Za-z0-9._/-]{1,200}(:/dev/[A-Za-z0-9._/-]{1,200})?(:[rwm]{1,3})?$ ]] ||
+            usage_error "--device '$each' is not /dev/HOST[:/dev/CONTAINER][:rwm]"
+        refuse_unless_privileged "--device $each" "gives the container a host device"
+    done
+    for each in ${cap_adds[@]+"${cap_adds[@]}"}; do
+        [[ "$each" =~ ^(CAP_)?[A-Z][A-Z_]{1,31}$ ]] || usage_error "--cap-add '$each' is not a capability name"
+        refuse_unless_privileged "--cap-add $each" "widens what the container may do to its host"
+    done
+    if [[ -n "$pid_mode" ]]; then
+        [[ "$pid_mode" == host ]] || usage_error "--pid takes host only"
+        refuse_unless_privileged "--pid host" "gives the container the host's processes"
+    fi
+    build_run_options
+}
+
+# Fills run_options (`--option=value` words) and container_args (the container's argv after the image).
+build_run_options() {
+    local each
+    run_options=()
+    container_args=()
+    if ((${#entrypoint_args[@]} > 0)); then
+        run_options+=("--entrypoint=${entrypoint_args[0]}")
+        container_args+=("${entrypoint_args[@]:1}")
+    fi
+    container_args+=(${cmd_args[@]+"${cmd_args[@]}"})
+    [[ -z "$run_user" ]] || run_options+=("--user=$run_user")
+    [[ -z "$run_workdir" ]] || run_options+=("--workdir=$run_workdir")
+    [[ -z "$memory" ]] || run_options+=("--memory=$memory")
+    [[ -z "$memory_reservation" ]] || run_options+=("--memory-reservation=$memory_reservation")
+    [[ -z "$cpus" ]] || run_options+=("--cpus=$cpus")
+    [[ -z "$network" ]] || run_options+=("--network=$network")
+    [[ -z "$restart_policy" ]] || run_options+=("--restart=$restart_policy")
+    [[ -z "$pid_mode" ]] || run_options+=("--pid=$pid_mode")
+    [[ -z "$log_driver" ]] || run_options+=("--log-driver=$log_driver")
+    for each in ${volumes[@]+"${volumes[@]}"}; do run_options+=("--volume=$each"); done
+    for each in ${log_opts[@]+"${log_opts[@]}"}; do run_options+=("--log-opt=$each"); done
+    for each in ${labels[@]+"${labels[@]}"}; do run_options+=("--label=$each"); done
+    for each in ${ulimits[@]+"${ulimits[@]}"}; do run_options+=("--ulimit=$each"); done
+    for each in ${extra_hosts[@]+"${extra_hosts[@]}"}; do run_options+=("--add-host=$each"); done
+    for each in ${devices[@]+"${devices[@]}"}; do run_options+=("--device=$each"); done
+    for each in ${cap_adds[@]+"${cap_adds[@]}"}; do run_options+=("--cap-add=$each"); done
+    [[ "$read_only" != true ]] || run_options+=(--read-only)
+    [[ "$init_process" != true ]] || run_options+=(--init)
+    [[ "$privileged" != true ]] || run_options+=(--privileged)
+}
+
+# A named network is created when missing (bridge driver); bridge and host always exist.
+ensure_network() {
+    [[ -n "$network" && "$network" != bridge && "$network" != host ]] || return 0
+    dk network inspect "$network" >/dev/null 2>&1 && return 0
+    log "creating the network $network"
+    dk network create "$network" >/dev/null || dk network inspect "$network" >/dev/null 2>&1 ||
+        fail "$EXIT_START_FAILED" START_FAILED "could not create the network $network; container $name was not touched"
 }
 
 apply_config_file() {
@@ -364,7 +722,10 @@ apply_config_file() {
             HEALTH_PORT) health_port="$value" ;;
             HEALTH_TIMEOUT) health_timeout="$value" ;;
             HEALTH_INTERVAL) health_interval="$value" ;;
-            STOP_TIMEOUT) stop_timeout="$value" ;;
+            STOP_TIMEOUT)
+                stop_timeout="$value"
+                stop_timeout_given="true"
+                ;;
             DRAIN_TIMEOUT) drain_timeout="$value" ;;
             ECR_LOGIN_REGION) ecr_region="$value" ;;
             PROXY_IMAGE) proxy_image="$value" ;;
@@ -373,9 +734,14 @@ apply_config_file() {
                 [[ "$key" =~ ^ENV_[A-Za-z_][A-Za-z0-9_]*$ ]] || usage_error "$file: bad env key $key"
                 add_env_pair "${key#ENV_}=${value}"
                 ;;
+            READ_ONLY | INIT | PRIVILEGED) set_run_switch "$(config_flag "$key")" "$value" ;;
+            COMMAND_ARG | ENTRYPOINT_ARG | HEALTH_CMD_ARG | USER | WORKDIR | VOLUME | MEMORY | MEMORY_RESERVATION | \
+                CPUS | LOG_DRIVER | LOG_OPT | LABEL | NETWORK | RESTART | ULIMIT | EXTRA_HOST | DEVICE | CAP_ADD | PID)
+                set_run_option "$(config_flag "$key")" "$value"
+                ;;
             *) usage_error "$file: unknown key $key (expected IMAGE, CONTAINER_NAME, PORTS, HEALTH_PATH," \
                 "HEALTH_PORT, HEALTH_TIMEOUT, HEALTH_INTERVAL, STOP_TIMEOUT, DRAIN_TIMEOUT, ECR_LOGIN_REGION," \
-                "PROXY_IMAGE, ALLOW_MUTABLE_TAGS or ENV_<NAME>)" ;;
+                "PROXY_IMAGE, ALLOW_MUTABLE_TAGS, ENV_<NAME> or a run option: see the header)" ;;
         esac
     done
 }
@@ -394,8 +760,16 @@ parse_args() {
                 shift
                 continue
                 ;;
+            --read-only | --init | --privileged)
+                set_run_switch "$option" true
+                shift
+                continue
+                ;;
             --image | --name | --port | --env | --health-path | --health-port | --health-timeout | \
-                --health-interval | --stop-timeout | --drain-timeout | --ecr-login | --proxy-image | --config)
+                --health-interval | --stop-timeout | --drain-timeout | --ecr-login | --proxy-image | --config | \
+                --cmd | --entrypoint | --health-cmd | --user | --workdir | --volume | --memory | \
+                --memory-reservation | --cpus | --log-driver | --log-opt | --label | --network | --restart | \
+                --ulimit | --add-host | --device | --cap-add | --pid)
                 (($# >= 2)) || usage_error "$option needs a value"
                 ;;
             *) usage_error "unknown argument: $option (see --help)" ;;
@@ -415,11 +789,15 @@ parse_args() {
             --health-port) health_port="$2" ;;
             --health-timeout) health_timeout="$2" ;;
             --health-interval) health_interval="$2" ;;
-            --stop-timeout) stop_timeout="$2" ;;
+            --stop-timeout)
+                stop_timeout="$2"
+                stop_timeout_given="true"
+                ;;
             --drain-timeout) drain_timeout="$2" ;;
             --ecr-login) ecr_region="$2" ;;
             --proxy-image) proxy_image="$2" ;;
             --config) apply_config_file "$2" ;;
+            *) set_run_option "$option" "$2" ;;
         esac
         shift 2
     done
@@ -462,6 +840,7 @@ validate_settings() {
         usage_error "the proxy image '$proxy_image' must be a reference pinned by digest (repo@sha256:...)"
     fi
     [[ "$state_dir" == /* ]] || usage_error "BERTH_STATE_DIR '$state_dir' must be an absolute path"
+    validate_run_options
     classify_ports
 }
 
@@ -474,6 +853,13 @@ health_target=""
 
 classify_ports() {
     local mapping i has_udp=0
+    if [[ "$network" == host ]]; then
+        ((${#ports[@]} == 0)) || usage_error "--network host: the container binds the host's ports itself; give no" \
+            "--port"
+        # Two containers cannot bind one host port: the old one stops first, as with UDP.
+        mode="direct"
+        return 0
+    fi
     for mapping in ${ports[@]+"${ports[@]}"}; do
         [[ "$mapping" =~ ^([0-9]+):([0-9]+)(/(tcp|udp))?$ ]]
         if [[ "${BASH_REMATCH[4]}" == udp ]]; then
@@ -583,6 +969,13 @@ settings_fingerprint() {
         printf '%s\n' "berth-handoff-1" "$mode" "$id"
         printf 'port %s\n' ${ports[@]+"${ports[@]}"}
         printf 'env %s\n' ${env_pairs[@]+"${env_pairs[@]}"}
+        # Absent run options add nothing: a service that sets none keeps the fingerprint earlier scripts gave it.
+        if ((${#run_options[@]} > 0)); then
+            printf 'run %s\0' ${run_options[@]+"${run_options[@]}"}
+        fi
+        if ((${#container_args[@]} > 0)); then
+            printf 'arg %s\0' ${container_args[@]+"${container_args[@]}"}
+        fi
     } | sha256sum | cut -c 1-64
 }
 
@@ -824,6 +1217,9 @@ already_current() {
     if [[ "$mode" == proxied ]]; then
         proxy_is_current && routes_to "$proxy" "$name" || return 1
     fi
+    if ((${#health_cmd[@]} > 0)); then
+        run_health_command "$name" >/dev/null 2>&1 || return 1
+    fi
     [[ -n "$health_port" ]] || return 0
     probe_http "http://127.0.0.1:$(health_port_of "$name")${health_path}" 2>/dev/null
 }
@@ -848,8 +1244,15 @@ remember_old() {
 }
 
 start_candidate() {
-    local run_args=(run -d --name "$candidate" --restart unless-stopped --label "${LABEL_SERVICE}=${name}"
+    local run_args=(run -d --name "$candidate" --label "${LABEL_SERVICE}=${name}"
         --label "${LABEL_SETTINGS}=${settings_hash}") mapping pair target published=" "
+    if [[ -z "$restart_policy" ]]; then
+        run_args+=(--restart unless-stopped)
+    fi
+    # Not in run_options, so not in the settings fingerprint: how long a stop may take is no reason to swap.
+    if [[ "$stop_timeout_given" == true ]]; then
+        run_args+=("--stop-timeout=$stop_timeout")
+    fi
     if [[ "$mode" == proxied ]]; then
         for target in ${tcp_targets[@]+"${tcp_targets[@]}"}; do
             [[ "$published" == *" $target "* ]] || run_args+=(-p "127.0.0.1::${target}")
@@ -863,7 +1266,8 @@ start_candidate() {
     for pair in ${env_pairs[@]+"${env_pairs[@]}"}; do
         run_args+=(-e "$pair")
     done
-    run_args+=("$image")
+    # Options end at the image: what follows it is the container's own argv, whatever it looks like.
+    run_args+=(${run_options[@]+"${run_options[@]}"} "$image" ${container_args[@]+"${container_args[@]}"})
     step start
     swap_state="candidate"
     if dk "${run_args[@]}" >/dev/null; then
@@ -875,11 +1279,12 @@ start_candidate() {
 }
 
 check_candidate() {
-    local port=""
+    local port="" deadline=$((SECONDS + health_timeout))
     step health
     if [[ -n "$health_port" ]] && ! port="$(health_port_of "$candidate")"; then
         log "$candidate publishes no port for its health check"
-    elif wait_healthy "$candidate" "$port" "$health_path" "$health_timeout" "$health_interval"; then
+    elif wait_healthy "$candidate" "$port" "$health_path" "$health_timeout" "$health_interval" &&
+        wait_command_healthy "$candidate" "$deadline" "$health_interval"; then
         return 0
     fi
     show_logs "$candidate"
@@ -979,7 +1384,8 @@ retire_old() {
     log "stopped and removed the old container; its image is kept for rollback"
 }
 
-# Direct mode: the old container holds the public ports, so it stops before the candidate starts.
+# Direct mode (a UDP port, or the host's network): the old container holds the public ports, so it stops before the
+# candidate starts.
 stop_old_first() {
     [[ "$mode" == direct ]] || return 0
     if container_exists "$proxy"; then
@@ -987,7 +1393,12 @@ stop_old_first() {
     fi
     [[ -n "$old_id" ]] || return 0
     step stop-previous
-    log "berth-note: UDP ports cannot pass through the proxy; stopping $name before its successor starts (a gap)"
+    if [[ "$network" == host ]]; then
+        log "berth-note: a host-network container binds the host's ports itself; stopping $name before its" \
+            "successor starts (a gap)"
+    else
+        log "berth-note: UDP ports cannot pass through the proxy; stopping $name before its successor starts (a gap)"
+    fi
     swap_state="old-stopped"
     dk stop -t "$stop_timeout" "$old_id" >/dev/null ||
         give_up "$EXIT_START_FAILED" START_FAILED "could not stop the previous container to free its ports"
@@ -1079,6 +1490,7 @@ main() {
     if container_exists "$name"; then
         remember_old
     fi
+    ensure_network
     stop_old_first
     start_candidate
     check_candidate

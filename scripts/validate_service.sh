@@ -2,11 +2,13 @@
 # validate_service.sh - the health check of start_container.sh on its own (CodeDeploy's ValidateService).
 #
 # Usage: validate_service.sh [--config FILE] [--name NAME] [--health-port PORT] [--health-path PATH]
-#            [--health-timeout SECS] [--health-interval SECS]
+#            [--health-cmd ARG]... [--health-timeout SECS] [--health-interval SECS]
 #
 # With --health-port: GET http://127.0.0.1:PORT PATH until it answers 2xx/3xx or the timeout passes. Without it:
-# the container NAME must stay running, not restarting, for a few seconds. deploy.env keys read: CONTAINER_NAME,
-# HEALTH_PORT, HEALTH_PATH, HEALTH_TIMEOUT, HEALTH_INTERVAL (others are ignored). Options apply in order.
+# the container NAME must stay running, not restarting, for a few seconds. With --health-cmd (one flag per
+# argument): the command also has to exit 0 inside NAME (docker exec). deploy.env keys read: CONTAINER_NAME,
+# HEALTH_PORT, HEALTH_PATH, HEALTH_TIMEOUT, HEALTH_INTERVAL, HEALTH_CMD_ARG (others are ignored). Options apply in
+# order.
 # This script restores nothing, so an unhealthy service exits 41; with CodeDeploy's automatic rollback the
 # rollback is a new deployment of the previous revision.
 #
@@ -29,8 +31,11 @@ check_timeout=60
 check_interval=2
 
 read_check_config() {
-    local file="$1" value
+    local file="$1" value i
     parse_deploy_env "$file" || usage_error "cannot use --config $file (see above)"
+    for ((i = 0; i < ${#CONFIG_KEYS[@]}; i++)); do
+        [[ "${CONFIG_KEYS[i]}" != HEALTH_CMD_ARG ]] || health_cmd+=("${CONFIG_VALUES[i]}")
+    done
     if value="$(config_value CONTAINER_NAME)"; then check_name="$value"; fi
     if value="$(config_value HEALTH_PORT)"; then check_port="$value"; fi
     if value="$(config_value HEALTH_PATH)"; then check_path="$value"; fi
@@ -41,12 +46,12 @@ read_check_config() {
 parse_check_args() {
     while (($# > 0)); do
         case "$1" in
-            --config | --name | --health-port | --health-path | --health-timeout | --health-interval)
+            --config | --name | --health-port | --health-path | --health-timeout | --health-interval | --health-cmd)
                 (($# >= 2)) || usage_error "$1 needs a value"
                 ;;
             -h | --help)
                 printf 'Usage: validate_service.sh [--config FILE] [--name NAME] [--health-port PORT]'
-                printf ' [--health-path PATH] [--health-timeout SECS] [--health-interval SECS]\n'
+                printf ' [--health-path PATH] [--health-cmd ARG]... [--health-timeout SECS] [--health-interval SECS]\n'
                 exit 0
                 ;;
             *) usage_error "unknown argument: $1 (see --help)" ;;
@@ -58,6 +63,7 @@ parse_check_args() {
             --health-path) check_path="$2" ;;
             --health-timeout) check_timeout="$2" ;;
             --health-interval) check_interval="$2" ;;
+            --health-cmd) health_cmd+=("$2") ;;
         esac
         shift 2
     done
@@ -87,8 +93,13 @@ main_check() {
         docker_answers || fail "$EXIT_DOCKER_UNAVAILABLE" DOCKER_UNAVAILABLE "docker is missing or does not answer;" \
             "start it ('systemctl start docker') or run install_docker.sh"
     fi
+    if ((${#health_cmd[@]} > 0)); then
+        [[ -n "$check_name" ]] || usage_error "--health-cmd runs inside the container: give --name (or CONTAINER_NAME)"
+        [[ -n "${health_cmd[0]}" ]] || usage_error "--health-cmd: the program to run may not be empty"
+    fi
     step health
-    if wait_healthy "$check_name" "$check_port" "$check_path" "$check_timeout" "$check_interval"; then
+    if wait_healthy "$check_name" "$check_port" "$check_path" "$check_timeout" "$check_interval" &&
+        wait_command_healthy "$check_name" "$((SECONDS + check_timeout))" "$check_interval"; then
         printf 'berth-result: %s\n' ok
         return 0
     fi

@@ -31,7 +31,13 @@ TAGS = {"app": "web", "env": "demo", "berth:managed": "true"}
 SPEC: dict[str, Any] = {
     "target": "web-demo",
     "instances": {"tags": TAGS},
-    "container": {"name": "web", "ports": ["5000:5000"], "env": {"APP_MODE": "production"}},
+    # How a real service runs: its command, a data volume, memory and CPU limits, a log driver with rotation.
+    "container": {"name": "web", "ports": ["5000:5000"], "env": {"APP_MODE": "production"},
+                  "command": ["gunicorn", "--bind", "0.0.0.0:5000", "--workers", "2", "app:wsgi"],
+                  "volumes": ["/srv/web/uploads:/app/uploads", "/etc/localtime:/etc/localtime:ro"],
+                  "memory": "512m", "memory_reservation": "256m", "cpus": 0.5,
+                  "log": {"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}},
+                  "init": True},
     "health_check": {"path": "/health", "port": 5000, "timeout_seconds": 60},
     "rollout": {"max_concurrency": "50%", "max_errors": "0"},
     "retry": {"max_attempts": 3, "base_seconds": 30, "cap_seconds": 900},

@@ -5,8 +5,9 @@ POSIX sh: it writes `install_docker.sh` and `start_container.sh` byte for byte i
 with bash. Each script travels gzipped and base64-encoded in a quoted heredoc (`base64 -d | gunzip`): SSM refuses a
 command whose document passes 64 KB (MaxDocumentSizeExceeded), and the scripts as text would take most of that;
 compressed they take under a third, which leaves the spec's own values the rest. Every value from the spec reaches
-the shell through `shlex.quote`, after validation; nothing is ever evaluated. The wrapper exits with the scripts' own
-exit code, which SSM reports as the invocation's ResponseCode.
+the shell through `shlex.quote`, after validation, as one argument of start_container.sh (the run options too:
+`--volume SPEC`, `--cmd ARG` for each argument of the command, and so on); nothing is ever evaluated. The wrapper
+exits with the scripts' own exit code, which SSM reports as the invocation's ResponseCode.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import shlex
 from dataclasses import dataclass
 
 from .image_ref import ImageRef
+from .run_options import run_option_args
 from .spec import ContainerSpec, HealthCheckSpec
 
 SHIPPED_SCRIPTS = ("install_docker.sh", "start_container.sh")
@@ -42,14 +44,14 @@ def start_container_args(command: DeployCommand) -> list[str]:
         args += ["--port", mapping]
     for key, value in sorted(command.container.env.items()):
         args += ["--env", f"{key}={value}"]
+    args += run_option_args(command.container)
     if command.health_check is not None:
         check = command.health_check
-        args += [
-            "--health-path", check.path,
-            "--health-port", str(check.port),
-            "--health-timeout", str(check.timeout_seconds),
-            "--health-interval", str(check.interval_seconds),
-        ]
+        if check.port is not None:
+            args += ["--health-path", check.path, "--health-port", str(check.port)]
+        for arg in check.command or []:
+            args += ["--health-cmd", arg]
+        args += ["--health-timeout", str(check.timeout_seconds), "--health-interval", str(check.interval_seconds)]
     if command.image.ecr_region:
         args += ["--ecr-login", command.image.ecr_region]
     if command.allow_mutable_tags and command.image.is_mutable:

@@ -24,6 +24,7 @@ from pydantic import (
 
 from .errors import InvalidRevision
 from .image_ref import ImageRef, parse_image_ref
+from .run_options import Args, RunOptions, check_args, command_bytes, run_option_args
 
 TARGET_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"
 CONTAINER_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"
@@ -47,9 +48,11 @@ MAX_ENV_VALUE = 4096
 MAX_SPEC_BYTES = 64 * 1024
 MAX_ENV_BYTES = 48 * 1024
 # env also travels in the SSM command, `--env 'KEY=VALUE'` quoted for the shell and JSON-encoded, where SSM refuses a
-# document over 64 KB (MaxDocumentSizeExceeded) and berth's scripts take about 20 KB: env gets 32 KB of it, measured
-# as SendCommand carries it (a value of quotes or control characters takes several bytes a character there).
+# document over 64 KB (MaxDocumentSizeExceeded) and berth's scripts take about 28 KB: env and the run options
+# (run_options.py) share 32 KB of it, health_check.command 2 KB, measured as SendCommand carries them (a value of
+# quotes or control characters takes several bytes a character there).
 MAX_ENV_COMMAND_BYTES = 32 * 1024
+MAX_HEALTH_COMMAND_BYTES = 2 * 1024
 # The validation context for specs berth reads back from its own table. Rules added after a record was written must
 # not make it unreadable, so the rules checked with `_admitting` apply only to specs coming in (UserParameters,
 # PUT /targets): one-character container names, hybrid ids, ports with leading zeros, a health check as long as the
@@ -115,7 +118,9 @@ class InstancesSpec(_Strict):
         return self
 
 
-class ContainerSpec(_Strict):
+class ContainerSpec(RunOptions):
+    """The container: its name, ports and environment here; how it runs (command, volumes, limits...) in RunOptions."""
+
     name: Annotated[str, Field(pattern=_anchored(CONTAINER_NAME), description="Docker container name; it may not end "
                                "in " + ", ".join(RESERVED_CONTAINER_SUFFIXES) + " (berth names its own containers so)")]
     ports: list[str] = Field(default_factory=list, max_length=32)
@@ -182,10 +187,26 @@ class ContainerSpec(_Strict):
                              "and have the container read them")
         return env
 
+    @model_validator(mode="after")
+    def _fits_the_command(self, info: ValidationInfo) -> ContainerSpec:
+        if self.network == "host" and self.ports:
+            raise ValueError("network host: the container binds the host's ports itself; list no ports")
+        if not _admitting(info):
+            return self
+        env_bytes, options_bytes = env_command_bytes(self.env), command_bytes(run_option_args(self))
+        if env_bytes + options_bytes > MAX_ENV_COMMAND_BYTES:
+            raise ValueError(f"env ({env_bytes} bytes) and the run options ({options_bytes} bytes) take "
+                             f"{env_bytes + options_bytes} bytes in the SSM command, at most "
+                             f"{MAX_ENV_COMMAND_BYTES}: SSM refuses a command over 64 KB")
+        return self
+
 
 class HealthCheckSpec(_Strict):
     path: str = "/"
-    port: int = Field(ge=1, le=65535)
+    port: int | None = Field(default=None, ge=1, le=65535, description=(
+        "probe GET path on the container port this host port maps to; give a port, a command, or both"))
+    command: Args | None = Field(default=None, description=(
+        "a check run inside the new container (docker exec, no shell unless you name one): exit 0 is healthy"))
     timeout_seconds: int = Field(default=60, ge=1, le=3600)
     interval_seconds: int = Field(default=2, ge=1, le=60)
 
@@ -195,6 +216,22 @@ class HealthCheckSpec(_Strict):
         if not _HEALTH_PATH.match(path):
             raise ValueError("health check path must start with '/' and hold only URL path characters")
         return path
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, command: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        check_args(command, "command")
+        in_command = command_bytes([arg for each in command or [] for arg in ("--health-cmd", each)])
+        if _admitting(info) and in_command > MAX_HEALTH_COMMAND_BYTES:
+            raise ValueError(f"the health command takes {in_command} bytes in the SSM command, at most "
+                             f"{MAX_HEALTH_COMMAND_BYTES}: run a script of the image instead")
+        return command
+
+    @model_validator(mode="after")
+    def _port_or_command(self) -> HealthCheckSpec:
+        if self.port is None and self.command is None:
+            raise ValueError("give a port (an HTTP check), a command (run inside the container) or both")
+        return self
 
 
 class RolloutSpec(_Strict):
@@ -259,7 +296,7 @@ class TargetSpec(_Strict):
                 f"health_check.timeout_seconds ({health.timeout_seconds}) must be shorter than "
                 f"rollout.timeout_seconds ({rollout.timeout_seconds}), the SSM command's execution timeout that the "
                 "pull, the start and the health check all run within")
-        if health is not None and health.port not in spec.container.tcp_host_ports():
+        if health is not None and health.port is not None and health.port not in spec.container.tcp_host_ports():
             raise ValueError(f"health_check.port {health.port} must be the host side of a TCP mapping in "
                              "container.ports: the check reaches the new container through one of its ports")
         size = len(spec.model_dump_json().encode())

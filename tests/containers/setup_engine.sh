@@ -3,8 +3,8 @@
 #
 # Usage: setup_engine.sh [--no-install] [--conf-dir DIR] [--registry-port PORT]
 #
-# Idempotent. Installs podman, runc, busybox-static, docker-registry, shellcheck and curl with apt-get when one
-# is missing, then writes into DIR (default /etc/berth-tests):
+# Idempotent. Installs podman, runc, busybox-static, docker-registry, shellcheck, curl and catatonit (podman's
+# `--init` process) with apt-get when one is missing, then writes into DIR (default /etc/berth-tests):
 #   containers.conf   default_ulimits the sandbox allows, runc and cgroupfs (crun refuses the hybrid cgroups)
 #   registries.conf   marks the test registry 127.0.0.1:PORT (default 5000) insecure (plain HTTP)
 #   storage.conf      a private image and container store under DIR, so tests never touch the host's store
@@ -17,7 +17,7 @@
 #   2  -  bad arguments
 set -euo pipefail
 
-readonly PACKAGES=(podman runc busybox-static docker-registry shellcheck curl)
+readonly PACKAGES=(podman runc busybox-static docker-registry shellcheck curl catatonit)
 
 conf_dir="/etc/berth-tests"
 registry_port="5000"

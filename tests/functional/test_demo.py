@@ -71,3 +71,18 @@ def test_local_mode_serves_until_interrupted_and_stops_cleanly() -> None:
 
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", urlparse(api).port or 0)) != 0
+
+
+def test_the_demo_target_runs_a_real_service_shape() -> None:
+    """The demo's spec shows the run options: a command, a volume and a memory limit reach start_container.sh."""
+    from chalicelib.domain.command import DeployCommand, start_container_args
+    from chalicelib.domain.image_ref import parse_image_ref
+    from chalicelib.domain.spec import TargetSpec
+    from tools.demo import SPEC
+
+    spec = TargetSpec.model_validate(SPEC)
+    args = start_container_args(DeployCommand("d-demo", parse_image_ref("nginx:1.27"), spec.container, None))
+
+    assert ["--cmd", "gunicorn"] == args[args.index("--cmd"):][:2]
+    assert ["--volume", "/srv/web/uploads:/app/uploads"] == args[args.index("--volume"):][:2]
+    assert ["--memory", "512m"] == args[args.index("--memory"):][:2]

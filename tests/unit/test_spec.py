@@ -415,9 +415,9 @@ def test_a_health_check_shorter_than_the_command_timeout_is_accepted(example_spe
     assert parse(example_spec).health_check.timeout_seconds == 3599
 
 
-def test_health_check_needs_a_port(example_spec: dict[str, Any]) -> None:
+def test_health_check_needs_a_port_or_a_command(example_spec: dict[str, Any]) -> None:
     example_spec["health_check"] = {"path": "/health"}
-    assert "health_check.port: Field required" in error_of(example_spec)
+    assert "health_check: give a port (an HTTP check), a command" in error_of(example_spec)
 
 
 # ------------------------------------------------------------------------------------------------ rollout
