@@ -114,7 +114,14 @@ def deployment_service() -> Any:
         store=store(), ssm=ssm_gateway(), instances=InstanceDirectory(LazyClient("ec2")),
         registry=ImageRegistry(lambda region: cached_client("ecr", region)), scripts=instance_scripts(),
         clock=utc_now, new_id=new_deployment_id, retries=ssm_retries(), telemetry=observability.current(),
+        alarms=alarm_watch(),
     )
+
+
+def alarm_watch() -> Any:
+    from chalicelib.adapters.cloudwatch import AlarmWatch
+
+    return AlarmWatch(LazyClient("cloudwatch"))
 
 
 def jitter(low: float, high: float) -> float:

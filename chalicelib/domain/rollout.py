@@ -62,6 +62,12 @@ class Rollout(BaseModel):
     def describe(self) -> str:
         return f"wave {self.wave} of {len(self.waves)}"
 
+    def label(self) -> str:
+        """Where the rollout stands, for a progress line."""
+        if self.phase == RolloutPhase.ROLLING_BACK:
+            return "rolling back"
+        return f"{self.describe()}, stopping" if self.phase == RolloutPhase.STOPPING else self.describe()
+
 
 def canary_count(instances: int | str, fleet: int) -> int:
     """The canary wave's size: a count, or a percent of the fleet rounded down; at least one, at most the fleet."""
