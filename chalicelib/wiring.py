@@ -114,14 +114,16 @@ def deployment_service() -> Any:
         store=store(), ssm=ssm_gateway(), instances=InstanceDirectory(LazyClient("ec2")),
         registry=ImageRegistry(lambda region: cached_client("ecr", region)), scripts=instance_scripts(),
         clock=utc_now, new_id=new_deployment_id, retries=ssm_retries(), telemetry=observability.current(),
-        alarms=alarm_watch(),
+        waves=rollout_service(),
     )
 
 
-def alarm_watch() -> Any:
+def rollout_service() -> Any:
+    """A rollout in waves: canary, bakes watched by CloudWatch alarms, automatic rollback."""
     from chalicelib.adapters.cloudwatch import AlarmWatch
+    from chalicelib.services.rollout import RolloutService
 
-    return AlarmWatch(LazyClient("cloudwatch"))
+    return RolloutService(AlarmWatch(LazyClient("cloudwatch")), ssm_gateway(), store(), utc_now)
 
 
 def jitter(low: float, high: float) -> float:

@@ -1,4 +1,9 @@
-"""CloudWatch: the states of the alarms a rollout in waves watches (DescribeAlarms, 100 names a call)."""
+"""CloudWatch: the states of the alarms a rollout in waves watches (DescribeAlarms, 100 names a call).
+
+Metric alarms only. berth's role may call DescribeAlarms on alarm ARNs (infra/policies.py), and CloudWatch returns
+composite alarms only to a caller whose DescribeAlarms permission is scoped to "*" (DescribeAlarms in the CloudWatch
+API Reference); a composite alarm's name therefore reads as missing, and the start is refused saying so.
+"""
 
 from __future__ import annotations
 
@@ -16,12 +21,12 @@ class AlarmWatch:
         self._cloudwatch = cloudwatch_client
 
     def states(self, names: Sequence[str]) -> list[AlarmState]:
-        """Each named alarm that exists, metric or composite, with its state and CloudWatch's reason for it. A name
-        that matches no alarm is left out (see domain.rollout.missing)."""
+        """Each named metric alarm that exists, with its state and CloudWatch's reason for it. A name that matches no
+        metric alarm is left out (see domain.rollout.missing)."""
         found: list[AlarmState] = []
         for start in range(0, len(names), MAX_ALARMS_PER_CALL):
             kwargs: dict[str, Any] = {"AlarmNames": list(names[start:start + MAX_ALARMS_PER_CALL]),
-                                      "AlarmTypes": ["MetricAlarm", "CompositeAlarm"],
+                                      "AlarmTypes": ["MetricAlarm"],
                                       "MaxRecords": MAX_ALARMS_PER_CALL}
             while True:
                 try:
@@ -30,7 +35,7 @@ class AlarmWatch:
                     raise aws_failure("CloudWatch DescribeAlarms", exc) from exc
                 found += [AlarmState(name=str(alarm["AlarmName"]), state=str(alarm["StateValue"]),
                                      reason=str(alarm.get("StateReason", "")))
-                          for alarm in [*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]]
+                          for alarm in page.get("MetricAlarms", [])]
                 if not page.get("NextToken"):
                     break
                 kwargs["NextToken"] = page["NextToken"]

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from chalicelib.adapters.cloudwatch import AlarmWatch
 from chalicelib.adapters.ec2 import InstanceDirectory
 from chalicelib.adapters.ecr import ImageRegistry
 from chalicelib.adapters.ssm import SsmGateway
@@ -72,7 +71,7 @@ class DeploymentService:
     def __init__(self, store: DeploymentStore, ssm: SsmGateway, instances: InstanceDirectory,
                  registry: ImageRegistry, scripts: dict[str, str], clock: Callable[[], datetime],
                  new_id: Callable[[], str], lock_slack_seconds: int = 900, retries: SsmRetries | None = None,
-                 telemetry: Telemetry | None = None, alarms: AlarmWatch | None = None) -> None:
+                 telemetry: Telemetry | None = None, waves: RolloutService | None = None) -> None:
         self._store = store
         self._ssm = ssm
         self._instances = instances
@@ -85,8 +84,8 @@ class DeploymentService:
         self._retries = retries
         self._telemetry = telemetry or Telemetry()
         # A rollout in waves (rollout.canary or rollout.alarms) is carried out by services/rollout.py, at the hooks
-        # marked "waves" below; without an AlarmWatch a spec that asks for one is refused.
-        self._waves = RolloutService(self, alarms, ssm, store, self._lock, clock) if alarms is not None else None
+        # marked "waves" below; without it a spec that asks for one is refused.
+        self._waves = waves.bound_to(self) if waves is not None else None
 
     def resolve_revision(self, spec: TargetSpec, image: str) -> Revision:
         """Validate the image against the spec and pin it to a digest where the registry can say."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from copy import copy
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -40,14 +41,25 @@ logger = logging.getLogger(__name__)
 
 
 class RolloutService:
-    def __init__(self, deployments: DeploymentService, alarms: AlarmWatch, ssm: SsmGateway, store: DeploymentStore,
-                 lock: TargetLock, clock: Callable[[], datetime]) -> None:
-        self._deployments = deployments
+    def __init__(self, alarms: AlarmWatch, ssm: SsmGateway, store: DeploymentStore, clock: Callable[[], datetime],
+                 lock_slack_seconds: int = 900) -> None:
         self._alarms = alarms
         self._ssm = ssm
         self._store = store
-        self._lock = lock
+        self._lock = TargetLock(store, ssm, lock_slack_seconds)
         self._clock = clock
+        self._bound: DeploymentService | None = None
+
+    def bound_to(self, deployments: DeploymentService) -> RolloutService:
+        """This service acting for `deployments`, which sends the tries and settles the ends."""
+        bound = copy(self)
+        bound._bound = deployments
+        return bound
+
+    @property
+    def _deployments(self) -> DeploymentService:
+        assert self._bound is not None, "RolloutService.bound_to(deployments) first"
+        return self._bound
 
     # before the target is taken ----------------------------------------------------------------------------------
     def refuse_if_firing(self, spec: TargetSpec) -> None:
@@ -59,8 +71,10 @@ class RolloutService:
         states = self._alarms.states(names)
         absent = waves.missing(names, states)
         if absent:
-            raise InvalidRevision(f"rollout.alarms: no CloudWatch alarm is named {', '.join(map(repr, absent))} in "
-                                  "this account and region; an alarm that does not exist can never stop a rollout")
+            raise InvalidRevision(f"rollout.alarms: no CloudWatch metric alarm is named "
+                                  f"{', '.join(map(repr, absent))} in this account and region; an alarm that does not "
+                                  "exist can never stop a rollout (composite alarms are not read: name the metric "
+                                  "alarms they combine)")
         fired = waves.firing(states)
         if fired:
             raise AlarmFiring(f"not started, nothing was sent: {waves.alarm_message(fired)}")

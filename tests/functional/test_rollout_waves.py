@@ -151,7 +151,7 @@ def test_an_alarm_that_does_not_exist_refuses_the_start(aws: World, fleet: tuple
     _, clock = fleet
     replies = run(aws, clock, "canary-typo", canary_params(aws, alarms=["web-5xx-hihg"]))
     assert [r.kind for r in replies] == ["failure"]
-    assert "no CloudWatch alarm is named 'web-5xx-hihg'" in replies[0].text
+    assert "no CloudWatch metric alarm is named 'web-5xx-hihg'" in replies[0].text
     assert replies[0].result["failureDetails"]["type"] == "ConfigurationError"
 
 
@@ -271,3 +271,34 @@ def test_a_rollback_that_fails_too_ends_failed_and_says_so(aws: World, fleet: tu
     assert text.startswith("deployment d-") and " failed: wave 1 of 2 failed: 1 of 1 instances failed." in text
     assert "The rollback to " in text and " failed too: 1 of 1 instances failed." in text
     assert len(sent(aws)) == 3 and lock_of() is None
+
+
+def test_the_rest_history_and_berth_show_display_the_waves_and_rolled_back(
+        aws: World, fleet: tuple[list[str], Clock]) -> None:
+    from berth_cli import render
+    from tests.api.support import call
+
+    instances, clock = fleet
+
+    def alarm_while_baking(reply: Reply) -> None:
+        if "baking" in reply.text:
+            fire(aws)
+
+    replies = run(aws, clock, "canary-shown", canary_params(aws), on_reply=alarm_while_baking)
+    deployment_id = replies[-1].result["failureDetails"]["externalExecutionId"]
+
+    shown = call("GET", f"/deployments/{deployment_id}")
+    assert shown.status == 200
+    body = shown.body
+    assert (body["status"], body["final"]) == ("ROLLED_BACK", True)
+    assert body["rollout"]["waves"] == [sorted(instances)[:1], sorted(instances)[1:]]
+    assert (body["rollout"]["phase"], body["rollout"]["wave"]) == ("ROLLING_BACK", 1)
+    assert [(a["wave"], a["image"] is not None) for a in body["attempts"]] == [(1, False), (None, True)]
+    history = call("GET", "/targets/web-prod/deployments").body["deployments"]
+    assert history[0]["deployment_id"] == deployment_id and history[0]["status"] == "ROLLED_BACK"
+
+    text = render.deployment(body)
+    assert text.startswith(f"{deployment_id} ROLLED_BACK:")
+    assert f"waves    2 (1, 3 instances), at wave 1, rolling back: alarm '{ALARM}' is in ALARM" in text
+    assert "attempt 1: wave 1, command " in text and "attempt 2: rollback to " in text
+    assert "wave-passed: wave 1 of 2" in text and "rolled_back: alarm" in text
