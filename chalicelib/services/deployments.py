@@ -61,6 +61,12 @@ logger = logging.getLogger(__name__)
 FULL_OUTPUT_FOR = 5
 
 
+def in_waves(spec: TargetSpec, trigger: Trigger) -> bool:
+    """Whether a deployment runs in waves. A person's rollback goes out as one command, as before: the alarms that
+    call for it must neither refuse it nor halt it."""
+    return spec.rollout.in_waves and trigger != "rollback"
+
+
 @dataclass(frozen=True)
 class Followed:
     deployment: Deployment
@@ -102,7 +108,7 @@ class DeploymentService:
               job_id: str | None = None) -> Deployment:
         """Take the target and record the deployment (one transaction), then send its first attempt. Raises TargetBusy.
         Without a job id, a failure before the command may have reached SSM leaves nothing (see the module)."""
-        if spec.rollout.in_waves:  # waves: an alarm in ALARM refuses the start before anything is recorded
+        if in_waves(spec, trigger):  # waves: an alarm in ALARM refuses the start before anything is recorded
             self._rollout_for(spec).refuse_if_firing(spec)
         now = self._clock()
         target = self._store.get_target(spec.target)
@@ -147,7 +153,7 @@ class DeploymentService:
         if not expected:
             return self._failed(deployment, now,
                                 "no running instance matches the target's instances; check the tags or ids")
-        if deployment.spec.rollout.in_waves:  # waves: the first wave's attempt instead of one over the target
+        if in_waves(deployment.spec, deployment.trigger):  # waves: the first wave instead of one over the target
             return self._rollout_for(deployment.spec).first_wave(deployment, expected, cause, refused_raises)
         deployment = self._store.save_deployment(transitions.attempt_started(deployment, expected, now))
         return self._send(deployment, cause, refused_raises)

@@ -302,3 +302,25 @@ def test_the_rest_history_and_berth_show_display_the_waves_and_rolled_back(
     assert f"waves    2 (1, 3 instances), at wave 1, rolling back: alarm '{ALARM}' is in ALARM" in text
     assert "attempt 1: wave 1, command " in text and "attempt 2: rollback to " in text
     assert "wave-passed: wave 1 of 2" in text and "rolled_back: alarm" in text
+
+
+def test_a_persons_rollback_is_one_command_that_a_firing_alarm_neither_refuses_nor_halts(
+        aws: World, fleet: tuple[list[str], Clock]) -> None:
+    from tests.api.support import call
+
+    _, clock = fleet
+    assert run(aws, clock, "canary-before-rollback", canary_params(aws))[-1].kind == "success"
+    fire(aws)
+    before = len(sent(aws))
+
+    started = call("POST", "/targets/web-prod/rollback", {"reason": "5xx after v2"})
+    assert started.status == 202, started.body
+    shown = call("GET", f"/deployments/{started.body['deployment_id']}").body
+    for _ in range(5):
+        if shown["final"]:
+            break
+        shown = call("GET", f"/deployments/{started.body['deployment_id']}").body
+
+    assert shown["status"] == "SUCCEEDED" and shown["rollout"] is None
+    (command,) = sent(aws)[before:]
+    assert {t["Key"] for t in command["Targets"]} == {"tag:app", "tag:env"} and not command.get("InstanceIds")
