@@ -135,7 +135,7 @@ class DeploymentView(DeploymentSummary):
     spec: TargetSpec
     attempts: list[Attempt]
     history: list[Decision]
-    rollout: Rollout | None = Field(default=None, description=(
+    rollout: Rollout | None = Field(default=None, exclude_if=lambda value: value is None, description=(
         "a rollout in waves (rollout.canary or rollout.alarms): the waves' instances, the wave reached and its phase"))
 
     @classmethod

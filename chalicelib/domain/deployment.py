@@ -70,8 +70,9 @@ class Attempt(BaseModel):
     outcome: str | None = None        # "succeeded" or a failure message
     sends: int = 0                    # SendCommand tries: each is saved before it is made (0: a record from before)
     sent_at: datetime | None = None   # when the last try was made
-    wave: int | None = None           # the wave it sends (a rollout in waves, domain/rollout.py), from 1
-    image: str | None = None          # the pinned image it sends when not the deployment's own: a rollback's
+    # Left out of a dump while unset, so records of a plain rollout read as before these fields existed.
+    wave: int | None = Field(default=None, exclude_if=lambda value: value is None)   # its wave (domain/rollout.py)
+    image: str | None = Field(default=None, exclude_if=lambda value: value is None)  # a rollback's pinned image
 
     @property
     def last_send_at(self) -> datetime:
@@ -199,7 +200,8 @@ class Deployment(BaseModel):
     created_at: datetime
     updated_at: datetime
     message: str = ""
-    rollout: Rollout | None = None    # the waves and where they stand, for a rollout with a canary or alarms
+    # The waves and where they stand, for a rollout with a canary or alarms (left out of a dump while unset).
+    rollout: Rollout | None = Field(default=None, exclude_if=lambda value: value is None)
     version: int = 0                  # optimistic concurrency: every save expects the version it read
 
     @property

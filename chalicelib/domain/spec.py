@@ -228,6 +228,18 @@ class CanarySpec(_Strict):
         "seconds after the canary wave during which the alarms must stay out of ALARM before the rest is sent"))
 
 
+def _is_none(value: Any) -> bool:
+    return value is None
+
+
+def _is_zero(value: Any) -> bool:
+    return bool(value == 0)
+
+
+def _is_true(value: Any) -> bool:
+    return value is True
+
+
 def _alarm_names(alarms: Any) -> Any:
     # Checked before the pattern, for a message a person can act on (the pattern stays for the OpenAPI schema).
     if isinstance(alarms, list):
@@ -245,15 +257,17 @@ class RolloutSpec(_Strict):
         "SSM MaxConcurrency: instances (or percent of them) that deploy at once; \"100%\" is all at once"))] = "25%"
     max_errors: Annotated[str, Field(pattern=_anchored(ERRORS_BUDGET))] = "0"
     timeout_seconds: int = Field(default=3600, ge=60, le=172800)
-    canary: CanarySpec | None = None
+    # The progressive fields are left out of a dump while unset, so a spec without them reads (in the API, the table
+    # and the records) exactly as before they existed.
+    canary: CanarySpec | None = Field(default=None, exclude_if=_is_none)
     alarms: Annotated[list[Annotated[str, Field(pattern=_anchored(ALARM_NAME))]] | None,
                       BeforeValidator(_alarm_names)] = Field(
-        default=None, min_length=1, max_length=MAX_ALARMS, description=(
+        default=None, min_length=1, max_length=MAX_ALARMS, exclude_if=_is_none, description=(
             "CloudWatch alarm names: any in ALARM before the first wave refuses the deployment; during a wave or a "
             "bake it stops and rolls it back"))
-    bake_seconds: StrictInt = Field(default=0, ge=0, le=MAX_BAKE_SECONDS, description=(
+    bake_seconds: StrictInt = Field(default=0, ge=0, le=MAX_BAKE_SECONDS, exclude_if=_is_zero, description=(
         "seconds after the last wave during which the alarms must stay out of ALARM"))
-    auto_rollback: StrictBool = Field(default=True, description=(
+    auto_rollback: StrictBool = Field(default=True, exclude_if=_is_true, description=(
         "roll the instances that got the new revision back to the previous one when a wave fails or an alarm fires"))
 
     @field_validator("alarms")
