@@ -258,7 +258,9 @@ class DeploymentService:
         if progress.phase == Phase.RUNNING:
             return Followed(self._store.save_deployment(transitions.still_running(deployment, now)), progress)
         if deployment.rollout is not None:  # waves: a wave passed or failed, or the rollback is over
-            return Followed(self._rollout_for(deployment.spec).command_over(deployment, progress, now), progress)
+            shown = replace(progress, summary=f"{deployment.rollout.label()}: {progress.summary}",
+                            percent=min(progress.percent, 99))
+            return Followed(self._rollout_for(deployment.spec).command_over(deployment, progress, now), shown)
         if progress.phase == Phase.SUCCEEDED:
             return Followed(self._settle(deployment, transitions.succeeded(
                 deployment, progress.summary, progress.digests, now)), progress)
