@@ -82,8 +82,15 @@ def deployment(body: dict[str, Any]) -> str:
              f"revision {revision(body['revision'])}"]
     if body.get("message"):
         lines.append(f"message  {body['message']}")
+    rollout = body.get("rollout")
+    if rollout:
+        lines.append(f"waves    {len(rollout['waves'])} ({', '.join(str(len(wave)) for wave in rollout['waves'])} "
+                     f"instances), at wave {rollout['wave']}, {rollout['phase'].lower().replace('_', ' ')}"
+                     + (f": {rollout['stop_reason']}" if rollout.get("stop_reason") else ""))
     for attempt in body.get("attempts", []):
-        lines.append(f"attempt {attempt['number']}: command {attempt.get('command_id') or '(not sent)'}"
+        what = (f"wave {attempt['wave']}, " if attempt.get("wave") else
+                f"rollback to {attempt['image']}, " if attempt.get("image") else "")
+        lines.append(f"attempt {attempt['number']}: {what}command {attempt.get('command_id') or '(not sent)'}"
                      + (f", {attempt['outcome']}" if attempt.get("outcome") else ""))
         for instance_id, result in sorted(attempt.get("instances", {}).items()):
             code = result.get("response_code")

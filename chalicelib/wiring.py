@@ -49,6 +49,7 @@ if TYPE_CHECKING:   # imported where used, at run time: a cold start pays only f
     from chalicelib.services.pipeline_job import PipelineJobService
     from chalicelib.services.retries import Retrier
     from chalicelib.services.retry_deployment import RetryRunner
+    from chalicelib.services.rollout import RolloutService
     from chalicelib.services.ssm_command_events import SsmCommandFollower
 
 SCRIPTS_DIR = Path(__file__).parent / "instance_scripts"
@@ -163,7 +164,19 @@ def deployment_service(settings: Settings | None = None,
         instances=InstanceDirectory(LazyClient("ec2", settings.region)),
         registry=ImageRegistry(lambda region: cached_client("ecr", region)), scripts=instance_scripts(),
         clock=_clock(clock), new_id=new_deployment_id, retries=retrier(settings, telemetry), telemetry=telemetry,
+        waves=rollout_service(settings, clock),
     )
+
+
+def rollout_service(settings: Settings | None = None,
+                    clock: Callable[[], datetime] | None = None) -> RolloutService:
+    """A rollout in waves: canary, bakes watched by CloudWatch alarms, automatic rollback."""
+    from chalicelib.adapters.cloudwatch import AlarmWatch
+    from chalicelib.services.rollout import RolloutService
+
+    settings = _read(settings)
+    return RolloutService(AlarmWatch(LazyClient("cloudwatch", settings.region)), ssm_gateway(settings),
+                          store(settings), _clock(clock))
 
 
 def breaker(settings: Settings | None = None) -> Breaker:

@@ -88,6 +88,12 @@ def _resolve() -> list[Statement]:
     ]
 
 
+def _read_alarms() -> Statement:
+    # Metric alarms by ARN: a rollout in waves reads the alarms its spec names (services/rollout.py).
+    return {"Sid": "ReadRolloutAlarms", "Effect": "Allow", "Action": "cloudwatch:DescribeAlarms",
+            "Resource": "arn:aws:cloudwatch:*:*:alarm:*"}
+
+
 def _schedule_retries(stage: str) -> list[Statement]:
     return [
         # GetSchedule: a name conflict is "already scheduled" only when that schedule carries the same retry.
@@ -139,7 +145,7 @@ def _dead_letters(stage: str) -> Statement:
 
 def statements(stage: str, function: str) -> list[Statement]:
     """The statements of one function's policy."""
-    deploy = [*_send_command(), *_resolve(), *_schedule_retries(stage)]
+    deploy = [*_send_command(), *_resolve(), _read_alarms(), *_schedule_retries(stage)]
     # ConditionCheckItem: holding a target checks, in the lock's transaction, that no deployment started since.
     write = ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem")
     # SSM CancelCommand: should two tries of one attempt both have reached SSM, the later command is cancelled.

@@ -14,6 +14,7 @@ would) and EventBridge Scheduler (tools/local_scheduler.py fires due schedules).
 3. A CodeDeploy deployment fails with `docker: command not found`: berth installs Docker on that instance through
    SSM, then recreates the deployment with the same revision.
 4. An engineer redeploys a new image and rolls back to the previous one with the `berth` CLI, through the REST API.
+5. A canary whose CloudWatch alarm fires during its bake is rolled back automatically (tools/demo_canary.py).
 Emulated: AWS itself and what instances report (localaws outcomes). Real: berth's code, its records, the SSM shell.
 """
 
@@ -76,7 +77,8 @@ def main() -> int:
     steps = [Step("pipeline run deploys to the fleet", "success on attempt 1"),
              Step("transient failure retried", "success on attempt 2"),
              Step("docker missing remediated, redeployed", "remediated and retried"),
-             Step("CLI redeploy and rollback", "rolled back to the previous digest")]
+             Step("CLI redeploy and rollback", "rolled back to the previous digest"),
+             Step("canary alarm during the bake", "canary rolled back to the previous digest on 1 instance")]
     with EmbeddedAws() as aws:
         say(f"== embedded AWS at {aws.endpoint}")
         try:
@@ -101,7 +103,7 @@ class Demo:
         self.control = aws.control
         self.client = Client(app, stage_name=STAGE)
         self.boto = {name: boto3.client(name) for name in ("ec2", "ecr", "s3", "ssm", "codedeploy", "scheduler",
-                                                           "dynamodb")}
+                                                           "dynamodb", "cloudwatch")}
         self.delivered: set[str] = set()
 
     def run(self, steps: list[Step]) -> None:
@@ -136,7 +138,15 @@ class Demo:
         say("\n== 4. an engineer redeploys and rolls back with the berth CLI (REST API under chalice local)")
         steps[3].got = self.cli_redeploy_and_rollback()
 
+        say("\n== 5. a canary: its CloudWatch alarm fires during the bake, berth rolls it back on its own")
+        from tools.demo_canary import canary_rolled_back
+
+        steps[4].got = canary_rolled_back(self, SPEC, self.v3, self.v2_digest)
+
     # ---------------------------------------------------------------------------------------------------------
+    def boto_client(self, name: str) -> Any:
+        return self.boto[name]
+
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
         return self.client.lambda_.invoke(function, event).payload
 

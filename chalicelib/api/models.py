@@ -14,6 +14,7 @@ from chalicelib.domain.deployment import Attempt, Decision, Deployment, Deployme
 from chalicelib.domain.errors import InvalidRequest, InvalidRevision
 from chalicelib.domain.image_ref import parse_image_ref
 from chalicelib.domain.progress import tally_results
+from chalicelib.domain.rollout import Rollout
 from chalicelib.domain.spec import TARGET_NAME, TargetSpec
 
 DEPLOYMENT_ID = r"^d-[0-9A-Za-z][0-9A-Za-z-]{0,62}$"
@@ -134,13 +135,15 @@ class DeploymentView(DeploymentSummary):
     spec: TargetSpec
     attempts: list[Attempt]
     history: list[Decision]
+    rollout: Rollout | None = Field(default=None, exclude_if=lambda value: value is None, description=(
+        "a rollout in waves (rollout.canary or rollout.alarms): the waves' instances, the wave reached and its phase"))
 
     @classmethod
     def of(cls, value: Any) -> DeploymentView:
         deployment: Deployment = getattr(value, "deployment", value)  # a Followed or a Deployment
         return cls(**cls.fields_of(deployment), previous_revision=RevisionView.of(deployment.previous_revision),
                    job_id=deployment.job_id, spec=deployment.spec, attempts=deployment.attempts,
-                   history=deployment.history)
+                   history=deployment.history, rollout=deployment.rollout)
 
 
 class HistoryView(BaseModel):

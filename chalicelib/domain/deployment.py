@@ -12,6 +12,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from .image_ref import parse_image_ref
+from .rollout import Rollout
 from .spec import TargetSpec, Trigger
 
 
@@ -22,10 +23,12 @@ class DeploymentStatus(StrEnum):
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
+    ROLLED_BACK = "ROLLED_BACK"  # a wave failed or an alarm fired: the instances that got it run the previous digest
 
     @property
     def is_final(self) -> bool:
-        return self in (DeploymentStatus.SUCCEEDED, DeploymentStatus.FAILED, DeploymentStatus.CANCELLED)
+        return self in (DeploymentStatus.SUCCEEDED, DeploymentStatus.FAILED, DeploymentStatus.CANCELLED,
+                        DeploymentStatus.ROLLED_BACK)
 
 
 class InstanceResult(BaseModel):
@@ -67,6 +70,9 @@ class Attempt(BaseModel):
     outcome: str | None = None        # "succeeded" or a failure message
     sends: int = 0                    # SendCommand tries: each is saved before it is made (0: a record from before)
     sent_at: datetime | None = None   # when the last try was made
+    # Left out of a dump while unset, so records of a plain rollout read as before these fields existed.
+    wave: int | None = Field(default=None, exclude_if=lambda value: value is None)   # its wave (domain/rollout.py)
+    image: str | None = Field(default=None, exclude_if=lambda value: value is None)  # a rollback's pinned image
 
     @property
     def last_send_at(self) -> datetime:
@@ -194,6 +200,8 @@ class Deployment(BaseModel):
     created_at: datetime
     updated_at: datetime
     message: str = ""
+    # The waves and where they stand, for a rollout with a canary or alarms (left out of a dump while unset).
+    rollout: Rollout | None = Field(default=None, exclude_if=lambda value: value is None)
     version: int = 0                  # optimistic concurrency: every save expects the version it read
 
     @property

@@ -98,6 +98,12 @@ class BreakerOpen(BerthError):
     http_status = 409
 
 
+class AlarmFiring(BerthError):
+    """An alarm the rollout watches is in ALARM before its first wave: the deployment is refused."""
+
+    http_status = 409
+
+
 class NothingToRollBack(BerthError):
     """The target has no earlier successful revision to go back to."""
 

@@ -16,6 +16,12 @@ Deployment (`status`):
     PENDING | IN_PROGRESS | RETRYING --cancelled--> CANCELLED
     any --noted--> same (history only)
 
+A rollout in waves (`rollout`, see rollout.py) moves through phases while IN_PROGRESS:
+
+    PENDING --wave_sent--> IN_PROGRESS/WAVE --wave_passed--> BAKING --wave_sent--> WAVE ... BAKING --succeeded-->
+    WAVE | BAKING --rollout_halted--> STOPPING --rollback_sent--> ROLLING_BACK --rolled_back--> ROLLED_BACK
+    STOPPING --rolled_back--> ROLLED_BACK (no instance had started the new revision)
+
 CodeDeploy record (`codedeploy_phase`): RECORDING --decision_claimed--> DECIDED --retry_claimed--> CREATING
 --retried--> RETRIED; state events and lineage are recorded in any phase; gave_up from any phase but RETRIED.
 """
@@ -41,6 +47,7 @@ from .deployment import (
 from .errors import IllegalTransition
 from .progress import keep_tails
 from .retry import Retry
+from .rollout import Rollout, RolloutPhase
 
 PENDING = DeploymentStatus.PENDING
 IN_PROGRESS = DeploymentStatus.IN_PROGRESS
@@ -48,6 +55,7 @@ RETRYING = DeploymentStatus.RETRYING
 SUCCEEDED = DeploymentStatus.SUCCEEDED
 FAILED = DeploymentStatus.FAILED
 CANCELLED = DeploymentStatus.CANCELLED
+ROLLED_BACK = DeploymentStatus.ROLLED_BACK
 OPEN = frozenset({PENDING, IN_PROGRESS, RETRYING})
 
 M = TypeVar("M", bound=BaseModel)
@@ -67,9 +75,22 @@ def _require(d: Deployment, event: str, allowed: Iterable[DeploymentStatus]) -> 
 def _attempt(d: Deployment, event: str, allowed: Iterable[DeploymentStatus]) -> Attempt:
     """Refuse the move unless the status allows it and the deployment has an attempt; its last attempt."""
     _require(d, event, allowed)
-    if not d.attempts:
-        raise IllegalTransition(d.deployment_id, d.status.value, event)
+    if not d.attempts or (d.rollout is not None and d.rollout.phase == RolloutPhase.BAKING):
+        raise IllegalTransition(d.deployment_id, _state(d), event)
     return d.attempts[-1]
+
+
+def _state(d: Deployment) -> str:
+    """The state a refusal names: the status, and the rollout's phase while a rollout in waves is in progress."""
+    if d.rollout is not None and d.status == IN_PROGRESS:
+        return f"{d.status.value}/{d.rollout.phase.value}"
+    return d.status.value
+
+
+def _in_phase(d: Deployment, event: str, phases: Iterable[RolloutPhase]) -> Rollout:
+    if d.status != IN_PROGRESS or d.rollout is None or d.rollout.phase not in phases:
+        raise IllegalTransition(d.deployment_id, _state(d), event)
+    return d.rollout
 
 
 def _with_last(d: Deployment, attempt: Attempt) -> list[Attempt]:
@@ -94,9 +115,14 @@ def command_sent(d: Deployment, command_id: str, cause: str, at: datetime) -> De
     """The attempt's command is known (SendCommand's answer, or found by its comment)."""
     attempt = _attempt(d, "command_sent", (IN_PROGRESS,))
     sent = _next(attempt, command_id=command_id)
+    what = f"attempt {sent.number}"
+    if d.rollout is not None and sent.wave is not None:
+        what += f", wave {sent.wave} of {len(d.rollout.waves)}"
+    elif sent.image is not None:
+        what += f", rollback to {sent.image}"
     return _next(d, attempts=_with_last(d, sent), updated_at=at, history=[*d.history, Decision(
         at=at, action="dispatched", cause=cause,
-        detail=f"attempt {sent.number}: SSM command {command_id} to {len(sent.expected_instances)} instances")])
+        detail=f"{what}: SSM command {command_id} to {len(sent.expected_instances)} instances")])
 
 
 def send_unanswered(d: Deployment, error: str, unsent_after_seconds: int, cause: str, at: datetime) -> Deployment:
@@ -138,7 +164,8 @@ def still_running(d: Deployment, at: datetime) -> Deployment:
 def _ended(d: Deployment, status: DeploymentStatus, message: str, at: datetime,
            decisions: list[Decision], **changes: Any) -> Deployment:
     attempts = d.attempts
-    if attempts:
+    # A wave that passed, or one stopped and read, ended when it did: its end is not the deployment's.
+    if attempts and not (d.rollout is not None and attempts[-1].ended_at is not None):
         outcome = "succeeded" if status == SUCCEEDED else message
         attempts = _with_last(d, _next(bounded(attempts[-1]), ended_at=at, outcome=outcome))
     return _next(d, status=status, attempts=attempts, updated_at=at, message=message, history=[
@@ -146,8 +173,14 @@ def _ended(d: Deployment, status: DeploymentStatus, message: str, at: datetime,
 
 
 def succeeded(d: Deployment, message: str, digests: set[str], at: datetime) -> Deployment:
-    """Every instance runs the revision. An unpinned revision is pinned to the one digest they all report."""
-    _attempt(d, "succeeded", (IN_PROGRESS,))
+    """Every instance runs the revision. An unpinned revision is pinned to the one digest they all report. A rollout in
+    waves succeeds once its last wave has baked."""
+    if d.rollout is not None:
+        rollout = _in_phase(d, "succeeded", (RolloutPhase.BAKING,))
+        if not rollout.last_wave:
+            raise IllegalTransition(d.deployment_id, _state(d), "succeeded")
+    else:
+        _attempt(d, "succeeded", (IN_PROGRESS,))
     revision = d.revision
     if revision.digest is None and len(digests) == 1:
         revision = _next(revision, digest=next(iter(digests)))
@@ -181,6 +214,8 @@ def retry_scheduled(d: Deployment, failure: str, retry: Retry, schedule: str, ca
                     ) -> Deployment:
     """The attempt failed and the next one is scheduled: the deployment stays open, holding its target."""
     attempt = _attempt(d, "retry_scheduled", (IN_PROGRESS,))
+    if d.rollout is not None:       # a failed wave halts and rolls back: never retried
+        raise IllegalTransition(d.deployment_id, _state(d), "retry_scheduled")
     ended = _next(bounded(attempt), ended_at=at, outcome=failure)
     return _next(d, status=RETRYING, attempts=_with_last(d, ended), updated_at=at,
                  message=f"attempt {attempt.number} failed; attempt {retry.attempt} scheduled at {retry.at:%H:%M:%S}Z",
@@ -204,6 +239,68 @@ def noted(d: Deployment, notes: Iterable[tuple[str, str]], cause: str, at: datet
     """Why and how the deployment was asked for, in its history; its state does not change (any status)."""
     return _next(d, history=[*d.history, *(Decision(at=at, action=action, detail=detail[:1000], cause=cause)
                                            for action, detail in notes)])
+
+
+# A rollout in waves ------------------------------------------------------------------------------------------------
+def wave_sent(d: Deployment, at: datetime, plan: Rollout | None = None) -> Deployment:
+    """The next wave's attempt is claimed, saved before its SendCommand: the first (PENDING, with the `plan`), or the
+    next once the last one has baked."""
+    if d.status == PENDING and plan is not None and d.rollout is None and not d.attempts and plan.waves:
+        rollout = plan.model_copy(update={"phase": RolloutPhase.WAVE, "wave": 1, "baking_since": None})
+    else:
+        current = _in_phase(d, "wave_sent", (RolloutPhase.BAKING,))
+        if plan is not None or current.last_wave:
+            raise IllegalTransition(d.deployment_id, _state(d), "wave_sent")
+        rollout = current.model_copy(update={"phase": RolloutPhase.WAVE, "wave": current.wave + 1,
+                                             "baking_since": None})
+    attempt = Attempt(number=len(d.attempts) + 1, started_at=at, expected_instances=rollout.waves[rollout.wave - 1],
+                      sends=1, sent_at=at, wave=rollout.wave)
+    return _next(d, status=IN_PROGRESS, rollout=rollout, attempts=[*d.attempts, attempt], updated_at=at)
+
+
+def wave_passed(d: Deployment, summary: str, at: datetime) -> Deployment:
+    """The wave's command is over within its error budget: it bakes from now."""
+    rollout = _in_phase(d, "wave_passed", (RolloutPhase.WAVE,))
+    attempt = _next(bounded(d.attempts[-1]), ended_at=at, outcome="succeeded")
+    return _next(d, attempts=_with_last(d, attempt), updated_at=at,
+                 rollout=rollout.model_copy(update={"phase": RolloutPhase.BAKING, "baking_since": at}),
+                 history=[*d.history, Decision(at=at, action="wave-passed",
+                                               detail=f"{rollout.describe()}: {summary}; baking")])
+
+
+def rollout_halted(d: Deployment, reason: str, cause: str, at: datetime) -> Deployment:
+    """An alarm fired or a wave failed: nothing more of the new revision is sent. A wave still out is cancelled and
+    its results read before a rollback is sent, so no instance ever runs two of berth's commands at once."""
+    rollout = _in_phase(d, "rollout_halted", (RolloutPhase.WAVE, RolloutPhase.BAKING))
+    return _next(d, updated_at=at, message=reason,
+                 rollout=rollout.model_copy(update={"phase": RolloutPhase.STOPPING, "stop_reason": reason}),
+                 history=[*d.history, Decision(at=at, action="halted", detail=f"{rollout.describe()}: {reason[:900]}",
+                                               cause=cause)])
+
+
+def rollback_sent(d: Deployment, instances: list[str], image: str, at: datetime) -> Deployment:
+    """The rollback's attempt is claimed, saved before its SendCommand: `image` (the previous revision, pinned) to the
+    instances that got the new one. The halted wave's attempt ends with the reason."""
+    rollout = _in_phase(d, "rollback_sent", (RolloutPhase.STOPPING,))
+    if not instances:
+        raise IllegalTransition(d.deployment_id, _state(d), "rollback_sent")
+    attempts = d.attempts
+    if attempts and attempts[-1].ended_at is None:
+        attempts = _with_last(d, _next(bounded(attempts[-1]), ended_at=at, outcome=rollout.stop_reason))
+    attempt = Attempt(number=len(attempts) + 1, started_at=at, expected_instances=instances, sends=1, sent_at=at,
+                      image=image)
+    return _next(d, attempts=[*attempts, attempt], updated_at=at,
+                 rollout=rollout.model_copy(update={"phase": RolloutPhase.ROLLING_BACK}),
+                 history=[*d.history, Decision(at=at, action="rolling-back", cause=rollout.stop_reason or "",
+                                               detail=f"{image} to {len(instances)} instances: "
+                                                      + ", ".join(instances[:20])
+                                                      + (" ..." if len(instances) > 20 else ""))])
+
+
+def rolled_back(d: Deployment, message: str, at: datetime) -> Deployment:
+    """The instances that got the new revision run the previous one again (or none had started it). Final."""
+    _in_phase(d, "rolled_back", (RolloutPhase.ROLLING_BACK, RolloutPhase.STOPPING))
+    return _ended(d, ROLLED_BACK, message, at, [])
 
 
 # CodeDeploy record ------------------------------------------------------------------------------------------------

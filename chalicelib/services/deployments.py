@@ -50,14 +50,21 @@ from chalicelib.domain.progress import (
 )
 from chalicelib.domain.retry import Failure, GiveUp, Retry, RetryDecision, classify_attempt
 from chalicelib.domain.retry_payload import SsmRetry
-from chalicelib.domain.spec import TargetSpec, Trigger
+from chalicelib.domain.spec import InstancesSpec, TargetSpec, Trigger
 from chalicelib.observability import Telemetry
 from chalicelib.services.retries import Retrier, RetryCase
+from chalicelib.services.rollout import RolloutService
 from chalicelib.services.target_lock import UNSENT_AFTER, TargetLock, sent_commands
 
 logger = logging.getLogger(__name__)
 # Failed instances whose full output (GetCommandInvocation) is fetched per refresh; the rest keep SSM's short cut.
 FULL_OUTPUT_FOR = 5
+
+
+def in_waves(spec: TargetSpec, trigger: Trigger) -> bool:
+    """Whether a deployment runs in waves. A person's rollback goes out as one command, as before: the alarms that
+    call for it must neither refuse it nor halt it."""
+    return spec.rollout.in_waves and trigger != "rollback"
 
 
 @dataclass(frozen=True)
@@ -70,7 +77,7 @@ class DeploymentService:
     def __init__(self, store: DeploymentStore, ssm: SsmGateway, instances: InstanceDirectory,
                  registry: ImageRegistry, scripts: dict[str, str], clock: Callable[[], datetime],
                  new_id: Callable[[], str], lock_slack_seconds: int = 900, retries: Retrier | None = None,
-                 telemetry: Telemetry | None = None) -> None:
+                 telemetry: Telemetry | None = None, waves: RolloutService | None = None) -> None:
         self._store = store
         self._ssm = ssm
         self._instances = instances
@@ -82,6 +89,9 @@ class DeploymentService:
         self._lock = TargetLock(store, ssm, lock_slack_seconds)
         self._retries = retries
         self._telemetry = telemetry or Telemetry()
+        # A rollout in waves (rollout.canary or rollout.alarms) is carried out by services/rollout.py, at the hooks
+        # marked "waves" below; without it a spec that asks for one is refused.
+        self._waves = waves.bound_to(self) if waves is not None else None
 
     def resolve_revision(self, spec: TargetSpec, image: str) -> Revision:
         """Validate the image against the spec and pin it to a digest where the registry can say."""
@@ -98,6 +108,8 @@ class DeploymentService:
               job_id: str | None = None) -> Deployment:
         """Take the target and record the deployment (one transaction), then send its first attempt. Raises TargetBusy.
         Without a job id, a failure before the command may have reached SSM leaves nothing (see the module)."""
+        if in_waves(spec, trigger):  # waves: an alarm in ALARM refuses the start before anything is recorded
+            self._rollout_for(spec).refuse_if_firing(spec)
         now = self._clock()
         target = self._store.get_target(spec.target)
         deployment = Deployment(
@@ -141,19 +153,30 @@ class DeploymentService:
         if not expected:
             return self._failed(deployment, now,
                                 "no running instance matches the target's instances; check the tags or ids")
+        if in_waves(deployment.spec, deployment.trigger):  # waves: the first wave instead of one over the target
+            return self._rollout_for(deployment.spec).first_wave(deployment, expected, cause, refused_raises)
         deployment = self._store.save_deployment(transitions.attempt_started(deployment, expected, now))
         return self._send(deployment, cause, refused_raises)
+
+    def _rollout_for(self, spec: TargetSpec) -> RolloutService:
+        if self._waves is None:
+            raise InvalidRevision("rollout.canary and rollout.alarms need berth's CloudWatch access, which this "
+                                  "deployment service was built without")
+        return self._waves
 
     def _send(self, deployment: Deployment, cause: str, refused_raises: bool = False) -> Deployment:
         """Make the try the attempt's record names. From here on the command may exist: nothing raises out of this
         once SendCommand was called, except SSM's refusal when `refused_raises` (then nothing ran)."""
         attempt = deployment.attempts[-1]
-        command = DeployCommand(deployment.deployment_id, parse_image_ref(deployment.revision.pinned),
+        command = DeployCommand(deployment.deployment_id, parse_image_ref(attempt.image or deployment.revision.pinned),
                                 deployment.spec.container, deployment.spec.health_check,
                                 deployment.spec.allow_mutable_tags)
+        # A wave or a rollback goes to its own instances by id; a plain attempt to the target as the spec names it.
+        targets = deployment.spec.instances if deployment.rollout is None else InstancesSpec(
+            ids=attempt.expected_instances)
         try:
             command_id = self._ssm.send_deploy_command(
-                deployment.spec.instances, build_shell_commands(command, self._scripts), deployment.spec.rollout,
+                targets, build_shell_commands(command, self._scripts), deployment.spec.rollout,
                 comment=command_comment(deployment.deployment_id, attempt.number, attempt.sends))
         except CallUnanswered as exc:
             return self._unanswered(deployment, cause, exc)
@@ -212,6 +235,10 @@ class DeploymentService:
             return Followed(deployment, None)
         if attempt is None:
             return Followed(self._resume_unsent(deployment), None)
+        if deployment.rollout is not None:  # waves: the alarms, the bake, a halted wave
+            watched = self._rollout_for(deployment.spec).watch(deployment)
+            if watched is not None:
+                return watched
         if attempt.command_id is None:
             return Followed(self._recover_unrecorded_send(deployment), None)
         state = self._ssm.command_state(attempt.command_id)
@@ -221,6 +248,8 @@ class DeploymentService:
             now = self._clock()
             self._lock.keep(deployment, attempt, now)
             progress = progress_while_running(attempt.expected_instances, state)
+            if deployment.rollout is not None:
+                progress = replace(progress, summary=f"{deployment.rollout.label()}: {progress.summary}")
             return Followed(self._store.save_deployment(
                 transitions.progress_recorded(deployment, progress.tally, now)), progress)
         progress = self._final_progress(deployment, attempt.command_id, attempt.expected_instances, state)
@@ -228,6 +257,10 @@ class DeploymentService:
         deployment = transitions.results_read(deployment, progress.instances, progress.tally)
         if progress.phase == Phase.RUNNING:
             return Followed(self._store.save_deployment(transitions.still_running(deployment, now)), progress)
+        if deployment.rollout is not None:  # waves: a wave passed or failed, or the rollback is over
+            shown = replace(progress, summary=f"{deployment.rollout.label()}: {progress.summary}",
+                            percent=min(progress.percent, 99))
+            return Followed(self._rollout_for(deployment.spec).command_over(deployment, progress, now), shown)
         if progress.phase == Phase.SUCCEEDED:
             return Followed(self._settle(deployment, transitions.succeeded(
                 deployment, progress.summary, progress.digests, now)), progress)
@@ -357,6 +390,29 @@ class DeploymentService:
         return [replace(inv, output=fuller[inv.instance_id]) if inv.instance_id in fuller else inv
                 for inv in invocations]
 
+    # what services/rollout.py calls back ---------------------------------------------------------------------------
+    def send_claimed(self, deployment: Deployment, cause: str, refused_raises: bool = False) -> Deployment:
+        """Make the try of the attempt just claimed (a wave's or a rollback's)."""
+        return self._send(deployment, cause, refused_raises)
+
+    def settle(self, deployment: Deployment, finished: Deployment) -> Deployment:
+        return self._settle(deployment, finished)
+
+    def superseded(self, deployment: Deployment, now: datetime, what: str) -> Deployment:
+        return self._superseded(deployment, now, what)
+
+    def read_results(self, deployment: Deployment, command_id: str) -> Deployment:
+        """The results of the last attempt's command, which is over (not saved: the next transition keeps them)."""
+        attempt = deployment.attempts[-1]
+        state = self._ssm.command_state(command_id) or CommandState(status="Cancelled")
+        progress = self._final_progress(deployment, command_id, attempt.expected_instances, state)
+        return transitions.results_read(deployment, progress.instances, progress.tally)
+
+    def count_failure(self, deployment: Deployment, at: datetime) -> None:
+        """A deployment that ended without succeeding and is not retried counts toward its target's breaker."""
+        if self._retries is not None:
+            self._retries.record_failure(deployment.target, at, open_breaker=False)
+
     def _failed(self, deployment: Deployment, now: datetime, message: str) -> Deployment:
         return self._settle(deployment, transitions.failed(deployment, message, now))
 
@@ -368,7 +424,7 @@ class DeploymentService:
         self._store.settle_target(deployment.target, deployment.deployment_id,
                                   finished.revision if succeeded else None, deployment.created_at)
         saved = self._store.save_deployment(finished)
-        self._telemetry.count(f"Deployments{finished.status.value.capitalize()}")
+        self._telemetry.count("Deployments" + "".join(word.capitalize() for word in finished.status.value.split("_")))
         self._telemetry.seconds("DeploymentDurationSeconds",
                                 (finished.updated_at - deployment.created_at).total_seconds())
         return saved

@@ -152,7 +152,8 @@ class PipelineJobService:
                 variables["image_digest"] = deployment.revision.digest
             return Succeed(f"deployment {deployment_id} succeeded: {deployment.message}", deployment_id, variables)
         if deployment.status.is_final:
-            return Fail(f"deployment {deployment_id} {deployment.status.value.lower()}: {deployment.message}",
+            ended = deployment.status.value.lower().replace("_", " ")
+            return Fail(f"deployment {deployment_id} {ended}: {deployment.message}",
                         FailureType.JOB_FAILED, deployment_id)
         progress = followed.progress
         summary = progress.summary if progress else (deployment.message or f"status {deployment.status.value}")

@@ -45,9 +45,14 @@ def operations(service: str) -> dict[str, str]:
     return {xform_name(name): name for name in model.operation_names}
 
 
+# Services whose IAM prefix is not their signing name (Service Authorization Reference): CloudWatch signs as
+# "monitoring" and authorizes as "cloudwatch".
+IAM_PREFIXES = {"cloudwatch": "cloudwatch"}
+
+
 @cache
 def iam_prefix(service: str) -> str:
-    return str(_session().get_service_model(service).signing_name)
+    return IAM_PREFIXES.get(service) or str(_session().get_service_model(service).signing_name)
 
 
 @dataclass

@@ -215,3 +215,14 @@ def test_schedules_and_the_role_they_pass_are_berths_own(stage: str) -> None:
             assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
         if _statements_with(document, "scheduler:CreateSchedule"):
             assert _statements_with(document, "iam:PassRole"), f"{function} schedules but cannot pass the role"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_alarms_are_read_by_alarm_arn_and_only_by_the_functions_that_deploy(stage: str) -> None:
+    readers = set()
+    for function in policies.FUNCTIONS:
+        for statement in _statements_with(_policy_file(stage, function), "cloudwatch:DescribeAlarms"):
+            assert _list(statement["Action"]) == ["cloudwatch:DescribeAlarms"]
+            assert _list(statement["Resource"]) == ["arn:aws:cloudwatch:*:*:alarm:*"]
+            readers.add(function)
+    assert readers == {"pipeline_job", "ssm_command_events", "retry_deployment", "api_handler"}

@@ -52,7 +52,7 @@ def out(**changes: Any) -> Attempt:
 ENDED = out(command_id="c-1", ended_at=T0, outcome="boom")
 # A record as each status finds it: PENDING has no attempt yet; IN_PROGRESS has one out; the others have one ended.
 RECORDS = {S.PENDING: deployment(S.PENDING), S.IN_PROGRESS: deployment(S.IN_PROGRESS, [out()]),
-           **{s: deployment(s, [ENDED]) for s in (S.RETRYING, S.SUCCEEDED, S.FAILED, S.CANCELLED)}}
+           **{s: deployment(s, [ENDED]) for s in (S.RETRYING, S.SUCCEEDED, S.FAILED, S.CANCELLED, S.ROLLED_BACK)}}
 RESULT = InstanceResult(instance_id="i-1", status="Success", response_code=0, digest="sha256:bb")
 RETRY = Retry(attempt=2, at=AT + timedelta(seconds=30), delay_seconds=30, remediate_first=False, reason="transient")
 
@@ -299,5 +299,6 @@ def test_docs_architecture_tables_the_legal_moves() -> None:
     docs = (Path(__file__).parents[2] / "docs" / "architecture.md").read_text()
     section = docs[docs.index("## The deployment's states"):docs.index("## Locks, retries")]
     deployments, codedeploy = section.split("A CodeDeploy record (`CodeDeployRecord`)")
+    codedeploy = codedeploy.split("A rollout in waves")[0]
     assert documented_moves(deployments) == {(s.value, event): to.value for (s, event), to in LEGAL.items()}
     assert documented_moves(codedeploy) == {(p.value, event): to.value for (p, event), to in CD_LEGAL.items()}

@@ -1,0 +1,143 @@
+"""A rollout in waves: the plan, the bake clock, the alarms' verdict and what a rollback must cover. Pure.
+
+With `rollout.canary` or `rollout.alarms` a deployment is sent in waves by instance id rather than as one command over
+the whole target: first the canary (the first N of the sorted instance ids), then the rest in waves of at most 50
+(SendCommand takes at most 50 InstanceIds), each with the spec's MaxConcurrency and MaxErrors. After the canary wave
+comes its bake, after the last wave the final bake: nothing sleeps, each continuation reads the alarms and looks at the
+clock until the bake's seconds have passed since the wave passed. The phases (`Rollout.phase`) of an IN_PROGRESS
+deployment:
+
+    WAVE (a wave's command out) --wave_passed--> BAKING --wave_sent--> WAVE ... BAKING (last wave) --succeeded-->
+    WAVE | BAKING --rollout_halted--> STOPPING (an alarm fired or a wave failed; a running command is cancelled and
+    its results read once it is over) --rollback_sent--> ROLLING_BACK (the previous digest, one command, to the
+    instances that got the new one) --rolled_back--> ROLLED_BACK
+
+The transitions themselves are in transitions.py; the services act on what these functions decide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from .deployment import Attempt
+    from .spec import CanarySpec, RolloutSpec
+
+MAX_WAVE = 50                      # SendCommand: at most 50 InstanceIds a call
+MAX_ALARMS_PER_CALL = 100          # DescribeAlarms: at most 100 AlarmNames a call
+ALARM = "ALARM"
+# Invocation statuses that say the instance never started the command: it still runs what it ran before.
+NOT_STARTED = frozenset({"NeverRan", "Pending", "Delayed", "Undeliverable", "DeliveryTimedOut", "InvalidPlatform",
+                         "AccessDenied"})
+
+
+class RolloutPhase(StrEnum):
+    WAVE = "WAVE"                  # a wave's command is out
+    BAKING = "BAKING"              # the wave passed; the alarms are watched until its bake is over
+    STOPPING = "STOPPING"          # halted: the wave's command (cancelled) must be over before anything else is sent
+    ROLLING_BACK = "ROLLING_BACK"  # the previous digest is out to the instances that got the new one
+
+
+class Rollout(BaseModel):
+    """The waves of a deployment (instance ids, planned once before the first is sent) and where they stand."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    waves: list[list[str]]
+    phase: RolloutPhase = RolloutPhase.WAVE
+    wave: int = 1                          # the wave out or baking, from 1
+    baking_since: datetime | None = None   # when the wave passed
+    stop_reason: str | None = None         # why it halted: the alarm and its reason, or the failed instances
+
+    @property
+    def last_wave(self) -> bool:
+        return self.wave >= len(self.waves)
+
+    def describe(self) -> str:
+        return f"wave {self.wave} of {len(self.waves)}"
+
+    def label(self) -> str:
+        """Where the rollout stands, for a progress line."""
+        if self.phase == RolloutPhase.ROLLING_BACK:
+            return "rolling back"
+        return f"{self.describe()}, stopping" if self.phase == RolloutPhase.STOPPING else self.describe()
+
+
+def canary_count(instances: int | str, fleet: int) -> int:
+    """The canary wave's size: a count, or a percent of the fleet rounded down; at least one, at most the fleet."""
+    count = fleet * int(instances[:-1]) // 100 if isinstance(instances, str) else instances
+    return max(1, min(count, fleet))
+
+
+def plan_waves(instances: Iterable[str], canary: CanarySpec | None) -> list[list[str]]:
+    """The waves, from the sorted instance ids: the canary first (when there is one), then the rest, 50 a wave."""
+    ordered = sorted(set(instances))
+    first = canary_count(canary.instances, len(ordered)) if canary is not None and ordered else 0
+    waves = [ordered[:first]] if first else []
+    rest = ordered[first:]
+    return waves + [rest[start:start + MAX_WAVE] for start in range(0, len(rest), MAX_WAVE)]
+
+
+def bake_seconds(spec: RolloutSpec, rollout: Rollout) -> int:
+    """How long the wave that just passed bakes: the canary's bake after the canary wave, the final bake after the
+    last (both, whichever is longer, when the canary is the whole fleet), none between the other waves."""
+    canary = spec.canary.bake_seconds if spec.canary is not None and rollout.wave == 1 else 0
+    return max(canary, spec.bake_seconds) if rollout.last_wave else canary
+
+
+def bake_left(spec: RolloutSpec, rollout: Rollout, now: datetime) -> int:
+    """Seconds of the bake still to go at `now` (0: it is over)."""
+    if rollout.baking_since is None:
+        return 0
+    elapsed = (now - rollout.baking_since).total_seconds()
+    return max(0, int(bake_seconds(spec, rollout) - elapsed + 0.999))
+
+
+@dataclass(frozen=True)
+class AlarmState:
+    """One alarm as DescribeAlarms reports it."""
+
+    name: str
+    state: str                 # OK, ALARM or INSUFFICIENT_DATA
+    reason: str = ""
+
+
+def firing(states: Iterable[AlarmState]) -> list[AlarmState]:
+    """The alarms in ALARM, by name. INSUFFICIENT_DATA does not stop a rollout: a quiet service sends no data."""
+    return sorted((alarm for alarm in states if alarm.state == ALARM), key=lambda alarm: alarm.name)
+
+
+def missing(names: Sequence[str], states: Iterable[AlarmState]) -> list[str]:
+    """The alarm names DescribeAlarms did not return: an alarm that does not exist can never stop a rollout."""
+    found = {alarm.name for alarm in states}
+    return sorted(name for name in names if name not in found)
+
+
+def alarm_message(fired: Sequence[AlarmState]) -> str:
+    """Which alarms are in ALARM and why, as CloudWatch says (each reason cut to 300 characters)."""
+    return "; ".join(f"alarm {alarm.name!r} is in ALARM: {alarm.reason[:300] or '(no reason given)'}"
+                     for alarm in fired)
+
+
+def received_new_revision(attempts: Iterable[Attempt]) -> list[str]:
+    """The instances a rollback must cover: every instance of a wave sent that may have started the new revision.
+
+    A wave that passed on SSM's counts alone kept no per-instance results: all its instances got it. Otherwise an
+    instance counts unless its result says it never started the command; one without a result (the command may have
+    reached it) counts too: sending the previous digest to an instance that already runs it is harmless, leaving one
+    on the new revision is not."""
+    received: set[str] = set()
+    for attempt in attempts:
+        if attempt.wave is None:
+            continue
+        for instance_id in attempt.expected_instances:
+            result = attempt.instances.get(instance_id)
+            if result is None or result.status not in NOT_STARTED:
+                received.add(instance_id)
+    return sorted(received)
