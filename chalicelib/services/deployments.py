@@ -57,6 +57,10 @@ from chalicelib.services.rollout import RolloutService
 from chalicelib.services.target_lock import UNSENT_AFTER, TargetLock, sent_commands
 
 logger = logging.getLogger(__name__)
+# The metric each end counts (infra/resources.yaml alarms on DeploymentsFailed).
+ENDED_METRICS = {DeploymentStatus.SUCCEEDED: "DeploymentsSucceeded", DeploymentStatus.FAILED: "DeploymentsFailed",
+                 DeploymentStatus.CANCELLED: "DeploymentsCancelled",
+                 DeploymentStatus.ROLLED_BACK: "DeploymentsRolledBack"}
 # Failed instances whose full output (GetCommandInvocation) is fetched per refresh; the rest keep SSM's short cut.
 FULL_OUTPUT_FOR = 5
 
@@ -424,7 +428,7 @@ class DeploymentService:
         self._store.settle_target(deployment.target, deployment.deployment_id,
                                   finished.revision if succeeded else None, deployment.created_at)
         saved = self._store.save_deployment(finished)
-        self._telemetry.count("Deployments" + "".join(word.capitalize() for word in finished.status.value.split("_")))
+        self._telemetry.count(ENDED_METRICS[finished.status])
         self._telemetry.seconds("DeploymentDurationSeconds",
                                 (finished.updated_at - deployment.created_at).total_seconds())
         return saved

@@ -293,7 +293,7 @@ def test_the_rest_history_and_berth_show_display_the_waves_and_rolled_back(
     assert (body["status"], body["final"]) == ("ROLLED_BACK", True)
     assert body["rollout"]["waves"] == [sorted(instances)[:1], sorted(instances)[1:]]
     assert (body["rollout"]["phase"], body["rollout"]["wave"]) == ("ROLLING_BACK", 1)
-    assert [(a["wave"], a["image"] is not None) for a in body["attempts"]] == [(1, False), (None, True)]
+    assert [(a.get("wave"), a.get("image") is not None) for a in body["attempts"]] == [(1, False), (None, True)]
     history = call("GET", "/targets/web-prod/deployments").body["deployments"]
     assert history[0]["deployment_id"] == deployment_id and history[0]["status"] == "ROLLED_BACK"
 
