@@ -93,7 +93,7 @@ readonly SETTLE_SECONDS=5
 readonly PROBE_TIMEOUT_SECONDS=5
 # One run of --health-cmd; it runs again every --health-interval until it passes or --health-timeout ends.
 readonly HEALTH_COMMAND_SECONDS=10
-# Host paths a container may not mount without --privileged (berth's spec: chalicelib/domain/run_options.py). The
+# Host paths a container may not mount without --privileged (berth's spec: chalicelib/domain/spec/host_paths.py). The
 # engine's socket is root on the host, and so is any directory above it; so are these trees, and, written, the
 # host's system directories and berth's own state.
 readonly CONTAINER_SOCKETS=(/var/run/docker.sock /run/docker.sock /run/containerd/containerd.sock

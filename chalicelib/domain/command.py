@@ -19,8 +19,8 @@ import shlex
 from dataclasses import dataclass
 
 from .image_ref import ImageRef
-from .run_options import run_option_args
 from .spec import ContainerSpec, HealthCheckSpec
+from .spec.command_args import run_option_args
 
 SHIPPED_SCRIPTS = ("install_docker.sh", "start_container.sh")
 # SSM's limit on a command's document (the MaxDocumentSizeExceeded error of SendCommand).

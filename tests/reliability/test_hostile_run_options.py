@@ -22,8 +22,8 @@ import pytest
 
 from chalicelib.domain.command import SHIPPED_SCRIPTS, DeployCommand, build_shell_commands, start_container_args
 from chalicelib.domain.errors import InvalidRevision
-from chalicelib.domain.run_options import RUN_OPTION_FIELDS
 from chalicelib.domain.spec import TargetSpec, parse_pipeline_parameters
+from chalicelib.domain.spec.run_options import RUN_OPTION_FIELDS
 from tests.unit.conftest import EXAMPLE_SPEC
 from tests.unit.test_command import INJECTIONS, LINE_BREAKS, ODDITIES, hostile, run_recorded
 

@@ -25,14 +25,9 @@ from chalicelib.domain.command import (
 )
 from chalicelib.domain.errors import InvalidRevision
 from chalicelib.domain.image_ref import parse_image_ref
-from chalicelib.domain.spec import (
-    MAX_ENV_COMMAND_BYTES,
-    ContainerSpec,
-    HealthCheckSpec,
-    TargetSpec,
-    env_command_bytes,
-    parse_pipeline_parameters,
-)
+from chalicelib.domain.spec import ContainerSpec, HealthCheckSpec, TargetSpec, parse_pipeline_parameters
+from chalicelib.domain.spec.command_args import env_command_bytes
+from chalicelib.domain.spec.container import MAX_ENV_COMMAND_BYTES
 from tests.unit.conftest import EXAMPLE_SPEC
 
 REPO = Path(__file__).resolve().parents[2]

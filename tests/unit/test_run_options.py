@@ -18,16 +18,11 @@ from chalicelib.domain.command import (
 )
 from chalicelib.domain.errors import InvalidRevision
 from chalicelib.domain.image_ref import parse_image_ref
-from chalicelib.domain.run_options import MAX_RUN_OPTIONS_BYTES, RUN_OPTION_FIELDS, command_bytes, run_option_args
-from chalicelib.domain.spec import (
-    MAX_ENV_COMMAND_BYTES,
-    MAX_HEALTH_COMMAND_BYTES,
-    MAX_SPEC_BYTES,
-    ContainerSpec,
-    TargetSpec,
-    env_command_bytes,
-    parse_pipeline_parameters,
-)
+from chalicelib.domain.spec import ContainerSpec, TargetSpec, parse_pipeline_parameters
+from chalicelib.domain.spec.command_args import command_bytes, env_command_bytes, run_option_args
+from chalicelib.domain.spec.container import MAX_ENV_COMMAND_BYTES, MAX_HEALTH_COMMAND_BYTES
+from chalicelib.domain.spec.run_options import MAX_RUN_OPTIONS_BYTES, RUN_OPTION_FIELDS
+from chalicelib.domain.spec.target import MAX_SPEC_BYTES
 
 SCRIPTS_DIR = Path(__file__).resolve().parents[2] / "scripts"
 FULL_CONTAINER: dict[str, Any] = {

@@ -12,10 +12,6 @@ from hypothesis import strategies as st
 from chalicelib.domain.errors import InvalidRevision
 from chalicelib.domain.image_ref import ImageRef
 from chalicelib.domain.spec import (
-    MAX_ENV_BYTES,
-    MAX_ENV_COMMAND_BYTES,
-    MAX_ENV_VALUE,
-    MAX_SPEC_BYTES,
     ContainerSpec,
     HealthCheckSpec,
     InstancesSpec,
@@ -23,9 +19,11 @@ from chalicelib.domain.spec import (
     RolloutSpec,
     TargetReference,
     TargetSpec,
-    env_command_bytes,
     parse_pipeline_parameters,
 )
+from chalicelib.domain.spec.command_args import env_command_bytes
+from chalicelib.domain.spec.container import MAX_ENV_BYTES, MAX_ENV_COMMAND_BYTES, MAX_ENV_VALUE
+from chalicelib.domain.spec.target import MAX_SPEC_BYTES
 from tests.unit.conftest import EXAMPLE_SPEC
 
 IDS = [f"i-{n:017x}" for n in range(60)]

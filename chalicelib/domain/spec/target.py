@@ -1,0 +1,108 @@
+"""The target spec: what berth deploys, where and how. One model serves the pipeline's UserParameters and the REST API.
+
+Unknown keys are errors, never ignored: a misspelt `max_concurency` must not silently deploy at the default.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ModelWrapValidatorHandler, ValidationInfo, field_validator, model_validator
+
+from ..image_ref import ImageRef, parse_image_ref
+from .container import ContainerSpec, HealthCheckSpec
+from .fields import StrictModel, admitting, anchored
+from .instances import InstancesSpec
+from .rollout import RolloutSpec
+
+TARGET_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"
+# A spec is stored whole in its target's item and in every deployment record (DynamoDB: 400 KB an item). Its
+# serialized JSON is bounded so that the record keeps most of an item for attempts, results and history; `env` has
+# most of the budget (MAX_ENV_BYTES, container.py) and the run options 12 KB (run_options.py).
+MAX_SPEC_BYTES = 64 * 1024
+
+Trigger = Literal["pipeline", "api", "retry", "rollback"]
+
+
+def _check_image(cls: type, image: str | None) -> str | None:
+    if image is not None:
+        parse_image_ref(image)
+    return image
+
+
+class HookChecks(StrictModel):
+    """What berth's Lambda lifecycle hook checks before it tells CodeDeploy "Succeeded" (ECS and Lambda platforms)."""
+
+    url: Annotated[str, Field(pattern=anchored(r"^https?://[^\s]{1,2000}$"))]
+    expected_status: int = Field(default=200, ge=100, le=599)
+    timeout_seconds: int = Field(default=10, ge=1, le=60)
+    expect_digest: bool = False     # the response body must name the target's current image digest
+
+
+class CodeDeploySpec(StrictModel):
+    application: Annotated[str, Field(min_length=1, max_length=100, pattern=anchored(r"^[\w.+\-@ ]+$"))]
+    deployment_group: Annotated[str, Field(min_length=1, max_length=100, pattern=anchored(r"^[\w.+\-@ ]+$"))]
+    hook_checks: HookChecks | None = None
+
+
+class RetrySpec(StrictModel):
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    base_seconds: int = Field(default=30, ge=1, le=3600)
+    cap_seconds: int = Field(default=900, ge=1, le=86400)
+
+
+class TargetSpec(StrictModel):
+    """A deployment target: a named fleet and the container it runs."""
+
+    target: Annotated[str, Field(pattern=anchored(TARGET_NAME))]
+    instances: InstancesSpec
+    container: ContainerSpec
+    health_check: HealthCheckSpec | None = None
+    rollout: RolloutSpec = RolloutSpec()
+    retry: RetrySpec = RetrySpec()
+    codedeploy: CodeDeploySpec | None = None
+    image: str | None = None
+    allow_mutable_tags: bool = False
+
+    _valid_image = field_validator("image")(_check_image)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _fits_an_item(cls, data: Any, handler: ModelWrapValidatorHandler[TargetSpec],
+                      info: ValidationInfo) -> TargetSpec:
+        # Checked on input only: an instance was checked when it was built (or loaded as STORED), and a response model
+        # that holds a stored spec must not refuse it.
+        if isinstance(data, TargetSpec):
+            return handler(data)
+        spec = handler(data)
+        if not admitting(info):
+            return spec
+        health, rollout = spec.health_check, spec.rollout
+        if health is not None and health.timeout_seconds >= rollout.timeout_seconds:
+            raise ValueError(
+                f"health_check.timeout_seconds ({health.timeout_seconds}) must be shorter than "
+                f"rollout.timeout_seconds ({rollout.timeout_seconds}), the SSM command's execution timeout that the "
+                "pull, the start and the health check all run within")
+        if health is not None and health.port is not None and health.port not in spec.container.tcp_host_ports():
+            raise ValueError(f"health_check.port {health.port} must be the host side of a TCP mapping in "
+                             "container.ports: the check reaches the new container through one of its ports")
+        size = len(spec.model_dump_json().encode())
+        if size > MAX_SPEC_BYTES:
+            raise ValueError(f"the spec is {size} bytes as JSON, at most {MAX_SPEC_BYTES}: it is stored in one "
+                             "DynamoDB item with its deployment's record")
+        return spec
+
+    def image_ref(self) -> ImageRef | None:
+        return parse_image_ref(self.image) if self.image else None
+
+
+class TargetReference(StrictModel):
+    """UserParameters that name a target berth already knows."""
+
+    target: Annotated[str, Field(pattern=anchored(TARGET_NAME))]
+    image: str | None = None
+
+    _valid_image = field_validator("image")(_check_image)
+
+
+PipelineParameters = TargetSpec | TargetReference
