@@ -8,8 +8,9 @@
    bound method handed to a helper, `self._call("GetItem", self._db.get_item, ...)`) whose name is one of the
    service's operations (botocore's service model, `xform_name`) is a call.
 2. What a function reaches starts at its entry point in app.py, follows `wiring.*` and the wiring functions and
-   classes they build, then every attribute name those services use; a client class's method counts when a
-   reached piece of code names it, plus the `self.` helpers it calls.
+   classes they build, the classes those services build in turn (DeploymentService's CommandSender, ...), then every
+   attribute name those services use; a client class's method counts when a reached piece of code names it, plus the
+   `self.` helpers it calls.
 3. Operations become IAM actions (`<signing name>:<OperationName>`); DynamoDB transactions become the actions of
    the items they carry (`Put` -> PutItem, ...), as DynamoDB authorizes them.
 """
@@ -64,6 +65,7 @@ class ClientClass:
     self_refs: dict[str, set[str]] = field(default_factory=dict)           # method -> self.<name> it uses
     transact_keys: dict[str, set[str]] = field(default_factory=dict)       # method -> transaction item kinds
     attrs: dict[str, set[str]] = field(default_factory=dict)               # method -> every attribute it names
+    names: set[str] = field(default_factory=set)                           # every bare name its methods use
 
 
 def _receiver(node: ast.expr) -> str | None:
@@ -116,6 +118,8 @@ def _scan_class(cls: ast.ClassDef, module: str, nodes: dict[str, ast.ClassDef]) 
     for method in _methods(cls, nodes).values():
         calls, refs, kinds, attrs = set(), set(), set(), set()
         for node in ast.walk(method):
+            if isinstance(node, ast.Name):
+                info.names.add(node.id)
             if isinstance(node, ast.Attribute):
                 attrs.add(node.attr)
                 owner = _receiver(node.value)
@@ -227,7 +231,7 @@ def required_actions() -> dict[str, dict[str, set[str]]]:
     result: dict[str, dict[str, set[str]]] = {}
     for function, app_names in entry_points().items():
         _, wired = _wiring_closure(app_names)
-        reached = {name for name in wired | app_names if name in known}
+        reached = _services_built(known, {name for name in wired | app_names if name in known})
         used = set(app_names) | wired
         for name in reached:
             if not known[name].clients:         # services: every name they use counts
@@ -250,6 +254,17 @@ def required_actions() -> dict[str, dict[str, set[str]]]:
                         actions.setdefault(action, set()).add(f"{name}.{method}")
         result[function] = actions
     return result
+
+
+def _services_built(known: dict[str, ClientClass], reached: set[str]) -> set[str]:
+    """`reached` and every class a reached service (a class without clients) names, transitively: the collaborators
+    a service builds from the clients it was given."""
+    todo = [name for name in reached if not known[name].clients]
+    while todo:
+        built = {name for name in known[todo.pop()].names if name in known} - reached
+        reached |= built
+        todo += [name for name in built if not known[name].clients]
+    return reached
 
 
 def _iam_actions(service: str, call: str, transact_kinds: set[str]) -> list[str]:

@@ -1,0 +1,55 @@
+"""How a deployment ends: the target settled first (its revision and lock, in one transaction), then the record.
+
+Every end goes through `DeploymentEnds.settle`, whatever decided it (a refresh, a retry given up, a rollout in waves),
+so each end is counted once and the target is never left held by a finished deployment.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from chalicelib.adapters.store import DeploymentStore
+from chalicelib.domain import transitions
+from chalicelib.domain.deployment import Deployment, DeploymentStatus
+from chalicelib.observability import Telemetry
+from chalicelib.services.target_lock import TargetLock
+
+logger = logging.getLogger(__name__)
+# The metric each end counts (infra/resources.yaml alarms on DeploymentsFailed).
+ENDED_METRICS = {DeploymentStatus.SUCCEEDED: "DeploymentsSucceeded", DeploymentStatus.FAILED: "DeploymentsFailed",
+                 DeploymentStatus.CANCELLED: "DeploymentsCancelled",
+                 DeploymentStatus.ROLLED_BACK: "DeploymentsRolledBack"}
+
+
+class DeploymentEnds:
+    def __init__(self, store: DeploymentStore, lock: TargetLock, telemetry: Telemetry) -> None:
+        self._store = store
+        self._lock = lock
+        self._telemetry = telemetry
+
+    def settle(self, deployment: Deployment, finished: Deployment) -> Deployment:
+        """Persist a deployment's end (what a transition returned from `deployment`, the record as read)."""
+        # The target first (its revision and lock, in one transaction), then the record: should anything fail in
+        # between, the record is still open and the next refresh finishes it again, finding the target settled.
+        succeeded = finished.status == DeploymentStatus.SUCCEEDED
+        self._store.settle_target(deployment.target, deployment.deployment_id,
+                                  finished.revision if succeeded else None, deployment.created_at)
+        saved = self._store.save_deployment(finished)
+        self._telemetry.count(ENDED_METRICS[finished.status])
+        self._telemetry.seconds("DeploymentDurationSeconds",
+                                (finished.updated_at - deployment.created_at).total_seconds())
+        return saved
+
+    def failed(self, deployment: Deployment, now: datetime, message: str) -> Deployment:
+        return self.settle(deployment, transitions.failed(deployment, message, now))
+
+    def superseded(self, deployment: Deployment, now: datetime, what: str) -> Deployment:
+        """The target moved on: this deployment must not act on it again. It ends FAILED, saying who took it."""
+        reason = self._lock.moved_on(deployment)
+        logger.warning("the target moved on; giving up", extra={"deployment_id": deployment.deployment_id,
+                                                                 "reason": reason})
+        finished = self.settle(deployment, transitions.gave_up(deployment, f"{what}: {reason}. Gave up.", reason, what,
+                                                               now))
+        self._telemetry.count("RetriesGivenUp")
+        return finished
