@@ -139,6 +139,14 @@ def rollback(name: str, request: ApiRequest) -> Any:
     return _operations().rollback(name, body.to, body.reason, body.reset_breaker, request.caller)
 
 
+@api.route("POST", "/targets/{name}/plan", summary="What a deployment would do now and what would refuse it; sends "
+           "nothing, takes no lock", response="PlanView", body="PlanRequest", errors=(404, 502))
+def plan_deployment(name: str, request: ApiRequest) -> Any:
+    from chalicelib import wiring
+
+    return wiring.planner().plan(name, request.body.image)
+
+
 @api.route("GET", "/targets/{name}/deployments", summary="A target's deployments, newest first, a page at a time",
            response="HistoryView", query="HistoryQuery", errors=(404,))
 def list_deployments(name: str, request: ApiRequest) -> Any:

@@ -1,7 +1,8 @@
 """`berth`: redeploy, roll back and inspect targets through berth's IAM-authorized REST API.
 
 Exit codes: 0 success; 1 the API refused the request or could not be reached (one line on stderr); 2 bad usage;
-3 a followed deployment (--wait) ended FAILED or CANCELLED; 130 interrupted.
+3 a followed deployment (--wait) ended FAILED, CANCELLED or ROLLED_BACK; 4 `berth plan` lists something that would
+refuse the deployment; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from urllib.parse import quote
 from berth_cli import render
 from berth_cli.client import Api, CliError, find_api_url, region_for
 
-EXIT_OK, EXIT_ERROR, EXIT_DEPLOYMENT_FAILED, EXIT_INTERRUPTED = 0, 1, 3, 130
+EXIT_OK, EXIT_ERROR, EXIT_DEPLOYMENT_FAILED, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 3, 4, 130
 
 
 def parser() -> argparse.ArgumentParser:
@@ -46,6 +47,9 @@ def parser() -> argparse.ArgumentParser:
     rollback.add_argument("--to", help="the succeeded deployment whose revision to deploy again")
     rollback.add_argument("--reason")
     rollback.add_argument("--reset-breaker", action="store_true")
+    plan = commands.add_parser("plan", parents=[common], help="what a deployment would do now; sends nothing")
+    plan.add_argument("target")
+    plan.add_argument("--image", help="image to plan for (default: the current revision again, by digest)")
     history = commands.add_parser("history", parents=[common], help="a target's deployments, newest first")
     history.add_argument("target")
     history.add_argument("--limit", type=int, default=20)
@@ -98,6 +102,11 @@ def _run(args: argparse.Namespace, api: Api, out: TextIO, err: TextIO, sleep: Ca
             return _follow(api, body, args, out, err, sleep)
         show(body, f"deployment {body['deployment_id']} started: {body['target']} <- {body['revision']['pinned']}\n"
                    f"follow it with: berth show {body['deployment_id']}")
+    elif command == "plan":
+        body = api.call("POST", f"/targets/{_segment(args.target)}/plan",
+                        {"image": args.image} if args.image is not None else None)
+        show(body, render.plan(body))
+        return EXIT_REFUSED if body.get("refusals") else EXIT_OK
     elif command == "history":
         body = api.call("GET", f"/targets/{_segment(args.target)}/deployments",
                         query={"limit": args.limit, "next": args.next})

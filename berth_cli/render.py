@@ -99,3 +99,29 @@ def deployment(body: dict[str, Any]) -> str:
     for decision in body.get("history", []):
         lines.append(f"  {decision['at'][:19]} {decision['action']}: {decision['detail']}")
     return "\n".join(lines)
+
+
+def plan(body: dict[str, Any]) -> str:
+    lines = [f"plan for {body['target']} (nothing was sent)",
+             f"image     {revision(body.get('revision')) if body.get('revision') else 'does not resolve'}",
+             f"current   {revision(body.get('current_revision'))}",
+             f"instances {len(body['instances'])} matched, {sum(1 for i in body['instances'] if i['online'])} "
+             "managed by SSM and Online"]
+    for instance in body["instances"]:
+        ssm = instance["ping_status"] if instance["ssm_managed"] else "not managed by SSM"
+        runs = f"runs {instance['digest'][:19]}... ({instance['reported_by']})" if instance.get("digest") else \
+            "runs: not recorded"
+        lines.append(f"  {instance['instance_id']}  {ssm:<18} {runs}")
+    how = "in waves by instance id" if body["in_waves"] else "one command over the target"
+    lines.append(f"rollout   {how}, max_concurrency {body['max_concurrency']}, max_errors {body['max_errors']}")
+    for number, wave in enumerate(body["waves"], start=1):
+        bake = f", then bake {wave['bake_seconds']} s" if wave["bake_seconds"] else ""
+        lines.append(f"  wave {number}: {len(wave['instances'])} instances ({', '.join(wave['instances'])}){bake}")
+    for alarm in body["alarms"]:
+        lines.append(f"alarm     {alarm['name']}: {alarm['state']}")
+    if body["refusals"]:
+        lines.append("refused:")
+        lines += [f"  {refusal['code']}: {refusal['message']}" for refusal in body["refusals"]]
+    else:
+        lines.append("nothing would refuse it")
+    return "\n".join(lines)

@@ -302,3 +302,19 @@ def reset_clients() -> None:
     """Forget cached clients and the session (tests switch endpoints and credentials between cases)."""
     _cached_client.cache_clear()
     _session.cache_clear()
+
+
+if TYPE_CHECKING:
+    from chalicelib.services.plan import Planner
+
+
+def planner(settings: Settings | None = None, clock: Callable[[], datetime] | None = None) -> Planner:
+    """`POST /targets/{name}/plan`: reads only, through the adapters a deployment uses (services/plan.py)."""
+    from chalicelib.adapters.cloudwatch import AlarmWatch
+    from chalicelib.adapters.ec2 import InstanceDirectory
+    from chalicelib.services.plan import Planner
+
+    settings = _read(settings)
+    return Planner(store(settings), deployment_service(settings, clock).resolve_revision,
+                   InstanceDirectory(LazyClient("ec2", settings.region)), ssm_gateway(settings),
+                   AlarmWatch(LazyClient("cloudwatch", settings.region)), _clock(clock))

@@ -6,9 +6,9 @@ is allowed for every function that can reach it, and that nothing is wider than 
 
 `"Resource": "*"` appears only for actions that support no resource type in the Service Authorization Reference
 (https://docs.aws.amazon.com/service-authorization/latest/reference/): CodePipeline PutJobSuccessResult and
-PutJobFailureResult; SSM ListCommands, ListCommandInvocations, GetCommandInvocation and CancelCommand; EC2
-DescribeInstances and DescribeTags; CodeDeploy ListDeploymentTargets, BatchGetDeploymentTargets and
-PutLifecycleEventHookExecutionStatus.
+PutJobFailureResult; SSM ListCommands, ListCommandInvocations, GetCommandInvocation, CancelCommand and
+DescribeInstanceInformation; EC2 DescribeInstances and DescribeTags; CodeDeploy ListDeploymentTargets,
+BatchGetDeploymentTargets and PutLifecycleEventHookExecutionStatus.
 """
 
 from __future__ import annotations
@@ -86,6 +86,13 @@ def _resolve() -> list[Statement]:
         {"Sid": "ResolveImages", "Effect": "Allow", "Action": "ecr:DescribeImages",
          "Resource": "arn:aws:ecr:*:*:repository/*"},
     ]
+
+
+def _managed_nodes() -> Statement:
+    # No resource types for DescribeInstanceInformation (Service Authorization Reference, AWS Systems Manager): a plan
+    # reports which of a target's instances SSM manages and whether they are Online (services/plan.py).
+    return {"Sid": "ReadManagedNodes", "Effect": "Allow", "Action": "ssm:DescribeInstanceInformation",
+            "Resource": "*"}
 
 
 def _read_alarms() -> Statement:
@@ -174,7 +181,7 @@ def statements(stage: str, function: str) -> list[Statement]:
             {"Sid": "ReportHookStatus", "Effect": "Allow",      # no resource types (AWS CodeDeploy)
              "Action": "codedeploy:PutLifecycleEventHookExecutionStatus", "Resource": "*"}],
         "api_handler": [
-            _table(stage, *write, "Query", "Scan"), *deploy, follow],
+            _table(stage, *write, "Query", "Scan"), *deploy, follow, _managed_nodes()],
     }
     return [_logs(stage), *by_function[function]]
 

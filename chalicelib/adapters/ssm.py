@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.adapters.errors import aws_call
+from chalicelib.adapters.errors import aws_call, returning
 from chalicelib.domain.progress import CommandState, Invocation
 from chalicelib.domain.spec import InstancesSpec, RolloutSpec
 
@@ -100,3 +100,39 @@ class SsmGateway:
 
     def cancel(self, command_id: str) -> None:
         aws_call("SSM CancelCommand", self._ssm.cancel_command, CommandId=command_id)
+
+    def ping_statuses(self, instances: InstancesSpec) -> dict[str, str]:
+        """The SSM managed nodes among the target's instances and their PingStatus (Online, ConnectionLost, Inactive).
+        An instance SSM does not manage is absent. By tags: the tag filters, ANDed as SendCommand's Targets are. By
+        ids: naming one that is not a managed node fails the whole call (InvalidInstanceId), so then each is asked
+        alone."""
+        if instances.ids is None:
+            tags = sorted((instances.tags or {}).items())
+            filters = [{"Key": f"tag:{key}", "Values": [value]} for key, value in tags]
+            return self._ping_statuses(filters) or {}
+        found: dict[str, str] = {}
+        ids = list(instances.ids)
+        for start in range(0, len(ids), 50):
+            batch = ids[start:start + 50]
+            listed = self._ping_statuses([{"Key": "InstanceIds", "Values": batch}])
+            if listed is None:
+                for instance_id in batch:
+                    found |= self._ping_statuses([{"Key": "InstanceIds", "Values": [instance_id]}]) or {}
+            else:
+                found |= listed
+        return found
+
+    def _ping_statuses(self, filters: list[dict[str, Any]]) -> dict[str, str] | None:
+        """None when a named instance id is not a managed node."""
+        kwargs: dict[str, Any] = {"Filters": filters, "MaxResults": 50}
+        found: dict[str, str] = {}
+        while True:
+            page = aws_call("SSM DescribeInstanceInformation", self._ssm.describe_instance_information,
+                            expected={"InvalidInstanceId": returning(None)}, **kwargs)
+            if page is None:
+                return None
+            found |= {str(item["InstanceId"]): str(item.get("PingStatus", "")) for item in
+                      page.get("InstanceInformationList", [])}
+            if not page.get("NextToken"):
+                return found
+            kwargs["NextToken"] = page["NextToken"]

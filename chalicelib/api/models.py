@@ -52,6 +52,11 @@ class RedeployRequest(_Request):
     reset_breaker: bool = Field(default=False, description="close an open circuit breaker, then deploy")
 
 
+class PlanRequest(_Request):
+    image: Annotated[str, Field(min_length=1, max_length=512)] | None = Field(
+        default=None, description="image to plan for; the target's current revision (by digest) when left out")
+
+
 class RollbackRequest(_Request):
     to: Annotated[str, Field(pattern=DEPLOYMENT_ID)] | None = Field(
         default=None, description="a succeeded deployment of this target whose revision to deploy again")
@@ -207,6 +212,63 @@ class TargetList(BaseModel):
             name=name, current_revision=RevisionView.of(record.current_revision),
             last_deployment_id=record.last_deployment_id, breaker_open=record.breaker_open_since is not None,
             updated_by=record.updated_by) for name, record in targets])
+
+
+class PlannedInstanceView(BaseModel):
+    instance_id: str
+    ssm_managed: bool = Field(description="whether SSM manages the instance (DescribeInstanceInformation lists it)")
+    online: bool = Field(description="SSM's PingStatus is Online: a command would reach it now")
+    ping_status: str | None
+    digest: str | None = Field(description="what it reported running in the last deployment's results, if it did")
+    reported_by: str | None = Field(description="the deployment whose results report that digest")
+
+
+class PlannedWaveView(BaseModel):
+    instances: list[str]
+    bake_seconds: int = Field(description="seconds the alarms are watched after the wave passed")
+
+
+class AlarmView(BaseModel):
+    name: str
+    state: str = Field(description="OK, ALARM, INSUFFICIENT_DATA, or MISSING when no metric alarm has the name")
+    reason: str
+
+
+class RefusalView(BaseModel):
+    code: str = Field(description="TargetBusy, BreakerOpen, ImageUnresolved, NoOnlineInstance, AlarmMissing or "
+                                  "AlarmFiring")
+    message: str
+
+
+class PlanView(BaseModel):
+    """What a deployment of the target would do now. Nothing was sent, written or locked to answer."""
+
+    target: str
+    revision: RevisionView | None = Field(description="the image a redeploy would ship, pinned to its digest; null "
+                                                      "when it does not resolve (see refusals)")
+    current_revision: RevisionView | None
+    instances: list[PlannedInstanceView] = Field(description="the running instances the target's spec matches")
+    in_waves: bool = Field(description="waves by instance id (rollout.canary or rollout.alarms), or one SSM command "
+                                       "over the target rate controlled by max_concurrency")
+    max_concurrency: str
+    max_errors: str
+    waves: list[PlannedWaveView]
+    alarms: list[AlarmView]
+    refusals: list[RefusalView] = Field(description="everything that would refuse the deployment now; empty: it "
+                                                    "would start")
+
+    @classmethod
+    def of(cls, plan: Any) -> PlanView:
+        return cls(
+            target=plan.target, revision=RevisionView.of(plan.revision),
+            current_revision=RevisionView.of(plan.current_revision),
+            instances=[PlannedInstanceView(instance_id=i.instance_id, ssm_managed=i.ssm_managed, online=i.online,
+                                           ping_status=i.ping_status, digest=i.digest, reported_by=i.reported_by)
+                       for i in plan.instances],
+            in_waves=plan.in_waves, max_concurrency=plan.rollout.max_concurrency, max_errors=plan.rollout.max_errors,
+            waves=[PlannedWaveView(instances=w.instances, bake_seconds=w.bake_seconds) for w in plan.waves],
+            alarms=[AlarmView(name=a.name, state=a.state, reason=a.reason) for a in plan.alarms],
+            refusals=[RefusalView(code=r.code, message=r.message) for r in plan.refusals])
 
 
 class ErrorDetail(BaseModel):

@@ -151,6 +151,16 @@ def test_an_unmanaged_instance_is_left_out_of_a_command_by_tags(world: SsmWorld)
     assert [i.instance_id for i in world.gateway.list_invocations(command_id)] == [managed]
 
 
+def test_ping_statuses_name_the_managed_nodes_among_the_targets_instances(world: SsmWorld) -> None:
+    managed, unmanaged = world.launch(2, WEB)
+    world.launch(1, {"app": "other"})
+    world.set_outcome(unmanaged, InstanceOutcome(skip=True))
+    assert world.gateway.ping_statuses(InstancesSpec(tags=WEB)) == {managed: "Online"}
+    # By ids, an id that is not a managed node fails DescribeInstanceInformation as a whole: it is left out.
+    assert world.gateway.ping_statuses(InstancesSpec(ids=[managed, unmanaged])) == {managed: "Online"}
+    assert world.gateway.ping_statuses(InstancesSpec(ids=[unmanaged])) == {}
+
+
 def test_a_cancelled_command_ends_cancelled(world: SsmWorld) -> None:
     world.launch(2, WEB)
     world.set_default_outcome(InstanceOutcome(polls_before_done=10))

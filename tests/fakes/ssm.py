@@ -132,6 +132,12 @@ class FakeSsmGateway(SsmGateway):
         self._raise_if_failing("cancel")
         self._run(command_id, "SSM CancelCommand").cancel(None)
 
+    def ping_statuses(self, instances: InstancesSpec) -> dict[str, str]:
+        self._raise_if_failing("ping_statuses")
+        managed = [i for i in self.fleet.running() if not self._outcome(i).skip]
+        wanted = set(instances.ids) if instances.ids is not None else set(self.fleet.matching(instances.tags or {}))
+        return {instance_id: "Online" for instance_id in managed if instance_id in wanted}
+
     def _raise_if_failing(self, operation: str) -> None:
         failure = self._fail(operation)
         if failure is not None:

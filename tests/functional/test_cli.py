@@ -164,6 +164,33 @@ def test_deploy_wait_exits_non_zero_when_the_deployment_fails(front: Front) -> N
     assert "FAILED: 2/2 instances done, 1 failed, 0 pending" in err.splitlines()[-1]
 
 
+
+def test_plan_prints_the_waves_and_exits_4_when_something_would_refuse_the_deployment(front: Front) -> None:
+    world = front.world
+    instances = sorted(register(world, instances=3, rollout={"canary": {"instances": 1, "bake_seconds": 300},
+                                                             "alarms": ["web-5xx-high"]}))
+    push_image(world, "web", "v2")
+    cloudwatch = world.client("cloudwatch")
+    cloudwatch.put_metric_alarm(AlarmName="web-5xx-high", Namespace="web", MetricName="5xx", Statistic="Sum",
+                                Period=60, EvaluationPeriods=1, Threshold=10, ComparisonOperator="GreaterThanThreshold")
+
+    code, out, err = berth(front, "plan", "web", "--image", world.image_uri("web", "v2"))
+
+    assert code == 0, err
+    assert "plan for web (nothing was sent)" in out and "3 matched, 3 managed by SSM and Online" in out
+    assert f"  wave 1: 1 instances ({instances[0]}), then bake 300 s" in out
+    assert f"  wave 2: 2 instances ({', '.join(instances[1:])})" in out
+    assert "alarm     web-5xx-high: OK" in out and "nothing would refuse it" in out
+    assert [seen.path for seen in front.seen] == ["/api/targets/web/plan"]
+    assert not world.client("ssm").list_commands()["Commands"]
+
+    cloudwatch.set_alarm_state(AlarmName="web-5xx-high", StateValue="ALARM", StateReason="5xx at 42")
+    code, out, _ = berth(front, "plan", "web", "--image", world.image_uri("web", "v2"))
+
+    assert code == 4
+    assert "refused:\n  AlarmFiring: alarm 'web-5xx-high' is in ALARM: 5xx at 42" in out
+
+
 HOSTILE_OUTPUT = ("\x1b[2J\x1b[H\x1b]0;owned\x07\x1b]8;;http://evil.example\x1b\\click\x1b]8;;\x1b\\"
                   "\x9b31m\x90q\x9c\rfake: deployment SUCCEEDED\x08\x00\x7f\u202egnp.exe\tend\n")
 

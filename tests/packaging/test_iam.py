@@ -19,6 +19,7 @@ from tests.packaging.conftest import ROOT, Packaged
 NO_RESOURCE_TYPES = frozenset({
     "codepipeline:PutJobSuccessResult", "codepipeline:PutJobFailureResult",
     "ssm:ListCommands", "ssm:ListCommandInvocations", "ssm:GetCommandInvocation", "ssm:CancelCommand",
+    "ssm:DescribeInstanceInformation",
     "ec2:DescribeInstances", "ec2:DescribeTags",
     "codedeploy:ListDeploymentTargets", "codedeploy:BatchGetDeploymentTargets",
     "codedeploy:PutLifecycleEventHookExecutionStatus",

@@ -16,6 +16,7 @@ from chalicelib.services.lifecycle_hook import LifecycleHookService
 from chalicelib.services.operations import Operations
 from chalicelib.services.pipeline_action_failed import PipelineRetrier
 from chalicelib.services.pipeline_job import PipelineJobService
+from chalicelib.services.plan import Planner
 from chalicelib.services.retries import Retrier
 from chalicelib.services.retry_deployment import RetryRunner
 from chalicelib.services.ssm_command_events import SsmCommandFollower
@@ -29,7 +30,7 @@ FACTORIES: dict[Callable[..., Any], type] = {
     wiring.ssm_command_follower: SsmCommandFollower, wiring.codedeploy_recorder: CodeDeployRecorder,
     wiring.codedeploy_retrier: CodeDeployRetrier, wiring.retrier: Retrier, wiring.pipeline_retrier: PipelineRetrier,
     wiring.lifecycle_hook_service: LifecycleHookService,
-    wiring.deployment_service: DeploymentService, wiring.scheduler: RetryScheduler,
+    wiring.deployment_service: DeploymentService, wiring.scheduler: RetryScheduler, wiring.planner: Planner,
 }
 
 

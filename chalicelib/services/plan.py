@@ -1,0 +1,93 @@
+"""`POST /targets/{name}/plan`: what a deployment of the target would do now, and what would refuse it.
+
+Only reads, each through the adapter the deployment itself uses: the record, the lock and the newest deployment
+(DynamoDB GetItem and Query), the image's digest (the redeploy path's resolution, ECR DescribeImages), the instances
+(EC2, as a deployment resolves them) and their SSM status (DescribeInstanceInformation), the alarms
+(DescribeAlarms). Nothing is sent, written or locked: a plan may be asked for while a deployment runs, and says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from chalicelib.adapters.cloudwatch import AlarmWatch
+from chalicelib.adapters.ec2 import InstanceDirectory
+from chalicelib.adapters.ssm import SsmGateway
+from chalicelib.adapters.store import DeploymentStore
+from chalicelib.domain import plan as planning
+from chalicelib.domain.deployment import Revision
+from chalicelib.domain.errors import AwsCallFailed, InvalidRequest, InvalidRevision, TargetNotFound
+from chalicelib.domain.image_ref import parse_image_ref
+from chalicelib.domain.plan import Plan, PlannedInstance
+from chalicelib.domain.spec import TargetSpec
+from chalicelib.domain.target import TargetRecord
+
+Resolve = Callable[[TargetSpec, str], Revision]
+
+
+class Planner:
+    def __init__(self, store: DeploymentStore, resolve: Resolve, instances: InstanceDirectory, ssm: SsmGateway,
+                 alarms: AlarmWatch, clock: Callable[[], datetime]) -> None:
+        """`resolve` is DeploymentService.resolve_revision: the plan pins an image exactly as a redeploy would."""
+        self._store = store
+        self._resolve = resolve
+        self._instances = instances
+        self._ssm = ssm
+        self._alarms = alarms
+        self._clock = clock
+
+    def plan(self, name: str, image: str | None) -> Plan:
+        record = self._store.get_target(name)
+        if record is None:
+            raise TargetNotFound(f"target {name!r} is not registered: register it with PUT /targets/{name}")
+        if image is not None:
+            try:
+                parse_image_ref(image)
+            except InvalidRevision as exc:   # not an image reference at all: the request is wrong, as for a redeploy
+                raise InvalidRequest(exc.message, field="image") from None
+        spec = record.spec
+        revision, image_problem = self._revision(record, image)
+        matched, instance_problem = self._matched(spec)
+        statuses = self._ssm.ping_statuses(spec.instances) if matched else {}
+        newest, _ = self._store.list_deployments(name, limit=1)
+        last = newest[0] if newest else None
+        digests = planning.reported_digests(last)
+        instances = [PlannedInstance(instance_id, instance_id in statuses, statuses.get(instance_id),
+                                     digests.get(instance_id), last.deployment_id if instance_id in digests and last
+                                     else None) for instance_id in matched]
+        names = spec.rollout.alarms or []
+        states = self._alarms.states(names) if names else []
+        refusals = planning.refusals(
+            busy_with=self._busy_with(name), breaker_open=record.breaker_open_since is not None,
+            image_problem=image_problem, instances=instances, instances_problem=instance_problem,
+            alarm_names=names, states=states)
+        return Plan(target=name, revision=revision, current_revision=record.current_revision, instances=instances,
+                    rollout=spec.rollout, in_waves=spec.rollout.in_waves,
+                    waves=planning.planned_waves(spec.rollout, matched),
+                    alarms=planning.alarms_with_missing(names, states), refusals=refusals)
+
+    def _revision(self, record: TargetRecord, image: str | None) -> tuple[Revision | None, str | None]:
+        """The revision a redeploy would ship, or why it could not: the image given, else the current revision again
+        (already pinned), else the spec's image."""
+        if image is None and record.current_revision is not None:
+            return record.current_revision, None
+        image = image if image is not None else record.spec.image
+        if image is None:
+            return None, "the target has no current revision and its spec names no image: give the image to deploy"
+        try:
+            return self._resolve(record.spec, image), None
+        except (InvalidRevision, AwsCallFailed) as exc:
+            return None, exc.message
+
+    def _matched(self, spec: TargetSpec) -> tuple[list[str], str | None]:
+        try:
+            return self._instances.running_instances(spec.instances), None
+        except InvalidRevision as exc:   # e.g. unknown instance ids
+            return [], exc.message
+
+    def _busy_with(self, name: str) -> str | None:
+        lock = self._store.get_lock(name)
+        if lock is None or lock.expires_at < self._clock().timestamp():
+            return None
+        return lock.deployment_id
