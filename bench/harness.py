@@ -118,18 +118,18 @@ def stage_env() -> Iterator[None]:
 def prepare_account() -> None:
     """berth's table in whatever AWS this process points at; fresh clients for berth. Seeding goes through berth's own
     botocore session, as a Lambda holds only that one (a second session would count its models twice in memory)."""
-    from chalicelib import wiring
+    from chalicelib import clients
     from tools.provision import provision
 
-    wiring.reset_clients()
+    clients.reset_clients()
     provision(STAGE, seeding_client("dynamodb"))
 
 
 def seeding_client(service: str) -> Any:
     """A client on berth's own botocore session, for filling the account."""
-    from chalicelib import wiring
+    from chalicelib import clients
 
-    return wiring.client(service, os.environ["AWS_DEFAULT_REGION"])
+    return clients.client(service, os.environ["AWS_DEFAULT_REGION"])
 
 
 @contextmanager

@@ -1,19 +1,9 @@
-"""The composition root: the one place AWS clients are built and services are put together.
-
-Clients come from one botocore session (boto3 adds nothing berth uses to a client, and importing it and the S3
-transfer manager it attaches to S3 clients was a tenth of a cold first invocation), use botocore's `standard` retry
-mode and bounded timeouts, and are created on first use: services get `LazyClient`s, so an invocation pays for the
-clients its path calls and no other (the pipeline job's first invocation never schedules a retry; its continuations
-rarely ask EC2 anything).
-
-The calls that carry no idempotency token (SSM SendCommand, CodeDeploy CreateDeployment) go through clients that
-make a single attempt: a client that sent one of those again after a lost answer would run it twice, and berth
-decides what an unanswered call means (chalicelib.domain.errors.CallUnanswered).
+"""The composition root: the one place services are put together, from the clients chalicelib.clients builds.
 
 Settings are read once per invocation: a factory that a handler calls reads them (or takes the ones it is given) and
 hands them to every factory it calls in turn, so one invocation never reads the environment twice. Factories return
-the service's own type; botocore clients stay `Any` because botocore builds their classes at run time from the
-service models, so no static type names their operations.
+the service's own type, and build what a service needs only when it is first used (clients are `LazyClient`s,
+adapters and services are imported inside the factory): a cold start pays only for its own path.
 """
 
 from __future__ import annotations
@@ -22,22 +12,19 @@ import random
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chalicelib import observability
+from chalicelib.clients import LazyClient, artifact_s3_client, cached_client, single_attempt_client
 from chalicelib.domain.command import SHIPPED_SCRIPTS
 from chalicelib.settings import Settings
 
 if TYPE_CHECKING:   # imported where used, at run time: a cold start pays only for its own path
-    from botocore.session import Session
-
     from chalicelib.adapters.codedeploy import CodeDeployGateway
     from chalicelib.adapters.scheduler import RetryScheduler
     from chalicelib.adapters.ssm import SsmGateway
     from chalicelib.adapters.store import DeploymentStore
-    from chalicelib.domain.job import ArtifactCredentials
     from chalicelib.domain.retry import Breaker
     from chalicelib.observability import Telemetry
     from chalicelib.services.codedeploy_events import CodeDeployRecorder
@@ -47,6 +34,7 @@ if TYPE_CHECKING:   # imported where used, at run time: a cold start pays only f
     from chalicelib.services.operations import Operations
     from chalicelib.services.pipeline_action_failed import PipelineRetrier
     from chalicelib.services.pipeline_job import PipelineJobService
+    from chalicelib.services.plan import Planner
     from chalicelib.services.retries import Retrier
     from chalicelib.services.retry_deployment import RetryRunner
     from chalicelib.services.rollout import RolloutService
@@ -55,64 +43,8 @@ if TYPE_CHECKING:   # imported where used, at run time: a cold start pays only f
 SCRIPTS_DIR = Path(__file__).parent / "instance_scripts"
 
 
-def _as_sent(value: Any) -> Any:
-    return value
-
-
-@cache
-def _session() -> Session:
-    """berth's botocore session. berth reads no timestamp from any AWS answer, so botocore leaves them as AWS sent them
-    instead of converting each to a datetime: that was a quarter of the CPU of reading a large fleet's results."""
-    import botocore.session
-
-    session = botocore.session.get_session()
-    session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_as_sent)
-    return session
-
-
 def _read(settings: Settings | None) -> Settings:
     return Settings.from_env() if settings is None else settings
-
-
-def client(service: str, region: str | None = None, single_attempt: bool = False, **credentials: Any) -> Any:
-    """A client with standard retries (3 more attempts), or with `single_attempt` none at all. `Any`: botocore's
-    client classes are made at run time."""
-    from botocore.config import Config
-
-    retries = {"mode": "standard", "total_max_attempts": 1} if single_attempt else {"mode": "standard",
-                                                                                    "max_attempts": 3}
-    config = Config(retries=retries, connect_timeout=5, read_timeout=20)
-    return _session().create_client(service, region_name=region or Settings.from_env().region, config=config,
-                                    **credentials)
-
-
-@cache
-def _cached_client(service: str, region: str, single_attempt: bool = False) -> Any:
-    return client(service, region, single_attempt)
-
-
-def cached_client(service: str, region: str | None = None) -> Any:
-    return _cached_client(service, region or Settings.from_env().region)
-
-
-class LazyClient:
-    """Stands in for `cached_client(service, region)` until a service first touches it: then the client is created (or
-    the one already cached is taken) and every attribute comes from it."""
-
-    def __init__(self, service: str, region: str) -> None:
-        self._service = service
-        self._region = region
-        self._client: Any = None
-
-    def __getattr__(self, name: str) -> Any:
-        if self._client is None:
-            self._client = cached_client(self._service, self._region)
-        return getattr(self._client, name)
-
-
-def single_attempt_client(service: str, region: str | None = None) -> Any:
-    """For calls without an idempotency token: never sent twice by the SDK. Built when first used."""
-    return _cached_client(service, region or Settings.from_env().region, True)
 
 
 def ssm_gateway(settings: Settings | None = None) -> SsmGateway:
@@ -264,15 +196,6 @@ def store(settings: Settings | None = None) -> DeploymentStore:
     return DeploymentStore(LazyClient("dynamodb", settings.region), settings.table_name)
 
 
-def artifact_s3_client(credentials: ArtifactCredentials | None, region: str | None = None) -> Any:
-    """An S3 client signed with the job's artifact credentials (the Lambda's own role may not read the bucket)."""
-    if credentials is None:
-        return cached_client("s3", region)
-    return client("s3", region, aws_access_key_id=credentials.access_key_id.get_secret_value(),
-                  aws_secret_access_key=credentials.secret_access_key.get_secret_value(),
-                  aws_session_token=credentials.session_token.get_secret_value() if credentials.session_token else None)
-
-
 def pipeline_job_service(settings: Settings | None = None,
                          clock: Callable[[], datetime] | None = None) -> PipelineJobService:
     from chalicelib.adapters.artifacts import ArtifactReader
@@ -297,15 +220,6 @@ def operations(settings: Settings | None = None, clock: Callable[[], datetime] |
     return Operations(store=store(settings), deployments=deployment_service(settings, clock),
                       ssm=ssm_gateway(settings), clock=_clock(clock))
 
-
-def reset_clients() -> None:
-    """Forget cached clients and the session (tests switch endpoints and credentials between cases)."""
-    _cached_client.cache_clear()
-    _session.cache_clear()
-
-
-if TYPE_CHECKING:
-    from chalicelib.services.plan import Planner
 
 
 def planner(settings: Settings | None = None, clock: Callable[[], datetime] | None = None) -> Planner:

@@ -68,13 +68,13 @@ def aws(aws_env: None) -> Iterator[World]:
     from moto import mock_aws
 
     import localaws
-    from chalicelib import wiring
+    from chalicelib import clients
     from tools.provision import provision
 
     localaws.install()
     with mock_aws():
-        wiring.reset_clients()
+        clients.reset_clients()
         world = World()
         provision("test", world.client("dynamodb"))
         yield world
-    wiring.reset_clients()
+    clients.reset_clients()

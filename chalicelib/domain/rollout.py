@@ -12,7 +12,7 @@ deployment:
     its results read once it is over) --rollback_sent--> ROLLING_BACK (the previous digest, one command, to the
     instances that got the new one) --rolled_back--> ROLLED_BACK
 
-The transitions themselves are in transitions.py; the services act on what these functions decide.
+The transitions themselves are in transitions/waves.py; the services act on what these functions decide.
 """
 
 from __future__ import annotations

@@ -22,14 +22,14 @@ READS = {"GetItem", "Query", "DescribeImages", "DescribeTags", "DescribeInstance
 @pytest.fixture
 def calls(aws: World) -> Iterator[list[str]]:
     """Every AWS operation berth's own clients make from here on (botocore's before-parameter-build event)."""
-    from chalicelib import wiring
+    from chalicelib import clients
 
     made: list[str] = []
 
     def record(model: Any, **_: Any) -> None:
         made.append(model.name)
 
-    session = wiring._session()
+    session = clients._session()
     session.register("before-parameter-build", record)
     yield made
     session.unregister("before-parameter-build", record)

@@ -346,9 +346,10 @@ def retries_configured(monkeypatch: pytest.MonkeyPatch) -> None:
 def pipeline_retrier(pipelines: frozenset[str]) -> Any:
     from chalicelib import wiring
     from chalicelib.adapters.codepipeline import PipelineStages
+    from chalicelib.clients import cached_client
     from chalicelib.services.pipeline_action_failed import PipelineRetrier
 
-    return PipelineRetrier(wiring.store(), PipelineStages(wiring.cached_client("codepipeline")), wiring.retrier(),
+    return PipelineRetrier(wiring.store(), PipelineStages(cached_client("codepipeline")), wiring.retrier(),
                            pipelines, wiring.utc_now)
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from chalicelib import wiring
+from chalicelib import clients
 from chalicelib.domain.job import ArtifactCredentials
 
 
@@ -16,9 +16,9 @@ def region(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("BERTH_TABLE", "berth-test")
-    wiring.reset_clients()
+    clients.reset_clients()
     yield
-    wiring.reset_clients()
+    clients.reset_clients()
 
 
 def _assert_standard(client: object) -> None:
@@ -32,11 +32,11 @@ def _assert_standard(client: object) -> None:
 @pytest.mark.parametrize("service", ["ssm", "ec2", "ecr", "dynamodb", "codepipeline", "codedeploy", "scheduler",
                                      "s3"])
 def test_clients_use_standard_retries_and_bounded_timeouts(region: None, service: str) -> None:
-    _assert_standard(wiring.client(service))
-    _assert_standard(wiring.cached_client(service))
+    _assert_standard(clients.client(service))
+    _assert_standard(clients.cached_client(service))
 
 
 def test_the_artifact_client_too(region: None) -> None:
     credentials = ArtifactCredentials.model_validate(
         {"accessKeyId": "AKIA", "secretAccessKey": "secret", "sessionToken": "token"})
-    _assert_standard(wiring.artifact_s3_client(credentials))
+    _assert_standard(clients.artifact_s3_client(credentials))

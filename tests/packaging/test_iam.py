@@ -26,7 +26,7 @@ NO_RESOURCE_TYPES = frozenset({
 })
 # Calls made with someone else's credentials: the function's role needs no permission for them.
 NOT_THE_ROLES_CALLS = {
-    "s3:GetObject": "the input artifact is read with the job's artifactCredentials (wiring.artifact_s3_client)",
+    "s3:GetObject": "the input artifact is read with the job's artifactCredentials (clients.artifact_s3_client)",
 }
 # Granted although no boto3 call in berth names them, and why.
 GRANTED_BESIDES_CALLS = {

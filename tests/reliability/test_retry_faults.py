@@ -38,7 +38,7 @@ def retry_calls() -> list[str]:
     """The calls one failure event makes, recorded once on a clean run (no faults), in an account of its own."""
     from moto import mock_aws
 
-    from chalicelib import wiring
+    from chalicelib import clients
     from tests.conftest import REGION, TABLE
     from tools.provision import provision
 
@@ -49,13 +49,13 @@ def retry_calls() -> list[str]:
             env.setenv(name, value)
         env.delenv("AWS_ENDPOINT_URL", raising=False)
         with mock_aws():
-            wiring.reset_clients()
+            clients.reset_clients()
             world = World()
             provision("test", world.client("dynamodb"))
             _, event = failing_deployment(world)
             with aws_calls(only=BERTH_SERVICES) as log:
                 deliver(event)
-        wiring.reset_clients()
+        clients.reset_clients()
     return log.calls
 
 

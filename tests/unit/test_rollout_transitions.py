@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib.domain import transitions as t
-from chalicelib.domain.deployment import Attempt, Decision, Deployment, DeploymentStatus, Revision
+from chalicelib.domain.deployment import Attempt, Decision, Deployment, DeploymentStatus, Revision, Tally
 from chalicelib.domain.errors import IllegalTransition
 from chalicelib.domain.retry import Retry
 from chalicelib.domain.rollout import Rollout, RolloutPhase
@@ -71,7 +71,7 @@ TRANSITIONS: dict[str, Callable[[Deployment], Deployment]] = {
     "rolled_back": lambda d: t.rolled_back(d, "rolled back", AT),
     "succeeded": lambda d: t.succeeded(d, "baked", set(), AT),
     "retry_scheduled": lambda d: t.retry_scheduled(d, "boom", RETRY, "s", "c", AT),
-    "progress_recorded": lambda d: t.progress_recorded(d, t.Tally(total=1, pending=1), AT),
+    "progress_recorded": lambda d: t.progress_recorded(d, Tally(total=1, pending=1), AT),
 }
 LEGAL: dict[tuple[str, str], str] = {
     ("PENDING", "wave_sent"): "IN_PROGRESS/WAVE",
