@@ -48,3 +48,14 @@ def results(job_id: str) -> list[dict[str, Any]]:
     return localaws.job_results(job_id)
 
 
+def store_with_target(dynamodb: Any, name: str = "web") -> Any:
+    """berth's store on the embedded AWS, holding one minimal target `name` (tagged app=web)."""
+    from chalicelib.adapters.store import DeploymentStore
+    from chalicelib.domain.spec import TargetSpec
+    from tests.conftest import TABLE
+
+    store = DeploymentStore(dynamodb, TABLE)
+    store.put_target(TargetSpec.model_validate({"target": name, "instances": {"tags": {"app": "web"}},
+                                                "container": {"name": "web"}}), "test")
+    return store
+

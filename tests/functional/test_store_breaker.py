@@ -14,8 +14,8 @@ import pytest
 from chalicelib.adapters.store import DeploymentStore
 from chalicelib.adapters.store.targets import MAX_BREAKER_WRITES
 from chalicelib.domain.errors import Conflict
-from chalicelib.domain.spec import TargetSpec
 from tests.conftest import TABLE, World
+from tests.functional.support import store_with_target
 
 NOW = 1_800_000_000
 
@@ -43,10 +43,7 @@ class WriteDelayed:
 
 @pytest.fixture
 def store(aws: World) -> DeploymentStore:
-    store = DeploymentStore(aws.client("dynamodb"), TABLE)
-    store.put_target(TargetSpec.model_validate({"target": "web", "instances": {"tags": {"app": "web"}},
-                                                "container": {"name": "web"}}), "test")
-    return store
+    return store_with_target(aws.client("dynamodb"))
 
 
 def delayed(aws: World, meanwhile: Callable[[], None], times: int = 1) -> tuple[DeploymentStore, WriteDelayed]:

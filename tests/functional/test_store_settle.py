@@ -12,8 +12,8 @@ from botocore.stub import Stubber
 from chalicelib.adapters.store import DeploymentStore
 from chalicelib.domain.deployment import Revision
 from chalicelib.domain.errors import AwsCallFailed
-from chalicelib.domain.spec import TargetSpec
 from tests.conftest import TABLE, World
+from tests.functional.support import store_with_target
 
 # Deployment ids of one second may sort either way; their start times (to the microsecond) do not.
 OLDER, MINE, NEWER = "d-20261127020000-ffff0000", "d-20261127020000-aaaa0000", "d-20261127020000-0000bbbb"
@@ -39,10 +39,7 @@ def revision(tag: str) -> Revision:
 
 @pytest.fixture
 def store(aws: World) -> DeploymentStore:
-    store = DeploymentStore(aws.client("dynamodb"), TABLE)
-    store.put_target(TargetSpec.model_validate({"target": "web", "instances": {"tags": {"app": "web"}},
-                                                "container": {"name": "web"}}), "test")
-    return store
+    return store_with_target(aws.client("dynamodb"))
 
 
 def current(store: DeploymentStore) -> tuple[Revision | None, str | None]:

@@ -25,19 +25,10 @@ from chalicelib.domain.spec.command_args import env_command_bytes
 from chalicelib.domain.spec.container import MAX_ENV_BYTES, MAX_ENV_COMMAND_BYTES, MAX_ENV_VALUE
 from chalicelib.domain.spec.target import MAX_SPEC_BYTES
 from tests.unit.conftest import EXAMPLE_SPEC
+from tests.unit.spec_helpers import error_of, parse
 
 IDS = [f"i-{n:017x}" for n in range(60)]
 SECRET = "hunter2-Sup3rS3cr3t-AKIAXXXXXXXXXXXX-token"
-
-
-def parse(data: Any) -> Any:
-    return parse_pipeline_parameters(json.dumps(data))
-
-
-def error_of(data: Any) -> str:
-    with pytest.raises(InvalidRevision) as caught:
-        parse(data)
-    return caught.value.message
 
 
 def test_the_example_spec_from_the_issue_parses() -> None:

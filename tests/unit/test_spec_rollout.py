@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
-from chalicelib.domain.errors import InvalidRevision
-from chalicelib.domain.spec import CanarySpec, RolloutSpec, parse_pipeline_parameters
-
-
-def parse(data: Any) -> Any:
-    return parse_pipeline_parameters(json.dumps(data))
-
-
-def error_of(data: Any) -> str:
-    with pytest.raises(InvalidRevision) as caught:
-        parse(data)
-    return caught.value.message
+from chalicelib.domain.spec import CanarySpec, RolloutSpec
+from tests.unit.spec_helpers import error_of, parse
 
 
 def with_rollout(example_spec: dict[str, Any], **rollout: Any) -> dict[str, Any]:
