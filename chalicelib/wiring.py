@@ -28,9 +28,9 @@ if TYPE_CHECKING:   # imported where used, at run time: a cold start pays only f
     from chalicelib.domain.retry import Breaker
     from chalicelib.observability import Telemetry
     from chalicelib.services.codedeploy_events import CodeDeployRecorder
+    from chalicelib.services.codedeploy_hook import LifecycleHookService
     from chalicelib.services.codedeploy_retries import CodeDeployRetrier
     from chalicelib.services.deployments import DeploymentService
-    from chalicelib.services.lifecycle_hook import LifecycleHookService
     from chalicelib.services.operations import Operations
     from chalicelib.services.pipeline_action_failed import PipelineRetrier
     from chalicelib.services.pipeline_job import PipelineJobService
@@ -183,7 +183,7 @@ def retry_runner(settings: Settings | None = None) -> RetryRunner:
 
 def lifecycle_hook_service(settings: Settings | None = None) -> LifecycleHookService:
     from chalicelib.adapters.http_probe import probe
-    from chalicelib.services.lifecycle_hook import LifecycleHookService
+    from chalicelib.services.codedeploy_hook import LifecycleHookService
 
     settings = _read(settings)
     return LifecycleHookService(store(settings), codedeploy_gateway(settings), probe)

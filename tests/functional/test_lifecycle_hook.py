@@ -123,7 +123,7 @@ def test_every_stage_gives_the_hook_time_to_probe_and_report() -> None:
     """CodeDeploy gets no status at all if the function times out first: its Lambda timeout covers the longest probe
     a spec allows plus the AWS calls around it."""
     from chalicelib.domain.spec import HookChecks
-    from chalicelib.services.lifecycle_hook import REPORT_MARGIN_SECONDS
+    from chalicelib.services.codedeploy_hook import REPORT_MARGIN_SECONDS
 
     longest = next(m.le for m in HookChecks.model_fields["timeout_seconds"].metadata if hasattr(m, "le"))
     config = json.loads((Path(__file__).resolve().parents[2] / ".chalice" / "config.json").read_text())
@@ -185,12 +185,12 @@ def test_unreachable_url_reports_failed_within_the_timeout(aws: World) -> None:
 
 def test_an_internal_error_still_reports_failed(aws: World, health_server: str,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalicelib.services import lifecycle_hook
+    from chalicelib.services import codedeploy_hook
 
     def explode(self: Any, deployment_id: str) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(lifecycle_hook.LifecycleHookService, "_check", explode)
+    monkeypatch.setattr(codedeploy_hook.LifecycleHookService, "_check", explode)
     event = hook_event(ecs_deployment(aws, {"url": health_server}))
     assert invoke(event, "codedeploy_hook")["status"] == "Failed"
     assert reported(event) == "Failed"

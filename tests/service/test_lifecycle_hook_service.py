@@ -11,7 +11,7 @@ from chalicelib.adapters.http_probe import ProbeResult
 from chalicelib.domain.deployment import Revision
 from chalicelib.domain.events import LifecycleHookEvent
 from chalicelib.domain.spec import TargetSpec
-from chalicelib.services.lifecycle_hook import LifecycleHookService
+from chalicelib.services.codedeploy_hook import LifecycleHookService
 from tests.fakes.codedeploy import FakeCodeDeploy
 from tests.fakes.store import FakeDeploymentStore
 from tests.service.conftest import spec

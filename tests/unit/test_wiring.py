@@ -10,9 +10,9 @@ import pytest
 from chalicelib import wiring
 from chalicelib.adapters.scheduler import RetryScheduler
 from chalicelib.services.codedeploy_events import CodeDeployRecorder
+from chalicelib.services.codedeploy_hook import LifecycleHookService
 from chalicelib.services.codedeploy_retries import CodeDeployRetrier
 from chalicelib.services.deployments import DeploymentService
-from chalicelib.services.lifecycle_hook import LifecycleHookService
 from chalicelib.services.operations import Operations
 from chalicelib.services.pipeline_action_failed import PipelineRetrier
 from chalicelib.services.pipeline_job import PipelineJobService
