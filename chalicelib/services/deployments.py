@@ -27,7 +27,7 @@ from chalicelib.domain.deployment import Decision, Deployment, DeploymentStatus,
 from chalicelib.domain.errors import AwsCallFailed, Conflict, InvalidRevision
 from chalicelib.domain.image_ref import parse_image_ref
 from chalicelib.domain.progress import Phase, Progress, progress_while_running
-from chalicelib.domain.spec import TargetSpec, Trigger
+from chalicelib.domain.spec import ONE_COMMAND_TRIGGERS, TargetSpec, Trigger
 from chalicelib.observability import Telemetry
 from chalicelib.services.attempt_retries import AttemptRetries
 from chalicelib.services.command_results import CommandResults
@@ -42,8 +42,8 @@ logger = logging.getLogger(__name__)
 
 def in_waves(spec: TargetSpec, trigger: Trigger) -> bool:
     """Whether a deployment runs in waves. A person's rollback goes out as one command, as before: the alarms that
-    call for it must neither refuse it nor halt it."""
-    return spec.rollout.in_waves and trigger != "rollback"
+    call for it must neither refuse it nor halt it. So do a sync and a join, to instances named one by one."""
+    return spec.rollout.in_waves and trigger not in ONE_COMMAND_TRIGGERS
 
 
 @dataclass(frozen=True)

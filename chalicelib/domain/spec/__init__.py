@@ -12,6 +12,7 @@ from .parsing import describe_validation_error, parse_model, parse_pipeline_para
 from .rollout import CanarySpec, RolloutSpec
 from .run_options import RunOptions
 from .target import (
+    ONE_COMMAND_TRIGGERS,
     TARGET_NAME,
     CodeDeploySpec,
     HookChecks,
@@ -23,6 +24,7 @@ from .target import (
 )
 
 __all__ = [
+    "ONE_COMMAND_TRIGGERS",
     "STORED",
     "TARGET_NAME",
     "CanarySpec",

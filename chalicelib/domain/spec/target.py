@@ -21,7 +21,10 @@ TARGET_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"
 # most of the budget (MAX_ENV_BYTES, container.py) and the run options 12 KB (run_options.py).
 MAX_SPEC_BYTES = 64 * 1024
 
-Trigger = Literal["pipeline", "api", "retry", "rollback"]
+# What started a deployment. "sync" brings the instances a deployment left behind to the target's revision, "join" a
+# new instance; both go to named instances only (TargetSpec.on_instances), as one command, never in waves.
+Trigger = Literal["pipeline", "api", "retry", "rollback", "sync", "join"]
+ONE_COMMAND_TRIGGERS = frozenset({"rollback", "sync", "join"})
 
 
 def _check_image(cls: type, image: str | None) -> str | None:
@@ -94,6 +97,11 @@ class TargetSpec(StrictModel):
 
     def image_ref(self) -> ImageRef | None:
         return parse_image_ref(self.image) if self.image else None
+
+    def on_instances(self, instance_ids: list[str]) -> TargetSpec:
+        """The same target sent to these instances only (at most 50, SendCommand's InstanceIds bound): a sync of the
+        instances a deployment left behind, or a new instance joining."""
+        return self.model_copy(update={"instances": InstancesSpec(ids=sorted(set(instance_ids)))})
 
 
 class TargetReference(StrictModel):
