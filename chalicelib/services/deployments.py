@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 def in_waves(spec: TargetSpec, trigger: Trigger) -> bool:
     """Whether a deployment runs in waves. A person's rollback goes out as one command, as before: the alarms that
     call for it must neither refuse it nor halt it. So do a sync and a join, to instances named one by one."""
-    return spec.rollout.in_waves and trigger not in ONE_COMMAND_TRIGGERS
+    return spec.in_waves and trigger not in ONE_COMMAND_TRIGGERS
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ class Planner:
             image_problem=image_problem, instances=instances, instances_problem=instance_problem,
             alarm_names=names, states=states)
         return Plan(target=name, revision=revision, current_revision=record.current_revision, instances=instances,
-                    rollout=spec.rollout, in_waves=spec.rollout.in_waves,
+                    rollout=spec.rollout, in_waves=spec.in_waves,
                     waves=planning.planned_waves(spec.rollout, matched),
                     alarms=planning.alarms_with_missing(names, states), refusals=refusals)
 

@@ -8,6 +8,7 @@ UserParameters. The names most of berth uses are here.
 from .container import ContainerSpec, HealthCheckSpec
 from .fields import STORED
 from .instances import InstancesSpec
+from .load_balancer import LoadBalancerSpec
 from .parsing import describe_validation_error, parse_model, parse_pipeline_parameters
 from .rollout import CanarySpec, RolloutSpec
 from .run_options import RunOptions
@@ -33,6 +34,7 @@ __all__ = [
     "HealthCheckSpec",
     "HookChecks",
     "InstancesSpec",
+    "LoadBalancerSpec",
     "PipelineParameters",
     "RetrySpec",
     "RolloutSpec",

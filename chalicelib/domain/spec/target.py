@@ -13,6 +13,7 @@ from ..image_ref import ImageRef, parse_image_ref
 from .container import ContainerSpec, HealthCheckSpec
 from .fields import StrictModel, admitting, anchored
 from .instances import InstancesSpec
+from .load_balancer import LoadBalancerSpec
 from .rollout import RolloutSpec
 
 TARGET_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"
@@ -66,6 +67,8 @@ class TargetSpec(StrictModel):
     codedeploy: CodeDeploySpec | None = None
     image: str | None = None
     allow_mutable_tags: bool = False
+    # Left out of a dump while unset, so a spec without it reads as before it existed.
+    load_balancer: LoadBalancerSpec | None = Field(default=None, exclude_if=lambda value: value is None)
 
     _valid_image = field_validator("image")(_check_image)
 
@@ -89,11 +92,30 @@ class TargetSpec(StrictModel):
         if health is not None and health.port is not None and health.port not in spec.container.tcp_host_ports():
             raise ValueError(f"health_check.port {health.port} must be the host side of a TCP mapping in "
                              "container.ports: the check reaches the new container through one of its ports")
+        if spec.load_balancer is not None and spec.load_balancer_port() is None:
+            raise ValueError(
+                "load_balancer: berth registers each instance with the container's host port and cannot tell which: "
+                "give health_check.port, or exactly one TCP mapping in container.ports "
+                f"(found {len(spec.container.tcp_host_ports())})")
         size = len(spec.model_dump_json().encode())
         if size > MAX_SPEC_BYTES:
             raise ValueError(f"the spec is {size} bytes as JSON, at most {MAX_SPEC_BYTES}: it is stored in one "
                              "DynamoDB item with its deployment's record")
         return spec
+
+    @property
+    def in_waves(self) -> bool:
+        """A canary, alarms or a load balancer make the rollout run in waves by instance id (domain/rollout.py);
+        otherwise it is one SSM command over the whole target."""
+        return self.rollout.in_waves or self.load_balancer is not None
+
+    def load_balancer_port(self) -> int | None:
+        """The port each instance is registered with in the target groups: the health check's port when given (the
+        port the service answers on), otherwise the one TCP host port; None when neither says."""
+        if self.health_check is not None and self.health_check.port is not None:
+            return self.health_check.port
+        ports = self.container.tcp_host_ports()
+        return next(iter(ports)) if len(ports) == 1 else None
 
     def image_ref(self) -> ImageRef | None:
         return parse_image_ref(self.image) if self.image else None
