@@ -91,7 +91,8 @@ class DeploymentView(DeploymentSummary):
     attempts: list[Attempt]
     history: list[Decision]
     rollout: Rollout | None = Field(default=None, exclude_if=lambda value: value is None, description=(
-        "a rollout in waves (rollout.canary or rollout.alarms): the waves' instances, the wave reached and its phase"))
+        "a rollout in waves (rollout.canary, rollout.alarms or load_balancer): the waves' instances, the wave reached "
+        "and its phase"))
 
     @classmethod
     def of(cls, value: Any) -> DeploymentView:
@@ -198,8 +199,10 @@ class PlanView(BaseModel):
                                                       "when it does not resolve (see refusals)")
     current_revision: RevisionView | None
     instances: list[PlannedInstanceView] = Field(description="the running instances the target's spec matches")
-    in_waves: bool = Field(description="waves by instance id (rollout.canary or rollout.alarms), or one SSM command "
-                                       "over the target rate controlled by max_concurrency")
+    in_waves: bool = Field(description="waves by instance id (rollout.canary, rollout.alarms or load_balancer), or one "
+                                       "SSM command over the target rate controlled by max_concurrency")
+    target_group_arns: list[str] = Field(default_factory=list, description=(
+        "the target groups each batch is drained out of before its swap and registered in again after it"))
     max_concurrency: str
     max_errors: str
     waves: list[PlannedWaveView]
@@ -215,7 +218,8 @@ class PlanView(BaseModel):
             instances=[PlannedInstanceView(instance_id=i.instance_id, ssm_managed=i.ssm_managed, online=i.online,
                                            ping_status=i.ping_status, digest=i.digest, reported_by=i.reported_by)
                        for i in plan.instances],
-            in_waves=plan.in_waves, max_concurrency=plan.rollout.max_concurrency, max_errors=plan.rollout.max_errors,
+            in_waves=plan.in_waves, target_group_arns=plan.target_group_arns,
+            max_concurrency=plan.rollout.max_concurrency, max_errors=plan.rollout.max_errors,
             waves=[PlannedWaveView(instances=w.instances, bake_seconds=w.bake_seconds) for w in plan.waves],
             alarms=[AlarmView(name=a.name, state=a.state, reason=a.reason) for a in plan.alarms],
             refusals=[RefusalView(code=r.code, message=r.message) for r in plan.refusals])

@@ -8,10 +8,20 @@ refusal names its reason the way the deployment itself would fail.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .deployment import Deployment, Revision
-from .rollout import AlarmState, Rollout, alarm_message, bake_seconds, firing, missing, plan_waves
+from .rollout import (
+    MAX_WAVE,
+    AlarmState,
+    Rollout,
+    alarm_message,
+    bake_seconds,
+    batch_size,
+    firing,
+    missing,
+    plan_waves,
+)
 from .spec import RolloutSpec
 
 ONLINE = "Online"
@@ -53,6 +63,7 @@ class Plan:
     waves: list[PlannedWave]
     alarms: list[AlarmState]         # each named alarm; a missing one has state "MISSING"
     refusals: list[Refusal]
+    target_group_arns: list[str] = field(default_factory=list)   # load_balancer's groups
 
 
 MISSING = "MISSING"
@@ -66,15 +77,15 @@ def reported_digests(deployment: Deployment | None) -> dict[str, str]:
     return found
 
 
-def planned_waves(spec: RolloutSpec, instances: Iterable[str]) -> list[PlannedWave]:
-    """The waves of a rollout in waves (domain/rollout.py's planner) with each one's bake; otherwise one command over
-    all the instances, rate controlled by max_concurrency."""
+def planned_waves(spec: RolloutSpec, instances: Iterable[str], load_balanced: bool = False) -> list[PlannedWave]:
+    """The waves of a rollout in waves (domain/rollout.py's planner; batches of max_concurrency when `load_balanced`)
+    with each one's bake; otherwise one command over all the instances, rate controlled by max_concurrency."""
     ids = sorted(set(instances))
     if not ids:
         return []
-    if not spec.in_waves:
+    if not (spec.in_waves or load_balanced):
         return [PlannedWave(ids, 0)]
-    waves = plan_waves(ids, spec.canary)
+    waves = plan_waves(ids, spec.canary, batch_size(spec.max_concurrency, len(ids)) if load_balanced else MAX_WAVE)
     return [PlannedWave(wave, bake_seconds(spec, Rollout(waves=waves, wave=number)))
             for number, wave in enumerate(waves, start=1)]
 

@@ -12,6 +12,12 @@ deployment:
     its results read once it is over) --rollback_sent--> ROLLING_BACK (the previous digest, one command, to the
     instances that got the new one) --rolled_back--> ROLLED_BACK
 
+With `load_balancer` the waves are batches of at most max_concurrency instances, each drained out of its target groups
+before its swap and healthy in them again before the next (domain/draining.py):
+
+    DRAINING (deregistered) --wave_sent--> WAVE --batch_swapped--> REGISTERING --batch_healthy--> BAKING ...
+    DRAINING | REGISTERING --rollout_halted--> STOPPING (the batch is registered again before anything else)
+
 The transitions themselves are in transitions/waves.py; the services act on what these functions decide.
 """
 
@@ -27,7 +33,7 @@ from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
     from .deployment import Attempt
-    from .spec import CanarySpec, RolloutSpec
+    from .spec import CanarySpec, RolloutSpec, TargetSpec
 
 MAX_WAVE = 50                      # SendCommand: at most 50 InstanceIds a call
 MAX_ALARMS_PER_CALL = 100          # DescribeAlarms: at most 100 AlarmNames a call
@@ -42,6 +48,8 @@ class RolloutPhase(StrEnum):
     BAKING = "BAKING"              # the wave passed; the alarms are watched until its bake is over
     STOPPING = "STOPPING"          # halted: the wave's command (cancelled) must be over before anything else is sent
     ROLLING_BACK = "ROLLING_BACK"  # the previous digest is out to the instances that got the new one
+    DRAINING = "DRAINING"          # the batch is deregistered from its target groups; its connections drain
+    REGISTERING = "REGISTERING"    # the swapped batch is registered again; it must become healthy in every group
 
 
 class Rollout(BaseModel):
@@ -54,6 +62,12 @@ class Rollout(BaseModel):
     wave: int = 1                          # the wave out or baking, from 1
     baking_since: datetime | None = None   # when the wave passed
     stop_reason: str | None = None         # why it halted: the alarm and its reason, or the failed instances
+    # With a load balancer (domain/draining.py):
+    out_of_groups: bool = False            # the batch is (or may be) deregistered: it is registered before any end
+    elb_done_at: datetime | None = None    # when the phase's DeregisterTargets / RegisterTargets was answered
+    drain_seconds: int = 0                 # the groups' longest deregistration delay, read when deregistering
+    healthy_within: int = 0                # seconds the registered batch has to become healthy in every group
+    in_place: bool = False                 # the wave is swapped without deregistering (see draining.in_place_groups)
 
     @property
     def last_wave(self) -> bool:
@@ -66,6 +80,8 @@ class Rollout(BaseModel):
         """Where the rollout stands, for a progress line."""
         if self.phase == RolloutPhase.ROLLING_BACK:
             return "rolling back"
+        if self.phase in (RolloutPhase.DRAINING, RolloutPhase.REGISTERING):
+            return f"{self.describe()}, {self.phase.value.lower()}"
         return f"{self.describe()}, stopping" if self.phase == RolloutPhase.STOPPING else self.describe()
 
 
@@ -75,13 +91,30 @@ def canary_count(instances: int | str, fleet: int) -> int:
     return max(1, min(count, fleet))
 
 
-def plan_waves(instances: Iterable[str], canary: CanarySpec | None) -> list[list[str]]:
-    """The waves, from the sorted instance ids: the canary first (when there is one), then the rest, 50 a wave."""
+def batch_size(max_concurrency: str, fleet: int) -> int:
+    """A batch behind a load balancer: max_concurrency resolved against the fleet ("25%" of 8 is 2), at least one, at
+    most MAX_WAVE."""
+    count = fleet * int(max_concurrency[:-1]) // 100 if max_concurrency.endswith("%") else int(max_concurrency)
+    return max(1, min(count, MAX_WAVE))
+
+
+def plan_waves(instances: Iterable[str], canary: CanarySpec | None, batch: int = MAX_WAVE) -> list[list[str]]:
+    """The waves, from the sorted instance ids: the canary first (when there is one), then the rest, `batch` a wave
+    (at most 50)."""
     ordered = sorted(set(instances))
     first = canary_count(canary.instances, len(ordered)) if canary is not None and ordered else 0
     waves = [ordered[:first]] if first else []
     rest = ordered[first:]
-    return waves + [rest[start:start + MAX_WAVE] for start in range(0, len(rest), MAX_WAVE)]
+    size = max(1, min(batch, MAX_WAVE))
+    return waves + [rest[start:start + size] for start in range(0, len(rest), size)]
+
+
+def plan_for(spec: TargetSpec, instances: Iterable[str]) -> list[list[str]]:
+    """The waves of a target's rollout: batches of max_concurrency behind a load balancer, otherwise 50 a wave."""
+    ordered = sorted(set(instances))
+    if spec.load_balancer is None:
+        return plan_waves(ordered, spec.rollout.canary)
+    return plan_waves(ordered, spec.rollout.canary, batch_size(spec.rollout.max_concurrency, len(ordered)))
 
 
 def bake_seconds(spec: RolloutSpec, rollout: Rollout) -> int:

@@ -64,8 +64,9 @@ class Planner:
             alarm_names=names, states=states)
         return Plan(target=name, revision=revision, current_revision=record.current_revision, instances=instances,
                     rollout=spec.rollout, in_waves=spec.in_waves,
-                    waves=planning.planned_waves(spec.rollout, matched),
-                    alarms=planning.alarms_with_missing(names, states), refusals=refusals)
+                    waves=planning.planned_waves(spec.rollout, matched, spec.load_balancer is not None),
+                    alarms=planning.alarms_with_missing(names, states), refusals=refusals,
+                    target_group_arns=spec.load_balancer.target_group_arns if spec.load_balancer else [])
 
     def _revision(self, record: TargetRecord, image: str | None) -> tuple[Revision | None, str | None]:
         """The revision a redeploy would ship, or why it could not: the image given, else the current revision again

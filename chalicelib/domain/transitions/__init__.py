@@ -42,10 +42,22 @@ from .deployment import (
     still_running,
     succeeded,
 )
-from .waves import rollback_sent, rolled_back, rollout_halted, wave_passed, wave_sent
+from .waves import (
+    batch_deregistered,
+    batch_draining,
+    batch_healthy,
+    batch_registered,
+    batch_swapped,
+    rollback_sent,
+    rolled_back,
+    rollout_halted,
+    wave_passed,
+    wave_sent,
+)
 
 __all__ = [
-    "ABANDONED", "CodeDeployPhase", "abandoned", "attempt_started", "bounded", "cancelled", "codedeploy_gave_up",
+    "ABANDONED", "CodeDeployPhase", "abandoned", "attempt_started", "batch_deregistered", "batch_draining",
+    "batch_healthy", "batch_registered", "batch_swapped", "bounded", "cancelled", "codedeploy_gave_up",
     "codedeploy_phase", "codedeploy_retry_scheduled", "command_sent", "decision_claimed", "failed", "gave_up",
     "lineage_found", "noted", "progress_recorded", "results_read", "retried", "retry_claimed", "retry_scheduled",
     "retry_unanswered", "rollback_sent", "rolled_back", "rollout_halted", "send_unanswered", "sent_again",

@@ -22,6 +22,8 @@ FAILED = DeploymentStatus.FAILED
 CANCELLED = DeploymentStatus.CANCELLED
 ROLLED_BACK = DeploymentStatus.ROLLED_BACK
 OPEN = frozenset({PENDING, IN_PROGRESS, RETRYING})
+# The phases of a rollout in waves with no command of berth's out.
+NO_COMMAND_OUT = frozenset({RolloutPhase.BAKING, RolloutPhase.DRAINING, RolloutPhase.REGISTERING})
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -40,7 +42,7 @@ def require_status(d: Deployment, event: str, allowed: Iterable[DeploymentStatus
 def last_attempt(d: Deployment, event: str, allowed: Iterable[DeploymentStatus]) -> Attempt:
     """Refuse the move unless the status allows it and the deployment has an attempt; its last attempt."""
     require_status(d, event, allowed)
-    if not d.attempts or (d.rollout is not None and d.rollout.phase == RolloutPhase.BAKING):
+    if not d.attempts or (d.rollout is not None and d.rollout.phase in NO_COMMAND_OUT):
         raise IllegalTransition(d.deployment_id, state_of(d), event)
     return d.attempts[-1]
 
