@@ -11,6 +11,7 @@ import copy
 from typing import Any
 
 from . import state as _state
+from .elbv2 import clear_target_health, set_target_health, set_transition_reads
 from .outcomes import InstanceOutcome, OutcomeHook
 from .patching import PINNED_MOTO, install
 
@@ -18,6 +19,7 @@ __all__ = [
     "PINNED_MOTO",
     "InstanceOutcome",
     "OutcomeHook",
+    "clear_target_health",
     "deployment_targets",
     "hook_statuses",
     "install",
@@ -27,6 +29,8 @@ __all__ = [
     "set_deployment_outcome",
     "set_outcome",
     "set_outcome_hook",
+    "set_target_health",
+    "set_transition_reads",
     "stage_retries",
     "strict_jobs",
 ]

@@ -32,6 +32,12 @@ class State:
     outcome_hook: OutcomeHook | None = None
     hook_statuses: dict[tuple[str, str], str] = field(default_factory=dict)
     stage_retries: list[dict[str, Any]] = field(default_factory=list)
+    # ELBv2 target health (localaws/elbv2.py): states set by a test, keyed by (target group ARN, target id), each
+    # with the reads it lasts (None: until cleared); and how many reads a (de)registered target stays in transition.
+    target_health: dict[tuple[str, str], tuple[str, str, int | None]] = field(default_factory=dict)
+    draining_reads: int = 0
+    initial_reads: int = 0
+    in_transition: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)
 
 
 STATE = State()
