@@ -102,13 +102,17 @@ def deployment_service(settings: Settings | None = None,
 
 def rollout_service(settings: Settings | None = None,
                     clock: Callable[[], datetime] | None = None) -> RolloutService:
-    """A rollout in waves: canary, bakes watched by CloudWatch alarms, automatic rollback."""
+    """A rollout in waves: canary, bakes watched by CloudWatch alarms, load balancer draining, automatic rollback."""
     from chalicelib.adapters.cloudwatch import AlarmWatch
+    from chalicelib.adapters.elbv2 import TargetGroups
+    from chalicelib.services.draining import Draining
     from chalicelib.services.rollout import RolloutService
 
     settings = _read(settings)
     return RolloutService(AlarmWatch(LazyClient("cloudwatch", settings.region)), ssm_gateway(settings),
-                          store(settings), _clock(clock))
+                          store(settings), _clock(clock),
+                          draining=Draining(TargetGroups(LazyClient("elbv2", settings.region)), store(settings),
+                                            _clock(clock)))
 
 
 def breaker(settings: Settings | None = None) -> Breaker:

@@ -153,12 +153,12 @@ class DeploymentService:
         attempt = deployment.current_attempt
         if deployment.status.is_final or deployment.status == DeploymentStatus.RETRYING:
             return Followed(deployment, None)
-        if attempt is None:
-            return Followed(self._resume_unsent(deployment), None)
-        if deployment.rollout is not None:  # waves: the alarms, the bake, a halted wave
+        if deployment.rollout is not None:  # waves: the alarms, the bake, a halted wave, a batch draining
             watched = self._rollout_for(deployment.spec).watch(deployment)
             if watched is not None:
                 return watched
+        if attempt is None:
+            return Followed(self._resume_unsent(deployment), None)
         if attempt.command_id is None:
             return Followed(self._sender.recover_unrecorded_send(deployment), None)
         state = self._ssm.command_state(attempt.command_id)

@@ -25,13 +25,14 @@ from typing import TYPE_CHECKING
 from chalicelib.adapters.cloudwatch import AlarmWatch
 from chalicelib.adapters.ssm import SsmGateway
 from chalicelib.adapters.store import DeploymentStore
+from chalicelib.domain import draining, transitions
 from chalicelib.domain import rollout as waves
-from chalicelib.domain import transitions
 from chalicelib.domain.deployment import Deployment, DeploymentStatus
 from chalicelib.domain.errors import AlarmFiring, AwsCallFailed, InvalidRevision
 from chalicelib.domain.progress import Phase, Progress
 from chalicelib.domain.rollout import Rollout, RolloutPhase
 from chalicelib.domain.spec import TargetSpec
+from chalicelib.services.draining import Draining
 from chalicelib.services.target_lock import UNSENT_AFTER, TargetLock, sent_commands
 
 if TYPE_CHECKING:
@@ -42,8 +43,9 @@ logger = logging.getLogger(__name__)
 
 class RolloutService:
     def __init__(self, alarms: AlarmWatch, ssm: SsmGateway, store: DeploymentStore, clock: Callable[[], datetime],
-                 lock_slack_seconds: int = 900) -> None:
+                 lock_slack_seconds: int = 900, draining: Draining | None = None) -> None:
         self._alarms = alarms
+        self._draining = draining
         self._ssm = ssm
         self._store = store
         self._lock = TargetLock(store, ssm, lock_slack_seconds)
@@ -82,9 +84,32 @@ class RolloutService:
     # the first wave ----------------------------------------------------------------------------------------------
     def first_wave(self, deployment: Deployment, instances: list[str], cause: str, refused_raises: bool
                    ) -> Deployment:
-        plan = Rollout(waves=waves.plan_waves(instances, deployment.spec.rollout.canary))
+        plan = Rollout(waves=waves.plan_for(deployment.spec, instances))
+        if deployment.spec.load_balancer is not None:
+            return self._next_batch(deployment, cause, plan, refused_raises)
         claimed = self._store.save_deployment(transitions.wave_sent(deployment, self._clock(), plan))
         return self._deployments.send_claimed(claimed, cause, refused_raises)
+
+    def _next_batch(self, deployment: Deployment, cause: str, plan: Rollout | None = None,
+                    refused_raises: bool = False) -> Deployment:
+        """Behind a load balancer: take the next batch out of its groups (its swap follows once it has drained), or
+        swap it in place when taking it out would leave a group with no healthy target."""
+        rollout = plan or self._rollout(deployment)
+        batch = rollout.waves[0 if plan is not None else rollout.wave]
+        kept = self._drain.in_place(deployment, batch)
+        if kept:
+            logger.info("batch swapped in place", extra={"deployment_id": deployment.deployment_id, "groups": kept})
+            claimed = self._store.save_deployment(transitions.wave_sent(deployment, self._clock(), plan,
+                                                                        in_place=True))
+            return self._deployments.send_claimed(claimed, cause, refused_raises)
+        return self._drain.take_out(deployment, plan)
+
+    @property
+    def _drain(self) -> Draining:
+        if self._draining is None:
+            raise InvalidRevision("load_balancer needs berth's Elastic Load Balancing access, which this rollout "
+                                  "service was built without")
+        return self._draining
 
     # each refresh, before SSM is asked about the command ---------------------------------------------------------
     def watch(self, deployment: Deployment) -> Followed | None:
@@ -102,7 +127,54 @@ class RolloutService:
             return Followed(self._halt(deployment, waves.alarm_message(fired), "an alarm in ALARM"), None)
         if rollout.phase == RolloutPhase.WAVE:
             return None
+        if rollout.phase == RolloutPhase.DRAINING:
+            return self._draining_batch(deployment)
+        if rollout.phase == RolloutPhase.REGISTERING:
+            return self._registering_batch(deployment)
         return self._baked_or_baking(deployment)
+
+    def _draining_batch(self, deployment: Deployment) -> Followed:
+        """DRAINING: deregister (again, if the last try's answer never came), or swap the batch once it has drained."""
+        from chalicelib.services.deployments import Followed
+
+        rollout = self._rollout(deployment)
+        if rollout.elb_done_at is None:
+            deployment = self._drain.deregister(deployment)
+            return Followed(deployment, Progress(Phase.RUNNING, {}, 0, f"{rollout.describe()}: deregistering"))
+        done, progress = self._drain.drained(deployment)
+        if not done:
+            return Followed(deployment, progress)
+        now = self._clock()
+        if not self._lock.hold(deployment, now):
+            return Followed(self._ended_out(deployment, f"{rollout.describe()} not sent"), None)
+        claimed = self._store.save_deployment(transitions.wave_sent(deployment, now))
+        return Followed(self._deployments.send_claimed(claimed, f"{rollout.describe()} drained"), progress)
+
+    def _registering_batch(self, deployment: Deployment) -> Followed:
+        """REGISTERING: register (again, if the last try's answer never came), then wait until every target is healthy
+        in every group; an unhealthy one counts as a failed instance against max_errors."""
+        from chalicelib.services.deployments import Followed
+
+        rollout = self._rollout(deployment)
+        if rollout.elb_done_at is None:
+            deployment = self._drain.register(deployment)
+            return Followed(deployment, Progress(Phase.RUNNING, {}, 0, f"{rollout.describe()}: registering"))
+        registration = self._drain.registration(deployment)
+        batch = rollout.waves[rollout.wave - 1]
+        budget = draining.error_budget(deployment.spec.rollout.max_errors, len(batch))
+        if len(registration.failed) > budget or (registration.failed and not registration.healthy
+                                                 and registration.decided):
+            return Followed(self._halt(deployment, f"{rollout.describe()} failed: "
+                                                   f"{draining.failure_message(registration.failed)}",
+                                       "targets unhealthy in the load balancer"), None)
+        if not registration.decided:
+            return Followed(deployment, self._drain.registering_progress(rollout, registration))
+        summary = f"{len(registration.healthy)} of {len(batch)} healthy in the target groups"
+        if registration.failed:
+            summary += f" ({draining.failure_message(registration.failed)}, within max_errors)"
+        now = self._clock()
+        healthy = self._store.save_deployment(transitions.batch_healthy(deployment, summary, now))
+        return Followed(self._bake(healthy, now), None)
 
     def _firing(self, deployment: Deployment) -> list[waves.AlarmState]:
         names = deployment.spec.rollout.alarms or []
@@ -125,6 +197,8 @@ class RolloutService:
                 deployment, self._success_message(rollout), digests, now)), None)
         if not self._lock.hold(deployment, now):
             return Followed(self._deployments.superseded(deployment, now, f"wave {rollout.wave + 1} not sent"), None)
+        if deployment.spec.load_balancer is not None:
+            return Followed(self._next_batch(deployment, f"{rollout.describe()} baked"), None)
         claimed = self._store.save_deployment(transitions.wave_sent(deployment, now))
         return Followed(self._deployments.send_claimed(claimed, f"{rollout.describe()} baked"), None)
 
@@ -142,7 +216,15 @@ class RolloutService:
         if progress.phase == Phase.FAILED:
             return self._halt(deployment, f"{rollout.describe()} failed: {progress.failure_message}",
                               "the wave exceeded max_errors")
+        if rollout.out_of_groups:       # a drained batch: registered again, healthy before its bake
+            swapped = self._store.save_deployment(transitions.batch_swapped(deployment, progress.summary, now))
+            self._lock.hold(swapped, now)
+            return self._drain.register(swapped)
         passed = self._store.save_deployment(transitions.wave_passed(deployment, progress.summary, now))
+        return self._bake(passed, now)
+
+    def _bake(self, passed: Deployment, now: datetime) -> Deployment:
+        """The wave passed (and its batch is healthy in its groups): bake, holding the target to the bake's end."""
         bake = waves.bake_seconds(passed.spec.rollout, self._rollout(passed))
         if bake > 0:
             self._lock.hold(passed, now, until=now + timedelta(seconds=bake + self._lock.ttl(passed)))
@@ -151,9 +233,10 @@ class RolloutService:
     # halting and rolling back -----------------------------------------------------------------------------------
     def _halt(self, deployment: Deployment, reason: str, cause: str) -> Deployment:
         """Stop sending the new revision: cancel a wave still out, then roll back (or fail, with auto_rollback off)."""
-        attempt = deployment.attempts[-1]
+        attempt = deployment.current_attempt
         rollout = self._rollout(deployment)
-        if rollout.phase == RolloutPhase.WAVE and attempt.ended_at is None and attempt.command_id is not None:
+        if (rollout.phase == RolloutPhase.WAVE and attempt is not None and attempt.ended_at is None
+                and attempt.command_id is not None):
             self._cancel(deployment, attempt.command_id)
         halted = self._store.save_deployment(transitions.rollout_halted(deployment, reason, cause, self._clock()))
         return self._stopping(halted)
@@ -169,8 +252,8 @@ class RolloutService:
     def _stopping(self, deployment: Deployment) -> Deployment:
         """Halted: once the halted wave's command is over and its results read, roll back (or fail)."""
         now = self._clock()
-        attempt = deployment.attempts[-1]
-        if attempt.ended_at is None:
+        attempt = deployment.current_attempt
+        if attempt is not None and attempt.ended_at is None:
             commands = [attempt.command_id] if attempt.command_id else sent_commands(self._ssm, deployment, attempt)
             if not commands and now - attempt.last_send_at < UNSENT_AFTER:
                 return deployment               # its send may still land: it must be cancelled before anything else
@@ -182,6 +265,12 @@ class RolloutService:
                     return deployment           # cancelled; over within moments (or at SSM's timeout)
             if commands:
                 deployment = self._deployments.read_results(deployment, commands[0])
+        if self._rollout(deployment).out_of_groups:
+            # A batch out of its groups goes back in first: the rollback's on-host swap is gapless, so the instances
+            # stay registered through it.
+            deployment = self._drain.register(deployment)
+            if self._rollout(deployment).out_of_groups:
+                return deployment
         reason = self._rollout(deployment).stop_reason or "halted"
         if not deployment.spec.rollout.auto_rollback:
             return self._ended(deployment, transitions.failed(
@@ -210,6 +299,11 @@ class RolloutService:
                 now))
         return self._ended(deployment, transitions.failed(
             deployment, f"{reason}. The rollback to {attempt.image} failed too: {progress.failure_message}", now))
+
+    def _ended_out(self, deployment: Deployment, what: str) -> Deployment:
+        """The target moved on while the batch was out of its groups: halt, so it is registered again before the
+        deployment ends (the rollback that would follow finds the target taken, and gives up)."""
+        return self._halt(deployment, f"the target moved on: {what}", "the target's lock")
 
     def _ended(self, deployment: Deployment, finished: Deployment) -> Deployment:
         """Settle the end; a rollout that did not succeed counts toward the target's breaker."""
