@@ -8,7 +8,8 @@ is allowed for every function that can reach it, and that nothing is wider than 
 (https://docs.aws.amazon.com/service-authorization/latest/reference/): CodePipeline PutJobSuccessResult and
 PutJobFailureResult; SSM ListCommands, ListCommandInvocations, GetCommandInvocation, CancelCommand and
 DescribeInstanceInformation; EC2 DescribeInstances and DescribeTags; CodeDeploy ListDeploymentTargets,
-BatchGetDeploymentTargets and PutLifecycleEventHookExecutionStatus.
+BatchGetDeploymentTargets and PutLifecycleEventHookExecutionStatus; Elastic Load Balancing DescribeTargetHealth,
+DescribeTargetGroups and DescribeTargetGroupAttributes.
 """
 
 from __future__ import annotations
@@ -101,6 +102,21 @@ def _read_alarms() -> Statement:
             "Resource": "arn:aws:cloudwatch:*:*:alarm:*"}
 
 
+def _load_balancers() -> list[Statement]:
+    # A rollout behind `load_balancer` takes each batch out of its target groups and puts it back
+    # (services/draining.py). Register/DeregisterTargets are scoped to target groups; the Describe calls support no
+    # resource type (Service Authorization Reference, Elastic Load Balancing V2).
+    return [
+        {"Sid": "DrainTargetGroups", "Effect": "Allow",
+         "Action": ["elasticloadbalancing:DeregisterTargets", "elasticloadbalancing:RegisterTargets"],
+         "Resource": "arn:aws:elasticloadbalancing:*:*:targetgroup/*/*"},
+        {"Sid": "ReadTargetHealth", "Effect": "Allow",
+         "Action": ["elasticloadbalancing:DescribeTargetHealth", "elasticloadbalancing:DescribeTargetGroups",
+                    "elasticloadbalancing:DescribeTargetGroupAttributes"],
+         "Resource": "*"},
+    ]
+
+
 def _schedule_retries(stage: str) -> list[Statement]:
     return [
         # GetSchedule: a name conflict is "already scheduled" only when that schedule carries the same retry.
@@ -152,7 +168,7 @@ def _dead_letters(stage: str) -> Statement:
 
 def statements(stage: str, function: str) -> list[Statement]:
     """The statements of one function's policy."""
-    deploy = [*_send_command(), *_resolve(), _read_alarms(), *_schedule_retries(stage)]
+    deploy = [*_send_command(), *_resolve(), _read_alarms(), *_load_balancers(), *_schedule_retries(stage)]
     # ConditionCheckItem: holding a target checks, in the lock's transaction, that no deployment started since.
     write = ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem")
     # SSM CancelCommand: should two tries of one attempt both have reached SSM, the later command is cancelled.

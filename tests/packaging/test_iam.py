@@ -15,7 +15,8 @@ from tests.packaging.conftest import ROOT, Packaged
 
 # Actions for which the Service Authorization Reference lists no resource type, so a policy must say
 # "Resource": "*" (https://docs.aws.amazon.com/service-authorization/latest/reference/reference_policies_actions-resources-contextkeys.html:
-# list_awscodepipeline.html, list_awssystemsmanager.html, list_amazonec2.html, list_awscodedeploy.html).
+# list_awscodepipeline.html, list_awssystemsmanager.html, list_amazonec2.html, list_awscodedeploy.html,
+# list_awselasticloadbalancingv2.html).
 NO_RESOURCE_TYPES = frozenset({
     "codepipeline:PutJobSuccessResult", "codepipeline:PutJobFailureResult",
     "ssm:ListCommands", "ssm:ListCommandInvocations", "ssm:GetCommandInvocation", "ssm:CancelCommand",
@@ -23,6 +24,8 @@ NO_RESOURCE_TYPES = frozenset({
     "ec2:DescribeInstances", "ec2:DescribeTags",
     "codedeploy:ListDeploymentTargets", "codedeploy:BatchGetDeploymentTargets",
     "codedeploy:PutLifecycleEventHookExecutionStatus",
+    "elasticloadbalancing:DescribeTargetHealth", "elasticloadbalancing:DescribeTargetGroups",
+    "elasticloadbalancing:DescribeTargetGroupAttributes",
 })
 # Calls made with someone else's credentials: the function's role needs no permission for them.
 NOT_THE_ROLES_CALLS = {
@@ -227,3 +230,14 @@ def test_alarms_are_read_by_alarm_arn_and_only_by_the_functions_that_deploy(stag
             assert _list(statement["Resource"]) == ["arn:aws:cloudwatch:*:*:alarm:*"]
             readers.add(function)
     assert readers == {"pipeline_job", "ssm_command_events", "retry_deployment", "api_handler"}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_targets_are_drained_only_from_target_groups_and_only_by_the_functions_that_deploy(stage: str) -> None:
+    drainers = set()
+    for function in policies.FUNCTIONS:
+        for action in ("elasticloadbalancing:DeregisterTargets", "elasticloadbalancing:RegisterTargets"):
+            for statement in _statements_with(_policy_file(stage, function), action):
+                assert _list(statement["Resource"]) == ["arn:aws:elasticloadbalancing:*:*:targetgroup/*/*"]
+                drainers.add(function)
+    assert drainers == {"pipeline_job", "ssm_command_events", "retry_deployment", "api_handler"}
