@@ -65,16 +65,17 @@ def left_behind(fleet: Fleet, current: Revision | None, among: Iterable[str] | N
 
 def fleet_after(fleet: Fleet, deployment: Deployment, current: Revision | None, limit: int = MAX_TRACKED) -> Fleet:
     """The map once `deployment` (ended) is taken in; `current` is the target's revision after it."""
-    reached = _reached(deployment)
-    if not reached:
+    matched = reached(deployment)
+    if not matched:
         return fleet                   # it sent nothing: berth learnt nothing new
     if deployment.trigger in NAMED_INSTANCE_TRIGGERS:
         known = dict(fleet.instances)
         untracked = fleet.untracked
     else:
-        known = {i: state for i, state in fleet.instances.items() if i in reached}
+        kept = set(matched)
+        known = {i: state for i, state in fleet.instances.items() if i in kept}
         untracked = 0
-    for instance_id in sorted(reached):
+    for instance_id in matched:
         known.setdefault(instance_id, InstanceState())
     for attempt in deployment.attempts:
         sent = _digest_sent(deployment, attempt)
@@ -101,7 +102,7 @@ def behind_text(target: str, behind: list[str]) -> str:
     shown = ", ".join(behind[:MAX_LISTED]) + (f" and {len(behind) - MAX_LISTED} more" if len(behind) > MAX_LISTED
                                               else "")
     return (f"{len(behind)} instances left behind, not on this revision: {shown}; `berth sync {target}` "
-            "(POST /targets/{name}/sync) brings them to it").replace("{name}", target)
+            f"(POST /targets/{target}/sync) brings them to it")
 
 
 def with_left_behind(finished: Deployment, behind: list[str]) -> Deployment:
@@ -113,12 +114,12 @@ def with_left_behind(finished: Deployment, behind: list[str]) -> Deployment:
     return finished.model_copy(update={"left_behind": behind[:MAX_TRACKED], "message": message})
 
 
-def _reached(deployment: Deployment) -> set[str]:
+def reached(deployment: Deployment) -> list[str]:
     """Every instance the deployment matched: each attempt's, and every wave's (sent or not)."""
     reached = {i for attempt in deployment.attempts for i in (*attempt.expected_instances, *attempt.instances)}
     if deployment.rollout is not None:
         reached |= {i for wave in deployment.rollout.waves for i in wave}
-    return reached
+    return sorted(reached)
 
 
 def _digest_sent(deployment: Deployment, attempt: Attempt) -> str | None:
