@@ -139,6 +139,13 @@ def rollback(name: str, request: ApiRequest) -> Any:
     return _operations().rollback(name, body.to, body.reason, body.reset_breaker, request.caller)
 
 
+@api.route("POST", "/targets/{name}/sync", summary="Bring the instances left behind (and only those) to the current "
+           "revision", response="SyncView", status=202, body="SyncRequest", location="/deployments/{deployment_id}",
+           errors=(404, 409, 502))
+def sync_target(name: str, request: ApiRequest) -> Any:
+    return _operations().sync(name, request.body.reason, request.caller)
+
+
 @api.route("POST", "/targets/{name}/plan", summary="What a deployment would do now and what would refuse it; sends "
            "nothing, takes no lock", response="PlanView", body="PlanRequest", errors=(404, 502))
 def plan_deployment(name: str, request: ApiRequest) -> Any:

@@ -1,4 +1,4 @@
-"""`berth`: redeploy, roll back and inspect targets through berth's IAM-authorized REST API.
+"""`berth`: redeploy, roll back, sync and inspect targets through berth's IAM-authorized REST API.
 
 Exit codes: 0 success; 1 the API refused the request or could not be reached (one line on stderr); 2 bad usage;
 3 a followed deployment (--wait) ended FAILED, CANCELLED or ROLLED_BACK; 4 `berth plan` lists something that would
@@ -47,6 +47,10 @@ def parser() -> argparse.ArgumentParser:
     rollback.add_argument("--to", help="the succeeded deployment whose revision to deploy again")
     rollback.add_argument("--reason")
     rollback.add_argument("--reset-breaker", action="store_true")
+    sync = commands.add_parser("sync", parents=[common, wait],
+                               help="bring the instances left behind (only those) to the current revision")
+    sync.add_argument("target")
+    sync.add_argument("--reason", help="why, recorded in the deployment's history")
     plan = commands.add_parser("plan", parents=[common], help="what a deployment would do now; sends nothing")
     plan.add_argument("target")
     plan.add_argument("--image", help="image to plan for (default: the current revision again, by digest)")
@@ -102,6 +106,15 @@ def _run(args: argparse.Namespace, api: Api, out: TextIO, err: TextIO, sleep: Ca
             return _follow(api, body, args, out, err, sleep)
         show(body, f"deployment {body['deployment_id']} started: {body['target']} <- {body['revision']['pinned']}\n"
                    f"follow it with: berth show {body['deployment_id']}")
+    elif command == "sync":
+        body = api.call("POST", f"/targets/{_segment(args.target)}/sync",
+                        {"reason": args.reason} if args.reason is not None else None)
+        if args.wait:
+            code = _follow(api, body, args, out, err, sleep)
+            if body.get("remaining"):
+                print(render.visible(render.sync_left(body)), file=err)
+            return code
+        show(body, render.sync(body))
     elif command == "plan":
         body = api.call("POST", f"/targets/{_segment(args.target)}/plan",
                         {"image": args.image} if args.image is not None else None)

@@ -63,7 +63,22 @@ def status(body: dict[str, Any]) -> str:
         f"container   {spec['container']['name']} {' '.join(spec['container'].get('ports') or [])}".rstrip(),
         f"updated by  {body.get('updated_by') or 'unknown'}",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + known_instances(body))
+
+
+def known_instances(body: dict[str, Any]) -> list[str]:
+    """What each instance runs as far as berth knows, and those left behind."""
+    known = body.get("instances") or []
+    lines = [f"running on  {len(known)} instances as far as berth knows"
+             + (f" ({body['instances_untracked']} more not tracked)" if body.get("instances_untracked") else "")]
+    for instance in known:
+        digest = f"{instance['digest'][:19]}..." if instance.get("digest") else "unknown"
+        by = f" ({instance['deployment_id']})" if instance.get("deployment_id") else ""
+        lines.append(f"  {instance['instance_id']}  {digest}{by}{'  BEHIND' if instance.get('behind') else ''}")
+    behind = body.get("behind") or []
+    lines.append(f"behind      {len(behind)}: {', '.join(behind)}; `berth sync {body['name']}` brings them to the "
+                 "current revision" if behind else "behind      none")
+    return lines
 
 
 def history(body: dict[str, Any], target: str) -> str:
@@ -82,6 +97,8 @@ def deployment(body: dict[str, Any]) -> str:
              f"revision {revision(body['revision'])}"]
     if body.get("message"):
         lines.append(f"message  {body['message']}")
+    if body.get("left_behind"):
+        lines.append(f"behind   {len(body['left_behind'])}: {', '.join(body['left_behind'])}")
     rollout = body.get("rollout")
     if rollout:
         lines.append(f"waves    {len(rollout['waves'])} ({', '.join(str(len(wave)) for wave in rollout['waves'])} "
@@ -110,8 +127,8 @@ def plan(body: dict[str, Any]) -> str:
     for instance in body["instances"]:
         ssm = instance["ping_status"] if instance["ssm_managed"] else "not managed by SSM"
         runs = f"runs {instance['digest'][:19]}... ({instance['reported_by']})" if instance.get("digest") else \
-            "runs: not recorded"
-        lines.append(f"  {instance['instance_id']}  {ssm:<18} {runs}")
+            "runs: unknown"
+        lines.append(f"  {instance['instance_id']}  {ssm:<18} {runs}" + ("  BEHIND" if instance.get("behind") else ""))
     how = "in waves by instance id" if body["in_waves"] else "one command over the target"
     lines.append(f"rollout   {how}, max_concurrency {body['max_concurrency']}, max_errors {body['max_errors']}")
     for number, wave in enumerate(body["waves"], start=1):
@@ -125,3 +142,25 @@ def plan(body: dict[str, Any]) -> str:
     else:
         lines.append("nothing would refuse it")
     return "\n".join(lines)
+
+
+def sync(body: dict[str, Any]) -> str:
+    ids = body["spec"]["instances"].get("ids") or []
+    lines = [f"sync {body['deployment_id']} started: {body['target']} <- {body['revision']['pinned']} on "
+             f"{len(ids)} instances left behind ({', '.join(ids)})"]
+    left = sync_left(body)
+    if left:
+        lines.append(left)
+    lines.append(f"follow it with: berth show {body['deployment_id']}")
+    return "\n".join(lines)
+
+
+def sync_left(body: dict[str, Any]) -> str:
+    """What a sync did not cover: more than 50 behind, or instances not running."""
+    parts = []
+    if body.get("remaining"):
+        parts.append(f"{body['remaining']} more instances are behind: `berth sync {body['target']}` again once this "
+                     "one ends")
+    if body.get("not_running"):
+        parts.append(f"not running, nothing sent: {', '.join(body['not_running'])}")
+    return "; ".join(parts)

@@ -217,12 +217,14 @@ def pipeline_job_service(settings: Settings | None = None,
 
 
 def operations(settings: Settings | None = None, clock: Callable[[], datetime] | None = None) -> Operations:
-    """The REST API's use cases: redeploy, roll back, cancel, and the reads."""
+    """The REST API's use cases: redeploy, roll back, sync, cancel, and the reads."""
+    from chalicelib.adapters.ec2 import InstanceDirectory
     from chalicelib.services.operations import Operations
 
     settings = _read(settings)
     return Operations(store=store(settings), deployments=deployment_service(settings, clock),
-                      ssm=ssm_gateway(settings), clock=_clock(clock))
+                      ssm=ssm_gateway(settings), clock=_clock(clock),
+                      instances=InstanceDirectory(LazyClient("ec2", settings.region)))
 
 
 

@@ -16,8 +16,10 @@ from chalicelib.api.requests import HistoryQuery as HistoryQuery
 from chalicelib.api.requests import PlanRequest as PlanRequest
 from chalicelib.api.requests import RedeployRequest as RedeployRequest
 from chalicelib.api.requests import RollbackRequest as RollbackRequest
+from chalicelib.api.requests import SyncRequest as SyncRequest
 from chalicelib.api.requests import TargetSpecBody as TargetSpecBody
 from chalicelib.domain.deployment import Attempt, Decision, Deployment, DeploymentStatus, Revision
+from chalicelib.domain.fleet import left_behind
 from chalicelib.domain.image_ref import parse_image_ref
 from chalicelib.domain.progress import tally_results
 from chalicelib.domain.rollout import Rollout
@@ -68,6 +70,8 @@ class DeploymentSummary(BaseModel):
     updated_at: datetime
     message: str
     progress: ProgressView
+    left_behind: list[str] = Field(description="a succeeded deployment's instances not on its revision (failed within "
+                                               "max_errors, never ran): POST /targets/{name}/sync brings them to it")
 
     @classmethod
     def fields_of(cls, deployment: Deployment) -> dict[str, Any]:
@@ -75,7 +79,7 @@ class DeploymentSummary(BaseModel):
                 "final": deployment.status.is_final, "trigger": deployment.trigger, "caller": deployment.caller,
                 "revision": RevisionView.of(deployment.revision), "created_at": deployment.created_at,
                 "updated_at": deployment.updated_at, "message": deployment.message,
-                "progress": ProgressView.of(deployment)}
+                "progress": ProgressView.of(deployment), "left_behind": deployment.left_behind}
 
     @classmethod
     def of(cls, deployment: Deployment) -> DeploymentSummary:
@@ -102,6 +106,19 @@ class DeploymentView(DeploymentSummary):
                    history=deployment.history, rollout=deployment.rollout)
 
 
+class SyncView(DeploymentView):
+    """A sync: a deployment of the current revision to the instances left behind (the first 50 of them)."""
+
+    remaining: int = Field(description="running instances still behind beyond the 50 sent now: sync again once this "
+                                       "one ends")
+    not_running: list[str] = Field(description="instances behind that are not running now: nothing was sent to them")
+
+    @classmethod
+    def of(cls, value: Any) -> SyncView:
+        return cls(**DeploymentView.of(value.deployment).model_dump(), remaining=value.remaining,
+                   not_running=value.not_running)
+
+
 class HistoryView(BaseModel):
     deployments: list[DeploymentSummary]
     next: str | None = Field(description="pass as ?next= for the next page; null on the last page")
@@ -123,6 +140,14 @@ class BreakerView(BaseModel):
     recent_failures: list[datetime] = Field(description="automatic deployments' failures the breaker counts")
 
 
+class InstanceView(BaseModel):
+    instance_id: str
+    digest: str | None = Field(description="the digest it runs as far as berth knows; null: unknown")
+    deployment_id: str | None = Field(description="the deployment that put it there, or last reached it")
+    at: datetime | None = Field(description="when that deployment's attempt on it ended")
+    behind: bool = Field(description="not on the target's current digest")
+
+
 class TargetView(BaseModel):
     name: str
     spec: TargetSpec
@@ -131,10 +156,18 @@ class TargetView(BaseModel):
     last_deployment: DeploymentSummary | None
     lock: LockView | None = Field(description="the running deployment, if any")
     breaker: BreakerView
+    instances: list[InstanceView] = Field(description="what each instance runs as far as berth knows, from the ends "
+                                                      "of its deployments (at most 1,000)")
+    instances_untracked: int = Field(description="instances left out of `instances` to keep the target's record "
+                                                 "bounded (those behind are kept first)")
+    behind: list[str] = Field(description="instances not on the current revision's digest (or not known to be): "
+                                          "POST /targets/{name}/sync brings them to it")
 
     @classmethod
     def of(cls, state: Any) -> TargetView:
         record, lock = state.record, state.lock
+        behind = left_behind(record.fleet, record.current_revision)
+        late = set(behind)
         return cls(
             name=state.name, spec=record.spec, updated_by=record.updated_by,
             current_revision=RevisionView.of(record.current_revision),
@@ -143,7 +176,11 @@ class TargetView(BaseModel):
                           expires_at=_moment(lock.expires_at)) if lock else None,
             breaker=BreakerView(open=record.breaker_open_since is not None,
                                 open_since=_moment(record.breaker_open_since) if record.breaker_open_since else None,
-                                recent_failures=[_moment(at) for at in record.recent_failures]))
+                                recent_failures=[_moment(at) for at in record.recent_failures]),
+            instances=[InstanceView(instance_id=instance_id, digest=known.digest, deployment_id=known.deployment_id,
+                                    at=known.at, behind=instance_id in late)
+                       for instance_id, known in sorted(record.fleet.instances.items())],
+            instances_untracked=record.fleet.untracked, behind=behind)
 
 
 class TargetSummary(BaseModel):
@@ -170,8 +207,10 @@ class PlannedInstanceView(BaseModel):
     ssm_managed: bool = Field(description="whether SSM manages the instance (DescribeInstanceInformation lists it)")
     online: bool = Field(description="SSM's PingStatus is Online: a command would reach it now")
     ping_status: str | None
-    digest: str | None = Field(description="what it reported running in the last deployment's results, if it did")
-    reported_by: str | None = Field(description="the deployment whose results report that digest")
+    digest: str | None = Field(description="what it runs as far as berth knows (the ends of its deployments); null: "
+                                           "unknown")
+    reported_by: str | None = Field(description="the deployment that put it there")
+    behind: bool = Field(description="not known to run the target's current digest: a sync would send to it")
 
 
 class PlannedWaveView(BaseModel):
@@ -216,7 +255,8 @@ class PlanView(BaseModel):
             target=plan.target, revision=RevisionView.of(plan.revision),
             current_revision=RevisionView.of(plan.current_revision),
             instances=[PlannedInstanceView(instance_id=i.instance_id, ssm_managed=i.ssm_managed, online=i.online,
-                                           ping_status=i.ping_status, digest=i.digest, reported_by=i.reported_by)
+                                           ping_status=i.ping_status, digest=i.digest, reported_by=i.reported_by,
+                                           behind=i.behind)
                        for i in plan.instances],
             in_waves=plan.in_waves, target_group_arns=plan.target_group_arns,
             max_concurrency=plan.rollout.max_concurrency, max_errors=plan.rollout.max_errors,

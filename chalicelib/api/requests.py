@@ -57,6 +57,10 @@ class RollbackRequest(_Request):
     reset_breaker: bool = False
 
 
+class SyncRequest(_Request):
+    reason: Annotated[str, Field(max_length=MAX_REASON)] | None = None
+
+
 class CancelRequest(_Request):
     reason: Annotated[str, Field(max_length=MAX_REASON)] | None = None
 

@@ -110,6 +110,12 @@ class NothingToRollBack(BerthError):
     http_status = 409
 
 
+class NothingToSync(BerthError):
+    """A sync has nothing to do: no current revision, or no running instance behind it as far as berth knows."""
+
+    http_status = 409
+
+
 class DeploymentFinished(BerthError):
     """The deployment already ended, so it cannot be cancelled."""
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .deployment import Deployment, Revision
+from .fleet import Fleet
 from .rollout import (
     MAX_WAVE,
     AlarmState,
@@ -38,8 +39,9 @@ class PlannedInstance:
     instance_id: str
     ssm_managed: bool
     ping_status: str | None          # SSM's PingStatus; None when SSM does not manage the instance
-    digest: str | None               # what it reported running in the last deployment's results, if it did
-    reported_by: str | None          # that deployment's id
+    digest: str | None               # what it runs as far as berth knows (domain/fleet.py), if berth knows
+    reported_by: str | None          # the deployment that put it there
+    behind: bool = False             # not known to run the target's current digest
 
     @property
     def online(self) -> bool:
@@ -67,6 +69,14 @@ class Plan:
 
 
 MISSING = "MISSING"
+
+
+def known_digests(fleet: Fleet, last: Deployment | None) -> dict[str, tuple[str, str | None]]:
+    """Each instance's digest as far as berth knows, and the deployment that put it there: from the target's instance
+    map, or for a target whose item predates the map, from its last deployment's results."""
+    if fleet.instances:
+        return {i: (known.digest, known.deployment_id) for i, known in fleet.instances.items() if known.digest}
+    return {i: (digest, last.deployment_id) for i, digest in reported_digests(last).items()} if last else {}
 
 
 def reported_digests(deployment: Deployment | None) -> dict[str, str]:

@@ -1,11 +1,13 @@
-"""A target as berth keeps it: its spec and current revision, the lock one deployment holds, the deployment that
-started last, and the window of recent failures its circuit breaker counts."""
+"""A target as berth keeps it: its spec and current revision, what each of its instances runs as far as berth knows,
+the lock one deployment holds, the deployment that started last, and the window of recent failures its circuit
+breaker counts."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .deployment import Revision
+from .fleet import Fleet
 from .spec import TargetSpec
 
 
@@ -17,6 +19,7 @@ class TargetRecord:
     updated_by: str
     recent_failures: tuple[int, ...] = ()      # epoch seconds of automatic-deployment failures, newest last
     breaker_open_since: int | None = None       # automatic retries stop while set; a person's redeploy clears it
+    fleet: Fleet = field(default_factory=Fleet)  # what each instance runs as far as berth knows (domain/fleet.py)
 
 
 @dataclass(frozen=True)

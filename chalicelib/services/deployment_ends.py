@@ -1,4 +1,5 @@
-"""How a deployment ends: the target settled first (its revision and lock, in one transaction), then the record.
+"""How a deployment ends: the target settled first (its revision, instance map and lock, in one transaction), then
+the record. A success lists the instances it left behind (domain/fleet.py) in its record and message.
 
 Every end goes through `DeploymentEnds.settle`, whatever decided it (a refresh, a retry given up, a rollout in waves),
 so each end is counted once and the target is never left held by a finished deployment.
@@ -12,6 +13,7 @@ from datetime import datetime
 from chalicelib.adapters.store import DeploymentStore
 from chalicelib.domain import transitions
 from chalicelib.domain.deployment import Deployment, DeploymentStatus
+from chalicelib.domain.fleet import NAMED_INSTANCE_TRIGGERS, fleet_after, left_behind, reached, with_left_behind
 from chalicelib.observability import Telemetry
 from chalicelib.services.target_lock import TargetLock
 
@@ -30,11 +32,17 @@ class DeploymentEnds:
 
     def settle(self, deployment: Deployment, finished: Deployment) -> Deployment:
         """Persist a deployment's end (what a transition returned from `deployment`, the record as read)."""
-        # The target first (its revision and lock, in one transaction), then the record: should anything fail in
-        # between, the record is still open and the next refresh finishes it again, finding the target settled.
+        # The target first (its revision, instance map and lock, in one transaction), then the record: should
+        # anything fail in between, the record is still open and the next refresh finishes it again, finding the
+        # target settled. A sync or a join goes to named instances only: it never changes the target's revision.
         succeeded = finished.status == DeploymentStatus.SUCCEEDED
-        self._store.settle_target(deployment.target, deployment.deployment_id,
-                                  finished.revision if succeeded else None, deployment.created_at)
+        revision = finished.revision if succeeded and finished.trigger not in NAMED_INSTANCE_TRIGGERS else None
+        target = self._store.get_target(deployment.target)
+        current = revision or (target.current_revision if target else None)
+        fleet = fleet_after(target.fleet, finished, current) if target else None
+        if fleet is not None and succeeded:
+            finished = with_left_behind(finished, left_behind(fleet, current, reached(finished)))
+        self._store.settle_target(deployment.target, deployment.deployment_id, revision, deployment.created_at, fleet)
         saved = self._store.save_deployment(finished)
         self._telemetry.count(ENDED_METRICS[finished.status])
         self._telemetry.seconds("DeploymentDurationSeconds",

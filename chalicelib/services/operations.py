@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from chalicelib.adapters.ec2 import InstanceDirectory
 from chalicelib.adapters.ssm import SsmGateway
 from chalicelib.adapters.store import DeploymentStore
 from chalicelib.domain import transitions
@@ -30,9 +31,12 @@ from chalicelib.domain.errors import (
     InvalidRequest,
     InvalidRevision,
     NothingToRollBack,
+    NothingToSync,
     TargetBusy,
     TargetNotFound,
 )
+from chalicelib.domain.fleet import left_behind
+from chalicelib.domain.rollout import MAX_WAVE
 from chalicelib.domain.spec import TargetSpec, Trigger
 from chalicelib.domain.target import Lock, TargetRecord
 from chalicelib.services.deployments import DeploymentService, Followed
@@ -52,6 +56,15 @@ class TargetState:
 
 
 @dataclass(frozen=True)
+class Synced:
+    """A sync started: its deployment, and the instances behind that it leaves for another sync."""
+
+    deployment: Deployment
+    remaining: int                  # running and behind, beyond the first MAX_WAVE sent now
+    not_running: list[str]          # behind, but not running now (stopped or gone): nothing can reach them
+
+
+@dataclass(frozen=True)
 class HistoryPage:
     deployments: list[Deployment]
     next_token: str | None
@@ -59,11 +72,13 @@ class HistoryPage:
 
 class Operations:
     def __init__(self, store: DeploymentStore, deployments: DeploymentService, ssm: SsmGateway,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], instances: InstanceDirectory | None = None) -> None:
+        """Without `instances`, a sync takes every instance behind to be running."""
         self._store = store
         self._deployments = deployments
         self._ssm = ssm
         self._clock = clock
+        self._instances = instances
 
     # targets -------------------------------------------------------------------------------------------------
     def register_target(self, spec: TargetSpec, caller: str) -> TargetState:
@@ -105,6 +120,30 @@ class Operations:
         self._refuse_busy(name)
         revision = self._deployed_by(name, to) if to is not None else self._previous_good(name, record)
         return self._start(record, revision, "rollback", caller, reset_breaker, reason)
+
+    def sync(self, name: str, reason: str | None, caller: str) -> Synced:
+        """Bring the instances left behind (domain/fleet.py) to the target's current revision, and those only: one
+        command by instance id to the first MAX_WAVE that are running (SendCommand's InstanceIds bound), trigger
+        "sync". Refused as a redeploy is when the target is busy or its breaker open, and NothingToSync when there is
+        no current revision or no running instance behind it."""
+        record = self._record(name)
+        self._refuse_busy(name)
+        revision = record.current_revision
+        if revision is None:
+            raise NothingToSync(f"target {name!r} has no current revision to sync to: deploy one first")
+        if revision.digest is None:
+            raise NothingToSync(f"target {name!r}: its current revision {revision.image} has no known digest, so berth "
+                                "cannot tell which instances run it; redeploy it instead")
+        behind = left_behind(record.fleet, revision)
+        running = sorted(self._instances.running_among(behind)) if self._instances and behind else behind
+        if not running:
+            stopped = f" ({len(behind)} behind are not running: {', '.join(behind[:20])})" if behind else ""
+            raise NothingToSync(f"target {name!r}: no running instance is behind its current revision "
+                                f"{revision.pinned} as far as berth knows{stopped}")
+        now = running[:MAX_WAVE]
+        started = self._start(replace(record, spec=record.spec.on_instances(now)), revision, "sync", caller,
+                              False, reason)
+        return Synced(started, len(running) - len(now), sorted(set(behind) - set(running)))
 
     def deployment(self, deployment_id: str) -> Followed:
         """The deployment, refreshed from SSM while it runs, so API-started deployments progress on their own."""

@@ -1,9 +1,10 @@
 """`POST /targets/{name}/plan`: what a deployment of the target would do now, and what would refuse it.
 
-Only reads, each through the adapter the deployment itself uses: the record, the lock and the newest deployment
-(DynamoDB GetItem and Query), the image's digest (the redeploy path's resolution, ECR DescribeImages), the instances
-(EC2, as a deployment resolves them) and their SSM status (DescribeInstanceInformation), the alarms
-(DescribeAlarms). Nothing is sent, written or locked: a plan may be asked for while a deployment runs, and says so.
+Only reads, each through the adapter the deployment itself uses: the record (with what each instance runs as far as
+berth knows, domain/fleet.py), the lock and the newest deployment (DynamoDB GetItem and Query), the image's digest (the
+redeploy path's resolution, ECR DescribeImages), the instances (EC2, as a deployment resolves them) and their SSM
+status (DescribeInstanceInformation), the alarms (DescribeAlarms). Nothing is sent, written or locked: a plan may be
+asked for while a deployment runs, and says so.
 """
 
 from __future__ import annotations
@@ -52,10 +53,13 @@ class Planner:
         statuses = self._ssm.ping_statuses(spec.instances) if matched else {}
         newest, _ = self._store.list_deployments(name, limit=1)
         last = newest[0] if newest else None
-        digests = planning.reported_digests(last)
-        instances = [PlannedInstance(instance_id, instance_id in statuses, statuses.get(instance_id),
-                                     digests.get(instance_id), last.deployment_id if instance_id in digests and last
-                                     else None) for instance_id in matched]
+        known = planning.known_digests(record.fleet, last)
+        current = record.current_revision.digest if record.current_revision else None
+        instances = []
+        for instance_id in matched:
+            digest, put_by = known.get(instance_id, (None, None))
+            instances.append(PlannedInstance(instance_id, instance_id in statuses, statuses.get(instance_id), digest,
+                                             put_by, behind=current is not None and digest != current))
         names = spec.rollout.alarms or []
         states = self._alarms.states(names) if names else []
         refusals = planning.refusals(

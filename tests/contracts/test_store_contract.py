@@ -12,6 +12,7 @@ import pytest
 from chalicelib.adapters.store import DeploymentStore
 from chalicelib.domain.deployment import Decision, Deployment, DeploymentStatus, Revision
 from chalicelib.domain.errors import AwsCallFailed, Conflict, DeploymentNotFound
+from chalicelib.domain.fleet import Fleet, InstanceState
 from chalicelib.domain.spec import TargetSpec
 from chalicelib.domain.target import LatestStart, Lock
 from tests.conftest import TABLE
@@ -136,6 +137,25 @@ def test_a_failed_deployment_settles_without_a_revision(store: DeploymentStore) 
     assert store.settle_target("web", "d-1", None, T0) is True
     record = store.get_target("web")
     assert record is not None and record.current_revision is None and store.get_lock("web") is None
+
+
+def test_settling_keeps_the_instance_map_written_by_the_lock_holder_only(store: DeploymentStore) -> None:
+    store.put_target(SPEC, "alice")
+    record = store.get_target("web")
+    assert record is not None and record.fleet == Fleet()              # an item from before the map reads empty
+    mine = Fleet(instances={"i-0123456789abcdef0": InstanceState(digest=V1.digest, deployment_id="d-1", at=T0),
+                            "i-0123456789abcdef1": InstanceState()}, untracked=2)
+    store.start_deployment(deployment("d-1"), lock_ttl=60)
+    assert store.settle_target("web", "d-1", V1, T0, mine) is True
+    record = store.get_target("web")
+    assert record is not None and (record.fleet, record.current_revision) == (mine, V1)
+    store.start_deployment(deployment("d-2"), lock_ttl=60)
+    assert store.settle_target("web", "d-2", None, T0, Fleet()) is True         # a failure writes its map too
+    record = store.get_target("web")
+    assert record is not None and record.fleet == Fleet() and record.current_revision == V1
+    assert store.settle_target("web", "d-1", V1, T0, mine) is False             # no longer the holder: left alone
+    record = store.get_target("web")
+    assert record is not None and record.fleet == Fleet()
 
 
 def test_a_record_is_saved_only_over_the_version_it_was_read_at(store: DeploymentStore) -> None:

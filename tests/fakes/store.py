@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 from chalicelib.adapters.store import DeploymentStore
 from chalicelib.domain.deployment import Deployment, Revision
 from chalicelib.domain.errors import AwsCallFailed, Conflict, DeploymentNotFound
+from chalicelib.domain.fleet import Fleet
 from chalicelib.domain.spec import TargetSpec
 from chalicelib.domain.target import LatestStart, Lock, TargetRecord
 
@@ -75,9 +76,13 @@ class FakeDeploymentStore(DeploymentStore):
         known = self._existing(name, "DynamoDB UpdateItem")
         known.record = replace(known.record, recent_failures=(), breaker_open_since=None, updated_by=caller)
 
-    def settle_target(self, name: str, deployment_id: str, revision: Revision | None, started: datetime) -> bool:
-        released = self.release_lock(name, deployment_id)
+    def settle_target(self, name: str, deployment_id: str, revision: Revision | None, started: datetime,
+                      fleet: Fleet | None = None) -> bool:
+        held = self.locks.get(name)
         known = self.targets.get(name)
+        if fleet is not None and known is not None and held is not None and held.deployment_id == deployment_id:
+            known.record = replace(known.record, fleet=fleet)
+        released = self.release_lock(name, deployment_id)
         at = _micros(started)
         if revision is not None and known is not None and (
                 known.last_deployment_at is None or known.last_deployment_at <= at):

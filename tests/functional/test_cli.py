@@ -316,3 +316,45 @@ def test_api_url_from_flag_env_or_chalice_deployment_record(monkeypatch: pytest.
 def test_berth_is_an_installed_console_script() -> None:
     scripts = {ep.name: ep.value for ep in entry_points(group="console_scripts")}
     assert scripts.get("berth") == "berth_cli.main:main"
+
+
+def test_status_shows_the_instance_behind_and_sync_wait_brings_it_to_the_revision(front: Front) -> None:
+    world = front.world
+    instances = sorted(register(world, instances=2, rollout={"max_errors": "1"}))
+    digest = push_image(world, "web", "v1")
+    localaws.set_outcome(instances[1], InstanceOutcome(status="Failed", response_code=30, stdout="berth-step: pull"))
+    code, out, err = berth(front, "deploy", "web", "--image", world.image_uri("web", "v1"), "--wait")
+    assert code == 0, err
+    first = re.search(r"(d-\S+) succeeded", out)
+    assert first is not None
+    code, out, _ = berth(front, "show", first.group(1))
+    assert code == 0 and f"behind   1: {instances[1]}" in out
+    code, out, _ = berth(front, "status", "web")
+    assert code == 0 and "running on  2 instances as far as berth knows" in out
+    assert f"  {instances[0]}  {digest[:19]}... ({first.group(1)})\n" in out
+    assert f"  {instances[1]}  unknown  BEHIND" in out
+    assert f"behind      1: {instances[1]}; `berth sync web` brings them to the current revision" in out
+    code, out, _ = berth(front, "plan", "web")
+    assert code == 0 and f"  {instances[1]}" in out and "runs: unknown  BEHIND" in out
+
+    localaws.set_outcome(instances[1], InstanceOutcome())
+    code, out, err = berth(front, "sync", "web", "--wait", "--reason", "pull failed")
+
+    assert code == 0, err
+    assert re.search(r"d-\S+ succeeded", out) and "SUCCEEDED: 1/1 instances done" in err.splitlines()[-1]
+    code, out, _ = berth(front, "status", "web")
+    assert code == 0 and "behind      none" in out and "BEHIND" not in out
+    code, out, err = berth(front, "sync", "web")
+    assert code == 1 and "no running instance is behind" in err
+
+
+def test_sync_without_wait_names_the_instances_it_sent_to(front: Front) -> None:
+    world = front.world
+    instances = sorted(register(world, instances=2, rollout={"max_errors": "1"}))
+    push_image(world, "web", "v1")
+    localaws.set_outcome(instances[0], InstanceOutcome(status="Failed", response_code=30))
+    assert berth(front, "deploy", "web", "--image", world.image_uri("web", "v1"), "--wait")[0] == 0
+
+    code, out, _ = berth(front, "sync", "web")
+
+    assert code == 0 and f"on 1 instances left behind ({instances[0]})" in out and "follow it with: berth show" in out

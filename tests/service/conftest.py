@@ -74,7 +74,8 @@ class Bench:
             retries=Retrier(self.store, self.scheduler, Breaker(), lambda low, high: high))
         self.pipeline = PipelineJobService(self.deployments, self.store, self.artifacts, self.reporter, self.clock,
                                            LOCK_WAIT_SECONDS)
-        self.operations = Operations(self.store, self.deployments, self.ssm, self.clock)
+        self.operations = Operations(self.store, self.deployments, self.ssm, self.clock,
+                                     FakeInstanceDirectory(self.fleet))
 
     def _new_id(self) -> str:
         self.ids.append(f"d-{len(self.ids) + 1}")

@@ -89,3 +89,20 @@ def test_no_instance_at_all_or_an_unresolvable_fleet_is_a_refusal_saying_why() -
     unknown = refusals(busy_with=None, breaker_open=False, image_problem=None, instances=[],
                        instances_problem="instances: The instance ID 'i-0' does not exist")
     assert unknown == [Refusal("NoOnlineInstance", "instances: The instance ID 'i-0' does not exist")]
+
+
+def test_what_each_instance_runs_comes_from_the_instance_map_or_for_an_older_item_the_last_deployment() -> None:
+    from chalicelib.domain.fleet import Fleet, InstanceState
+    from chalicelib.domain.plan import known_digests
+
+    last = Deployment(
+        deployment_id="d-2", target="web", spec=TargetSpec.model_validate(
+            {"target": "web", "instances": {"ids": IDS[:2]}, "container": {"name": "web"}}),
+        revision=Revision(image="web:v2", digest=NEW), trigger="api", caller="alice", created_at=T0, updated_at=T0,
+        attempts=[Attempt(number=1, started_at=T0, expected_instances=IDS[:2], instances={
+            IDS[0]: InstanceResult(instance_id=IDS[0], status="Success", digest=NEW)})])
+    fleet = Fleet(instances={IDS[0]: InstanceState(digest=OLD, deployment_id="d-1", at=T0),
+                             IDS[1]: InstanceState()})
+    assert known_digests(fleet, last) == {IDS[0]: (OLD, "d-1")}
+    assert known_digests(Fleet(), last) == {IDS[0]: (NEW, "d-2")}
+    assert known_digests(Fleet(), None) == {}

@@ -1,7 +1,8 @@
 """DynamoDB: targets, locks, deployments and job claims in one table.
 
 Keys (pk / sk):
-    TARGET#<name> / SPEC            the target's spec, current revision, last deployment and breaker window (targets)
+    TARGET#<name> / SPEC            the target's spec, current revision, last deployment, instance map (`fleet`,
+                                    written with each deployment's end) and breaker window (targets)
     TARGET#<name> / LOCK            one deployment per target; expires so a lost deployment cannot block forever,
                                     but is taken over only once SSM says its command is over (locks)
     TARGET#<name> / LATEST          the deployment that started last on the target, written with its lock (locks)

@@ -18,6 +18,7 @@ from typing import Any
 
 from chalicelib.domain.deployment import Deployment
 from chalicelib.domain.errors import InvalidCursor
+from chalicelib.domain.fleet import Fleet
 from chalicelib.domain.spec import STORED
 
 GSI_BY_TARGET = "by_target"
@@ -55,6 +56,17 @@ def deployment_item(deployment: Deployment) -> dict[str, Any]:
 
 def deployment_from(item: dict[str, Any]) -> Deployment:
     return Deployment.model_validate_json(zlib.decompress(item["body"]["B"]), context=STORED)
+
+
+def fleet_value(fleet: Fleet) -> dict[str, Any]:
+    """The target's instance map as its item keeps it: zlib-compressed JSON (1,000 instances: under 100 KB)."""
+    return {"B": zlib.compress(fleet.model_dump_json().encode(), 6)}
+
+
+def fleet_from(item: dict[str, Any]) -> Fleet:
+    """The instance map of a target item; empty for an item written before berth kept one."""
+    stored = item.get("fleet", {}).get("B")
+    return Fleet.model_validate_json(zlib.decompress(stored)) if stored else Fleet()
 
 
 def history_query(table: str, target: str, limit: int) -> dict[str, Any]:

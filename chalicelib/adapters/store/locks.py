@@ -11,10 +11,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from chalicelib.adapters.store.codec import deployment_item, epoch, item_key, micros, target_key
+from chalicelib.adapters.store.codec import deployment_item, epoch, fleet_value, item_key, micros, target_key
 from chalicelib.adapters.store.table import Table
 from chalicelib.domain.deployment import Deployment, Revision
 from chalicelib.domain.errors import AwsCallFailed, Conflict
+from chalicelib.domain.fleet import Fleet
 from chalicelib.domain.target import LatestStart, Lock
 
 
@@ -130,18 +131,27 @@ class LockItems(Table):
         """Release the lock if this deployment still holds it; a lock taken over since is left alone."""
         return self._conditional("DeleteItem (lock)", self._db.delete_item, **self._lock_release(target, deployment_id))
 
-    def settle_target(self, name: str, deployment_id: str, revision: Revision | None, started: datetime) -> bool:
+    def settle_target(self, name: str, deployment_id: str, revision: Revision | None, started: datetime,
+                      fleet: Fleet | None = None) -> bool:
         """A finished deployment lets go of its target: records `revision` as the target's current one (when it
-        succeeded) and releases the lock, in one transaction, so neither happens without the other.
+        succeeded) and `fleet`, what each instance runs now (when given), and releases the lock, in one transaction,
+        so none happens without the others.
 
         The revision is written only over that of a deployment started before `started`, never over a newer one's, so
-        finishing again after a crash cannot turn the target back. When a condition fails (the lock expired or was
-        taken over, a newer revision is recorded, the target was deleted), each part is done alone where it still
-        holds. Returns whether this call released the lock. Any other cancellation (a conflicting write, throttling)
-        is AwsCallFailed: nothing was written, and finishing again does it all."""
+        finishing again after a crash cannot turn the target back. The instance map is written only by the deployment
+        that still holds the lock: it was read under that lock, so no other end wrote it since. When a condition fails
+        (the lock expired or was taken over, a newer revision is recorded, the target was deleted), the lock and the
+        revision are each done alone where they still hold, and the map is left as the holder wrote it. Returns
+        whether this call released the lock. Any other cancellation (a conflicting write, throttling) is
+        AwsCallFailed: nothing was written, and finishing again does it all."""
         items: list[dict[str, Any]] = [{"Delete": self._lock_release(name, deployment_id)}]
         if revision is not None:
-            items.append({"Update": self._revision_update(name, deployment_id, revision, started)})
+            items.append({"Update": self._revision_update(name, deployment_id, revision, started, fleet)})
+        elif fleet is not None:
+            items.append({"Update": {"TableName": self._table, "Key": target_key(name, "SPEC"),
+                                     "UpdateExpression": "SET fleet = :fleet",
+                                     "ConditionExpression": "attribute_exists(pk)",
+                                     "ExpressionAttributeValues": {":fleet": fleet_value(fleet)}}})
         if self._transact("settle target", items, retry_conflicts=False) is None:
             return True
         released = self.release_lock(name, deployment_id)
@@ -156,11 +166,13 @@ class LockItems(Table):
                 "ConditionExpression": "deployment_id = :dep",
                 "ExpressionAttributeValues": {":dep": {"S": deployment_id}}}
 
-    def _revision_update(self, name: str, deployment_id: str, revision: Revision, started: datetime
-                         ) -> dict[str, Any]:
+    def _revision_update(self, name: str, deployment_id: str, revision: Revision, started: datetime,
+                         fleet: Fleet | None = None) -> dict[str, Any]:
+        values = {":rev": {"S": revision.model_dump_json()}, ":dep": {"S": deployment_id},
+                  ":at": {"N": str(micros(started))}, **({":fleet": fleet_value(fleet)} if fleet is not None else {})}
         return {"TableName": self._table, "Key": target_key(name, "SPEC"),
-                "UpdateExpression": "SET current_revision = :rev, last_deployment_id = :dep, last_deployment_at = :at",
+                "UpdateExpression": "SET current_revision = :rev, last_deployment_id = :dep, last_deployment_at = :at"
+                                    + (", fleet = :fleet" if fleet is not None else ""),
                 "ConditionExpression": "attribute_exists(pk) AND (attribute_not_exists(last_deployment_at) "
                                        "OR last_deployment_at <= :at)",
-                "ExpressionAttributeValues": {":rev": {"S": revision.model_dump_json()}, ":dep": {"S": deployment_id},
-                                              ":at": {"N": str(micros(started))}}}
+                "ExpressionAttributeValues": values}

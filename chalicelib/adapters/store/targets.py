@@ -1,4 +1,5 @@
-"""Targets: the spec, the current revision and the circuit breaker's window, one SPEC item per target.
+"""Targets: the spec, the current revision, the instance map and the circuit breaker's window, one SPEC item per
+target. The instance map (`fleet`, domain/fleet.py) is written with the end of each deployment (locks.settle_target).
 
 The breaker's window (`recent_failures`, a list of epoch seconds) is changed by read-modify-write under a version
 of its own (`breaker_version`): two failures recorded at once each read the window, and the second write finds the
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.adapters.store.codec import item_key, target_key
+from chalicelib.adapters.store.codec import fleet_from, item_key, target_key
 from chalicelib.adapters.store.table import Table
 from chalicelib.domain.deployment import Revision
 from chalicelib.domain.errors import Conflict
@@ -53,6 +54,7 @@ class TargetItems(Table):
             updated_by=item.get("updated_by", {}).get("S", ""),
             recent_failures=_failures(item),
             breaker_open_since=int(item["breaker_open_since"]["N"]) if "breaker_open_since" in item else None,
+            fleet=fleet_from(item),
         )
 
     def list_targets(self) -> list[tuple[str, TargetRecord]]:
