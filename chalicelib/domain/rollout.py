@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -141,3 +141,36 @@ def received_new_revision(attempts: Iterable[Attempt]) -> list[str]:
             if result is None or result.status not in NOT_STARTED:
                 received.add(instance_id)
     return sorted(received)
+
+
+# Looking again while nothing else will ------------------------------------------------------------------------------
+# A pipeline's rollout is refreshed by the job's continuations (every ~30 s). A rollout started through the REST API
+# has no job: SSM's command event refreshes it when a wave's command (or the rollback's) is over, but nothing comes
+# during a bake, nor while a cancelled wave winds down. For those phases berth schedules one EventBridge Scheduler
+# look (services/looks.py) at the moment returned here.
+# With alarms, a bake is looked at every minute: Scheduler's one-time schedules resolve to the minute (berth keeps
+# them at least 60 s ahead), and a CloudWatch alarm evaluates its metric over periods of a minute or more, so looking
+# more often would not halt a rollout sooner, while looking less often leaves a bad revision serving longer.
+LOOK_EVERY_SECONDS = 60
+
+
+def _next_minute(now: datetime) -> datetime:
+    """The first whole minute after `now`: every look of a phase falls on this grid (or on the bake's end), so two
+    refreshes within the same minute ask for the same look, and its schedule's name says so."""
+    return now.replace(second=0, microsecond=0) + timedelta(seconds=LOOK_EVERY_SECONDS)
+
+
+def next_look(spec: RolloutSpec, rollout: Rollout, now: datetime) -> datetime | None:
+    """When a rollout waiting in its phase must next be looked at, or None when an event will come on its own.
+
+    BAKING: the bake's end; with alarms, also every minute until then (the next whole minute), so an alarm during a
+    long bake halts it promptly. A bake already over (a late refresh) is looked at as soon as Scheduler can.
+    STOPPING: soon (the next whole minute): the cancelled command is over within moments, and SSM's event for it may
+    have come before the halt was saved. WAVE and ROLLING_BACK: None, SSM's command event comes when the command is
+    over. A phase added later joins here with its own moment."""
+    if rollout.phase == RolloutPhase.BAKING and rollout.baking_since is not None:
+        end = rollout.baking_since + timedelta(seconds=bake_seconds(spec, rollout))
+        return min(end, _next_minute(now)) if spec.alarms and end > now else end
+    if rollout.phase == RolloutPhase.STOPPING:
+        return _next_minute(now)
+    return None
