@@ -2,7 +2,8 @@
 
 With `rollout.canary` or `rollout.alarms` a deployment is sent in waves by instance id rather than as one command over
 the whole target: first the canary (the first N of the sorted instance ids), then the rest in waves of at most 50
-(SendCommand takes at most 50 InstanceIds), each with the spec's MaxConcurrency and MaxErrors. After the canary wave
+(SendCommand takes at most 50 InstanceIds), each with the spec's MaxConcurrency. `max_errors` is the deployment's
+budget: each wave's MaxErrors is what the waves before it left of it (wave_max_errors). After the canary wave
 comes its bake, after the last wave the final bake: nothing sleeps, each continuation reads the alarms and looks at the
 clock until the bake's seconds have passed since the wave passed. The phases (`Rollout.phase`) of an IN_PROGRESS
 deployment:
@@ -97,6 +98,28 @@ def bake_left(spec: RolloutSpec, rollout: Rollout, now: datetime) -> int:
         return 0
     elapsed = (now - rollout.baking_since).total_seconds()
     return max(0, int(bake_seconds(spec, rollout) - elapsed + 0.999))
+
+
+def error_budget(spec: RolloutSpec, rollout: Rollout) -> int:
+    """The deployment's error budget in instances: `max_errors` as a count, or as a percent of every instance of every
+    wave, rounded down."""
+    if spec.max_errors.endswith("%"):
+        return sum(len(wave) for wave in rollout.waves) * int(spec.max_errors[:-1]) // 100
+    return int(spec.max_errors)
+
+
+def wave_max_errors(spec: RolloutSpec, rollout: Rollout | None, attempts: Sequence[Attempt]) -> str:
+    """MaxErrors of the last attempt's command, and the budget its results are judged by.
+
+    For a wave: what is left of the deployment's error budget once the instances that failed in the waves before it
+    (which passed within the budget) are counted, so the budget is the deployment's, not each wave's. The wave that
+    fails more than is left halts the rollout. A plain attempt, and a rollback, keep the spec's `max_errors`."""
+    current = attempts[-1] if attempts else None
+    if rollout is None or current is None or current.wave is None:
+        return spec.max_errors
+    spent = sum(1 for attempt in attempts if attempt.wave is not None and attempt.wave < current.wave
+                for result in attempt.instances.values() if not result.succeeded)
+    return str(max(0, error_budget(spec, rollout) - spent))
 
 
 @dataclass(frozen=True)
