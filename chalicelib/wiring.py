@@ -31,6 +31,7 @@ if TYPE_CHECKING:   # imported where used, at run time: a cold start pays only f
     from chalicelib.services.codedeploy_hook import LifecycleHookService
     from chalicelib.services.codedeploy_retries import CodeDeployRetrier
     from chalicelib.services.deployments import DeploymentService
+    from chalicelib.services.looks import Looks
     from chalicelib.services.operations import Operations
     from chalicelib.services.pipeline_action_failed import PipelineRetrier
     from chalicelib.services.pipeline_job import PipelineJobService
@@ -96,8 +97,15 @@ def deployment_service(settings: Settings | None = None,
         instances=InstanceDirectory(LazyClient("ec2", settings.region)),
         registry=ImageRegistry(lambda region: cached_client("ecr", region)), scripts=instance_scripts(),
         clock=_clock(clock), new_id=new_deployment_id, retries=retrier(settings, telemetry), telemetry=telemetry,
-        waves=rollout_service(settings, clock),
+        waves=rollout_service(settings, clock), looks=looks(settings, clock),
     )
+
+
+def looks(settings: Settings | None = None, clock: Callable[[], datetime] | None = None) -> Looks:
+    """One-time schedules that look again at a REST rollout waiting in a bake or a halt (services/looks.py)."""
+    from chalicelib.services.looks import Looks
+
+    return Looks(scheduler(_read(settings)), _clock(clock))
 
 
 def rollout_service(settings: Settings | None = None,

@@ -20,6 +20,7 @@ from chalicelib.domain.retry_payload import RetryTask, parse_retry_payload
 
 # A one-time schedule resolves to the minute; keeping it at least this far ahead avoids a time already past.
 MIN_LEAD = timedelta(seconds=60)
+DESCRIPTIONS = {"look": "berth: look at a waiting rollout again"}
 
 
 class RetryScheduler:
@@ -44,7 +45,8 @@ class RetryScheduler:
                            expected={"ConflictException": returning(None)},
                            Name=name, GroupName=self._group, ScheduleExpression=f"at({when:%Y-%m-%dT%H:%M:%S})",
                            ScheduleExpressionTimezone="UTC", FlexibleTimeWindow={"Mode": "OFF"},
-                           ActionAfterCompletion="DELETE", Description="berth automatic retry", Target=target)
+                           ActionAfterCompletion="DELETE", Target=target,
+                           Description=DESCRIPTIONS.get(task.kind, "berth automatic retry"))
         if created is None:
             self._same_retry(name, task)
             return False

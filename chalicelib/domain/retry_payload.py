@@ -7,8 +7,11 @@ carry, so it must not change:
     {"kind": "ssm", "deployment_id": "d-...", "attempt": 2}
     {"kind": "codedeploy", "deployment_id": "d-ABC...", "attempt": 2}                (a remediation wait adds "wait": n)
     {"kind": "pipeline", "pipeline": "...", "stage": "...", "execution_id": "<uuid>", "attempt": 1}
+    {"kind": "look", "deployment_id": "d-...", "wave": 1, "phase": "BAKING", "at": 1795777260}
 
 `attempt` is the number of the attempt the schedule starts (SSM, CodeDeploy) or the stage's retry number (pipeline).
+A look is no retry: it refreshes a rollout in waves that waits in `phase` of `wave` (a bake, a halt) when nothing else
+would (services/looks.py); `at` is the moment it was asked for (epoch seconds), which names its schedule.
 Unknown keys are ignored, as they always were.
 """
 
@@ -19,10 +22,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
 
 from .errors import InvalidEvent
+from .retry import schedule_name
 
 UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 PIPELINE_NAME = r"^[A-Za-z0-9.@\-_]{1,100}$"
-KINDS = ("ssm", "codedeploy", "pipeline")
+KINDS = ("ssm", "codedeploy", "pipeline", "look")
+PHASE = r"^[A-Z_]{1,32}$"
 
 
 class _Task(BaseModel):
@@ -67,7 +72,23 @@ class PipelineStageRetry(_Task):
     attempt: int = Field(ge=1, le=100)
 
 
-RetryTask = Annotated[SsmRetry | CodeDeployRetry | PipelineStageRetry, Field(discriminator="kind")]
+class LookAgain(_Task):
+    """Refresh berth's deployment `deployment_id` if its rollout still waits in `phase` of `wave`."""
+
+    kind: Literal["look"] = "look"
+    deployment_id: str = Field(min_length=1, max_length=128)
+    wave: int = Field(ge=1, le=100000)
+    phase: str = Field(pattern=PHASE)
+    at: int = Field(ge=0)
+
+    def schedule_name(self) -> str:
+        """Deterministic: a second refresh asking for the same look finds its name taken (already scheduled)."""
+        return schedule_name(f"look-{self.deployment_id}-{self.phase.lower()}-{self.at}", self.wave)
+
+
+# The retries of a failure: each starts an attempt (or a stage's retry) numbered `attempt`.
+FailureRetry = SsmRetry | CodeDeployRetry | PipelineStageRetry
+RetryTask = Annotated[SsmRetry | CodeDeployRetry | PipelineStageRetry | LookAgain, Field(discriminator="kind")]
 
 
 class RetryPayload(RootModel[RetryTask]):
@@ -76,7 +97,7 @@ class RetryPayload(RootModel[RetryTask]):
     model_config = ConfigDict(frozen=True)
 
 
-def parse_retry_payload(payload: Any) -> SsmRetry | CodeDeployRetry | PipelineStageRetry:
+def parse_retry_payload(payload: Any) -> SsmRetry | CodeDeployRetry | PipelineStageRetry | LookAgain:
     """The task a schedule carries. InvalidEvent names every field that is missing or wrong."""
     if not isinstance(payload, dict):
         raise InvalidEvent("retry payload: the event is not a JSON object")

@@ -2,7 +2,8 @@
 
 With `rollout.canary` or `rollout.alarms` a deployment is sent in waves by instance id rather than as one command over
 the whole target: first the canary (the first N of the sorted instance ids), then the rest in waves of at most 50
-(SendCommand takes at most 50 InstanceIds), each with the spec's MaxConcurrency and MaxErrors. After the canary wave
+(SendCommand takes at most 50 InstanceIds), each with the spec's MaxConcurrency. `max_errors` is the deployment's
+budget: each wave's MaxErrors is what the waves before it left of it (wave_max_errors). After the canary wave
 comes its bake, after the last wave the final bake: nothing sleeps, each continuation reads the alarms and looks at the
 clock until the bake's seconds have passed since the wave passed. The phases (`Rollout.phase`) of an IN_PROGRESS
 deployment:
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -132,6 +133,28 @@ def bake_left(spec: RolloutSpec, rollout: Rollout, now: datetime) -> int:
     return max(0, int(bake_seconds(spec, rollout) - elapsed + 0.999))
 
 
+def error_budget(spec: RolloutSpec, rollout: Rollout) -> int:
+    """The deployment's error budget in instances: `max_errors` as a count, or as a percent of every instance of every
+    wave, rounded down."""
+    if spec.max_errors.endswith("%"):
+        return sum(len(wave) for wave in rollout.waves) * int(spec.max_errors[:-1]) // 100
+    return int(spec.max_errors)
+
+
+def wave_max_errors(spec: RolloutSpec, rollout: Rollout | None, attempts: Sequence[Attempt]) -> str:
+    """MaxErrors of the last attempt's command, and the budget its results are judged by.
+
+    For a wave: what is left of the deployment's error budget once the instances that failed in the waves before it
+    (which passed within the budget) are counted, so the budget is the deployment's, not each wave's. The wave that
+    fails more than is left halts the rollout. A plain attempt, and a rollback, keep the spec's `max_errors`."""
+    current = attempts[-1] if attempts else None
+    if rollout is None or current is None or current.wave is None:
+        return spec.max_errors
+    spent = sum(1 for attempt in attempts if attempt.wave is not None and attempt.wave < current.wave
+                for result in attempt.instances.values() if not result.succeeded)
+    return str(max(0, error_budget(spec, rollout) - spent))
+
+
 @dataclass(frozen=True)
 class AlarmState:
     """One alarm as DescribeAlarms reports it."""
@@ -174,3 +197,36 @@ def received_new_revision(attempts: Iterable[Attempt]) -> list[str]:
             if result is None or result.status not in NOT_STARTED:
                 received.add(instance_id)
     return sorted(received)
+
+
+# Looking again while nothing else will ------------------------------------------------------------------------------
+# A pipeline's rollout is refreshed by the job's continuations (every ~30 s). A rollout started through the REST API
+# has no job: SSM's command event refreshes it when a wave's command (or the rollback's) is over, but nothing comes
+# during a bake, nor while a cancelled wave winds down. For those phases berth schedules one EventBridge Scheduler
+# look (services/looks.py) at the moment returned here.
+# With alarms, a bake is looked at every minute: Scheduler's one-time schedules resolve to the minute (berth keeps
+# them at least 60 s ahead), and a CloudWatch alarm evaluates its metric over periods of a minute or more, so looking
+# more often would not halt a rollout sooner, while looking less often leaves a bad revision serving longer.
+LOOK_EVERY_SECONDS = 60
+
+
+def _next_minute(now: datetime) -> datetime:
+    """The first whole minute after `now`: every look of a phase falls on this grid (or on the bake's end), so two
+    refreshes within the same minute ask for the same look, and its schedule's name says so."""
+    return now.replace(second=0, microsecond=0) + timedelta(seconds=LOOK_EVERY_SECONDS)
+
+
+def next_look(spec: RolloutSpec, rollout: Rollout, now: datetime) -> datetime | None:
+    """When a rollout waiting in its phase must next be looked at, or None when an event will come on its own.
+
+    BAKING: the bake's end; with alarms, also every minute until then (the next whole minute), so an alarm during a
+    long bake halts it promptly. A bake already over (a late refresh) is looked at as soon as Scheduler can.
+    STOPPING: soon (the next whole minute): the cancelled command is over within moments, and SSM's event for it may
+    have come before the halt was saved. WAVE and ROLLING_BACK: None, SSM's command event comes when the command is
+    over. A phase added later joins here with its own moment."""
+    if rollout.phase == RolloutPhase.BAKING and rollout.baking_since is not None:
+        end = rollout.baking_since + timedelta(seconds=bake_seconds(spec, rollout))
+        return min(end, _next_minute(now)) if spec.alarms and end > now else end
+    if rollout.phase == RolloutPhase.STOPPING:
+        return _next_minute(now)
+    return None

@@ -18,6 +18,7 @@ from chalicelib.domain.progress import (
     assess,
     success_from_counts,
 )
+from chalicelib.domain.rollout import wave_max_errors
 
 # Failed instances whose full output (GetCommandInvocation) is fetched per refresh; the rest keep SSM's short cut.
 FULL_OUTPUT_FOR = 5
@@ -43,7 +44,7 @@ class CommandResults:
             if counted is not None:
                 return counted
         invocations = self._final_invocations(deployment, command_id, state)
-        max_errors = deployment.spec.rollout.max_errors
+        max_errors = wave_max_errors(deployment.spec.rollout, deployment.rollout, deployment.attempts)
         expected = self._expected_now(expected, invocations, state)
         progress = assess(expected, invocations, state.status, max_errors)
         if progress.phase == Phase.FAILED:

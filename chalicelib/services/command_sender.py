@@ -19,7 +19,8 @@ from chalicelib.domain.command import DeployCommand, build_shell_commands
 from chalicelib.domain.deployment import Attempt, Deployment, command_comment
 from chalicelib.domain.errors import AwsCallFailed, CallUnanswered, Conflict
 from chalicelib.domain.image_ref import parse_image_ref
-from chalicelib.domain.spec import InstancesSpec
+from chalicelib.domain.rollout import wave_max_errors
+from chalicelib.domain.spec import InstancesSpec, RolloutSpec
 from chalicelib.services.deployment_ends import DeploymentEnds
 from chalicelib.services.target_lock import UNSENT_AFTER, TargetLock, sent_commands
 
@@ -48,7 +49,7 @@ class CommandSender:
             ids=attempt.expected_instances)
         try:
             command_id = self._ssm.send_deploy_command(
-                targets, build_shell_commands(command, self._scripts), deployment.spec.rollout,
+                targets, build_shell_commands(command, self._scripts), _rollout_of(deployment),
                 comment=command_comment(deployment.deployment_id, attempt.number, attempt.sends))
         except CallUnanswered as exc:
             return self._unanswered(deployment, cause, exc)
@@ -115,3 +116,10 @@ class CommandSender:
         # The index first: SSM's status events find the deployment by it, even if the save below fails.
         self._store.index_command(command_id, deployment.deployment_id, int((now + timedelta(days=7)).timestamp()))
         return self._store.save_deployment(transitions.command_sent(deployment, command_id, cause, now))
+
+
+def _rollout_of(deployment: Deployment) -> RolloutSpec:
+    """The spec's rollout, with a wave's MaxErrors: what is left of the deployment's error budget."""
+    rollout = deployment.spec.rollout
+    max_errors = wave_max_errors(rollout, deployment.rollout, deployment.attempts)
+    return rollout if max_errors == rollout.max_errors else rollout.model_copy(update={"max_errors": max_errors})

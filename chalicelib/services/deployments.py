@@ -27,12 +27,14 @@ from chalicelib.domain.deployment import Decision, Deployment, DeploymentStatus,
 from chalicelib.domain.errors import AwsCallFailed, Conflict, InvalidRevision
 from chalicelib.domain.image_ref import parse_image_ref
 from chalicelib.domain.progress import Phase, Progress, progress_while_running
+from chalicelib.domain.retry_payload import LookAgain
 from chalicelib.domain.spec import ONE_COMMAND_TRIGGERS, TargetSpec, Trigger
 from chalicelib.observability import Telemetry
 from chalicelib.services.attempt_retries import AttemptRetries
 from chalicelib.services.command_results import CommandResults
 from chalicelib.services.command_sender import CommandSender
 from chalicelib.services.deployment_ends import DeploymentEnds
+from chalicelib.services.looks import Looks
 from chalicelib.services.retries import Retrier
 from chalicelib.services.rollout import RolloutService
 from chalicelib.services.target_lock import UNSENT_AFTER, TargetLock
@@ -56,7 +58,8 @@ class DeploymentService:
     def __init__(self, store: DeploymentStore, ssm: SsmGateway, instances: InstanceDirectory,
                  registry: ImageRegistry, scripts: dict[str, str], clock: Callable[[], datetime],
                  new_id: Callable[[], str], lock_slack_seconds: int = 900, retries: Retrier | None = None,
-                 telemetry: Telemetry | None = None, waves: RolloutService | None = None) -> None:
+                 telemetry: Telemetry | None = None, waves: RolloutService | None = None,
+                 looks: Looks | None = None) -> None:
         self._store = store
         self._ssm = ssm
         self._instances = instances
@@ -72,6 +75,7 @@ class DeploymentService:
         # A rollout in waves (rollout.canary or rollout.alarms) is carried out by services/rollout.py, at the hooks
         # marked "waves" below; without it a spec that asks for one is refused.
         self._waves = waves.bound_to(self) if waves is not None else None
+        self._looks = looks
 
     def resolve_revision(self, spec: TargetSpec, image: str) -> Revision:
         """Validate the image against the spec and pin it to a digest where the registry can say."""
@@ -144,9 +148,16 @@ class DeploymentService:
                                   "deployment service was built without")
         return self._waves
 
-    def follow(self, deployment_id: str, accept: Callable[[Deployment], None] | None = None) -> Followed:
+    def follow(self, deployment_id: str, accept: Callable[[Deployment], None] | None = None,
+               look: LookAgain | None = None) -> Followed:
         """Refresh a deployment from SSM and settle it when its command is over. `accept` may refuse the record
-        (raising) before anything is done with it."""
+        (raising) before anything is done with it. `look`: the scheduled look this refresh carries out, if any."""
+        followed = self._follow(deployment_id, accept)
+        if self._looks is not None:  # a REST rollout waiting where no event comes is looked at again (services/looks)
+            self._looks.after_refresh(followed.deployment, look)
+        return followed
+
+    def _follow(self, deployment_id: str, accept: Callable[[Deployment], None] | None) -> Followed:
         deployment = self._store.get_deployment(deployment_id)
         if accept is not None:
             accept(deployment)

@@ -32,7 +32,7 @@ from chalicelib.domain.retry import (
     decide_retry,
     schedule_name,
 )
-from chalicelib.domain.retry_payload import RetryTask
+from chalicelib.domain.retry_payload import FailureRetry, RetryTask
 from chalicelib.domain.spec import RetrySpec
 from chalicelib.observability import Telemetry
 
@@ -61,7 +61,7 @@ class RetryCase(ABC, Generic[T]):
         return None
 
     @abstractmethod
-    def task(self, retry: Retry) -> RetryTask:
+    def task(self, retry: Retry) -> FailureRetry:
         """The payload the schedule hands the retry_deployment Lambda."""
 
     @abstractmethod

@@ -1,11 +1,14 @@
 """The retry_deployment Lambda: what an EventBridge Scheduler one-time schedule invokes, with the retry's payload
-(parsed at the edge into one task per kind, chalicelib.domain.retry_payload). Each kind's service carries it out."""
+(parsed at the edge into one task per kind, chalicelib.domain.retry_payload). Each kind's service carries it out; a
+look at a waiting rollout (services/looks.py) is a refresh of the deployment."""
 
 from __future__ import annotations
 
-from chalicelib.domain.retry_payload import CodeDeployRetry, PipelineStageRetry, SsmRetry
+from chalicelib.domain.errors import DeploymentNotFound
+from chalicelib.domain.retry_payload import CodeDeployRetry, LookAgain, PipelineStageRetry, SsmRetry
 from chalicelib.services.codedeploy_retries import CodeDeployRetrier
 from chalicelib.services.deployments import DeploymentService
+from chalicelib.services.looks import LookNotDue, Looks
 from chalicelib.services.outcome import Outcome
 from chalicelib.services.pipeline_action_failed import PipelineRetrier
 
@@ -17,7 +20,9 @@ class RetryRunner:
         self._codedeploy = codedeploy
         self._pipelines = pipelines
 
-    def run(self, task: SsmRetry | CodeDeployRetry | PipelineStageRetry) -> Outcome:
+    def run(self, task: SsmRetry | CodeDeployRetry | PipelineStageRetry | LookAgain) -> Outcome:
+        if isinstance(task, LookAgain):
+            return self._look(task)
         if isinstance(task, CodeDeployRetry):
             return self._codedeploy.retry(task)
         if isinstance(task, PipelineStageRetry):
@@ -26,3 +31,11 @@ class RetryRunner:
         if deployment is None:
             return Outcome("duplicate", "the retry was carried out already or is no longer due")
         return Outcome("retried", f"deployment {deployment.deployment_id} attempt {task.attempt} sent")
+
+    def _look(self, task: LookAgain) -> Outcome:
+        try:
+            deployment = self._deployments.follow(task.deployment_id, Looks.accept(task), look=task).deployment
+        except (LookNotDue, DeploymentNotFound) as exc:
+            return Outcome("ignored", exc.message)
+        label = f", {deployment.rollout.label()}" if deployment.rollout is not None else ""
+        return Outcome("looked", f"deployment {deployment.deployment_id} is {deployment.status.value}{label}")

@@ -102,6 +102,8 @@ def test_canary_then_the_rest_then_the_final_bake_succeeds(aws: World, fleet: tu
     assert (deployment.history[-1].at - passed[-1]).total_seconds() >= 60
     assert (deployment.attempts[1].started_at - passed[0]).total_seconds() >= 120
     assert lock_of() is None
+    # The job's continuations refreshed it: no Scheduler look was needed (services/looks.py is for REST rollouts).
+    assert aws.client("scheduler").list_schedules()["Schedules"] == []
 
 
 def test_an_alarm_during_the_bake_rolls_the_canary_back(aws: World, fleet: tuple[list[str], Clock]) -> None:

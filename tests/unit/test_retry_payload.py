@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from chalicelib.domain.errors import InvalidEvent
 from chalicelib.domain.retry_payload import (
     CodeDeployRetry,
+    LookAgain,
     PipelineStageRetry,
     RetryPayload,
     SsmRetry,
@@ -67,8 +68,12 @@ def test_the_union_model_holds_the_task() -> None:
     ({"kind": "pipeline", "pipeline": "p", "stage": "Prod", "attempt": 1}, "execution_id (Field required)"),
     ({"kind": "pipeline", "pipeline": "p q", "stage": "Prod", "execution_id": EXECUTION, "attempt": 1},
      "pipeline (String should match pattern"),
-    ({"kind": "reboot", "attempt": 1}, "retry payload is malformed at: kind (one of ssm, codedeploy, pipeline)"),
-    ({"deployment_id": "d-X", "attempt": 1}, "retry payload is malformed at: kind (one of ssm, codedeploy, pipeline)"),
+    ({"kind": "reboot", "attempt": 1}, "retry payload is malformed at: kind (one of ssm, codedeploy, pipeline, look)"),
+    ({"deployment_id": "d-X", "attempt": 1},
+     "retry payload is malformed at: kind (one of ssm, codedeploy, pipeline, look)"),
+    ({"kind": "look", "deployment_id": "d-X", "wave": 1, "phase": "baking", "at": 1},
+     "phase (String should match pattern"),
+    ({"kind": "look", "deployment_id": "d-X", "wave": 0, "phase": "BAKING", "at": 1}, "wave (Input should be greater"),
     (["ssm"], "retry payload: the event is not a JSON object"),
 ])
 def test_a_malformed_payload_names_the_field(payload: Any, named: str) -> None:
@@ -85,6 +90,26 @@ def test_a_malformed_payload_names_the_field(payload: Any, named: str) -> None:
     st.builds(PipelineStageRetry, pipeline=st.from_regex(r"[A-Za-z0-9.@_-]{1,100}", fullmatch=True),
               stage=st.from_regex(r"[A-Za-z0-9.@_-]{1,100}", fullmatch=True), execution_id=st.uuids().map(str),
               attempt=st.integers(1, 100)),
+    st.builds(LookAgain, deployment_id=st.from_regex(r"d-[0-9a-f]{1,40}", fullmatch=True),
+              wave=st.integers(1, 100000), phase=st.sampled_from(["BAKING", "STOPPING", "DRAINING"]),
+              at=st.integers(0, 2**40)),
 ))
 def test_every_task_round_trips_through_its_wire_json(task: Any) -> None:
     assert parse_retry_payload(json.loads(json.dumps(task.wire()))) == task
+
+
+LOOK = LookAgain(deployment_id="d-20261127101500-1a2b3c4d", wave=1, phase="BAKING", at=1795773600)
+
+
+def test_a_look_is_written_with_its_wave_phase_and_moment() -> None:
+    assert json.dumps(LOOK.wire()) == ('{"kind": "look", "deployment_id": "d-20261127101500-1a2b3c4d", "wave": 1, '
+                                       '"phase": "BAKING", "at": 1795773600}')
+
+
+def test_a_looks_schedule_is_named_by_its_deployment_wave_phase_and_moment() -> None:
+    name = LOOK.schedule_name()
+    assert name.startswith("berth-retry-look-d-20261127101500-1a2b3c4d-")   # the IAM policy's schedule/berth-retry-*
+    assert len(name) <= 64 and name == LookAgain.model_validate(LOOK.wire()).schedule_name()
+    others = [LOOK.model_copy(update=change) for change in ({"wave": 2}, {"phase": "STOPPING"}, {"at": 1795773660},
+                                                            {"deployment_id": "d-20261127101500-1a2b3c4e"})]
+    assert len({name, *(other.schedule_name() for other in others)}) == 5
