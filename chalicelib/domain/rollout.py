@@ -222,11 +222,12 @@ def next_look(spec: RolloutSpec, rollout: Rollout, now: datetime) -> datetime | 
     BAKING: the bake's end; with alarms, also every minute until then (the next whole minute), so an alarm during a
     long bake halts it promptly. A bake already over (a late refresh) is looked at as soon as Scheduler can.
     STOPPING: soon (the next whole minute): the cancelled command is over within moments, and SSM's event for it may
-    have come before the halt was saved. WAVE and ROLLING_BACK: None, SSM's command event comes when the command is
-    over. A phase added later joins here with its own moment."""
+    have come before the halt was saved. DRAINING and REGISTERING: the next whole minute, for as long as they last:
+    no event says a target finished draining or became healthy. WAVE and ROLLING_BACK: None, SSM's command event comes
+    when the command is over. A phase added later joins here with its own moment."""
     if rollout.phase == RolloutPhase.BAKING and rollout.baking_since is not None:
         end = rollout.baking_since + timedelta(seconds=bake_seconds(spec, rollout))
         return min(end, _next_minute(now)) if spec.alarms and end > now else end
-    if rollout.phase == RolloutPhase.STOPPING:
+    if rollout.phase in (RolloutPhase.STOPPING, RolloutPhase.DRAINING, RolloutPhase.REGISTERING):
         return _next_minute(now)
     return None

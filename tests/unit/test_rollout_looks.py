@@ -52,3 +52,11 @@ def test_a_command_out_needs_no_look_ssms_event_comes(phase: RolloutPhase) -> No
 
 def test_a_bake_with_no_start_recorded_needs_no_look() -> None:
     assert next_look(WATCHED, Rollout(waves=WAVES, phase=RolloutPhase.BAKING), T0) is None
+
+
+@pytest.mark.parametrize("phase", [RolloutPhase.DRAINING, RolloutPhase.REGISTERING])
+def test_a_batch_out_of_or_back_in_its_target_groups_is_looked_at_every_minute(phase: RolloutPhase) -> None:
+    # No event says a target has drained or become healthy: each minute's look reads the target health once.
+    waiting = Rollout(waves=WAVES, phase=phase)
+    assert next_look(CANARY, waiting, T0) == datetime(2026, 11, 27, 10, 1, tzinfo=UTC)
+    assert next_look(CANARY, waiting, T0 + timedelta(seconds=30)) == datetime(2026, 11, 27, 10, 2, tzinfo=UTC)
