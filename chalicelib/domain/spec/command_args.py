@@ -1,8 +1,8 @@
 """The spec as start_container.sh's arguments, and what they weigh in the SSM command that carries them.
 
-SSM refuses a document over 64 KB (MaxDocumentSizeExceeded) and berth's scripts take about 28 KB of it: the container's
-env and run options share 32 KB (container.py), measured here as SendCommand carries them (a value of quotes or
-control characters takes several bytes a character there).
+SSM refuses a document over 64 KB (MaxDocumentSizeExceeded) and berth's scripts take about 31 KB of it: the
+container's env, the run options and the secrets' ARNs share 28 KB (container.py), measured here as SendCommand carries
+them (a value of quotes or control characters takes several bytes a character there).
 """
 
 from __future__ import annotations
