@@ -1050,10 +1050,11 @@ validate_secrets() {
 }
 
 # secret_unreadable WHAT ARN WHY: fails with SECRET_UNREADABLE naming the secret, never its value.
+# The names come last: berth's failure message keeps the end of the output.
 secret_unreadable() {
-    fail "$EXIT_SECRET_UNREADABLE" SECRET_UNREADABLE "could not read $1 ($2): $3. Nothing was changed: container" \
-        "$name was not touched. The instance profile needs secretsmanager:GetSecretValue or ssm:GetParameter on it," \
-        "and kms:Decrypt on its key when that is a customer managed key"
+    fail "$EXIT_SECRET_UNREADABLE" SECRET_UNREADABLE "$3. The instance profile needs secretsmanager:GetSecretValue" \
+        "or ssm:GetParameter on it (and kms:Decrypt on a customer managed key). Container $name was not touched." \
+        "Could not read $2 for $1"
 }
 
 # make_secrets_dir: a private directory for the env file, in a tmpfs (/run, else /dev/shm) so nothing reaches disk.
