@@ -5,6 +5,7 @@
 #            [--health-path PATH] [--health-port PORT] [--health-cmd ARG]... [--health-timeout SECS]
 #            [--health-interval SECS] [--stop-timeout SECS] [--drain-timeout SECS] [--ecr-login REGION]
 #            [--proxy-image REF@sha256:...] [--allow-mutable-tags] [RUN OPTIONS] [--config FILE]
+#            [--secret NAME=ARN]... [--registry-credentials ARN]
 #
 # Run options (how the container runs; berth's spec checks them too, and this script checks them again):
 #   --cmd ARG... --entrypoint ARG...   one flag per argument: `--entrypoint=FIRST IMAGE REST... CMD...`
@@ -35,14 +36,23 @@
 # `berth-digest: <repo@sha256:...>` and `berth-result: ok`; a failure prints `berth-error: <code> <NAME>` and a
 # message on stderr. The old image is kept, so a rollback needs no pull.
 #
+# Secrets by reference: --secret NAME=ARN names a Secrets Manager secret (ARN:JSON_KEY:: for one key of a JSON secret)
+# or an SSM parameter. After the pull, before anything stops, the script reads each with the instance profile (the
+# aws CLI) into an env file readable by root alone, in a private directory under /run (a tmpfs; BERTH_SECRETS_DIR
+# overrides), hands it to `docker run --env-file` and removes it as soon as the container is created, and on every
+# exit. No value is printed, passed as an argument or kept. --registry-credentials ARN names a Secrets Manager
+# secret of {"username", "password"}: `docker login --password-stdin` to the image's registry before the pull,
+# logout after. A secret that cannot be read exits 25 naming its variable and ARN; the old container keeps serving.
+# A service with secrets swaps on every deploy (a rotated value arrives); the fingerprint holds ARNs, never values.
+#
 # Images must be pinned: `latest` or no tag is refused unless --allow-mutable-tags (ALLOW_MUTABLE_TAGS=true).
 # --config FILE reads a deploy.env: KEY=VALUE lines with IMAGE, CONTAINER_NAME, PORTS (space separated),
 # HEALTH_PATH, HEALTH_PORT, HEALTH_TIMEOUT, HEALTH_INTERVAL, STOP_TIMEOUT, DRAIN_TIMEOUT, ECR_LOGIN_REGION,
 # PROXY_IMAGE, ALLOW_MUTABLE_TAGS and ENV_<NAME> for container environment variables, and the run options as
 # COMMAND_ARG, ENTRYPOINT_ARG, HEALTH_CMD_ARG, VOLUME, LOG_OPT, LABEL, ULIMIT, EXTRA_HOST, DEVICE, CAP_ADD (one
 # line each, repeated), USER, WORKDIR, MEMORY, MEMORY_RESERVATION, CPUS, LOG_DRIVER, NETWORK, RESTART, PID, and
-# READ_ONLY, INIT, PRIVILEGED (true or false). The file is parsed, never sourced: values are taken verbatim (one
-# pair of surrounding quotes is dropped). Options apply in order.
+# READ_ONLY, INIT, PRIVILEGED (true or false); SECRET_<NAME>=ARN and REGISTRY_CREDENTIALS=ARN. The file is
+# parsed, never sourced: values are taken verbatim (one pair of surrounding quotes is dropped). Options apply in order.
 #
 # Self-contained: berth ships this file alone to instances through SSM. stop_container.sh and
 # validate_service.sh source it for its functions; sourced, it defines them and runs nothing.
@@ -58,6 +68,7 @@
 #   10  DOCKER_UNAVAILABLE  docker is not installed or its daemon does not answer
 #   20  REGISTRY_LOGIN_FAILED  registry login failed
 #   21  PULL_FAILED  image pull failed; the running container was not touched
+#   25  SECRET_UNREADABLE  a secret could not be read; the running container was not touched
 #   30  START_FAILED  the new container failed to start; the previous one is serving
 #   31  PROXY_FAILED  the local proxy could not be started or switched; the previous container is serving
 #   40  HEALTH_FAILED_RESTORED  health check failed; the previous container is serving
@@ -68,6 +79,7 @@ readonly EXIT_USAGE=2
 readonly EXIT_DOCKER_UNAVAILABLE=10
 readonly EXIT_REGISTRY_LOGIN_FAILED=20
 readonly EXIT_PULL_FAILED=21
+readonly EXIT_SECRET_UNREADABLE=25
 readonly EXIT_START_FAILED=30
 readonly EXIT_PROXY_FAILED=31
 readonly EXIT_HEALTH_FAILED_RESTORED=40
@@ -396,7 +408,7 @@ Usage: start_container.sh --image REF --name NAME [--port HOST:CONTAINER[/udp]].
            [--memory SIZE] [--memory-reservation SIZE] [--cpus N] [--log-driver DRIVER] [--log-opt KEY=VALUE]...
            [--label KEY=VALUE]... [--network NAME] [--restart POLICY] [--ulimit NAME=SOFT:HARD]...
            [--add-host HOST:IP]... [--read-only] [--init] [--privileged] [--device PATH]... [--cap-add CAP]...
-           [--pid host]
+           [--pid host] [--secret NAME=ARN]... [--registry-credentials ARN]
 USAGE
 }
 
@@ -734,6 +746,11 @@ apply_config_file() {
                 [[ "$key" =~ ^ENV_[A-Za-z_][A-Za-z0-9_]*$ ]] || usage_error "$file: bad env key $key"
                 add_env_pair "${key#ENV_}=${value}"
                 ;;
+            SECRET_*)
+                [[ "$key" =~ ^SECRET_[A-Za-z_][A-Za-z0-9_]*$ ]] || usage_error "$file: bad secret key $key"
+                add_secret_pair "${key#SECRET_}=${value}"
+                ;;
+            REGISTRY_CREDENTIALS) registry_credentials="$value" ;;
             READ_ONLY | INIT | PRIVILEGED) set_run_switch "$(config_flag "$key")" "$value" ;;
             COMMAND_ARG | ENTRYPOINT_ARG | HEALTH_CMD_ARG | USER | WORKDIR | VOLUME | MEMORY | MEMORY_RESERVATION | \
                 CPUS | LOG_DRIVER | LOG_OPT | LABEL | NETWORK | RESTART | ULIMIT | EXTRA_HOST | DEVICE | CAP_ADD | PID)
@@ -741,7 +758,8 @@ apply_config_file() {
                 ;;
             *) usage_error "$file: unknown key $key (expected IMAGE, CONTAINER_NAME, PORTS, HEALTH_PATH," \
                 "HEALTH_PORT, HEALTH_TIMEOUT, HEALTH_INTERVAL, STOP_TIMEOUT, DRAIN_TIMEOUT, ECR_LOGIN_REGION," \
-                "PROXY_IMAGE, ALLOW_MUTABLE_TAGS, ENV_<NAME> or a run option: see the header)" ;;
+                "PROXY_IMAGE, ALLOW_MUTABLE_TAGS, ENV_<NAME>, SECRET_<NAME>, REGISTRY_CREDENTIALS or a run" \
+                "option: see the header)" ;;
         esac
     done
 }
@@ -769,7 +787,7 @@ parse_args() {
                 --health-interval | --stop-timeout | --drain-timeout | --ecr-login | --proxy-image | --config | \
                 --cmd | --entrypoint | --health-cmd | --user | --workdir | --volume | --memory | \
                 --memory-reservation | --cpus | --log-driver | --log-opt | --label | --network | --restart | \
-                --ulimit | --add-host | --device | --cap-add | --pid)
+                --ulimit | --add-host | --device | --cap-add | --pid | --secret | --registry-credentials)
                 (($# >= 2)) || usage_error "$option needs a value"
                 ;;
             *) usage_error "unknown argument: $option (see --help)" ;;
@@ -797,6 +815,8 @@ parse_args() {
             --ecr-login) ecr_region="$2" ;;
             --proxy-image) proxy_image="$2" ;;
             --config) apply_config_file "$2" ;;
+            --secret) add_secret_pair "$2" ;;
+            --registry-credentials) registry_credentials="$2" ;;
             *) set_run_option "$option" "$2" ;;
         esac
         shift 2
@@ -841,6 +861,7 @@ validate_settings() {
     fi
     [[ "$state_dir" == /* ]] || usage_error "BERTH_STATE_DIR '$state_dir' must be an absolute path"
     validate_run_options
+    validate_secrets
     classify_ports
 }
 
@@ -976,7 +997,193 @@ settings_fingerprint() {
         if ((${#container_args[@]} > 0)); then
             printf 'arg %s\0' ${container_args[@]+"${container_args[@]}"}
         fi
+        # The references, never the values (the fingerprint is a label anyone who runs docker can read).
+        if ((${#secret_pairs[@]} > 0)); then
+            printf 'secret %s\n' ${secret_pairs[@]+"${secret_pairs[@]}"}
+        fi
     } | sha256sum | cut -c 1-64
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# Secrets by reference: read on this host with the instance profile, handed over in a file only root can read.
+# A value lives in a variable of this script, a pipe and that file; never in an argument, the output or a label.
+# ---------------------------------------------------------------------------------------------------------
+
+secret_pairs=()
+registry_credentials=""
+secrets_dir=""
+secrets_file=""
+registry_logged_in="false"
+readonly MAX_SECRETS=50
+readonly ARN_HEAD='arn:aws(-[a-z]+)*:'
+readonly ARN_PLACE='[a-z]{2}(-[a-z]+)+-[0-9]{1,2}:[0-9]{12}'
+readonly SECRETS_MANAGER_ARN="${ARN_HEAD}secretsmanager:${ARN_PLACE}:secret:[A-Za-z0-9/_+=.@-]{1,512}"
+readonly SSM_PARAMETER_ARN="${ARN_HEAD}ssm:${ARN_PLACE}:parameter(/[A-Za-z0-9_.-]{1,1011})+"
+readonly SECRET_ARN="^(${SECRETS_MANAGER_ARN}(:[A-Za-z0-9_.@-]{1,256}::)?|${SSM_PARAMETER_ARN})$"
+
+add_secret_pair() {
+    local pair="$1" key="${1%%=*}" kept=() existing
+    for existing in ${secret_pairs[@]+"${secret_pairs[@]}"}; do
+        if [[ "${existing%%=*}" != "$key" ]]; then
+            kept+=("$existing")
+        fi
+    done
+    secret_pairs=(${kept[@]+"${kept[@]}"} "$pair")
+}
+
+validate_secrets() {
+    local pair env_pair
+    ((${#secret_pairs[@]} <= MAX_SECRETS)) || usage_error "at most $MAX_SECRETS --secret, not ${#secret_pairs[@]}"
+    for pair in ${secret_pairs[@]+"${secret_pairs[@]}"}; do
+        [[ "$pair" =~ ^[A-Za-z_][A-Za-z0-9_]{0,127}= && ${#pair} -le 2200 && "${pair#*=}" =~ $SECRET_ARN ]] ||
+            usage_error "--secret needs NAME=ARN with NAME a shell identifier and ARN a Secrets Manager secret" \
+                "(ARN:JSON_KEY:: for one key) or an SSM parameter"
+        for env_pair in ${env_pairs[@]+"${env_pairs[@]}"}; do
+            [[ "${env_pair%%=*}" != "${pair%%=*}" ]] ||
+                usage_error "${pair%%=*} is both an --env and a --secret: give each variable one source"
+        done
+    done
+    if [[ -n "$registry_credentials" ]] && ! [[ ${#registry_credentials} -le 2048 &&
+        "$registry_credentials" =~ ^${SECRETS_MANAGER_ARN}$ ]]; then
+        usage_error "--registry-credentials needs the ARN of a whole Secrets Manager secret"
+    fi
+}
+
+# secret_unreadable WHAT ARN WHY: fails with SECRET_UNREADABLE naming the secret, never its value.
+# The names come last: berth's failure message keeps the end of the output.
+secret_unreadable() {
+    fail "$EXIT_SECRET_UNREADABLE" SECRET_UNREADABLE "$3. The instance profile needs secretsmanager:GetSecretValue" \
+        "or ssm:GetParameter on it (and kms:Decrypt on a customer managed key). Container $name was not touched." \
+        "Could not read $2 for $1"
+}
+
+# make_secrets_dir: a private directory for the env file, in a tmpfs (/run, else /dev/shm) so nothing reaches disk.
+make_secrets_dir() {
+    local base="${BERTH_SECRETS_DIR:-}" each
+    [[ -z "$secrets_dir" ]] || return 0
+    if [[ -z "$base" ]]; then
+        for each in /run /dev/shm "${TMPDIR:-/tmp}"; do
+            if [[ -d "$each" && -w "$each" ]]; then
+                base="$each"
+                break
+            fi
+        done
+    fi
+    # Removed on every way out: on_exit runs for an error, a signal and a normal end alike.
+    trap on_exit EXIT
+    trap 'exit 143' TERM
+    trap 'exit 130' INT
+    secrets_dir="$(umask 077 && mktemp -d "${base}/berth-secrets.XXXXXX")" ||
+        fail "$EXIT_SECRET_UNREADABLE" SECRET_UNREADABLE "could not make a private directory in $base for the" \
+            "secrets; container $name was not touched"
+}
+
+remove_secrets() {
+    [[ -n "$secrets_dir" ]] || return 0
+    rm -rf -- "$secrets_dir"
+    secrets_dir=""
+    secrets_file=""
+}
+
+# json_field KEY: the string (or number) under KEY of the JSON object on stdin; status 1 and no output otherwise.
+json_field() {
+    if command -v python3 >/dev/null 2>&1; then
+        python3 -c 'import json, sys
+try:
+    value = json.load(sys.stdin)[sys.argv[1]]
+except Exception:
+    sys.exit(1)
+if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+    sys.exit(1)
+sys.stdout.write(value if isinstance(value, str) else json.dumps(value))' "$1" 2>/dev/null
+    elif command -v jq >/dev/null 2>&1; then
+        jq -ej --arg key "$1" '.[$key] | if type == "string" or type == "number" then tostring else error end' \
+            2>/dev/null
+    else
+        printf 'neither python3 nor jq is installed to read a JSON secret\n' >&2
+        return 1
+    fi
+}
+
+# secret_value ARN: the value on stdout (no trailing newline kept); the CLI's error in $secrets_dir/error.
+secret_value() {
+    local arn="$1" region id key="" secret
+    region="${arn#*:*:*:}"
+    region="${region%%:*}"
+    if [[ "$arn" == arn:*:ssm:* ]]; then
+        AWS_PAGER="" aws ssm get-parameter --region "$region" --name "$arn" --with-decryption \
+            --query Parameter.Value --output text 2>"$secrets_dir/error"
+        return
+    fi
+    id="$arn"
+    if [[ "$arn" =~ ^(.*:secret:[^:]+):([^:]+)::$ ]]; then
+        id="${BASH_REMATCH[1]}" key="${BASH_REMATCH[2]}"
+    fi
+    secret="$(AWS_PAGER="" aws secretsmanager get-secret-value --region "$region" --secret-id "$id" \
+        --query SecretString --output text 2>"$secrets_dir/error")" || return 1
+    if [[ -z "$key" ]]; then
+        printf '%s\n' "$secret"
+    elif ! printf '%s' "$secret" | json_field "$key" 2>>"$secrets_dir/error"; then
+        printf 'the secret is not a JSON object with a text value under the key %s\n' "$key" >>"$secrets_dir/error"
+        return 1
+    fi
+}
+
+# read_secret WHAT ARN: sets `secret` to the value, or fails with SECRET_UNREADABLE.
+read_secret() {
+    local why
+    command -v aws >/dev/null 2>&1 || secret_unreadable "$1" "$2" "the aws CLI is not installed"
+    make_secrets_dir
+    if ! secret="$(secret_value "$2")"; then
+        why="$(tail -n 2 "$secrets_dir/error" 2>/dev/null | tr -s '\r\n' '  ')"
+        secret_unreadable "$1" "$2" "${why:-the aws CLI failed}"
+    fi
+}
+
+# fetch_secrets: every --secret into the env file that `docker run --env-file` reads. Before anything stops.
+fetch_secrets() {
+    local pair secret=""
+    ((${#secret_pairs[@]} > 0)) || return 0
+    step secrets
+    make_secrets_dir
+    secrets_file="${secrets_dir}/env"
+    (umask 077 && : >"$secrets_file")
+    for pair in ${secret_pairs[@]+"${secret_pairs[@]}"}; do
+        read_secret "the secret ${pair%%=*}" "${pair#*=}"
+        # An env file holds one variable a line; Docker reads the rest of the line verbatim.
+        [[ "$secret" != *[$'\n\r']* ]] || secret_unreadable "the secret ${pair%%=*}" "${pair#*=}" \
+            "its value holds a line break, which an environment variable file cannot carry"
+        printf '%s=%s\n' "${pair%%=*}" "$secret" >>"$secrets_file"
+    done
+    secret=""
+    log "read ${#secret_pairs[@]} secret(s) for $name"
+}
+
+# login_with_credentials: `docker login` to the image's registry with the --registry-credentials secret.
+login_with_credentials() {
+    local host secret="" username password
+    host="$(registry_host "$image")"
+    step login
+    read_secret "the registry credentials" "$registry_credentials"
+    if ! username="$(printf '%s' "$secret" | json_field username)" ||
+        ! password="$(printf '%s' "$secret" | json_field password)"; then
+        secret_unreadable "the registry credentials" "$registry_credentials" \
+            "the secret must be JSON with the text keys username and password"
+    fi
+    secret=""
+    registry_logged_in="true"
+    if ! printf '%s' "$password" | dk login "--username=$username" --password-stdin ${host:+"$host"} >/dev/null; then
+        fail "$EXIT_REGISTRY_LOGIN_FAILED" REGISTRY_LOGIN_FAILED "could not log in to ${host:-Docker Hub} with the" \
+            "credentials in $registry_credentials; container $name was not touched"
+    fi
+}
+
+registry_logout() {
+    local host
+    [[ "$registry_logged_in" == true ]] || return 0
+    registry_logged_in="false"
+    host="$(registry_host "$image")"
+    dk logout ${host:+"$host"} >/dev/null 2>&1 || true
 }
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1213,6 +1420,8 @@ recover_interrupted() {
 
 # NAME already runs this image with these settings, the proxy routes to it, and it is healthy.
 already_current() {
+    # A secret's value may have changed since the last deploy, and berth keeps no trace of values to compare.
+    ((${#secret_pairs[@]} == 0)) || return 1
     container_running "$name" && [[ "$(label_of "$name" "$LABEL_SETTINGS")" == "$settings_hash" ]] || return 1
     if [[ "$mode" == proxied ]]; then
         proxy_is_current && routes_to "$proxy" "$name" || return 1
@@ -1266,13 +1475,18 @@ start_candidate() {
     for pair in ${env_pairs[@]+"${env_pairs[@]}"}; do
         run_args+=(-e "$pair")
     done
+    if [[ -n "$secrets_file" ]]; then
+        run_args+=("--env-file=$secrets_file")
+    fi
     # Options end at the image: what follows it is the container's own argv, whatever it looks like.
     run_args+=(${run_options[@]+"${run_options[@]}"} "$image" ${container_args[@]+"${container_args[@]}"})
     step start
     swap_state="candidate"
     if dk "${run_args[@]}" >/dev/null; then
+        remove_secrets
         return 0
     fi
+    remove_secrets
     log "docker run failed for $image"
     container_exists "$candidate" && show_logs "$candidate"
     give_up "$EXIT_START_FAILED" START_FAILED "the new container did not start (see above)"
@@ -1450,6 +1664,8 @@ finish() {
 
 on_exit() {
     local code=$?
+    remove_secrets
+    registry_logout
     case "$swap_state" in
         candidate | switching | old-stopped)
             printf 'error: interrupted during the swap (exit %s); undoing it\n' "$code" >&2
@@ -1474,7 +1690,12 @@ main() {
     if [[ -n "$ecr_region" ]]; then
         login_registry
     fi
+    if [[ -n "$registry_credentials" ]]; then
+        login_with_credentials
+    fi
     pull_images
+    registry_logout
+    fetch_secrets
     acquire_lock
     settings_hash="$(settings_fingerprint)"
     recover_interrupted

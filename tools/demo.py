@@ -29,11 +29,14 @@ from typing import Any
 
 STAGE = "local"
 TAGS = {"app": "web", "env": "demo", "berth:managed": "true"}
+DB_LOGIN_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:web/db-AbCdEf:password::"
 SPEC: dict[str, Any] = {
     "target": "web-demo",
     "instances": {"tags": TAGS},
-    # How a real service runs: its command, a data volume, memory and CPU limits, a log driver with rotation.
+    # How a real service runs: its command, a data volume, memory and CPU limits, a log driver with rotation, and a
+    # secret by reference (the instance reads it with its own instance profile; berth sees only the ARN).
     "container": {"name": "web", "ports": ["5000:5000"], "env": {"APP_MODE": "production"},
+                  "secrets": {"DB_PASSWORD": DB_LOGIN_ARN},
                   "command": ["gunicorn", "--bind", "0.0.0.0:5000", "--workers", "2", "app:wsgi"],
                   "volumes": ["/srv/web/uploads:/app/uploads", "/etc/localtime:/etc/localtime:ro"],
                   "memory": "512m", "memory_reservation": "256m", "cpus": 0.5,
@@ -124,6 +127,9 @@ class Demo:
         say("\n== 1. pipeline run: CodePipeline invokes pipeline_job, then follows its continuation tokens")
         first = self.pipeline_run(self.v1)
         steps[0].got = first
+        sent = "\n".join(self.boto["ssm"].list_commands()["Commands"][-1]["Parameters"]["commands"])
+        by_reference = f"--secret DB_PASSWORD={DB_LOGIN_ARN}" in sent
+        say(f"   the command names DB_PASSWORD by its ARN alone: {by_reference}")
 
         say("\n== 2. transient failure: one instance cannot reach the registry on the first attempt")
         self.control.set_outcome(self.fleet[1], InstanceOutcome(

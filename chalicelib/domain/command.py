@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from .image_ref import ImageRef
 from .spec import ContainerSpec, HealthCheckSpec
-from .spec.command_args import run_option_args
+from .spec.command_args import run_option_args, secret_args
 
 SHIPPED_SCRIPTS = ("install_docker.sh", "start_container.sh")
 # SSM's limit on a command's document (the MaxDocumentSizeExceeded error of SendCommand).
@@ -45,6 +45,7 @@ def start_container_args(command: DeployCommand) -> list[str]:
     for key, value in sorted(command.container.env.items()):
         args += ["--env", f"{key}={value}"]
     args += run_option_args(command.container)
+    args += secret_args(command.container)
     if command.health_check is not None:
         check = command.health_check
         if check.port is not None:

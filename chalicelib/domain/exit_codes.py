@@ -24,6 +24,7 @@ class ScriptExit(int, Enum):
     DOCKER_DAEMON_NOT_READY = 13
     REGISTRY_LOGIN_FAILED = 20
     PULL_FAILED = 21
+    SECRET_UNREADABLE = 25
     START_FAILED = 30
     PROXY_FAILED = 31
     HEALTH_FAILED_RESTORED = 40
@@ -44,6 +45,10 @@ EXIT_MEANING: dict[ScriptExit, tuple[str, str, FailureClass]] = {
     ScriptExit.REGISTRY_LOGIN_FAILED: ("login", "registry login failed", FailureClass.TRANSIENT),
     ScriptExit.PULL_FAILED: ("pull", "image pull failed; the running container was not touched",
                              FailureClass.TRANSIENT),
+    # The instance profile may not read it, or it does not exist: retrying changes neither. The message names the
+    # secret's variable and ARN, never its value.
+    ScriptExit.SECRET_UNREADABLE: ("secrets", "a secret could not be read; the running container was not touched",
+                                   FailureClass.PERMANENT),
     ScriptExit.START_FAILED: ("start", "the new container failed to start; the previous one is serving",
                               FailureClass.PERMANENT),
     # A public port held by something else, or a proxy image that will not run: retrying changes neither.

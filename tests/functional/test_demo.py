@@ -23,6 +23,7 @@ def test_demo_runs_end_to_end_and_every_step_passes() -> None:
     assert "canary rolled back to the previous digest on 1 instance" in summary
     assert "success on attempt 2" in summary and "remediated and retried" in summary
     assert "wJalrXUtnFEMI" not in done.stdout + done.stderr
+    assert "the command names DB_PASSWORD by its ARN alone: True" in done.stdout
 
 
 def test_embedded_aws_starts_answers_and_leaves_no_process_behind() -> None:
@@ -75,11 +76,12 @@ def test_local_mode_serves_until_interrupted_and_stops_cleanly() -> None:
 
 
 def test_the_demo_target_runs_a_real_service_shape() -> None:
-    """The demo's spec shows the run options: a command, a volume and a memory limit reach start_container.sh."""
+    """The demo's spec shows the run options and a secret: a command, a volume, a memory limit and the secret's ARN
+    reach start_container.sh."""
     from chalicelib.domain.command import DeployCommand, start_container_args
     from chalicelib.domain.image_ref import parse_image_ref
     from chalicelib.domain.spec import TargetSpec
-    from tools.demo import SPEC
+    from tools.demo import DB_LOGIN_ARN, SPEC
 
     spec = TargetSpec.model_validate(SPEC)
     args = start_container_args(DeployCommand("d-demo", parse_image_ref("nginx:1.27"), spec.container, None))
@@ -87,3 +89,4 @@ def test_the_demo_target_runs_a_real_service_shape() -> None:
     assert ["--cmd", "gunicorn"] == args[args.index("--cmd"):][:2]
     assert ["--volume", "/srv/web/uploads:/app/uploads"] == args[args.index("--volume"):][:2]
     assert ["--memory", "512m"] == args[args.index("--memory"):][:2]
+    assert ["--secret", f"DB_PASSWORD={DB_LOGIN_ARN}"] == args[args.index("--secret"):][:2]

@@ -88,6 +88,36 @@ def test_failed_instance_fails_the_job_with_step_and_output(aws: World) -> None:
     assert len(message) <= 5000
 
 
+SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf"
+# What start_container.sh prints when the instance profile may not read a secret (its secret_unreadable).
+SECRET_UNREADABLE_STDERR = (
+    "error: An error occurred (AccessDeniedException) when calling the GetSecretValue operation: User: "
+    "arn:aws:sts::123456789012:assumed-role/web-instance/i-0abc is not authorized to perform: "
+    "secretsmanager:GetSecretValue on resource: prod/db-AbCdEf because no identity-based policy allows it. The "
+    "instance profile needs secretsmanager:GetSecretValue or ssm:GetParameter on it (and kms:Decrypt on a customer "
+    f"managed key). Container web was not touched. Could not read {SECRET_ARN} for the secret DB_PASSWORD\n")
+
+
+def test_an_unreadable_secret_fails_the_job_at_once_naming_the_secret(aws: World) -> None:
+    instances = aws.launch(2, TAGS)
+    aws.push_image("web", "v4")
+    localaws.set_outcome(instances[0], InstanceOutcome(
+        status="Failed", response_code=25, stdout="berth-step: pull\nberth-step: secrets\n",
+        stderr=SECRET_UNREADABLE_STDERR))
+    container = {"name": "web", "ports": ["5000:5000"], "secrets": {"DB_PASSWORD": SECRET_ARN}}
+
+    replies = run_job(aws, jid("job-secret"), spec(image=aws.image_uri("web", "v4"), container=container))
+
+    failure = replies[-1]
+    assert failure["type"] == "failure"
+    message = failure["failureDetails"]["message"]
+    assert "step secrets, exit 25" in message and "a secret could not be read" in message
+    assert "(permanent)" in message and f"Could not read {SECRET_ARN} for the secret DB_PASSWORD" in message
+    commands = sent_commands(aws)
+    assert len(commands) == 1, "a permanent failure is never retried"
+    assert f"--secret DB_PASSWORD={SECRET_ARN}" in "\n".join(commands[0]["Parameters"]["commands"])
+
+
 def test_instance_that_never_ran_counts_as_failed(aws: World) -> None:
     instances = aws.launch(2, TAGS)
     aws.push_image("web", "v3")

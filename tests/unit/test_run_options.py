@@ -19,7 +19,7 @@ from chalicelib.domain.command import (
 from chalicelib.domain.errors import InvalidRevision
 from chalicelib.domain.image_ref import parse_image_ref
 from chalicelib.domain.spec import ContainerSpec, TargetSpec, parse_pipeline_parameters
-from chalicelib.domain.spec.command_args import command_bytes, env_command_bytes, run_option_args
+from chalicelib.domain.spec.command_args import command_bytes, env_command_bytes, run_option_args, secret_args
 from chalicelib.domain.spec.container import MAX_ENV_COMMAND_BYTES, MAX_HEALTH_COMMAND_BYTES
 from chalicelib.domain.spec.run_options import MAX_RUN_OPTIONS_BYTES, RUN_OPTION_FIELDS
 from chalicelib.domain.spec.target import MAX_SPEC_BYTES
@@ -219,7 +219,12 @@ def largest_spec() -> TargetSpec:
         "restart": "on-failure:999", "stop_timeout_seconds": 600, "read_only": True, "init": True,
         "ulimits": {"nofile": {"soft": 2 ** 62, "hard": 2 ** 62}}, "extra_hosts": {"h" * 63: "ffff::1"},
         "privileged": True, "devices": ["/dev/" + "d" * 200], "cap_add": ["CAP_" + "A" * 28], "pid": "host"}
-    options_bytes = command_bytes(run_option_args(ContainerSpec.model_validate(container)))
+    # Five secrets and the registry login, by ARNs as long as berth takes them.
+    container["secrets"] = {f"S{n}{'S' * 126}": "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:"
+                            + "s" * 512 + ":" + "k" * 256 + "::" for n in range(5)}
+    container["registry_credentials"] = "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:" + "r" * 512
+    parsed = ContainerSpec.model_validate(container)
+    options_bytes = command_bytes(run_option_args(parsed)) + command_bytes(secret_args(parsed))
     # Each pair takes ` --env `, its 128-character name and two quotes, then 6 bytes a character (\u0001 in JSON).
     per_env = ((MAX_ENV_COMMAND_BYTES - options_bytes) // 32 - 140) // 6
     container["env"] = {f"V{n:03d}{'N' * 124}": "\x01" * per_env for n in range(32)}
@@ -237,7 +242,9 @@ def largest_spec() -> TargetSpec:
 
 def test_the_largest_spec_with_run_options_fits_its_item_and_ssms_64_kb() -> None:
     spec = largest_spec()
-    in_command = env_command_bytes(spec.container.env) + command_bytes(run_option_args(spec.container))
+    in_command = (env_command_bytes(spec.container.env) + command_bytes(run_option_args(spec.container))
+                  + command_bytes(secret_args(spec.container)))
+    assert spec.container.secrets and spec.container.registry_credentials
     assert MAX_ENV_COMMAND_BYTES - 1024 < in_command <= MAX_ENV_COMMAND_BYTES
     scripts = {name: (SCRIPTS_DIR / name).read_text() for name in SHIPPED_SCRIPTS}
     command = DeployCommand("d-1", spec.image_ref(), spec.container, spec.health_check)  # type: ignore[arg-type]

@@ -1,8 +1,8 @@
 """The spec as start_container.sh's arguments, and what they weigh in the SSM command that carries them.
 
-SSM refuses a document over 64 KB (MaxDocumentSizeExceeded) and berth's scripts take about 28 KB of it: the container's
-env and run options share 32 KB (container.py), measured here as SendCommand carries them (a value of quotes or
-control characters takes several bytes a character there).
+SSM refuses a document over 64 KB (MaxDocumentSizeExceeded) and berth's scripts take about 31 KB of it: the
+container's env, the run options and the secrets' ARNs share 28 KB (container.py), measured here as SendCommand carries
+them (a value of quotes or control characters takes several bytes a character there).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import json
 import shlex
 
 from .run_options import RunOptions
+from .secrets import SecretReferences
 
 
 def command_bytes(args: list[str]) -> int:
@@ -63,4 +64,15 @@ def run_option_args(options: RunOptions) -> list[str]:
         args += ["--stop-timeout", str(options.stop_timeout_seconds)]
     args += [switch for switch, on in (("--read-only", options.read_only), ("--init", options.init),
                                        ("--privileged", options.privileged)) if on]
+    return args
+
+
+def secret_args(references: SecretReferences) -> list[str]:
+    """start_container.sh's arguments for the secrets, unquoted: `--secret NAME=ARN` pairs, sorted by name, and
+    `--registry-credentials ARN`. ARNs only: the instance reads the values itself."""
+    args: list[str] = []
+    for name, arn in sorted(references.secrets.items()):
+        args += ["--secret", f"{name}={arn}"]
+    if references.registry_credentials is not None:
+        args += ["--registry-credentials", references.registry_credentials]
     return args

@@ -7,9 +7,10 @@ from typing import Annotated
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from .command_args import command_bytes, env_command_bytes, run_option_args
+from .command_args import command_bytes, env_command_bytes, run_option_args, secret_args
 from .fields import Args, StrictModel, admitting, anchored, check_args, json_bytes, refuse_repeats
 from .run_options import RunOptions
+from .secrets import SecretReferences
 
 CONTAINER_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$"
 # The names the instance scripts give their own containers beside NAME (NAME-berth-next, the candidate of a swap;
@@ -25,9 +26,10 @@ MAX_ENV_VALUE = 4096
 # names it.
 MAX_ENV_BYTES = 48 * 1024
 # env also travels in the SSM command, `--env 'KEY=VALUE'` quoted for the shell and JSON-encoded, where SSM refuses a
-# document over 64 KB (MaxDocumentSizeExceeded) and berth's scripts take about 28 KB: env and the run options
-# share 32 KB of it, health_check.command 2 KB, measured as SendCommand carries them (command_args.py).
-MAX_ENV_COMMAND_BYTES = 32 * 1024
+# document over 64 KB (MaxDocumentSizeExceeded) and berth's scripts take about 31 KB: env, the run options and the
+# secrets' ARNs share 28 KB of it, health_check.command 2 KB, measured as SendCommand carries them (command_args.py).
+# A test builds the command of the largest spec accepted and keeps it under SSM's limit.
+MAX_ENV_COMMAND_BYTES = 28 * 1024
 MAX_HEALTH_COMMAND_BYTES = 2 * 1024
 
 
@@ -50,8 +52,9 @@ def _published_port(mapping: str) -> tuple[int, str]:
     return int(match.group("host")), match.group("proto") or "tcp"
 
 
-class ContainerSpec(RunOptions):
-    """The container: its name, ports and environment here; how it runs (command, volumes, limits...) in RunOptions."""
+class ContainerSpec(RunOptions, SecretReferences):
+    """The container: its name, ports and environment here; how it runs (command, volumes, limits...) in RunOptions;
+    its secrets, by ARN, in SecretReferences."""
 
     name: Annotated[str, Field(pattern=anchored(CONTAINER_NAME), description="Docker container name; it may not end "
                                "in " + ", ".join(RESERVED_CONTAINER_SUFFIXES) + " (berth names its own containers so)")]
@@ -112,13 +115,17 @@ class ContainerSpec(RunOptions):
     def _fits_the_command(self, info: ValidationInfo) -> ContainerSpec:
         if self.network == "host" and self.ports:
             raise ValueError("network host: the container binds the host's ports itself; list no ports")
+        both = sorted(set(self.env) & set(self.secrets))
+        if both:
+            raise ValueError(f"{both[0]} is in both env and secrets: give each variable one source")
         if not admitting(info):
             return self
         env_bytes, options_bytes = env_command_bytes(self.env), command_bytes(run_option_args(self))
-        if env_bytes + options_bytes > MAX_ENV_COMMAND_BYTES:
-            raise ValueError(f"env ({env_bytes} bytes) and the run options ({options_bytes} bytes) take "
-                             f"{env_bytes + options_bytes} bytes in the SSM command, at most "
-                             f"{MAX_ENV_COMMAND_BYTES}: SSM refuses a command over 64 KB")
+        secrets_bytes = command_bytes(secret_args(self))
+        if env_bytes + options_bytes + secrets_bytes > MAX_ENV_COMMAND_BYTES:
+            raise ValueError(f"env ({env_bytes} bytes), the run options ({options_bytes} bytes) and secrets "
+                             f"({secrets_bytes} bytes) take {env_bytes + options_bytes + secrets_bytes} bytes in the "
+                             f"SSM command, at most {MAX_ENV_COMMAND_BYTES}: SSM refuses a command over 64 KB")
         return self
 
 
