@@ -11,6 +11,7 @@ import copy
 from typing import Any
 
 from . import state as _state
+from .docker_answers import docker_calls, set_container_logs, set_one_off_run
 from .outcomes import InstanceOutcome, OutcomeHook
 from .patching import PINNED_MOTO, install
 
@@ -19,12 +20,15 @@ __all__ = [
     "InstanceOutcome",
     "OutcomeHook",
     "deployment_targets",
+    "docker_calls",
     "hook_statuses",
     "install",
     "job_results",
     "reset",
+    "set_container_logs",
     "set_default_outcome",
     "set_deployment_outcome",
+    "set_one_off_run",
     "set_outcome",
     "set_outcome_hook",
     "stage_retries",

@@ -32,6 +32,9 @@ class State:
     outcome_hook: OutcomeHook | None = None
     hook_statuses: dict[tuple[str, str], str] = field(default_factory=dict)
     stage_retries: list[dict[str, Any]] = field(default_factory=list)
+    container_logs: dict[str, str] = field(default_factory=dict)          # docker_answers
+    one_off_runs: dict[str, Any] = field(default_factory=dict)            # docker_answers
+    docker_calls: list[tuple[str, list[str]]] = field(default_factory=list)
 
 
 STATE = State()
