@@ -10,6 +10,7 @@ An instance with nothing set answers as its configured outcome does.
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from .state import LOCK, current
 EVERY_INSTANCE = "*"
 # shlex drops quotes, so an argument spelled exactly like one of these would end the argv here too.
 _OPERATORS = frozenset({"||", "&&", ";", "|"})
+_REDIRECTION = re.compile(r"^[0-9]*[<>]")
 STAMP = "2026-01-01T00:00:00.000000000Z"
 
 
@@ -56,7 +58,7 @@ def _docker_argv(commands: list[str]) -> list[str] | None:
             continue
         argv = words[words.index("docker"):]
         for end, word in enumerate(argv):
-            if word in _OPERATORS:       # `... || status=$?`: the shell's, not docker's
+            if word in _OPERATORS or _REDIRECTION.match(word):   # `... || status=$?`, `2>&1`: the shell's
                 argv = argv[:end]
                 break
         if argv[1:2] in (["logs"], ["run"]):
