@@ -7,22 +7,12 @@ import pytest
 
 import localaws
 from localaws import InstanceOutcome
-from tests.api.support import call, deploy, identity, push_image, register, settle, store
+from tests.api.support import call, deployed, identity, register, store
 from tests.conftest import World
 
 pytestmark = pytest.mark.filterwarnings("ignore:IAMAuthorizer is not a supported in local mode")
 ARN = "arn:aws:iam::123456789012:user/alice"
 HOSTILE = ["'; rm -rf / #", "$(reboot)", "`id`", "a\nb", "-rf", '"quoted"']
-
-
-def deployed(aws: World, instances: int = 2, **overrides: object) -> list[str]:
-    """A registered target `web` whose current revision is web:v1, running on `instances` instances."""
-    ids = register(aws, instances=instances, **overrides)
-    push_image(aws, "web", "v1")
-    started = deploy(image=aws.image_uri("web", "v1"))
-    assert started.status == 202, started
-    assert settle(started.body["deployment_id"])["status"] == "SUCCEEDED"
-    return ids
 
 
 # logs ------------------------------------------------------------------------------------------------------------
