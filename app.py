@@ -172,6 +172,46 @@ def cancel_deployment(deployment_id: str, request: ApiRequest) -> Any:
     return _operations().cancel(deployment_id, request.caller, request.body.reason)
 
 
+# Operators' tools: a target's container logs and one-off runs of its image (services/container_logs.py and
+# container_exec.py). Each has its own routes, so an IAM policy can allow logs and deny exec (docs/operations.md).
+@api.route("GET", "/targets/{name}/logs", summary="Send `docker logs` to the target's Online instances (or one); "
+           "read the answers at the Location", response="CommandStartedView", status=202, query="LogsQuery",
+           location="/targets/{target}/logs/{command_id}", errors=(404, 409, 502))
+def start_logs(name: str, request: ApiRequest) -> Any:
+    from chalicelib import wiring
+
+    query = request.query
+    return wiring.container_logs().start(name, query.instance, query.since, query.tail, request.caller)
+
+
+@api.route("GET", "/targets/{name}/logs/{command_id}", summary="Each instance's logs, prefixed by instance id, "
+           "newest last; says when SSM cut them", response="LogsView", errors=(404, 502))
+def read_logs(name: str, command_id: str, request: ApiRequest) -> Any:
+    from chalicelib import wiring
+
+    return wiring.container_logs().read(name, command_id)
+
+
+@api.route("POST", "/targets/{name}/exec", summary="Run a command in a one-off container of the target's current "
+           "image (--rm) on one instance or all; recorded with the caller", response="ExecStartedView", status=202,
+           body="ExecRequest", body_required=True, location="/targets/{target}/exec/{command_id}",
+           errors=(404, 409, 502))
+def start_exec(name: str, request: ApiRequest) -> Any:
+    from chalicelib import wiring
+
+    body = request.body
+    return wiring.container_exec().start(name, list(body.command), body.instance, body.all, body.timeout_seconds,
+                                         request.caller)
+
+
+@api.route("GET", "/targets/{name}/exec/{command_id}", summary="A one-off run's output and exit code on each "
+           "instance", response="ExecView", errors=(404, 502))
+def read_exec(name: str, command_id: str, request: ApiRequest) -> Any:
+    from chalicelib import wiring
+
+    return wiring.container_exec().read(name, command_id)
+
+
 @api.route("GET", "/openapi.json", summary="This API's OpenAPI document", response="OpenApiDocument")
 def openapi_document(request: ApiRequest) -> Any:
     from chalicelib.api.openapi import document

@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 the API refused the request or could not be reached (one line on stderr); 2 bad usage;
 3 a followed deployment (--wait) ended FAILED, CANCELLED or ROLLED_BACK; 4 `berth plan` lists something that would
-refuse the deployment; 130 interrupted.
+refuse the deployment; 130 interrupted. `berth logs` exits 1 when an instance's `docker logs` did not succeed;
+`berth exec` exits with the remote command's exit code (the first non-zero one with --all).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 from urllib.parse import quote
 
-from berth_cli import render
+from berth_cli import operator_commands, render
 from berth_cli.client import Api, CliError, find_api_url, region_for
 
 EXIT_OK, EXIT_ERROR, EXIT_DEPLOYMENT_FAILED, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 3, 4, 130
@@ -60,14 +61,19 @@ def parser() -> argparse.ArgumentParser:
     history.add_argument("--next", help="the token printed after the previous page")
     commands.add_parser("show", parents=[common], help="one deployment in detail").add_argument("deployment")
     commands.add_parser("cancel", parents=[common], help="cancel a running deployment").add_argument("deployment")
+    operator_commands.add_parsers(commands, common)
     return main
 
 
 def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None,
-         sleep: Callable[[float], None] = time.sleep) -> int:
+         sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     args = parser().parse_args(argv)
     try:
+        if args.command == "logs":
+            return operator_commands.logs(_api(args), args, out, err, sleep, clock)
+        if args.command == "exec":
+            return operator_commands.exec_command(_api(args), args, out, err, sleep)
         return _run(args, _api(args), out, err, sleep)
     except CliError as exc:
         print(render.visible(f"berth: {exc}"), file=err)

@@ -25,6 +25,7 @@ class Settings(BaseModel):
     breaker_window_seconds: int = Field(default=3600, ge=60)
     retry_pipelines: frozenset[str] = frozenset()                    # pipelines whose FAILED actions berth retries
     codedeploy_groups: frozenset[tuple[str, str]] = frozenset()      # (application, group) pairs berth follows
+    command_output_bucket: str = ""       # where SSM also writes the whole output of `berth logs` / `berth exec`
 
     @property
     def retries_enabled(self) -> bool:
@@ -45,6 +46,7 @@ class Settings(BaseModel):
             breaker_window_seconds=int(env.get("BERTH_BREAKER_WINDOW_SECONDS", "3600")),
             retry_pipelines=frozenset(_names(env.get("BERTH_RETRY_PIPELINES", ""))),
             codedeploy_groups=frozenset(_pairs(env.get("BERTH_CODEDEPLOY_GROUPS", ""))),
+            command_output_bucket=env.get("BERTH_COMMAND_OUTPUT_BUCKET", ""),
         )
 
 

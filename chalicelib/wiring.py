@@ -30,6 +30,8 @@ if TYPE_CHECKING:   # imported where used, at run time: a cold start pays only f
     from chalicelib.services.codedeploy_events import CodeDeployRecorder
     from chalicelib.services.codedeploy_hook import LifecycleHookService
     from chalicelib.services.codedeploy_retries import CodeDeployRetrier
+    from chalicelib.services.container_exec import ContainerExec
+    from chalicelib.services.container_logs import ContainerLogs
     from chalicelib.services.deployments import DeploymentService
     from chalicelib.services.looks import Looks
     from chalicelib.services.operations import Operations
@@ -246,3 +248,20 @@ def planner(settings: Settings | None = None, clock: Callable[[], datetime] | No
     return Planner(store(settings), deployment_service(settings, clock).resolve_revision,
                    InstanceDirectory(LazyClient("ec2", settings.region)), ssm_gateway(settings),
                    AlarmWatch(LazyClient("cloudwatch", settings.region)), _clock(clock))
+
+
+def container_logs(settings: Settings | None = None) -> ContainerLogs:
+    """`berth logs`: `docker logs` on a target's instances over SSM (services/container_logs.py)."""
+    from chalicelib.services.container_logs import ContainerLogs
+
+    settings = _read(settings)
+    return ContainerLogs(store(settings), ssm_gateway(settings), settings.command_output_bucket or None)
+
+
+def container_exec(settings: Settings | None = None, clock: Callable[[], datetime] | None = None) -> ContainerExec:
+    """`berth exec`: a one-off container of a target's current image, audited (services/container_exec.py)."""
+    from chalicelib.services.container_exec import ContainerExec
+
+    settings = _read(settings)
+    return ContainerExec(store(settings), ssm_gateway(settings), lambda: secrets.token_hex(6), _clock(clock),
+                         settings.command_output_bucket or None)

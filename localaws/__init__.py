@@ -12,6 +12,7 @@ from typing import Any
 
 from . import state as _state
 from .elbv2 import clear_target_health, set_target_health, set_transition_reads
+from .docker_answers import docker_calls, set_container_logs, set_one_off_run
 from .outcomes import InstanceOutcome, OutcomeHook
 from .patching import PINNED_MOTO, install
 
@@ -21,12 +22,15 @@ __all__ = [
     "OutcomeHook",
     "clear_target_health",
     "deployment_targets",
+    "docker_calls",
     "hook_statuses",
     "install",
     "job_results",
     "reset",
+    "set_container_logs",
     "set_default_outcome",
     "set_deployment_outcome",
+    "set_one_off_run",
     "set_outcome",
     "set_outcome_hook",
     "set_target_health",

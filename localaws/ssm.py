@@ -13,7 +13,7 @@ from typing import Any
 
 from moto.core.responses import ActionResult, EmptyResult
 
-from . import ssm_documents, ssm_fleet, ssm_instances, ssm_invocations
+from . import docker_answers, ssm_documents, ssm_fleet, ssm_instances, ssm_invocations
 from .errors import AwsError
 from .paging import page
 from .params import request_params
@@ -82,9 +82,13 @@ def _start_run(command: Any, params: dict[str, Any], candidates: list[str], expl
         max_errors=command.max_errors,
         max_concurrency=command.max_concurrency,
         notification_config=params.get("NotificationConfig"),
+        output_s3_bucket=params.get("OutputS3BucketName", ""),
+        output_s3_prefix=params.get("OutputS3KeyPrefix", ""),
     )
     for instance_id in candidates:
         outcome = outcome_for(instance_id, hook_view)
+        if not outcome.skip:  # an unmanaged instance runs nothing, whatever its Docker would answer
+            outcome = docker_answers.outcome(instance_id, hook_view) or outcome
         if outcome.skip and explicit:
             raise AwsError("InvalidInstanceId", f"Instance {instance_id} is not a managed node.")
         if not outcome.skip:

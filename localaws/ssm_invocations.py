@@ -154,7 +154,7 @@ def get_command_invocation(self: Any) -> ActionResult:
             "Status": status,
             "StatusDetails": details,
             "StandardOutputContent": invocation.stdout()[:STDOUT_LIMIT],
-            "StandardOutputUrl": "",
+            "StandardOutputUrl": run.stdout_url(self.region, invocation.instance_id),
             "StandardErrorContent": invocation.stderr()[:STDERR_LIMIT],
             "StandardErrorUrl": "",
             "CloudWatchOutputConfig": {"CloudWatchLogGroupName": "", "CloudWatchOutputEnabled": False},

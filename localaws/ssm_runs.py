@@ -120,6 +120,16 @@ class CommandRun:
     max_concurrency: str = "50"
     notification_config: dict[str, Any] | None = None
     invocations: dict[str, Invocation] = field(default_factory=dict)
+    output_s3_bucket: str = ""
+    output_s3_prefix: str = ""
+
+    def stdout_url(self, region: str, instance_id: str) -> str:
+        """Where SSM writes the whole stdout when the command names an output bucket (else "")."""
+        if not self.output_s3_bucket:
+            return ""
+        prefix = f"{self.output_s3_prefix}/" if self.output_s3_prefix else ""
+        return (f"https://s3.{region}.amazonaws.com/{self.output_s3_bucket}/{prefix}{self.command_id}/{instance_id}/"
+                "awsrunShellScript/0.awsrunShellScript/stdout")
 
     def _budget(self) -> int:
         return _share(self.max_errors, len(self.invocations), 0)

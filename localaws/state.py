@@ -38,6 +38,9 @@ class State:
     draining_reads: int = 0
     initial_reads: int = 0
     in_transition: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)
+    container_logs: dict[str, str] = field(default_factory=dict)          # docker_answers
+    one_off_runs: dict[str, Any] = field(default_factory=dict)            # docker_answers
+    docker_calls: list[tuple[str, list[str]]] = field(default_factory=list)
 
 
 STATE = State()

@@ -12,12 +12,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.adapters.errors import aws_call, returning
+from chalicelib.domain.instance_output import InvocationOutput, SentCommand
 from chalicelib.domain.progress import CommandState, Invocation
 from chalicelib.domain.spec import InstancesSpec, RolloutSpec
 
 DOCUMENT = "AWS-RunShellScript"
 # SSM's own delivery window for instances that are offline when the command is sent.
 DELIVERY_TIMEOUT_SECONDS = 600
+# Operators' commands go to instances that were Online a moment before: one that does not take it soon is not waited
+# for (30 s is SSM's least).
+OPERATOR_DELIVERY_TIMEOUT_SECONDS = 60
 
 
 class SsmGateway:
@@ -44,6 +48,51 @@ class SsmGateway:
         sent = aws_call("SSM SendCommand", lambda **params: self._sender().send_command(**params), may_have_run=True,
                         **kwargs)
         return str(sent["Command"]["CommandId"])
+
+    def send_to_instances(self, instance_ids: list[str], commands: list[str], execution_timeout: int,
+                          comment: str, output_bucket: str | None = None, output_prefix: str = "berth") -> str:
+        """An operator's command (logs, exec) to at most 50 instances by id, all at once; with `output_bucket`, SSM
+        also writes each instance's whole output to S3 under `output_prefix`."""
+        kwargs: dict[str, Any] = {
+            "DocumentName": DOCUMENT,
+            "InstanceIds": instance_ids,
+            "Parameters": {"commands": commands, "executionTimeout": [str(execution_timeout)]},
+            "MaxConcurrency": "100%",
+            "MaxErrors": "100%",
+            "TimeoutSeconds": OPERATOR_DELIVERY_TIMEOUT_SECONDS,
+            "Comment": comment[:100],
+        }
+        if output_bucket:
+            kwargs |= {"OutputS3BucketName": output_bucket, "OutputS3KeyPrefix": output_prefix}
+        sent = aws_call("SSM SendCommand", lambda **params: self._sender().send_command(**params), may_have_run=True,
+                        **kwargs)
+        return str(sent["Command"]["CommandId"])
+
+    def sent_command(self, command_id: str) -> SentCommand | None:
+        """The command's comment and instance ids; None when SSM knows no such command."""
+        listed = aws_call("SSM ListCommands", self._ssm.list_commands, CommandId=command_id,
+                          expected={"InvalidCommandId": returning(None)})
+        commands = listed["Commands"] if listed else []
+        if not commands:
+            return None
+        command = commands[0]
+        instance_ids = [str(instance) for instance in command.get("InstanceIds", [])]
+        return SentCommand(command_id, str(command.get("Comment", "")), instance_ids)
+
+    def invocation_output(self, command_id: str, instance_id: str) -> InvocationOutput:
+        """One instance's status, exit code (None until it ends) and inline output; Pending while SSM does not show
+        the invocation yet (it appears a moment after SendCommand)."""
+        item = aws_call("SSM GetCommandInvocation", self._ssm.get_command_invocation, CommandId=command_id,
+                        InstanceId=instance_id, expected={"InvocationDoesNotExist": returning(None)})
+        if item is None:
+            return InvocationOutput(instance_id, "Pending", None, "")
+        status = str(item.get("Status", "Pending"))
+        code = item.get("ResponseCode")
+        stderr = str(item.get("StandardErrorContent", ""))
+        output = str(item.get("StandardOutputContent", "")) + (f"\n[stderr]\n{stderr}" if stderr else "")
+        return InvocationOutput(instance_id, status,
+                                int(code) if code is not None and status in ("Success", "Failed") else None,
+                                output, str(item.get("StandardOutputUrl") or "") or None)
 
     def find_commands(self, matches: Callable[[str], bool], sent_after: datetime) -> list[tuple[str, str]]:
         """(comment, command id) of every command sent since `sent_after` whose comment `matches`."""

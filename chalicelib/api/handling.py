@@ -23,7 +23,8 @@ from chalicelib.domain.errors import InvalidRequest
 from chalicelib.domain.spec import TARGET_NAME
 
 MAX_BODY_BYTES = 1024 * 1024
-_PATH_RULES = {"name": re.compile(TARGET_NAME), "deployment_id": re.compile(models.DEPLOYMENT_ID)}
+_PATH_RULES = {"name": re.compile(TARGET_NAME), "deployment_id": re.compile(models.DEPLOYMENT_ID),
+               "command_id": re.compile(models.COMMAND_ID)}
 
 
 def handle(route: ApiRoute, view: Callable[..., Any], request: Request | None,

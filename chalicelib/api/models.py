@@ -10,9 +10,16 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 # requests (api/requests.py), named here with the responses: a route names its models in this module
+from chalicelib.api.operator_models import CommandStartedView as CommandStartedView
+from chalicelib.api.operator_models import ExecStartedView as ExecStartedView
+from chalicelib.api.operator_models import ExecView as ExecView
+from chalicelib.api.operator_models import LogsView as LogsView
+from chalicelib.api.requests import COMMAND_ID as COMMAND_ID
 from chalicelib.api.requests import DEPLOYMENT_ID as DEPLOYMENT_ID
 from chalicelib.api.requests import CancelRequest as CancelRequest
+from chalicelib.api.requests import ExecRequest as ExecRequest
 from chalicelib.api.requests import HistoryQuery as HistoryQuery
+from chalicelib.api.requests import LogsQuery as LogsQuery
 from chalicelib.api.requests import PlanRequest as PlanRequest
 from chalicelib.api.requests import RedeployRequest as RedeployRequest
 from chalicelib.api.requests import RollbackRequest as RollbackRequest

@@ -20,11 +20,12 @@ REF = "#/components/schemas/{model}"
 PATH_SCHEMAS: dict[str, dict[str, Any]] = {
     "name": {"type": "string", "pattern": TARGET_NAME, "description": "the target's name"},
     "deployment_id": {"type": "string", "pattern": models.DEPLOYMENT_ID, "description": "a deployment id"},
+    "command_id": {"type": "string", "pattern": models.COMMAND_ID, "description": "an SSM command id"},
 }
 ERROR_DESCRIPTIONS = {
     400: "bad JSON, a bad field or a bad path parameter; `field` names it",
-    404: "no such target or deployment",
-    409: "the target is busy, its circuit breaker is open, or there is nothing to do",
+    404: "no such target, deployment or command",
+    409: "the target is busy, its circuit breaker is open, there is nothing to do, or no instance can run it",
     413: "the body is too large",
     415: "the body is not JSON",
     502: "an AWS call failed",

@@ -5,12 +5,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidatorFunctionWrapHandler, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidatorFunctionWrapHandler, field_validator, model_validator
 
+from chalicelib.domain.container_commands import MAX_TAIL, SINCE, since_seconds
 from chalicelib.domain.errors import InvalidRequest, InvalidRevision
 from chalicelib.domain.spec import TARGET_NAME, TargetSpec
+from chalicelib.domain.spec.command_args import command_bytes
+from chalicelib.domain.spec.fields import Args, check_args
 
 DEPLOYMENT_ID = r"^d-[0-9A-Za-z][0-9A-Za-z-]{0,62}$"
+COMMAND_ID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"    # an SSM command id
+EC2_INSTANCE_ID = r"^i-[0-9a-f]{8,17}$"
+# The exec command shares the SSM document (64 KB) with the env and run options, which take at most 32 KB.
+MAX_EXEC_COMMAND_BYTES = 16 * 1024
 MAX_REASON = 500
 
 
@@ -69,3 +76,41 @@ class HistoryQuery(_Request):
     limit: int = Field(default=20, ge=1, le=100)
     next: Annotated[str, Field(min_length=1, max_length=2048)] | None = Field(
         default=None, description="the `next` token of the previous page")
+
+
+class LogsQuery(_Request):
+    instance: Annotated[str, Field(pattern=EC2_INSTANCE_ID)] | None = Field(
+        default=None, description="one instance of the target; every Online one (at most 50) when left out")
+    since: Annotated[str, Field(pattern=SINCE)] = Field(
+        default="10m", description="how far back: seconds, minutes or hours (30s, 10m, 2h), at most 24h")
+    tail: int = Field(default=200, ge=1, le=MAX_TAIL, description="at most this many lines from each instance")
+
+    @field_validator("since")
+    @classmethod
+    def _at_most_a_day(cls, since: str) -> str:
+        since_seconds(since)
+        return since
+
+
+class ExecRequest(_Request):
+    command: Args = Field(description="the program and its arguments, run in a one-off container of the target's "
+                                      "current image (no shell unless you name one)")
+    instance: Annotated[str, Field(pattern=EC2_INSTANCE_ID)] | None = Field(
+        default=None, description="the instance to run on; the first Online one when left out")
+    all: bool = Field(default=False, description="run on every Online instance of the target (at most 50)")
+    timeout_seconds: int = Field(default=600, ge=60, le=3600)
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, command: list[str]) -> list[str]:
+        check_args(command, "command")
+        size = command_bytes(command)
+        if size > MAX_EXEC_COMMAND_BYTES:
+            raise ValueError(f"the command takes {size} bytes in the SSM command, at most {MAX_EXEC_COMMAND_BYTES}")
+        return command
+
+    @model_validator(mode="after")
+    def _one_place(self) -> ExecRequest:
+        if self.all and self.instance is not None:
+            raise ValueError("give 'instance' or 'all', not both")
+        return self

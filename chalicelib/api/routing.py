@@ -16,7 +16,7 @@ from chalicelib.api.route import ApiRoute
 
 View = TypeVar("View", bound=Callable[..., Any])
 IAM = IAMAuthorizer()
-PATH_PARAMETERS = {"name": "a target name", "deployment_id": "a deployment id"}
+PATH_PARAMETERS = {"name": "a target name", "deployment_id": "a deployment id", "command_id": "an SSM command id"}
 
 
 class ApiRoutes:

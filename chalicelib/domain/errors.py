@@ -116,6 +116,28 @@ class NothingToSync(BerthError):
     http_status = 409
 
 
+class NoCurrentRevision(BerthError):
+    """The target has never been deployed by berth: there is no image to run a one-off command with."""
+
+    http_status = 409
+
+
+class InstanceUnavailable(BerthError):
+    """An operator's command cannot go where it was asked: not one of the target's instances, or not Online."""
+
+    http_status = 409
+
+    def __init__(self, message: str, field: str | None = "instance") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class CommandNotFound(BerthError):
+    """No logs or exec command of this target has that id."""
+
+    http_status = 404
+
+
 class DeploymentFinished(BerthError):
     """The deployment already ended, so it cannot be cancelled."""
 

@@ -97,6 +97,16 @@ def settle(deployment_id: str, rounds: int = 10) -> dict[str, Any]:
     raise AssertionError(f"deployment {deployment_id} did not finish in {rounds} polls")
 
 
+def deployed(world: World, instances: int = 2, **overrides: Any) -> list[str]:
+    """A registered target `web` whose current revision is web:v1, deployed to `instances` new instances."""
+    ids = register(world, instances=instances, **overrides)
+    push_image(world, "web", "v1")
+    started = deploy(image=world.image_uri("web", "v1"))
+    assert started.status == 202, started
+    assert settle(started.body["deployment_id"])["status"] == "SUCCEEDED"
+    return ids
+
+
 def push_image(world: World, repository: str, tag: str) -> str:
     """Put an image whose digest differs per tag (moto derives it from the layers); returns its digest."""
     import hashlib

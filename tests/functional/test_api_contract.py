@@ -96,6 +96,17 @@ def test_openapi_document_covers_every_route_with_real_schemas(aws: World) -> No
     redeploy = operations[("/targets/{name}/deployments", "POST")]
     assert set(redeploy["responses"]) == {"202", "400", "404", "409", "413", "415", "502"}
     assert "Location" in redeploy["responses"]["202"]["headers"]
+    logs = operations[("/targets/{name}/logs", "GET")]
+    query = {p["name"]: p for p in logs["parameters"] if p["in"] == "query"}
+    assert set(query) == {"instance", "since", "tail"} and query["tail"]["schema"]["maximum"] == 10000
+    assert set(logs["responses"]) == {"202", "400", "404", "409", "502"}
+    assert "Location" in logs["responses"]["202"]["headers"]
+    read_logs = operations[("/targets/{name}/logs/{command_id}", "GET")]
+    assert [p["name"] for p in read_logs["parameters"]] == ["name", "command_id"]
+    run = operations[("/targets/{name}/exec", "POST")]
+    assert set(run["responses"]) == {"202", "400", "404", "409", "413", "415", "502"}
+    exec_body = schemas[run["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]]
+    assert exec_body["required"] == ["command"] and exec_body["properties"]["timeout_seconds"]["minimum"] == 60
     history = operations[("/targets/{name}/deployments", "GET")]
     limit = next(p for p in history["parameters"] if p["name"] == "limit")
     assert limit["in"] == "query" and limit["schema"]["minimum"] == 1 and limit["schema"]["maximum"] == 100

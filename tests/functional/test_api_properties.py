@@ -59,14 +59,17 @@ def send(url: str, method: str, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def known_resources(api_url: str) -> dict[str, str]:
-    """A registered target and one of its deployments, so generated requests also reach existing records."""
+    """A registered target, one of its deployments and a logs command, so generated requests also reach existing
+    records."""
     send(f"{api_url}/targets/web", "PUT", {"instances": {"tags": {"app": "web", "env": "prod"}},
                                            "container": {"name": "web", "ports": ["5000:5000"]}})
     image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v1"
     deployment = send(f"{api_url}/targets/web/deployments", "POST", {"image": image})
     with urllib.request.urlopen(f"{api_url}/deployments/{deployment['deployment_id']}", timeout=30) as reply:
         assert json.loads(reply.read())["status"] == "SUCCEEDED"  # a GET follows it; the target is free again
-    return {"name": "web", "deployment_id": deployment["deployment_id"]}
+    with urllib.request.urlopen(f"{api_url}/targets/web/logs", timeout=30) as reply:
+        logs = json.loads(reply.read())
+    return {"name": "web", "deployment_id": deployment["deployment_id"], "command_id": logs["command_id"]}
 
 
 def test_no_generated_request_gets_a_5xx(api_url: str) -> None:

@@ -241,3 +241,28 @@ def test_targets_are_drained_only_from_target_groups_and_only_by_the_functions_t
                 assert _list(statement["Resource"]) == ["arn:aws:elasticloadbalancing:*:*:targetgroup/*/*"]
                 drainers.add(function)
     assert drainers == {"pipeline_job", "ssm_command_events", "retry_deployment", "api_handler"}
+
+
+# Who may call which route ------------------------------------------------------------------------------------------
+# The execute-api resources docs/operations.md gives to allow `berth logs` and deny `berth exec` (or the reverse):
+# arn:aws:execute-api:REGION:ACCOUNT:API_ID/STAGE/<one of these>.
+LOGS_RESOURCES = ("GET/targets/*/logs", "GET/targets/*/logs/*")
+EXEC_RESOURCES = ("POST/targets/*/exec", "GET/targets/*/exec/*")
+
+
+def test_logs_and_exec_routes_can_be_allowed_and_denied_apart() -> None:
+    """execute-api's `*` matches across `/` as fnmatch's does: each pattern must match its own routes and no other."""
+    import re
+
+    from app import api
+
+    matched: dict[str, set[str]] = {"logs": set(), "exec": set()}
+    for route in api.table:
+        resource = route.method + re.sub(r"\{[^}]+\}", "web", route.path)
+        for kind, patterns in (("logs", LOGS_RESOURCES), ("exec", EXEC_RESOURCES)):
+            if any(fnmatchcase(resource, pattern) for pattern in patterns):
+                matched[kind].add(route.name)
+    assert matched == {"logs": {"start_logs", "read_logs"}, "exec": {"start_exec", "read_exec"}}
+    docs = (ROOT / "docs" / "operations.md").read_text()
+    for pattern in (*LOGS_RESOURCES, *EXEC_RESOURCES):
+        assert f"/*/{pattern}\"" in docs, f"docs/operations.md does not show {pattern}"

@@ -10,6 +10,7 @@ Keys (pk / sk):
                                     gsi1sk=<created>#<id>) pages a target's history (deployments, codec)
     JOB#<job id> / CLAIM            which deployment a CodePipeline job started: a duplicate delivery finds it
     COMMAND#<command id> / INDEX    which deployment an SSM command belongs to, for EventBridge events
+    EXEC#<command id> / RECORD      a one-off run (berth exec): who ran what, where, with which image (exec_runs)
     CDGROUP#<app>#<group> / TARGET  the target a CodeDeploy deployment group deploys
     CODEDEPLOY#<id> / RECORD, CLAIM#<key> / CLAIM, COUNTER#<key> / COUNTER   the CodeDeploy event handler's (codedeploy)
 Items that only matter for a while carry `expires_at` (epoch seconds), the table's TTL attribute.
@@ -23,12 +24,13 @@ from __future__ import annotations
 from chalicelib.adapters.store.codec import GSI_BY_TARGET, table_definition
 from chalicelib.adapters.store.codedeploy import CodeDeployItems
 from chalicelib.adapters.store.deployments import DeploymentItems
+from chalicelib.adapters.store.exec_runs import ExecItems
 from chalicelib.adapters.store.locks import LockItems
 from chalicelib.adapters.store.targets import TargetItems
 
 
-class DeploymentStore(TargetItems, LockItems, DeploymentItems, CodeDeployItems):
-    """berth's table: targets, locks, deployment records, job claims and CodeDeploy records."""
+class DeploymentStore(TargetItems, LockItems, DeploymentItems, CodeDeployItems, ExecItems):
+    """berth's table: targets, locks, deployment records, job claims, CodeDeploy records and one-off runs."""
 
 
 __all__ = ["GSI_BY_TARGET", "DeploymentStore", "table_definition"]
