@@ -11,8 +11,8 @@ import copy
 from typing import Any
 
 from . import state as _state
-from .elbv2 import clear_target_health, set_target_health, set_transition_reads
 from .docker_answers import docker_calls, set_container_logs, set_one_off_run
+from .elbv2 import clear_target_health, set_target_health, set_transition_reads
 from .outcomes import InstanceOutcome, OutcomeHook
 from .patching import PINNED_MOTO, install
 
