@@ -111,6 +111,6 @@ class ExecRequest(_Request):
 
     @model_validator(mode="after")
     def _one_place(self) -> ExecRequest:
-        if self.all and self.instance is not None:
-            raise ValueError("give 'instance' or 'all', not both")
+        if self.all and self.instance is not None:  # berth's error passes through pydantic, naming the field
+            raise InvalidRequest("all: give 'instance' or 'all', not both", field="all")
         return self

@@ -74,7 +74,8 @@ def test_logs_are_read_while_instances_still_answer(aws: World) -> None:
 @pytest.mark.parametrize("query, field", [
     ("since=$(reboot)", "since"), ("since=25h", "since"), ("since=0s", "since"), ("since=-10m", "since"),
     ("since=10m%0Aid", "since"), ("tail=0", "tail"), ("tail=10001", "tail"), ("tail=1;id", "tail"),
-    ("instance=i-1%27%3Bid", "instance"), ("instance=-rf", "instance"), ("follow=1", "follow"),
+    ("instance=i-1%27%3Bid", "instance"), ("instance=-rf", "instance"), ("instance=i-0123456789abcdef0%0A", "instance"),
+    ("follow=1", "follow"),
 ])
 def test_hostile_or_bad_logs_queries_are_a_400_naming_the_field(aws: World, query: str, field: str) -> None:
     register(aws, instances=1)
@@ -168,7 +169,8 @@ def test_hostile_exec_arguments_reach_the_container_as_they_were_given(aws: Worl
     ({"command": ["a\x00b"]}, "command"), ({"command": ["ls"], "timeout_seconds": 59}, "timeout_seconds"),
     ({"command": ["ls"], "timeout_seconds": 3601}, "timeout_seconds"),
     ({"command": ["ls"], "instance": "$(id)"}, "instance"), ({"command": ["ls"], "shell": True}, "shell"),
-    ({"command": ["ls"], "all": True, "instance": "i-0123456789abcdef0"}, None),
+    ({"command": ["ls"], "all": True, "instance": "i-0123456789abcdef0"}, "all"),
+    ({"command": ["ls"], "instance": "i-0123456789abcdef0\n"}, "instance"),
     ({"command": ["x" * 4000] * 5}, "command"),
 ])
 def test_bad_exec_requests_are_a_400_naming_the_field(aws: World, body: dict[str, object],
