@@ -25,12 +25,14 @@ if TYPE_CHECKING:   # imported where used, at run time: a cold start pays only f
     from chalicelib.adapters.scheduler import RetryScheduler
     from chalicelib.adapters.ssm import SsmGateway
     from chalicelib.adapters.store import DeploymentStore
+    from chalicelib.domain.deployment import Deployment
     from chalicelib.domain.retry import Breaker
     from chalicelib.observability import Telemetry
     from chalicelib.services.codedeploy_events import CodeDeployRecorder
     from chalicelib.services.codedeploy_hook import LifecycleHookService
     from chalicelib.services.codedeploy_retries import CodeDeployRetrier
     from chalicelib.services.deployments import DeploymentService
+    from chalicelib.services.instance_joins import InstanceJoins
     from chalicelib.services.operations import Operations
     from chalicelib.services.pipeline_action_failed import PipelineRetrier
     from chalicelib.services.pipeline_job import PipelineJobService
@@ -96,8 +98,29 @@ def deployment_service(settings: Settings | None = None,
         instances=InstanceDirectory(LazyClient("ec2", settings.region)),
         registry=ImageRegistry(lambda region: cached_client("ecr", region)), scripts=instance_scripts(),
         clock=_clock(clock), new_id=new_deployment_id, retries=retrier(settings, telemetry), telemetry=telemetry,
-        waves=rollout_service(settings, clock),
+        waves=rollout_service(settings, clock), on_end=_joins_told(settings, clock),
     )
+
+
+def _joins_told(settings: Settings, clock: Callable[[], datetime] | None) -> Callable[[Deployment], None]:
+    """What a deployment's end tells the new instances' joins: a join deployment's end completes its join."""
+    def told(deployment: Deployment) -> None:
+        if deployment.trigger == "join":
+            instance_joins(settings, clock).deployment_ended(deployment)
+    return told
+
+
+def instance_joins(settings: Settings | None = None, clock: Callable[[], datetime] | None = None) -> InstanceJoins:
+    """New instances join their target at its current revision (services/instance_joins.py)."""
+    from chalicelib.adapters.autoscaling import LifecycleActions
+    from chalicelib.adapters.ec2 import InstanceDirectory
+    from chalicelib.services.instance_joins import InstanceJoins
+
+    settings = _read(settings)
+    return InstanceJoins(store(settings), InstanceDirectory(LazyClient("ec2", settings.region)),
+                         ssm_gateway(settings), lambda: deployment_service(settings, clock),
+                         LifecycleActions(LazyClient("autoscaling", settings.region)), scheduler(settings),
+                         _clock(clock))
 
 
 def rollout_service(settings: Settings | None = None,
@@ -178,7 +201,8 @@ def retry_runner(settings: Settings | None = None) -> RetryRunner:
     from chalicelib.services.retry_deployment import RetryRunner
 
     settings = _read(settings)
-    return RetryRunner(deployment_service(settings), codedeploy_retrier(settings), pipeline_retrier(settings))
+    return RetryRunner(deployment_service(settings), codedeploy_retrier(settings), pipeline_retrier(settings),
+                       lambda look: instance_joins(settings).look(look))
 
 
 def lifecycle_hook_service(settings: Settings | None = None) -> LifecycleHookService:

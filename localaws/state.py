@@ -32,6 +32,8 @@ class State:
     outcome_hook: OutcomeHook | None = None
     hook_statuses: dict[tuple[str, str], str] = field(default_factory=dict)
     stage_retries: list[dict[str, Any]] = field(default_factory=list)
+    lifecycle_actions: dict[str, dict[str, str]] = field(default_factory=dict)    # waiting, by token
+    lifecycle_results: list[dict[str, str]] = field(default_factory=list)         # accepted completions
 
 
 STATE = State()

@@ -7,6 +7,7 @@ carry, so it must not change:
     {"kind": "ssm", "deployment_id": "d-...", "attempt": 2}
     {"kind": "codedeploy", "deployment_id": "d-ABC...", "attempt": 2}                (a remediation wait adds "wait": n)
     {"kind": "pipeline", "pipeline": "...", "stage": "...", "execution_id": "<uuid>", "attempt": 1}
+    {"kind": "join", "instance_id": "i-...", "launch": <epoch seconds>, "attempt": 3}   (a new instance's look 3)
 
 `attempt` is the number of the attempt the schedule starts (SSM, CodeDeploy) or the stage's retry number (pipeline).
 Unknown keys are ignored, as they always were.
@@ -22,7 +23,7 @@ from .errors import InvalidEvent
 
 UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 PIPELINE_NAME = r"^[A-Za-z0-9.@\-_]{1,100}$"
-KINDS = ("ssm", "codedeploy", "pipeline")
+KINDS = ("ssm", "codedeploy", "pipeline", "join")
 
 
 class _Task(BaseModel):
@@ -67,7 +68,17 @@ class PipelineStageRetry(_Task):
     attempt: int = Field(ge=1, le=100)
 
 
-RetryTask = Annotated[SsmRetry | CodeDeployRetry | PipelineStageRetry, Field(discriminator="kind")]
+class JoinLook(_Task):
+    """Look again at new instance `instance_id` (launched at epoch second `launch`): is SSM seeing it Online, is its
+    target free, is its deployment over? `attempt` is the look's number; a look of another launch is stale."""
+
+    kind: Literal["join"] = "join"
+    instance_id: str = Field(pattern=r"^i-[0-9a-f]{8,17}$")
+    launch: int = Field(ge=0, le=2**40)
+    attempt: int = Field(ge=1, le=200)
+
+
+RetryTask = Annotated[SsmRetry | CodeDeployRetry | PipelineStageRetry | JoinLook, Field(discriminator="kind")]
 
 
 class RetryPayload(RootModel[RetryTask]):
@@ -76,7 +87,7 @@ class RetryPayload(RootModel[RetryTask]):
     model_config = ConfigDict(frozen=True)
 
 
-def parse_retry_payload(payload: Any) -> SsmRetry | CodeDeployRetry | PipelineStageRetry:
+def parse_retry_payload(payload: Any) -> SsmRetry | CodeDeployRetry | PipelineStageRetry | JoinLook:
     """The task a schedule carries. InvalidEvent names every field that is missing or wrong."""
     if not isinstance(payload, dict):
         raise InvalidEvent("retry payload: the event is not a JSON object")

@@ -56,7 +56,8 @@ class DeploymentService:
     def __init__(self, store: DeploymentStore, ssm: SsmGateway, instances: InstanceDirectory,
                  registry: ImageRegistry, scripts: dict[str, str], clock: Callable[[], datetime],
                  new_id: Callable[[], str], lock_slack_seconds: int = 900, retries: Retrier | None = None,
-                 telemetry: Telemetry | None = None, waves: RolloutService | None = None) -> None:
+                 telemetry: Telemetry | None = None, waves: RolloutService | None = None,
+                 on_end: Callable[[Deployment], None] | None = None) -> None:
         self._store = store
         self._ssm = ssm
         self._instances = instances
@@ -65,7 +66,7 @@ class DeploymentService:
         self._new_id = new_id
         self._lock = TargetLock(store, ssm, lock_slack_seconds)
         self._telemetry = telemetry or Telemetry()
-        self._ends = DeploymentEnds(store, self._lock, self._telemetry)
+        self._ends = DeploymentEnds(store, self._lock, self._telemetry, on_end)
         self._sender = CommandSender(store, ssm, scripts, clock, self._lock, self._ends)
         self._results = CommandResults(ssm, instances)
         self._retries = AttemptRetries(store, self._lock, lock_slack_seconds, self._ends, retries)

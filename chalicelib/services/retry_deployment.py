@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from chalicelib.domain.retry_payload import CodeDeployRetry, PipelineStageRetry, SsmRetry
+from collections.abc import Callable
+
+from chalicelib.domain.retry_payload import CodeDeployRetry, JoinLook, PipelineStageRetry, SsmRetry
 from chalicelib.services.codedeploy_retries import CodeDeployRetrier
 from chalicelib.services.deployments import DeploymentService
 from chalicelib.services.outcome import Outcome
@@ -12,12 +14,17 @@ from chalicelib.services.pipeline_action_failed import PipelineRetrier
 
 class RetryRunner:
     def __init__(self, deployments: DeploymentService, codedeploy: CodeDeployRetrier,
-                 pipelines: PipelineRetrier) -> None:
+                 pipelines: PipelineRetrier, joins: Callable[[JoinLook], Outcome] | None = None) -> None:
         self._deployments = deployments
         self._codedeploy = codedeploy
         self._pipelines = pipelines
+        self._joins = joins
 
-    def run(self, task: SsmRetry | CodeDeployRetry | PipelineStageRetry) -> Outcome:
+    def run(self, task: SsmRetry | CodeDeployRetry | PipelineStageRetry | JoinLook) -> Outcome:
+        if isinstance(task, JoinLook):
+            if self._joins is None:
+                return Outcome("ignored", "this retry runner was built without instance joins")
+            return self._joins(task)
         if isinstance(task, CodeDeployRetry):
             return self._codedeploy.retry(task)
         if isinstance(task, PipelineStageRetry):

@@ -67,8 +67,9 @@ def test_the_union_model_holds_the_task() -> None:
     ({"kind": "pipeline", "pipeline": "p", "stage": "Prod", "attempt": 1}, "execution_id (Field required)"),
     ({"kind": "pipeline", "pipeline": "p q", "stage": "Prod", "execution_id": EXECUTION, "attempt": 1},
      "pipeline (String should match pattern"),
-    ({"kind": "reboot", "attempt": 1}, "retry payload is malformed at: kind (one of ssm, codedeploy, pipeline)"),
-    ({"deployment_id": "d-X", "attempt": 1}, "retry payload is malformed at: kind (one of ssm, codedeploy, pipeline)"),
+    ({"kind": "reboot", "attempt": 1}, "retry payload is malformed at: kind (one of ssm, codedeploy, pipeline, join)"),
+    ({"deployment_id": "d-X", "attempt": 1},
+     "retry payload is malformed at: kind (one of ssm, codedeploy, pipeline, join)"),
     (["ssm"], "retry payload: the event is not a JSON object"),
 ])
 def test_a_malformed_payload_names_the_field(payload: Any, named: str) -> None:
@@ -88,3 +89,14 @@ def test_a_malformed_payload_names_the_field(payload: Any, named: str) -> None:
 ))
 def test_every_task_round_trips_through_its_wire_json(task: Any) -> None:
     assert parse_retry_payload(json.loads(json.dumps(task.wire()))) == task
+
+
+def test_a_join_look_round_trips_and_refuses_a_hostile_instance_id() -> None:
+    from chalicelib.domain.retry_payload import JoinLook
+
+    wire = {"kind": "join", "instance_id": "i-0123456789abcdef0", "launch": 1700000000, "attempt": 3}
+    assert parse_retry_payload(wire) == JoinLook(instance_id="i-0123456789abcdef0", launch=1700000000, attempt=3)
+    assert JoinLook.model_validate(wire).wire() == wire
+    with pytest.raises(InvalidEvent) as raised:
+        parse_retry_payload({**wire, "instance_id": "i-0; rm -rf /"})
+    assert "instance_id" in raised.value.message

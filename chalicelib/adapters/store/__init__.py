@@ -11,6 +11,7 @@ Keys (pk / sk):
     COMMAND#<command id> / INDEX    which deployment an SSM command belongs to, for EventBridge events
     CDGROUP#<app>#<group> / TARGET  the target a CodeDeploy deployment group deploys
     CODEDEPLOY#<id> / RECORD, CLAIM#<key> / CLAIM, COUNTER#<key> / COUNTER   the CodeDeploy event handler's (codedeploy)
+    JOIN#<instance id> / LAUNCH     a new instance joining its target: the join's record, versioned (joins)
 Items that only matter for a while carry `expires_at` (epoch seconds), the table's TTL attribute.
 
 `DeploymentStore` is the port the services use. Each of its bases holds the methods for one kind of item, over the
@@ -22,12 +23,13 @@ from __future__ import annotations
 from chalicelib.adapters.store.codec import GSI_BY_TARGET, table_definition
 from chalicelib.adapters.store.codedeploy import CodeDeployItems
 from chalicelib.adapters.store.deployments import DeploymentItems
+from chalicelib.adapters.store.joins import JoinItems
 from chalicelib.adapters.store.locks import LockItems
 from chalicelib.adapters.store.targets import TargetItems
 
 
-class DeploymentStore(TargetItems, LockItems, DeploymentItems, CodeDeployItems):
-    """berth's table: targets, locks, deployment records, job claims and CodeDeploy records."""
+class DeploymentStore(TargetItems, LockItems, DeploymentItems, CodeDeployItems, JoinItems):
+    """berth's table: targets, locks, deployment records, job claims, CodeDeploy records and joins."""
 
 
 __all__ = ["GSI_BY_TARGET", "DeploymentStore", "table_definition"]
