@@ -60,7 +60,7 @@ class InstanceDirectory:
         return InstanceFacts(instance_id=instance_id,
                              tags={str(tag["Key"]): str(tag["Value"]) for tag in instance.get("Tags", [])},
                              state=str(instance.get("State", {}).get("Name", "")),
-                             launched_at=instance["LaunchTime"])
+                             launched_at=_timestamp(instance["LaunchTime"]))
 
     def _tagged(self, key: str, value: str) -> set[str]:
         kwargs: dict[str, Any] = {"MaxResults": 1000, "Filters": [
@@ -86,6 +86,11 @@ class InstanceDirectory:
             if not page.get("NextToken"):
                 return found
             kwargs = {**kwargs, "NextToken": page["NextToken"]}
+
+
+def _timestamp(value: Any) -> datetime:
+    """berth's clients leave timestamps as AWS sent them (chalicelib/clients.py): ISO 8601 text, here read."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
 _RUNNING = {"Name": "instance-state-name", "Values": ["running"]}
