@@ -120,15 +120,20 @@ class InstanceJoins:
 
     # the join's course ----------------------------------------------------------------------------------------------
     def _again(self, record: JoinRecord, launch: InstanceLaunch) -> Outcome:
-        """The same launch announced again: a duplicate, or the lifecycle action after the state change."""
-        if launch.hook is None or record.hook is not None:
-            return Outcome("duplicate", f"instance {launch.instance_id}'s launch is handled already")
-        try:
-            record = self._save(record.model_copy(update={"hook": launch.hook}))
-        except Conflict:
-            return Outcome("duplicate", f"instance {launch.instance_id}'s join moved on; delivered again")
-        return self._complete(record) if record.result is not None else Outcome(
-            "recorded", f"instance {launch.instance_id}'s lifecycle action kept for its join's end")
+        """The same launch announced again: a duplicate, or the lifecycle action after the state change. Either way
+        the join is driven on from where its record stands, so a delivery after a handler that failed half-way (a
+        schedule not created, an answer lost) finishes its work; what was done already is not done twice (the
+        target's lock, the look's schedule name, the completion's claim)."""
+        if launch.hook is not None and record.hook is None:
+            try:
+                record = self._save(record.model_copy(update={"hook": launch.hook}))
+            except Conflict:
+                return Outcome("duplicate", f"instance {launch.instance_id}'s join moved on; delivered again")
+            if record.result is None:
+                return Outcome("recorded", f"instance {launch.instance_id}'s lifecycle action kept for its join's end")
+            return self._complete(record)
+        outcome = self._advance(record)
+        return Outcome("duplicate", f"instance {launch.instance_id}'s launch is handled already: {outcome.detail}")
 
     def _advance(self, record: JoinRecord) -> Outcome:
         if record.result is not None:
