@@ -33,6 +33,7 @@ if TYPE_CHECKING:   # imported where used, at run time: a cold start pays only f
     from chalicelib.services.codedeploy_retries import CodeDeployRetrier
     from chalicelib.services.deployments import DeploymentService
     from chalicelib.services.instance_joins import InstanceJoins
+    from chalicelib.services.join_ends import JoinEnds
     from chalicelib.services.operations import Operations
     from chalicelib.services.pipeline_action_failed import PipelineRetrier
     from chalicelib.services.pipeline_job import PipelineJobService
@@ -106,8 +107,17 @@ def _joins_told(settings: Settings, clock: Callable[[], datetime] | None) -> Cal
     """What a deployment's end tells the new instances' joins: a join deployment's end completes its join."""
     def told(deployment: Deployment) -> None:
         if deployment.trigger == "join":
-            instance_joins(settings, clock).deployment_ended(deployment)
+            join_ends(settings, clock).deployment_ended(deployment)
     return told
+
+
+def join_ends(settings: Settings | None = None, clock: Callable[[], datetime] | None = None) -> JoinEnds:
+    from chalicelib.adapters.autoscaling import LifecycleActions
+    from chalicelib.services.join_ends import JoinEnds
+
+    settings = _read(settings)
+    return JoinEnds(store(settings), LifecycleActions(LazyClient("autoscaling", settings.region)),
+                    scheduler(settings), _clock(clock))
 
 
 def instance_joins(settings: Settings | None = None, clock: Callable[[], datetime] | None = None) -> InstanceJoins:
@@ -119,7 +129,7 @@ def instance_joins(settings: Settings | None = None, clock: Callable[[], datetim
     settings = _read(settings)
     return InstanceJoins(store(settings), InstanceDirectory(LazyClient("ec2", settings.region)),
                          ssm_gateway(settings), lambda: deployment_service(settings, clock),
-                         LifecycleActions(LazyClient("autoscaling", settings.region)), scheduler(settings),
+                         LifecycleActions(LazyClient("autoscaling", settings.region)), join_ends(settings, clock),
                          _clock(clock))
 
 

@@ -8,11 +8,11 @@ looks again through a one-time schedule (a `join` payload for the retry_deployme
 bounds. Once it can, it starts a deployment of the target's current revision to that instance alone (trigger "join",
 one command). A deployment by tags that expects the instance and was sent after its launch covers it instead.
 
-The end: the join deployment's end is settled by the usual follow paths (SSM events, scheduled looks, the REST API),
-which call `deployment_ended`; a covering deployment is watched by looks. The lifecycle action, when there is one, is
-completed once: CONTINUE when the deployment succeeded or there was nothing to deploy, ABANDON when it failed, the
-wait ran out or the instance matched more than one target. Strangers (no target matches) are not recorded; their
-lifecycle action, which berth does not own, is completed CONTINUE.
+The end (services/join_ends.py): the join deployment's end is settled by the usual follow paths (SSM events,
+scheduled looks, the REST API), which call `JoinEnds.deployment_ended`; a covering deployment is watched by looks.
+The lifecycle action, when there is one, is completed once: CONTINUE when the deployment succeeded or there was
+nothing to deploy, ABANDON when it failed, the wait ran out or the instance matched more than one target. Strangers
+(no target matches) are not recorded; their lifecycle action, which berth does not own, is completed CONTINUE.
 """
 
 from __future__ import annotations
@@ -23,35 +23,31 @@ from datetime import datetime, timedelta
 
 from chalicelib.adapters.autoscaling import LifecycleActions
 from chalicelib.adapters.ec2 import InstanceDirectory
-from chalicelib.adapters.scheduler import RetryScheduler
 from chalicelib.adapters.ssm import SsmGateway
 from chalicelib.adapters.store import DeploymentStore
-from chalicelib.domain.deployment import Deployment, DeploymentStatus
-from chalicelib.domain.errors import AwsCallFailed, BerthError, Conflict, ScheduleTaken, TargetBusy
+from chalicelib.domain.deployment import Deployment
+from chalicelib.domain.errors import Conflict, ScheduleTaken, TargetBusy
 from chalicelib.domain.instance_launch import InstanceLaunch
 from chalicelib.domain.join import JoinPolicy, JoinRecord, Result, matching_targets
-from chalicelib.domain.retry import schedule_name
 from chalicelib.domain.retry_payload import JoinLook
 from chalicelib.domain.spec import InstancesSpec
 from chalicelib.services.deployments import DeploymentService
+from chalicelib.services.join_ends import JoinEnds
 from chalicelib.services.outcome import Outcome
 
 logger = logging.getLogger(__name__)
-KEEP_RECORD = timedelta(days=7)
-MAX_COMPLETION_LOOKS = 40       # scheduled looks in all, beyond which a failing completion is left to the heartbeat
 
 
 class InstanceJoins:
     def __init__(self, store: DeploymentStore, instances: InstanceDirectory, ssm: SsmGateway,
-                 deployments: Callable[[], DeploymentService], lifecycle: LifecycleActions,
-                 scheduler: RetryScheduler | None, clock: Callable[[], datetime],
-                 policy: JoinPolicy | None = None) -> None:
+                 deployments: Callable[[], DeploymentService], lifecycle: LifecycleActions, ends: JoinEnds,
+                 clock: Callable[[], datetime], policy: JoinPolicy | None = None) -> None:
         self._store = store
         self._instances = instances
         self._ssm = ssm
         self._deployments = deployments     # built when first needed: a duplicate or a stranger needs none
         self._lifecycle = lifecycle
-        self._scheduler = scheduler
+        self._ends = ends
         self._clock = clock
         self._policy = policy or JoinPolicy()
 
@@ -78,7 +74,7 @@ class InstanceJoins:
                 "ABANDON", f"instance {launch.instance_id} matches targets {', '.join(matches)}: berth will not guess "
                            "which container it is for")
         try:
-            fresh = self._save(fresh)
+            fresh = self._ends.save(fresh)
         except Conflict:        # a concurrent delivery wrote first
             current = self._store.get_join(launch.instance_id)
             return self._again(current, launch) if current else Outcome("duplicate", "the join moved on")
@@ -92,31 +88,10 @@ class InstanceJoins:
         if record is None or int(record.launched_at.timestamp()) != task.launch or record.looks != task.attempt - 1:
             return Outcome("duplicate", f"look {task.attempt} at {task.instance_id} is not due")
         try:
-            record = self._save(record.model_copy(update={"looks": task.attempt}))
+            record = self._ends.save(record.model_copy(update={"looks": task.attempt}))
         except Conflict:
             return Outcome("duplicate", f"look {task.attempt} at {task.instance_id} is made by another handler")
         return self._advance(record)
-
-    def deployment_ended(self, deployment: Deployment) -> None:
-        """Called once a deployment's end is saved. Never raises: the end is settled whatever happens here; a lost
-        completion is taken up again by a scheduled look."""
-        ids = deployment.spec.instances.ids or []
-        if deployment.trigger != "join" or len(ids) != 1:
-            return
-        try:
-            for _ in range(3):
-                record = self._store.get_join(ids[0])
-                if (record is None or record.result is not None or record.target != deployment.target
-                        or record.deployment_id not in (None, deployment.deployment_id)):
-                    return
-                try:
-                    self._end_with(record, deployment)
-                    return
-                except Conflict:
-                    continue
-        except BerthError as exc:
-            logger.error("could not complete a join after its deployment ended",
-                         extra={"deployment_id": deployment.deployment_id, "error": exc.message})
 
     # the join's course ----------------------------------------------------------------------------------------------
     def _again(self, record: JoinRecord, launch: InstanceLaunch) -> Outcome:
@@ -126,23 +101,23 @@ class InstanceJoins:
         target's lock, the look's schedule name, the completion's claim)."""
         if launch.hook is not None and record.hook is None:
             try:
-                record = self._save(record.model_copy(update={"hook": launch.hook}))
+                record = self._ends.save(record.model_copy(update={"hook": launch.hook}))
             except Conflict:
                 return Outcome("duplicate", f"instance {launch.instance_id}'s join moved on; delivered again")
             if record.result is None:
                 return Outcome("recorded", f"instance {launch.instance_id}'s lifecycle action kept for its join's end")
-            return self._complete(record)
+            return self._ends.complete(record)
         outcome = self._advance(record)
         return Outcome("duplicate", f"instance {launch.instance_id}'s launch is handled already: {outcome.detail}")
 
     def _advance(self, record: JoinRecord) -> Outcome:
         if record.result is not None:
-            return self._complete(record)
+            return self._ends.complete(record)
         now = self._clock()
         if record.deployment_id is not None:
             deployment = self._store.get_deployment(record.deployment_id)
             if deployment.status.is_final:
-                return self._end_with(record, deployment)
+                return self._ends.end_with(record, deployment)
             if deployment.trigger == "join":    # its end completes the join (deployment_ended)
                 return Outcome("deploying", f"deployment {deployment.deployment_id} is {deployment.status.value}")
             return self._look_later(record, now, f"deployment {deployment.deployment_id} covers it",
@@ -150,7 +125,8 @@ class InstanceJoins:
         assert record.target is not None
         target = self._store.get_target(record.target)
         if target is None or target.current_revision is None:
-            return self._end(record, "CONTINUE", f"target {record.target} has no current revision: nothing to deploy")
+            return self._ends.end(record, "CONTINUE",
+                                  f"target {record.target} has no current revision: nothing to deploy")
         status = self._ssm.ping_statuses(InstancesSpec(ids=[record.instance_id])).get(record.instance_id)
         if status != "Online":
             return self._look_later(record, now, f"SSM does not see it Online ({status or 'not managed yet'})",
@@ -161,83 +137,36 @@ class InstanceJoins:
         except TargetBusy as busy:
             holder = self._store.get_deployment(busy.holder)
             if _covers(holder, record):
-                record = self._save(record.model_copy(update={"deployment_id": holder.deployment_id}))
+                record = self._ends.save(record.model_copy(update={"deployment_id": holder.deployment_id}))
                 return self._look_later(record, now, f"deployment {holder.deployment_id} covers it",
                                         self._policy.busy_within)
             return self._look_later(record, now, f"target {record.target} is busy with {busy.holder}",
                                     self._policy.busy_within)
         try:
-            record = self._save(record.model_copy(update={"deployment_id": deployment.deployment_id}))
+            record = self._ends.save(record.model_copy(update={"deployment_id": deployment.deployment_id}))
         except Conflict:        # its end came first (deployment_ended): that completed the join
             return Outcome("deploying", f"deployment {deployment.deployment_id} ended already")
         if deployment.status.is_final:
-            return self._end_with(record, deployment)
+            return self._ends.end_with(record, deployment)
         return Outcome("deploying", f"deployment {deployment.deployment_id} sends {target.current_revision.pinned} "
                                     f"to {record.instance_id}")
 
     def _look_later(self, record: JoinRecord, now: datetime, why: str, within: timedelta) -> Outcome:
         if record.waited_too_long(now, within):
-            return self._end(record, "ABANDON", f"{why} for more than {int(within.total_seconds())} s: gave up")
-        if self._scheduler is None:
-            return self._end(record, "ABANDON", f"{why}, and berth cannot look again: automatic retries (Scheduler) "
-                                                "are not configured")
-        look = JoinLook(instance_id=record.instance_id, launch=int(record.launched_at.timestamp()),
-                        attempt=record.looks + 1)
+            return self._ends.end(record, "ABANDON", f"{why} for more than {int(within.total_seconds())} s: gave up")
+        if not self._ends.can_look:
+            return self._ends.end(record, "ABANDON", f"{why}, and berth cannot look again: automatic retries "
+                                                     "(Scheduler) are not configured")
         try:
-            self._scheduler.schedule(schedule_name(record.lineage, look.attempt),
-                                     now + timedelta(seconds=self._policy.look_seconds), look, now)
+            look = self._ends.schedule_look(record, now)
         except ScheduleTaken as exc:
-            return self._end(record, "ABANDON", exc.message)
-        return Outcome("waiting", f"instance {record.instance_id}: {why}; look {look.attempt} scheduled")
-
-    def _end_with(self, record: JoinRecord, deployment: Deployment) -> Outcome:
-        succeeded = deployment.status == DeploymentStatus.SUCCEEDED
-        return self._end(record, "CONTINUE" if succeeded else "ABANDON",
-                         f"deployment {deployment.deployment_id} {deployment.status.value}"
-                         + ("" if succeeded else f": {deployment.message[:500]}"))
-
-    def _end(self, record: JoinRecord, result: Result, detail: str) -> Outcome:
-        record = self._save(record.ended(result, detail))
-        logger.info("join decided", extra={"instance_id": record.instance_id, "result": result, "detail": detail})
-        return self._complete(record)
-
-    def _complete(self, record: JoinRecord) -> Outcome:
-        """Complete the lifecycle action once: the claim (`completed`) is saved before the call."""
-        if not record.to_complete:
-            return Outcome("joined" if record.result == "CONTINUE" else "refused", record.detail)
-        assert record.hook is not None and record.result is not None
-        claimed = self._save(record.model_copy(update={"completed": True}))
-        try:
-            done = self._lifecycle.complete(record.hook, record.instance_id, record.result)
-        except AwsCallFailed as exc:    # give the claim back and look again: the completion is still owed
-            logger.warning("CompleteLifecycleAction failed; looking again", extra={
-                "instance_id": record.instance_id, "error": exc.message})
-            return self._retry_completion(self._save(claimed.model_copy(update={"completed": False})), exc.message)
-        logger.debug("lifecycle action completed", extra={"instance_id": record.instance_id,
-                                                          "token": record.hook.token, "result": record.result})
-        note = "" if done else " (the lifecycle action was no longer waiting)"
-        return Outcome("joined" if record.result == "CONTINUE" else "refused",
-                       f"{record.detail}; lifecycle action {record.result}{note}")
-
-    def _retry_completion(self, record: JoinRecord, error: str) -> Outcome:
-        """A look that finds the result decided and the action not completed completes it (bounded)."""
-        if self._scheduler is None or record.looks >= MAX_COMPLETION_LOOKS:
-            return Outcome("gave-up", f"completing the lifecycle action failed: {error}")
-        now = self._clock()
-        look = JoinLook(instance_id=record.instance_id, launch=int(record.launched_at.timestamp()),
-                        attempt=record.looks + 1)
-        self._scheduler.schedule(schedule_name(record.lineage, look.attempt),
-                                 now + timedelta(seconds=self._policy.look_seconds), look, now)
-        return Outcome("retry-scheduled", f"completing the lifecycle action failed ({error}); look again scheduled")
+            return self._ends.end(record, "ABANDON", exc.message)
+        return Outcome("waiting", f"instance {record.instance_id}: {why}; look {look} scheduled")
 
     def _complete_stranger(self, launch: InstanceLaunch, result: Result) -> None:
         """A lifecycle action berth does not own: let the instance go on (CONTINUE); no record is kept."""
         if launch.hook is not None:
             self._lifecycle.complete(launch.hook, launch.instance_id, result)
-
-    def _save(self, record: JoinRecord) -> JoinRecord:
-        expires = int((self._clock() + KEEP_RECORD).timestamp())
-        return self._store.save_join(record, expires)
 
 
 def _covers(holder: Deployment, record: JoinRecord) -> bool:

@@ -226,4 +226,18 @@ def test_alarms_are_read_by_alarm_arn_and_only_by_the_functions_that_deploy(stag
             assert _list(statement["Action"]) == ["cloudwatch:DescribeAlarms"]
             assert _list(statement["Resource"]) == ["arn:aws:cloudwatch:*:*:alarm:*"]
             readers.add(function)
-    assert readers == {"pipeline_job", "ssm_command_events", "retry_deployment", "api_handler"}
+    assert readers == {"pipeline_job", "ssm_command_events", "retry_deployment", "instance_launches", "api_handler"}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_lifecycle_actions_are_completed_on_auto_scaling_groups_only(stage: str) -> None:
+    completers = set()
+    for function in policies.FUNCTIONS:
+        for statement in _statements_with(_policy_file(stage, function), "autoscaling:CompleteLifecycleAction"):
+            assert _list(statement["Action"]) == ["autoscaling:CompleteLifecycleAction"]
+            assert _list(statement["Resource"]) == [
+                "arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/*"]
+            completers.add(function)
+    # the new instance's Lambda, and every one that can settle its join deployment
+    assert completers == {"instance_launches", "pipeline_job", "ssm_command_events", "retry_deployment",
+                          "api_handler"}
