@@ -19,7 +19,10 @@ def instance_joined(demo: Any, tags: dict[str, str], target: str) -> str:
     from tools.local_events import instance_running_event
 
     with demo.client:
-        current = wiring.store().get_target(target).current_revision
+        record = wiring.store().get_target(target)
+    current = record.current_revision if record else None
+    if current is None or current.digest is None:
+        return f"target {target} has no current revision by digest"
     new = launch(demo.boto_client("ec2"), 1, tags)[0]
     say(f"   {new} starts with the fleet's tags; the target runs ...{current.pinned[-24:]}")
     demo.control.set_outcome(new, InstanceOutcome(skip=True))       # its SSM agent is still starting
