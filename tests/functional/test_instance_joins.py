@@ -233,3 +233,69 @@ def test_a_target_without_a_revision_has_nothing_to_deploy_and_the_launch_contin
     assert answer["action"] == "joined" and "nothing to deploy" in answer["detail"]
     assert join_commands(aws, new) == []
     assert [r["LifecycleActionResult"] for r in localaws.lifecycle_results()] == ["CONTINUE"]
+
+
+def test_an_instance_matching_two_targets_is_refused_naming_both(aws: World, fleet: str, group: None) -> None:
+    from tests.api.support import call
+
+    assert call("PUT", "/targets/web-all", spec(target="web-all", instances={"tags": {"app": "web"}})).status == 200
+    new = aws.launch(1, MANAGED)[0]
+    token = localaws.start_lifecycle_action(GROUP, HOOK, new)
+
+    answer = announce(launching(new, token))
+
+    assert answer["action"] == "refused" and "web-all, web-prod" in answer["detail"]
+    assert join_commands(aws, new) == []
+    assert [r["LifecycleActionResult"] for r in localaws.lifecycle_results()] == ["ABANDON"]
+
+
+def redeploy_running(aws: World, fleet_instance: str) -> str:
+    """A person's redeploy of web-prod (by its tags) whose command is still running on `fleet_instance`."""
+    from tests.api.support import call
+
+    localaws.set_default_outcome(InstanceOutcome(polls_before_done=3))
+    reply = call("POST", "/targets/web-prod/deployments", {"reason": "redeploy"})
+    assert reply.status == 202, reply.body
+    return str(reply.body["deployment_id"])
+
+
+def settle(aws: World, deployment_id: str) -> None:
+    for _ in range(8):
+        follow_all(aws)
+        if deployment(deployment_id).status.is_final:
+            return
+    raise AssertionError(f"{deployment_id} did not end")
+
+
+def test_a_busy_target_is_looked_at_again_and_then_the_instance_joins(aws: World, fleet: str) -> None:
+    running_on = aws.client("ec2").describe_instances()["Reservations"][0]["Instances"][0]["InstanceId"]
+    redeploy = redeploy_running(aws, running_on)
+    new = aws.launch(1, MANAGED)[0]                  # after the redeploy was sent: it does not reach the new one
+
+    answer = announce(running(new))
+
+    assert answer["action"] == "waiting" and f"busy with {redeploy}" in answer["detail"]
+    assert join_commands(aws, new) == []
+    settle(aws, redeploy)
+    localaws.set_default_outcome(InstanceOutcome())
+    fire(aws)
+    assert len(join_commands(aws, new)) == 1
+    follow_all(aws)
+    assert deployment(join_record(new).deployment_id).status.value == "SUCCEEDED"
+
+
+def test_a_deployment_by_tags_sent_after_the_launch_covers_the_instance(aws: World, fleet: str,
+                                                                        group: None) -> None:
+    new = aws.launch(1, MANAGED)[0]
+    token = localaws.start_lifecycle_action(GROUP, HOOK, new)
+    redeploy = redeploy_running(aws, new)             # sent after the launch, by tags: it reaches the new one too
+    assert new in deployment(redeploy).attempts[0].expected_instances
+
+    answer = announce(launching(new, token))
+
+    assert answer["action"] == "waiting" and f"{redeploy} covers it" in answer["detail"]
+    settle(aws, redeploy)
+    fire(aws)
+    assert join_commands(aws, new) == []              # nothing sent twice
+    assert [r["LifecycleActionResult"] for r in localaws.lifecycle_results()] == ["CONTINUE"]
+    assert join_record(new).deployment_id == redeploy
