@@ -22,11 +22,17 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from .errors import BerthError
 from .instance_launch import LifecycleHook
 from .spec import TargetSpec
 
 MANAGED_TAG = "berth:managed"
 Result = Literal["CONTINUE", "ABANDON"]
+
+
+class InstanceNotVisible(BerthError):
+    """EC2 does not describe an instance it just announced (its API is eventually consistent): the handler fails, so
+    the event is delivered again, rather than let a held instance go on without its container."""
 
 
 def matching_targets(tags: dict[str, str], targets: Iterable[TargetSpec]) -> list[str]:

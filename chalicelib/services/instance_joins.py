@@ -28,7 +28,7 @@ from chalicelib.adapters.store import DeploymentStore
 from chalicelib.domain.deployment import Deployment
 from chalicelib.domain.errors import Conflict, ScheduleTaken, TargetBusy
 from chalicelib.domain.instance_launch import InstanceLaunch
-from chalicelib.domain.join import JoinPolicy, JoinRecord, Result, matching_targets
+from chalicelib.domain.join import InstanceNotVisible, JoinPolicy, JoinRecord, Result, matching_targets
 from chalicelib.domain.retry_payload import JoinLook
 from chalicelib.domain.spec import InstancesSpec
 from chalicelib.services.deployments import DeploymentService
@@ -54,7 +54,9 @@ class InstanceJoins:
     # entry points ---------------------------------------------------------------------------------------------------
     def on_launch(self, launch: InstanceLaunch) -> Outcome:
         facts = self._instances.describe(launch.instance_id)
-        if facts is None or facts.state not in ("pending", "running"):
+        if facts is None:
+            raise InstanceNotVisible(f"EC2 does not describe instance {launch.instance_id} yet; delivered again")
+        if facts.state not in ("pending", "running"):
             self._complete_stranger(launch, "CONTINUE")
             return Outcome("ignored", f"instance {launch.instance_id} is not running")
         record = self._store.get_join(launch.instance_id)

@@ -52,7 +52,8 @@ class JoinEnds:
             for _ in range(3):
                 record = self._store.get_join(ids[0])
                 if (record is None or record.result is not None or record.target != deployment.target
-                        or record.deployment_id not in (None, deployment.deployment_id)):
+                        or record.deployment_id not in (None, deployment.deployment_id)
+                        or deployment.created_at < record.first_seen):    # a deployment of an earlier launch
                     return
                 try:
                     self.end_with(record, deployment)

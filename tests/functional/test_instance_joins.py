@@ -299,3 +299,13 @@ def test_a_deployment_by_tags_sent_after_the_launch_covers_the_instance(aws: Wor
     assert join_commands(aws, new) == []              # nothing sent twice
     assert [r["LifecycleActionResult"] for r in localaws.lifecycle_results()] == ["CONTINUE"]
     assert join_record(new).deployment_id == redeploy
+
+
+def test_an_instance_ec2_does_not_describe_yet_fails_the_handler_so_it_is_delivered_again(aws: World,
+                                                                                          fleet: str) -> None:
+    from chalicelib.domain.join import InstanceNotVisible
+
+    before = len(commands(aws))
+    with pytest.raises(InstanceNotVisible, match="i-0123456789abcdef0"):
+        announce(running("i-0123456789abcdef0"))
+    assert len(commands(aws)) == before and localaws.lifecycle_results() == []
