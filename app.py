@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 from typing import TYPE_CHECKING, Any
 
 from chalice.app import Chalice
@@ -69,6 +70,28 @@ def pipeline_action_failed(event: Any) -> dict[str, str]:
     with observed("pipeline_action_failed", event.context):
         return _outcome(wiring.pipeline_retrier().on_action_failed(parse_event(PipelineActionEvent,
                                                                                event.to_dict())))
+
+
+@app.on_cw_event({"source": ["aws.ec2", "aws.autoscaling"],
+                  "detail-type": ["EC2 Instance State-change Notification", "EC2 Instance-launch Lifecycle Action"],
+                  "detail": {"$or": [{"state": ["running"]},
+                                     {"LifecycleTransition": ["autoscaling:EC2_INSTANCE_LAUNCHING"]}]}},
+                 name="instance_launches")
+def instance_launches(event: Any) -> dict[str, str]:
+    """A new instance joins its target at the target's current revision (chalicelib/services/instance_joins.py)."""
+    from chalicelib import wiring
+    from chalicelib.domain.errors import InvalidEvent
+    from chalicelib.domain.instance_launch import parse_instance_launch
+    from chalicelib.observability import observed
+
+    with observed("instance_launches", event.context):
+        try:
+            launch = parse_instance_launch(event.to_dict())
+        except InvalidEvent as exc:     # delivering it again would not mend it: logged, nothing done
+            logging.getLogger("chalicelib.instance_launches").warning(
+                "not an instance launch berth can act on", extra={"error": exc.message})
+            return {"action": "refused", "detail": exc.message}
+        return _outcome(wiring.instance_joins().on_launch(launch))
 
 
 @app.lambda_function(name="retry_deployment")

@@ -33,8 +33,9 @@ def _as_sent(value: Any) -> Any:
 
 @cache
 def _session() -> Session:
-    """berth's botocore session. berth reads no timestamp from any AWS answer, so botocore leaves them as AWS sent them
-    instead of converting each to a datetime: that was a quarter of the CPU of reading a large fleet's results."""
+    """berth's botocore session. botocore leaves timestamps as AWS sent them instead of converting each to a datetime:
+    that was a quarter of the CPU of reading a large fleet's results. The one berth reads (an instance's LaunchTime,
+    adapters/ec2.py) it parses itself."""
     import botocore.session
 
     session = botocore.session.get_session()

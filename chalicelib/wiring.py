@@ -25,6 +25,7 @@ if TYPE_CHECKING:   # imported where used, at run time: a cold start pays only f
     from chalicelib.adapters.scheduler import RetryScheduler
     from chalicelib.adapters.ssm import SsmGateway
     from chalicelib.adapters.store import DeploymentStore
+    from chalicelib.domain.deployment import Deployment
     from chalicelib.domain.retry import Breaker
     from chalicelib.observability import Telemetry
     from chalicelib.services.codedeploy_events import CodeDeployRecorder
@@ -33,6 +34,8 @@ if TYPE_CHECKING:   # imported where used, at run time: a cold start pays only f
     from chalicelib.services.container_exec import ContainerExec
     from chalicelib.services.container_logs import ContainerLogs
     from chalicelib.services.deployments import DeploymentService
+    from chalicelib.services.instance_joins import InstanceJoins
+    from chalicelib.services.join_ends import JoinEnds
     from chalicelib.services.looks import Looks
     from chalicelib.services.operations import Operations
     from chalicelib.services.pipeline_action_failed import PipelineRetrier
@@ -100,6 +103,7 @@ def deployment_service(settings: Settings | None = None,
         registry=ImageRegistry(lambda region: cached_client("ecr", region)), scripts=instance_scripts(),
         clock=_clock(clock), new_id=new_deployment_id, retries=retrier(settings, telemetry), telemetry=telemetry,
         waves=rollout_service(settings, clock), looks=looks(settings, clock),
+        on_end=_joins_told(settings, clock),
     )
 
 
@@ -108,6 +112,36 @@ def looks(settings: Settings | None = None, clock: Callable[[], datetime] | None
     from chalicelib.services.looks import Looks
 
     return Looks(scheduler(_read(settings)), _clock(clock))
+
+
+def _joins_told(settings: Settings, clock: Callable[[], datetime] | None) -> Callable[[Deployment], None]:
+    """What a deployment's end tells the new instances' joins: a join deployment's end completes its join."""
+    def told(deployment: Deployment) -> None:
+        if deployment.trigger == "join":
+            join_ends(settings, clock).deployment_ended(deployment)
+    return told
+
+
+def join_ends(settings: Settings | None = None, clock: Callable[[], datetime] | None = None) -> JoinEnds:
+    from chalicelib.adapters.autoscaling import LifecycleActions
+    from chalicelib.services.join_ends import JoinEnds
+
+    settings = _read(settings)
+    return JoinEnds(store(settings), LifecycleActions(LazyClient("autoscaling", settings.region)),
+                    scheduler(settings), _clock(clock))
+
+
+def instance_joins(settings: Settings | None = None, clock: Callable[[], datetime] | None = None) -> InstanceJoins:
+    """New instances join their target at its current revision (services/instance_joins.py)."""
+    from chalicelib.adapters.autoscaling import LifecycleActions
+    from chalicelib.adapters.ec2 import InstanceDirectory
+    from chalicelib.services.instance_joins import InstanceJoins
+
+    settings = _read(settings)
+    return InstanceJoins(store(settings), InstanceDirectory(LazyClient("ec2", settings.region)),
+                         ssm_gateway(settings), lambda: deployment_service(settings, clock),
+                         LifecycleActions(LazyClient("autoscaling", settings.region)), join_ends(settings, clock),
+                         _clock(clock))
 
 
 def rollout_service(settings: Settings | None = None,
@@ -192,7 +226,8 @@ def retry_runner(settings: Settings | None = None) -> RetryRunner:
     from chalicelib.services.retry_deployment import RetryRunner
 
     settings = _read(settings)
-    return RetryRunner(deployment_service(settings), codedeploy_retrier(settings), pipeline_retrier(settings))
+    return RetryRunner(deployment_service(settings), codedeploy_retrier(settings), pipeline_retrier(settings),
+                       lambda look: instance_joins(settings).look(look))
 
 
 def lifecycle_hook_service(settings: Settings | None = None) -> LifecycleHookService:

@@ -156,6 +156,14 @@ def _codedeploy_redeploy() -> list[Statement]:
     ]
 
 
+def _complete_lifecycle_actions() -> Statement:
+    # A new instance's launch lifecycle action (services/join_ends.py), completed by whichever handler settles its
+    # join: on Auto Scaling groups only (Service Authorization Reference, Amazon EC2 Auto Scaling: autoScalingGroup).
+    return {"Sid": "CompleteLaunchLifecycleActions", "Effect": "Allow",
+            "Action": "autoscaling:CompleteLifecycleAction",
+            "Resource": "arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/*"}
+
+
 def _retry_stages() -> Statement:
     return {"Sid": "RetryPipelineStages", "Effect": "Allow", "Action": "codepipeline:RetryStageExecution",
             "Resource": "arn:aws:codepipeline:*:*:*/*"}
@@ -177,9 +185,9 @@ def statements(stage: str, function: str) -> list[Statement]:
         "pipeline_job": [
             {"Sid": "JobResults", "Effect": "Allow",        # no resource types (AWS CodePipeline)
              "Action": ["codepipeline:PutJobSuccessResult", "codepipeline:PutJobFailureResult"], "Resource": "*"},
-            _table(stage, *write), *deploy, follow, _dead_letters(stage)],
+            _table(stage, *write), *deploy, follow, _complete_lifecycle_actions(), _dead_letters(stage)],
         "ssm_command_events": [
-            _table(stage, *write), *deploy, follow, _dead_letters(stage)],
+            _table(stage, *write), *deploy, follow, _complete_lifecycle_actions(), _dead_letters(stage)],
         "codedeploy_events": [
             # Query: the call analysis cannot tell DeploymentStore.list_deployments from CodeDeploy's ListDeployments.
             _table(stage, "GetItem", "PutItem", "UpdateItem", "Query"), *_codedeploy_read(), *_codedeploy_redeploy(),
@@ -190,20 +198,27 @@ def statements(stage: str, function: str) -> list[Statement]:
             _table(stage, "GetItem", "PutItem", "UpdateItem"), _retry_stages(), *_schedule_retries(stage),
             _dead_letters(stage)],
         "retry_deployment": [
-            _table(stage, *write, "Query"), *deploy, follow, *_codedeploy_read(targets=False),
-            *_codedeploy_redeploy(), _retry_stages(), _dead_letters(stage)],
+            # Scan: a join's look is served by the class that also matches a new instance against every target; the
+            # call analysis cannot tell the two paths apart.
+            _table(stage, *write, "Query", "Scan"), *deploy, follow, *_codedeploy_read(targets=False),
+            *_codedeploy_redeploy(), _retry_stages(), _managed_nodes(), _complete_lifecycle_actions(),
+            _dead_letters(stage)],
+        "instance_launches": [
+            # Scan: a new instance is matched against every registered target (DeploymentStore.list_targets).
+            _table(stage, *write, "Scan"), *deploy, follow, _managed_nodes(), _complete_lifecycle_actions(),
+            _dead_letters(stage)],
         "codedeploy_hook": [
             _table(stage, "GetItem"), *_codedeploy_read()[:1],
             {"Sid": "ReportHookStatus", "Effect": "Allow",      # no resource types (AWS CodeDeploy)
              "Action": "codedeploy:PutLifecycleEventHookExecutionStatus", "Resource": "*"}],
         "api_handler": [
-            _table(stage, *write, "Query", "Scan"), *deploy, follow, _managed_nodes()],
+            _table(stage, *write, "Query", "Scan"), *deploy, follow, _managed_nodes(), _complete_lifecycle_actions()],
     }
     return [_logs(stage), *by_function[function]]
 
 
 FUNCTIONS = ("pipeline_job", "ssm_command_events", "codedeploy_events", "pipeline_action_failed",
-             "retry_deployment", "codedeploy_hook", "api_handler")
+             "retry_deployment", "instance_launches", "codedeploy_hook", "api_handler")
 
 
 def policy(stage: str, function: str) -> dict[str, Any]:

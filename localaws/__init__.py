@@ -26,6 +26,7 @@ __all__ = [
     "hook_statuses",
     "install",
     "job_results",
+    "lifecycle_results",
     "reset",
     "set_container_logs",
     "set_default_outcome",
@@ -36,6 +37,7 @@ __all__ = [
     "set_target_health",
     "set_transition_reads",
     "stage_retries",
+    "start_lifecycle_action",
     "strict_jobs",
 ]
 
@@ -121,3 +123,18 @@ def hook_statuses() -> dict[tuple[str, str], str]:
     """Accepted PutLifecycleEventHookExecutionStatus calls: ``{(deployment_id, hook_execution_id): status}``."""
     with _state.LOCK:
         return dict(_state.current().hook_statuses)
+
+
+def start_lifecycle_action(group: str, hook: str, instance_id: str, account_id: str = "123456789012",
+                           region: str = "us-east-1") -> str:
+    """Hold `instance_id` on the launch hook `hook` of moto's Auto Scaling group `group`, as Auto Scaling does when it
+    launches an instance; returns the action's token (LifecycleActionToken) for the event that announces it."""
+    from . import autoscaling
+
+    return autoscaling.start_action(account_id, region, group, hook, instance_id)
+
+
+def lifecycle_results() -> list[dict[str, str]]:
+    """Accepted CompleteLifecycleAction calls, oldest first: the group, hook, instance, token and result."""
+    with _state.LOCK:
+        return copy.deepcopy(_state.current().lifecycle_results)

@@ -81,13 +81,15 @@ def install() -> None:
         if _installed:
             return
         _check_version()
+        from moto.autoscaling.responses import AutoScalingResponse
         from moto.codedeploy.responses import CodeDeployResponse
         from moto.codepipeline.responses import CodePipelineResponse
         from moto.ssm.responses import SimpleSystemManagerResponse
 
-        from . import codedeploy, codedeploy_instances, codepipeline, elbv2, ssm
+        from . import autoscaling, codedeploy, codedeploy_instances, codepipeline, elbv2, ssm
 
         _add_methods(CodePipelineResponse, codepipeline.METHODS)
+        _add_methods(AutoScalingResponse, autoscaling.METHODS)
         _add_methods(SimpleSystemManagerResponse, ssm.METHODS)
         _add_methods(CodeDeployResponse, codedeploy.METHODS)
         _add_methods(CodeDeployResponse, codedeploy_instances.METHODS)

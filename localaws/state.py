@@ -41,6 +41,8 @@ class State:
     container_logs: dict[str, str] = field(default_factory=dict)          # docker_answers
     one_off_runs: dict[str, Any] = field(default_factory=dict)            # docker_answers
     docker_calls: list[tuple[str, list[str]]] = field(default_factory=list)
+    lifecycle_actions: dict[str, dict[str, str]] = field(default_factory=dict)    # waiting, by token
+    lifecycle_results: list[dict[str, str]] = field(default_factory=list)         # accepted completions
 
 
 STATE = State()

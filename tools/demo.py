@@ -15,6 +15,7 @@ would) and EventBridge Scheduler (tools/local_scheduler.py fires due schedules).
    SSM, then recreates the deployment with the same revision.
 4. An engineer redeploys a new image and rolls back to the previous one with the `berth` CLI, through the REST API.
 5. A canary whose CloudWatch alarm fires during its bake is rolled back automatically (tools/demo_canary.py).
+6. A new instance joins and receives the target's current revision, once SSM sees it Online (tools/demo_join.py).
 Emulated: AWS itself and what instances report (localaws outcomes). Real: berth's code, its records, the SSM shell.
 """
 
@@ -81,7 +82,8 @@ def main() -> int:
              Step("transient failure retried", "success on attempt 2"),
              Step("docker missing remediated, redeployed", "remediated and retried"),
              Step("CLI redeploy and rollback", "rolled back to the previous digest"),
-             Step("canary alarm during the bake", "canary rolled back to the previous digest on 1 instance")]
+             Step("canary alarm during the bake", "canary rolled back to the previous digest on 1 instance"),
+             Step("a new instance joins", "the new instance joined at the current digest")]
     with EmbeddedAws() as aws:
         say(f"== embedded AWS at {aws.endpoint}")
         try:
@@ -148,6 +150,11 @@ class Demo:
         from tools.demo_canary import canary_rolled_back
 
         steps[4].got = canary_rolled_back(self, SPEC, self.v3, self.v2_digest)
+
+        say("\n== 6. a new instance starts: it joins the target at the current revision")
+        from tools.demo_join import instance_joined
+
+        steps[5].got = instance_joined(self, TAGS, SPEC["target"])
 
     # ---------------------------------------------------------------------------------------------------------
     def boto_client(self, name: str) -> Any:

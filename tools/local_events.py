@@ -35,3 +35,13 @@ def codedeploy_state_event(deployment_id: str, application: str, group: str, sta
     if instance_id:
         event["detail"]["instanceId"] = instance_id
     return event
+
+
+def instance_running_event(instance_id: str, region: str = "us-east-1") -> dict[str, Any]:
+    """"EC2 Instance State-change Notification" for an instance that is now running."""
+    event = load_event("ec2_instance_running")
+    event["id"] = str(uuid.uuid4())
+    event["region"] = region
+    event["resources"] = [f"arn:aws:ec2:{region}:123456789012:instance/{instance_id}"]
+    event["detail"]["instance-id"] = instance_id
+    return event

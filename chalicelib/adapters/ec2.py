@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from chalicelib.adapters.errors import aws_call, raising
+from chalicelib.adapters.errors import aws_call, raising, returning
 from chalicelib.domain.errors import InvalidRevision
 from chalicelib.domain.spec import InstancesSpec
+
+
+@dataclass(frozen=True)
+class InstanceFacts:
+    """What berth needs to know of one instance: its tags, its state and when it was (last) launched."""
+
+    instance_id: str
+    tags: dict[str, str]
+    state: str
+    launched_at: datetime
 
 
 class InstanceDirectory:
@@ -36,6 +48,20 @@ class InstanceDirectory:
             running |= self._described({"Filters": [_RUNNING, {"Name": "instance-id", "Values": batch}]})
         return running
 
+    def describe(self, instance_id: str) -> InstanceFacts | None:
+        """One instance's tags, state and launch time (DescribeInstances); None when EC2 does not know it (yet, or
+        any more: a new instance's id can take a moment to be seen by every EC2 endpoint)."""
+        page = aws_call("EC2 DescribeInstances", self._ec2.describe_instances,
+                        expected={"InvalidInstanceID": returning(None)}, InstanceIds=[instance_id])
+        found = [inst for res in (page or {}).get("Reservations", []) for inst in res["Instances"]]
+        if not found:
+            return None
+        instance = found[0]
+        return InstanceFacts(instance_id=instance_id,
+                             tags={str(tag["Key"]): str(tag["Value"]) for tag in instance.get("Tags", [])},
+                             state=str(instance.get("State", {}).get("Name", "")),
+                             launched_at=_timestamp(instance["LaunchTime"]))
+
     def _tagged(self, key: str, value: str) -> set[str]:
         kwargs: dict[str, Any] = {"MaxResults": 1000, "Filters": [
             {"Name": "resource-type", "Values": ["instance"]}, {"Name": "key", "Values": [key]},
@@ -60,6 +86,11 @@ class InstanceDirectory:
             if not page.get("NextToken"):
                 return found
             kwargs = {**kwargs, "NextToken": page["NextToken"]}
+
+
+def _timestamp(value: Any) -> datetime:
+    """berth's clients leave timestamps as AWS sent them (chalicelib/clients.py): ISO 8601 text, here read."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
 _RUNNING = {"Name": "instance-state-name", "Values": ["running"]}

@@ -8,6 +8,7 @@ carry, so it must not change:
     {"kind": "codedeploy", "deployment_id": "d-ABC...", "attempt": 2}                (a remediation wait adds "wait": n)
     {"kind": "pipeline", "pipeline": "...", "stage": "...", "execution_id": "<uuid>", "attempt": 1}
     {"kind": "look", "deployment_id": "d-...", "wave": 1, "phase": "BAKING", "at": 1795777260}
+    {"kind": "join", "instance_id": "i-...", "launch": <epoch seconds>, "attempt": 3}   (a new instance's look 3)
 
 `attempt` is the number of the attempt the schedule starts (SSM, CodeDeploy) or the stage's retry number (pipeline).
 A look is no retry: it refreshes a rollout in waves that waits in `phase` of `wave` (a bake, a halt) when nothing else
@@ -26,7 +27,7 @@ from .retry import schedule_name
 
 UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 PIPELINE_NAME = r"^[A-Za-z0-9.@\-_]{1,100}$"
-KINDS = ("ssm", "codedeploy", "pipeline", "look")
+KINDS = ("ssm", "codedeploy", "pipeline", "look", "join")
 PHASE = r"^[A-Z_]{1,32}$"
 
 
@@ -86,9 +87,20 @@ class LookAgain(_Task):
         return schedule_name(f"look-{self.deployment_id}-{self.phase.lower()}-{self.at}", self.wave)
 
 
+class JoinLook(_Task):
+    """Look again at new instance `instance_id` (launched at epoch second `launch`): is SSM seeing it Online, is its
+    target free, is its deployment over? `attempt` is the look's number; a look of another launch is stale."""
+
+    kind: Literal["join"] = "join"
+    instance_id: str = Field(pattern=r"^i-[0-9a-f]{8,17}$")
+    launch: int = Field(ge=0, le=2**40)
+    attempt: int = Field(ge=1, le=200)
+
+
 # The retries of a failure: each starts an attempt (or a stage's retry) numbered `attempt`.
 FailureRetry = SsmRetry | CodeDeployRetry | PipelineStageRetry
-RetryTask = Annotated[SsmRetry | CodeDeployRetry | PipelineStageRetry | LookAgain, Field(discriminator="kind")]
+RetryTask = Annotated[SsmRetry | CodeDeployRetry | PipelineStageRetry | LookAgain | JoinLook,
+                     Field(discriminator="kind")]
 
 
 class RetryPayload(RootModel[RetryTask]):
@@ -97,7 +109,7 @@ class RetryPayload(RootModel[RetryTask]):
     model_config = ConfigDict(frozen=True)
 
 
-def parse_retry_payload(payload: Any) -> SsmRetry | CodeDeployRetry | PipelineStageRetry | LookAgain:
+def parse_retry_payload(payload: Any) -> SsmRetry | CodeDeployRetry | PipelineStageRetry | LookAgain | JoinLook:
     """The task a schedule carries. InvalidEvent names every field that is missing or wrong."""
     if not isinstance(payload, dict):
         raise InvalidEvent("retry payload: the event is not a JSON object")

@@ -8,6 +8,7 @@ so each end is counted once and the target is never left held by a finished depl
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from chalicelib.adapters.store import DeploymentStore
@@ -25,10 +26,13 @@ ENDED_METRICS = {DeploymentStatus.SUCCEEDED: "DeploymentsSucceeded", DeploymentS
 
 
 class DeploymentEnds:
-    def __init__(self, store: DeploymentStore, lock: TargetLock, telemetry: Telemetry) -> None:
+    def __init__(self, store: DeploymentStore, lock: TargetLock, telemetry: Telemetry,
+                 on_end: Callable[[Deployment], None] | None = None) -> None:
+        """`on_end` is told of every end once it is saved (a new instance's join completes its lifecycle action)."""
         self._store = store
         self._lock = lock
         self._telemetry = telemetry
+        self._on_end = on_end
 
     def settle(self, deployment: Deployment, finished: Deployment) -> Deployment:
         """Persist a deployment's end (what a transition returned from `deployment`, the record as read)."""
@@ -47,6 +51,8 @@ class DeploymentEnds:
         self._telemetry.count(ENDED_METRICS[finished.status])
         self._telemetry.seconds("DeploymentDurationSeconds",
                                 (finished.updated_at - deployment.created_at).total_seconds())
+        if self._on_end is not None:
+            self._on_end(saved)
         return saved
 
     def failed(self, deployment: Deployment, now: datetime, message: str) -> Deployment:

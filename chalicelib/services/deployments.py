@@ -59,7 +59,7 @@ class DeploymentService:
                  registry: ImageRegistry, scripts: dict[str, str], clock: Callable[[], datetime],
                  new_id: Callable[[], str], lock_slack_seconds: int = 900, retries: Retrier | None = None,
                  telemetry: Telemetry | None = None, waves: RolloutService | None = None,
-                 looks: Looks | None = None) -> None:
+                 looks: Looks | None = None, on_end: Callable[[Deployment], None] | None = None) -> None:
         self._store = store
         self._ssm = ssm
         self._instances = instances
@@ -68,7 +68,7 @@ class DeploymentService:
         self._new_id = new_id
         self._lock = TargetLock(store, ssm, lock_slack_seconds)
         self._telemetry = telemetry or Telemetry()
-        self._ends = DeploymentEnds(store, self._lock, self._telemetry)
+        self._ends = DeploymentEnds(store, self._lock, self._telemetry, on_end)
         self._sender = CommandSender(store, ssm, scripts, clock, self._lock, self._ends)
         self._results = CommandResults(ssm, instances)
         self._retries = AttemptRetries(store, self._lock, lock_slack_seconds, self._ends, retries)

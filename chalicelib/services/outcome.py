@@ -7,5 +7,6 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Outcome:
-    action: str          # "recorded", "ignored", "duplicate", "retry-scheduled", "gave-up", "retried", "waiting"
+    action: str          # "recorded", "ignored", "duplicate", "retry-scheduled", "gave-up", "retried", "waiting",
+    #                      and a new instance's join: "deploying", "joined", "refused"
     detail: str = ""

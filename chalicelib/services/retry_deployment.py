@@ -4,8 +4,10 @@ look at a waiting rollout (services/looks.py) is a refresh of the deployment."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from chalicelib.domain.errors import DeploymentNotFound
-from chalicelib.domain.retry_payload import CodeDeployRetry, LookAgain, PipelineStageRetry, SsmRetry
+from chalicelib.domain.retry_payload import CodeDeployRetry, JoinLook, LookAgain, PipelineStageRetry, SsmRetry
 from chalicelib.services.codedeploy_retries import CodeDeployRetrier
 from chalicelib.services.deployments import DeploymentService
 from chalicelib.services.looks import LookNotDue, Looks
@@ -15,14 +17,19 @@ from chalicelib.services.pipeline_action_failed import PipelineRetrier
 
 class RetryRunner:
     def __init__(self, deployments: DeploymentService, codedeploy: CodeDeployRetrier,
-                 pipelines: PipelineRetrier) -> None:
+                 pipelines: PipelineRetrier, joins: Callable[[JoinLook], Outcome] | None = None) -> None:
         self._deployments = deployments
         self._codedeploy = codedeploy
         self._pipelines = pipelines
+        self._joins = joins
 
-    def run(self, task: SsmRetry | CodeDeployRetry | PipelineStageRetry | LookAgain) -> Outcome:
+    def run(self, task: SsmRetry | CodeDeployRetry | PipelineStageRetry | LookAgain | JoinLook) -> Outcome:
         if isinstance(task, LookAgain):
             return self._look(task)
+        if isinstance(task, JoinLook):
+            if self._joins is None:
+                return Outcome("ignored", "this retry runner was built without instance joins")
+            return self._joins(task)
         if isinstance(task, CodeDeployRetry):
             return self._codedeploy.retry(task)
         if isinstance(task, PipelineStageRetry):

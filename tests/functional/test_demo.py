@@ -19,7 +19,8 @@ def test_demo_runs_end_to_end_and_every_step_passes() -> None:
                           timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     summary = done.stdout.split("== summary", 1)[1]
-    assert summary.count("PASS") == 5 and "FAIL" not in summary
+    assert summary.count("PASS") == 6 and "FAIL" not in summary
+    assert "the new instance joined at the current digest" in summary
     assert "canary rolled back to the previous digest on 1 instance" in summary
     assert "success on attempt 2" in summary and "remediated and retried" in summary
     assert "wJalrXUtnFEMI" not in done.stdout + done.stderr

@@ -7,7 +7,7 @@ from typing import Any
 import boto3
 from botocore import xform_name
 
-from localaws import codedeploy, codedeploy_instances, codepipeline, ssm
+from localaws import autoscaling, codedeploy, codedeploy_instances, codepipeline, ssm
 
 REGION = "eu-west-1"
 # moto's AMI catalogue: ami-12c6146b (common in moto examples) is Windows; this one is Ubuntu.
@@ -16,6 +16,7 @@ LINUX_AMI = "ami-1e749f67"
 
 _EXTENDED = {
     "codepipeline": set(codepipeline.METHODS),
+    "autoscaling": set(autoscaling.METHODS),
     "ssm": set(ssm.METHODS),
     "codedeploy": set(codedeploy.METHODS) | set(codedeploy_instances.METHODS) | {"create_deployment"},
 }
@@ -26,7 +27,7 @@ def _error_code_is_declared(model: Any, parsed: dict[str, Any] | None, **_: Any)
     service = model.service_model.service_name
     error = (parsed or {}).get("Error") or {}
     if error and xform_name(model.name) in _EXTENDED.get(service, set()):
-        declared = {shape.name for shape in model.error_shapes} | {"ValidationException"}
+        declared = {shape.name for shape in model.error_shapes} | {"ValidationException", "ValidationError"}
         assert error.get("Code") in declared, f"{model.name} answered undeclared error {error.get('Code')}"
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ParamValidationError
 from localaws_shape_check import assert_matches_output
-from localaws_testkit import client, deployment_group, launch
+from localaws_testkit import REGION, client, deployment_group, launch
 
 import localaws
 
@@ -70,7 +70,24 @@ def _first_target(clients: dict[str, Any], deployment_id: str) -> list[str]:
     return list(clients["codedeploy"].list_deployment_targets(deploymentId=deployment_id)["targetIds"][:1])
 
 
+def _lifecycle_action(clients: dict[str, Any]) -> dict[str, str]:
+    """A launch lifecycle action waiting on a moto Auto Scaling group's hook: CompleteLifecycleAction's parameters."""
+    scaling = clients["autoscaling"]
+    subnet = clients["ec2"].describe_subnets()["Subnets"][0]["SubnetId"]
+    scaling.create_launch_configuration(LaunchConfigurationName="web", ImageId="ami-1e749f67", InstanceType="t3.micro")
+    scaling.create_auto_scaling_group(AutoScalingGroupName="web", LaunchConfigurationName="web", MinSize=0,
+                                      MaxSize=1, VPCZoneIdentifier=subnet)
+    scaling.put_lifecycle_hook(AutoScalingGroupName="web", LifecycleHookName="launch",
+                               LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING")
+    token = localaws.start_lifecycle_action("web", "launch", "i-0123456789abcdef0", region=REGION)
+    return {"AutoScalingGroupName": "web", "LifecycleHookName": "launch", "LifecycleActionToken": token,
+            "InstanceId": "i-0123456789abcdef0"}
+
+
 CASES: dict[tuple[str, str], Call] = {
+    ("autoscaling", "CompleteLifecycleAction"): lambda c: c["autoscaling"].complete_lifecycle_action(
+        **_lifecycle_action(c), LifecycleActionResult="CONTINUE"
+    ),
     ("codepipeline", "PutJobSuccessResult"): lambda c: c["codepipeline"].put_job_success_result(
         jobId=JOB_ID, executionDetails={"summary": "ok", "percentComplete": 100}, outputVariables={"image": "x"}
     ),
@@ -120,6 +137,9 @@ CASES: dict[tuple[str, str], Call] = {
 }
 
 INVALID: dict[tuple[str, str], Call] = {
+    ("autoscaling", "CompleteLifecycleAction"): lambda c: c["autoscaling"].complete_lifecycle_action(
+        LifecycleHookName="launch", LifecycleActionResult="CONTINUE"
+    ),
     ("codepipeline", "PutJobSuccessResult"): lambda c: c["codepipeline"].put_job_success_result(),
     ("codepipeline", "PutJobFailureResult"): lambda c: c["codepipeline"].put_job_failure_result(
         jobId=JOB_ID, failureDetails={"type": "JobFailed"}
@@ -155,7 +175,7 @@ INVALID: dict[tuple[str, str], Call] = {
 
 @pytest.fixture
 def clients(aws: None) -> dict[str, Any]:
-    return {name: client(name) for name in ("codepipeline", "ssm", "ec2", "codedeploy")}
+    return {name: client(name) for name in ("codepipeline", "ssm", "ec2", "codedeploy", "autoscaling")}
 
 
 @pytest.mark.parametrize(("service", "operation"), sorted(CASES))

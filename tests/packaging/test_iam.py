@@ -229,7 +229,7 @@ def test_alarms_are_read_by_alarm_arn_and_only_by_the_functions_that_deploy(stag
             assert _list(statement["Action"]) == ["cloudwatch:DescribeAlarms"]
             assert _list(statement["Resource"]) == ["arn:aws:cloudwatch:*:*:alarm:*"]
             readers.add(function)
-    assert readers == {"pipeline_job", "ssm_command_events", "retry_deployment", "api_handler"}
+    assert readers == {"pipeline_job", "ssm_command_events", "retry_deployment", "instance_launches", "api_handler"}
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -240,7 +240,7 @@ def test_targets_are_drained_only_from_target_groups_and_only_by_the_functions_t
             for statement in _statements_with(_policy_file(stage, function), action):
                 assert _list(statement["Resource"]) == ["arn:aws:elasticloadbalancing:*:*:targetgroup/*/*"]
                 drainers.add(function)
-    assert drainers == {"pipeline_job", "ssm_command_events", "retry_deployment", "api_handler"}
+    assert drainers == {"pipeline_job", "ssm_command_events", "retry_deployment", "instance_launches", "api_handler"}
 
 
 # Who may call which route ------------------------------------------------------------------------------------------
@@ -266,3 +266,17 @@ def test_logs_and_exec_routes_can_be_allowed_and_denied_apart() -> None:
     docs = (ROOT / "docs" / "operations.md").read_text()
     for pattern in (*LOGS_RESOURCES, *EXEC_RESOURCES):
         assert f"/*/{pattern}\"" in docs, f"docs/operations.md does not show {pattern}"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_lifecycle_actions_are_completed_on_auto_scaling_groups_only(stage: str) -> None:
+    completers = set()
+    for function in policies.FUNCTIONS:
+        for statement in _statements_with(_policy_file(stage, function), "autoscaling:CompleteLifecycleAction"):
+            assert _list(statement["Action"]) == ["autoscaling:CompleteLifecycleAction"]
+            assert _list(statement["Resource"]) == [
+                "arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/*"]
+            completers.add(function)
+    # the new instance's Lambda, and every one that can settle its join deployment
+    assert completers == {"instance_launches", "pipeline_job", "ssm_command_events", "retry_deployment",
+                          "api_handler"}

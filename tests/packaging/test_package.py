@@ -19,7 +19,8 @@ from infra.policies import FUNCTIONS, function_name, scheduler_role_name
 from tests.packaging.conftest import LAMBDA_PYTHON, REGION, ROOT, Packaged, load_template
 
 pytestmark = pytest.mark.slow
-ASYNC_FUNCTIONS = {"PipelineJob", "SsmCommandEvents", "CodedeployEvents", "PipelineActionFailed", "RetryDeployment"}
+ASYNC_FUNCTIONS = {"PipelineJob", "SsmCommandEvents", "CodedeployEvents", "PipelineActionFailed", "RetryDeployment",
+                   "InstanceLaunches"}
 SCHEDULING_FUNCTIONS = ASYNC_FUNCTIONS | {"APIHandler"}
 
 
@@ -76,7 +77,7 @@ def test_sam_transform_accepts_the_template_and_wires_dead_letters(
     assert proc.returncode == 0, proc.stdout + proc.stderr
     resources = transformed["Resources"]
     rules = {k: v for k, v in resources.items() if v["Type"] == "AWS::Events::Rule"}
-    assert len(rules) == 3
+    assert len(rules) == 4
     for name, rule in rules.items():
         for target in rule["Properties"]["Targets"]:
             assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}}, name
@@ -171,7 +172,7 @@ def test_event_rules_and_async_invocations_have_a_dead_letter_queue(packaged: di
     functions = _functions(packaged[stage])
     queue = {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
     with_events = {k: f for k, f in functions.items() if f["Properties"].get("Events")}
-    assert set(with_events) == {"SsmCommandEvents", "CodedeployEvents", "PipelineActionFailed"}
+    assert set(with_events) == {"SsmCommandEvents", "CodedeployEvents", "PipelineActionFailed", "InstanceLaunches"}
     for logical, function in with_events.items():
         for event in function["Properties"]["Events"].values():
             assert event["Type"] == "EventBridgeRule", logical

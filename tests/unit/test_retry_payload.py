@@ -68,9 +68,10 @@ def test_the_union_model_holds_the_task() -> None:
     ({"kind": "pipeline", "pipeline": "p", "stage": "Prod", "attempt": 1}, "execution_id (Field required)"),
     ({"kind": "pipeline", "pipeline": "p q", "stage": "Prod", "execution_id": EXECUTION, "attempt": 1},
      "pipeline (String should match pattern"),
-    ({"kind": "reboot", "attempt": 1}, "retry payload is malformed at: kind (one of ssm, codedeploy, pipeline, look)"),
+    ({"kind": "reboot", "attempt": 1},
+     "retry payload is malformed at: kind (one of ssm, codedeploy, pipeline, look, join)"),
     ({"deployment_id": "d-X", "attempt": 1},
-     "retry payload is malformed at: kind (one of ssm, codedeploy, pipeline, look)"),
+     "retry payload is malformed at: kind (one of ssm, codedeploy, pipeline, look, join)"),
     ({"kind": "look", "deployment_id": "d-X", "wave": 1, "phase": "baking", "at": 1},
      "phase (String should match pattern"),
     ({"kind": "look", "deployment_id": "d-X", "wave": 0, "phase": "BAKING", "at": 1}, "wave (Input should be greater"),
@@ -113,3 +114,14 @@ def test_a_looks_schedule_is_named_by_its_deployment_wave_phase_and_moment() -> 
     others = [LOOK.model_copy(update=change) for change in ({"wave": 2}, {"phase": "STOPPING"}, {"at": 1795773660},
                                                             {"deployment_id": "d-20261127101500-1a2b3c4e"})]
     assert len({name, *(other.schedule_name() for other in others)}) == 5
+
+
+def test_a_join_look_round_trips_and_refuses_a_hostile_instance_id() -> None:
+    from chalicelib.domain.retry_payload import JoinLook
+
+    wire = {"kind": "join", "instance_id": "i-0123456789abcdef0", "launch": 1700000000, "attempt": 3}
+    assert parse_retry_payload(wire) == JoinLook(instance_id="i-0123456789abcdef0", launch=1700000000, attempt=3)
+    assert JoinLook.model_validate(wire).wire() == wire
+    with pytest.raises(InvalidEvent) as raised:
+        parse_retry_payload({**wire, "instance_id": "i-0; rm -rf /"})
+    assert "instance_id" in raised.value.message

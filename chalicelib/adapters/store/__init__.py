@@ -13,6 +13,7 @@ Keys (pk / sk):
     EXEC#<command id> / RECORD      a one-off run (berth exec): who ran what, where, with which image (exec_runs)
     CDGROUP#<app>#<group> / TARGET  the target a CodeDeploy deployment group deploys
     CODEDEPLOY#<id> / RECORD, CLAIM#<key> / CLAIM, COUNTER#<key> / COUNTER   the CodeDeploy event handler's (codedeploy)
+    JOIN#<instance id> / LAUNCH     a new instance joining its target: the join's record, versioned (joins)
 Items that only matter for a while carry `expires_at` (epoch seconds), the table's TTL attribute.
 
 `DeploymentStore` is the port the services use. Each of its bases holds the methods for one kind of item, over the
@@ -25,12 +26,13 @@ from chalicelib.adapters.store.codec import GSI_BY_TARGET, table_definition
 from chalicelib.adapters.store.codedeploy import CodeDeployItems
 from chalicelib.adapters.store.deployments import DeploymentItems
 from chalicelib.adapters.store.exec_runs import ExecItems
+from chalicelib.adapters.store.joins import JoinItems
 from chalicelib.adapters.store.locks import LockItems
 from chalicelib.adapters.store.targets import TargetItems
 
 
-class DeploymentStore(TargetItems, LockItems, DeploymentItems, CodeDeployItems, ExecItems):
-    """berth's table: targets, locks, deployment records, job claims, CodeDeploy records and one-off runs."""
+class DeploymentStore(TargetItems, LockItems, DeploymentItems, CodeDeployItems, ExecItems, JoinItems):
+    """berth's table: targets, locks, deployment records, job claims, CodeDeploy records, one-off runs and joins."""
 
 
 __all__ = ["GSI_BY_TARGET", "DeploymentStore", "table_definition"]
