@@ -230,6 +230,11 @@ class RolloutService:
             self._lock.hold(passed, now, until=now + timedelta(seconds=bake + self._lock.ttl(passed)))
         return self._baked_or_baking(passed).deployment
 
+    def put_batch_back(self, deployment: Deployment) -> None:
+        """A batch out of its groups goes back in before a person's cancel ends the deployment."""
+        if self._rollout(deployment).out_of_groups:
+            self._drain.put_back(deployment)
+
     # halting and rolling back -----------------------------------------------------------------------------------
     def _halt(self, deployment: Deployment, reason: str, cause: str) -> Deployment:
         """Stop sending the new revision: cancel a wave still out, then roll back (or fail, with auto_rollback off)."""
