@@ -97,6 +97,7 @@ def measure(fleets: tuple[int, ...] = (50,), waits: tuple[int, ...] = (2, 6)) ->
             instances = emulated.launch(ec2, size, tags)
             arn = elbv2.create_target_group(Name=f"lb{size}", Protocol="HTTP", Port=80, VpcId=vpc,
                                             TargetType="instance")["TargetGroups"][0]["TargetGroupArn"]
+            aws.control.set_transition_reads(draining=0, initial=0)      # the fleet starts healthy
             elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": i, "Port": PORT} for i in instances])
             batch = math.ceil((size - 1) / BATCHES)
             params = spec(f"lb-{size}", tags, image, health_check={"path": "/health", "port": PORT},
