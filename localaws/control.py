@@ -56,6 +56,14 @@ class Control:
     def set_default_outcome(self, outcome: InstanceOutcome) -> None:
         self._call("PUT", "default-outcome", outcome.to_json())
 
+    def set_target_health(self, target_group_arn: str, target_id: str, health: str, reason: str | None = None,
+                          reads: int | None = None) -> None:
+        self._call("PUT", "target-health", {"target_group_arn": target_group_arn, "target_id": target_id,
+                                            "health": health, "reason": reason, "reads": reads})
+
+    def set_transition_reads(self, draining: int = 0, initial: int = 0) -> None:
+        self._call("PUT", "transition-reads", {"draining": draining, "initial": initial})
+
     def set_deployment_outcome(
         self,
         deployment_id: str,

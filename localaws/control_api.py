@@ -11,6 +11,8 @@ drives them over HTTP (see ``localaws.control.Control``). Routes, all JSON:
     PUT  /_localaws/deployments/<id>/outcome        {"status", "instances", "creator", "error_code", "error_message"}
     GET  /_localaws/deployments/<id>/targets
     GET  /_localaws/hook-statuses                   [{"deploymentId", "lifecycleEventHookExecutionId", "status"}]
+    PUT  /_localaws/target-health                   {"target_group_arn", "target_id", "health", "reason", "reads"}
+    PUT  /_localaws/transition-reads                {"draining", "initial"}
 
 Bad input answers 400, an unknown deployment 404.
 """
@@ -50,6 +52,13 @@ def _route(method: str, parts: list[str], body: Any) -> Any:
             return {}
         case ("GET", ["deployments", deployment_id, "targets"]):
             return localaws.deployment_targets(deployment_id)
+        case ("PUT", ["target-health"]):
+            localaws.set_target_health(body["target_group_arn"], body["target_id"], body["health"],
+                                       body.get("reason"), body.get("reads"))
+            return {}
+        case ("PUT", ["transition-reads"]):
+            localaws.set_transition_reads(int(body.get("draining", 0)), int(body.get("initial", 0)))
+            return {}
         case ("GET", ["hook-statuses"]):
             return [
                 {"deploymentId": d, "lifecycleEventHookExecutionId": h, "status": s}

@@ -233,6 +233,12 @@ class DeploymentService:
         """The results of the last attempt's command, which is over (not saved: the next transition keeps them)."""
         return self._results.read(deployment, command_id)
 
+    def put_batch_back(self, deployment: Deployment) -> None:
+        """Before a deployment ends outside its rollout (a person's cancel): a batch it took out of its load balancer's
+        target groups is registered again (raises AwsCallFailed when it cannot be)."""
+        if deployment.rollout is not None and deployment.rollout.out_of_groups:
+            self._rollout_for(deployment.spec).put_batch_back(deployment)
+
     def count_failure(self, deployment: Deployment, at: datetime) -> None:
         """A deployment that ended without succeeding and is not retried counts toward its target's breaker."""
         self._retries.count_failure(deployment, at)

@@ -86,6 +86,12 @@ class Draining:
             return deployment
         return self._store.save_deployment(transitions.batch_registered(deployment, within, self._clock()))
 
+    def put_back(self, deployment: Deployment) -> None:
+        """Register the batch again, with no transition: the deployment is about to end outside its rollout (a person
+        cancels it). Raises AwsCallFailed: the cancel is refused until the batch is back."""
+        rollout = _rollout(deployment)
+        self._groups.register(_arns(deployment), rollout.waves[rollout.wave - 1], _port(deployment))
+
     def registration(self, deployment: Deployment) -> draining.Registration:
         """Where the registered batch stands in its groups (one DescribeTargetHealth a group)."""
         rollout = _rollout(deployment)

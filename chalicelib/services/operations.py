@@ -170,6 +170,7 @@ class Operations:
             # A cancel that failed after closing the record may have left the lock: asking again frees it.
             self._store.release_lock(deployment.target, deployment_id)
         self._refuse_final(deployment)
+        self._deployments.put_batch_back(deployment)     # never left out of its load balancer
         attempt = deployment.current_attempt
         if attempt is not None and attempt.command_id and attempt.ended_at is None:
             self._ssm.cancel(attempt.command_id)

@@ -1,6 +1,7 @@
 """Carrying out a rollout in waves: the alarms before the first wave, between and during waves, bakes, and rollback.
 
-DeploymentService hands a deployment whose spec has `rollout.canary` or `rollout.alarms` to this module at four
+DeploymentService hands a deployment whose spec has `rollout.canary`, `rollout.alarms` or `load_balancer` to this module
+at four
 points: before the target is taken (an alarm already in ALARM, or one that does not exist, refuses the start), when the
 first attempt would be claimed (the waves are planned instead), on each refresh before SSM is asked about the command
 (`watch`: the alarms, the bake clock, a halted wave), and once a wave's or a rollback's command is over
@@ -12,6 +13,11 @@ Nothing waits: each refresh (a pipeline continuation, an SSM event, `GET /deploy
 its command; the rollback is sent only once that command is over and its results read, so no instance ever runs two of
 berth's commands at once. The target is held across the bake (the lock is pushed out to the bake's end), and before
 each wave and the rollback it is held again, so a deployment the target moved on from never sends.
+
+Behind a load balancer each batch is drained before its wave and registered after it (services/draining.py makes the
+ELBv2 calls): `watch` advances DRAINING and REGISTERING, reading the batch's target health once a refresh, after the
+alarms. A batch out of its groups is registered again before any rollback or end; the rollback's on-host swap is
+gapless, so the instances it goes to stay registered through it.
 """
 
 from __future__ import annotations
@@ -229,6 +235,11 @@ class RolloutService:
         if bake > 0:
             self._lock.hold(passed, now, until=now + timedelta(seconds=bake + self._lock.ttl(passed)))
         return self._baked_or_baking(passed).deployment
+
+    def put_batch_back(self, deployment: Deployment) -> None:
+        """A batch out of its groups goes back in before a person's cancel ends the deployment."""
+        if self._rollout(deployment).out_of_groups:
+            self._drain.put_back(deployment)
 
     # halting and rolling back -----------------------------------------------------------------------------------
     def _halt(self, deployment: Deployment, reason: str, cause: str) -> Deployment:

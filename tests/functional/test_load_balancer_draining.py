@@ -283,3 +283,20 @@ def test_a_rest_deployment_drains_and_registers_as_each_get_refreshes_it(aws: Wo
     assert [name for name, _ in calls.made] == ["DeregisterTargets", "SendCommand", "RegisterTargets"] * 2
     assert calls.swapped_while_registered == []
     assert lock_of() is None
+
+
+def test_a_cancel_while_a_batch_drains_registers_it_again_first(aws: World, fleet: Fleet) -> None:
+    from tests.api.support import call, deploy
+
+    localaws.set_transition_reads(draining=5)
+    params = balanced(aws, fleet.arn)
+    assert call("PUT", "/targets/web-prod", {k: v for k, v in params.items() if k != "image"}).status == 200
+    reply = deploy("web-prod", image=aws.image_uri("web", "v2"))
+    assert reply.body["rollout"]["phase"] == "DRAINING"
+    assert registered_now(aws, fleet.arn) == set(fleet.instances[2:])
+
+    cancelled = call("POST", f"/deployments/{reply.body['deployment_id']}/cancel", {"reason": "wrong image"})
+
+    assert cancelled.status == 200 and cancelled.body["status"] == "CANCELLED"
+    assert registered_now(aws, fleet.arn) == set(fleet.instances)
+    assert lock_of() is None
