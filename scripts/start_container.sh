@@ -36,14 +36,10 @@
 # `berth-digest: <repo@sha256:...>` and `berth-result: ok`; a failure prints `berth-error: <code> <NAME>` and a
 # message on stderr. The old image is kept, so a rollback needs no pull.
 #
-# Secrets by reference: --secret NAME=ARN names a Secrets Manager secret (ARN:JSON_KEY:: for one key of a JSON secret)
-# or an SSM parameter. After the pull, before anything stops, the script reads each with the instance profile (the
-# aws CLI) into an env file readable by root alone, in a private directory under /run (a tmpfs; BERTH_SECRETS_DIR
-# overrides), hands it to `docker run --env-file` and removes it as soon as the container is created, and on every
-# exit. No value is printed, passed as an argument or kept. --registry-credentials ARN names a Secrets Manager
-# secret of {"username", "password"}: `docker login --password-stdin` to the image's registry before the pull,
-# logout after. A secret that cannot be read exits 25 naming its variable and ARN; the old container keeps serving.
-# A service with secrets swaps on every deploy (a rotated value arrives); the fingerprint holds ARNs, never values.
+# --secret NAME=ARN (a Secrets Manager secret, ARN:JSON_KEY:: for one key, or an SSM parameter) is read with the
+# instance profile after the pull into a root-only env file under /run (BERTH_SECRETS_DIR) for `docker run
+# --env-file`, removed once the container exists (section Secrets). --registry-credentials ARN: a secret of
+# {"username", "password"} to log in to the image's registry for the pull.
 #
 # Images must be pinned: `latest` or no tag is refused unless --allow-mutable-tags (ALLOW_MUTABLE_TAGS=true).
 # --config FILE reads a deploy.env: KEY=VALUE lines with IMAGE, CONTAINER_NAME, PORTS (space separated),
