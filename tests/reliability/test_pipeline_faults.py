@@ -116,13 +116,14 @@ def lock_free_check(aws: World, failed_call: str) -> None:
 
 
 # Continuations. A running poll: read the record, the command's counts (ListCommands), save the record, report. The
-# final invocation of a clean success: the same up to the counts, then the target settled (its current revision and
-# its lock, one transaction), the record finished, report. With a tagged instance stopped, SSM targets one instance
+# final invocation of a clean success: the same up to the counts, then the target read (its instance map, to take the
+# deployment's end into it) and settled (its current revision, instance map and lock, one transaction), the record
+# finished, report. With a tagged instance stopped, SSM targets one instance
 # less than berth expected, so the final invocation also reads the results (one page) and asks EC2 about the instance
 # that never ran the command. The spec's 25% of 2 targets sends one at a time: two polls see the command running.
 RUNNING_POLL_CALLS = 4
-CLEAN_FINAL_CALLS = 5
-READ_FINAL_CALLS = 7
+CLEAN_FINAL_CALLS = 6
+READ_FINAL_CALLS = 8
 PHASES = {"running poll": (1, RUNNING_POLL_CALLS), "clean final": (3, CLEAN_FINAL_CALLS),
           "final read": (3, READ_FINAL_CALLS)}
 
