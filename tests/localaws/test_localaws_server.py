@@ -177,3 +177,22 @@ def test_many_requests_do_not_fill_an_unread_stderr_pipe(server: str) -> None:
     ssm = _client("ssm", server)
     for _ in range(800):
         ssm.list_commands()
+
+
+def test_target_health_across_processes(server: str) -> None:
+    control = Control(server)
+    ec2, elbv2 = _client("ec2", server), _client("elbv2", server)
+    (instance,) = [i["InstanceId"] for i in ec2.run_instances(ImageId=LINUX_AMI, MinCount=1, MaxCount=1)["Instances"]]
+    vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+    arn = elbv2.create_target_group(Name="web", Protocol="HTTP", Port=80, VpcId=vpc)["TargetGroups"][0][
+        "TargetGroupArn"]
+
+    def state() -> str:
+        answer = elbv2.describe_target_health(TargetGroupArn=arn, Targets=[{"Id": instance, "Port": 5000}])
+        return str(answer["TargetHealthDescriptions"][0]["TargetHealth"]["State"])
+
+    control.set_transition_reads(initial=1)
+    elbv2.register_targets(TargetGroupArn=arn, Targets=[{"Id": instance, "Port": 5000}])
+    assert [state(), state()] == ["initial", "healthy"]
+    control.set_target_health(arn, instance, "unhealthy", reads=1)
+    assert [state(), state()] == ["unhealthy", "healthy"]
