@@ -45,6 +45,8 @@ def start_container_args(command: DeployCommand) -> list[str]:
     for key, value in sorted(command.container.env.items()):
         args += ["--env", f"{key}={value}"]
     args += run_option_args(command.container)
+    if command.container.keep_images is not None:
+        args += ["--keep-images", str(command.container.keep_images)]
     if command.health_check is not None:
         check = command.health_check
         if check.port is not None:

@@ -24,6 +24,8 @@ class ScriptExit(int, Enum):
     DOCKER_DAEMON_NOT_READY = 13
     REGISTRY_LOGIN_FAILED = 20
     PULL_FAILED = 21
+    ARCHITECTURE_MISMATCH = 24
+    NO_SPACE = 25
     START_FAILED = 30
     PROXY_FAILED = 31
     HEALTH_FAILED_RESTORED = 40
@@ -44,6 +46,12 @@ EXIT_MEANING: dict[ScriptExit, tuple[str, str, FailureClass]] = {
     ScriptExit.REGISTRY_LOGIN_FAILED: ("login", "registry login failed", FailureClass.TRANSIENT),
     ScriptExit.PULL_FAILED: ("pull", "image pull failed; the running container was not touched",
                              FailureClass.TRANSIENT),
+    # An image of another architecture dies with `exec format error` however often it is pulled.
+    ScriptExit.ARCHITECTURE_MISMATCH: ("pull", "the image is not built for this instance's architecture; the "
+                                               "running container was not touched", FailureClass.PERMANENT),
+    # The script pruned this container's older images before exiting: the one retry berth makes may fit.
+    ScriptExit.NO_SPACE: ("pull", "no space left on device to pull or start the image; older images of the container "
+                                  "were pruned", FailureClass.REMEDIABLE),
     ScriptExit.START_FAILED: ("start", "the new container failed to start; the previous one is serving",
                               FailureClass.PERMANENT),
     # A public port held by something else, or a proxy image that will not run: retrying changes neither.

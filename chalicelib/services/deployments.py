@@ -25,7 +25,8 @@ from chalicelib.adapters.store import DeploymentStore
 from chalicelib.domain import transitions
 from chalicelib.domain.deployment import Decision, Deployment, DeploymentStatus, Revision
 from chalicelib.domain.errors import AwsCallFailed, Conflict, InvalidRevision
-from chalicelib.domain.image_ref import parse_image_ref
+from chalicelib.domain.image_checks import architecture_refusal, ec2_architectures_lacking
+from chalicelib.domain.image_ref import ImageRef, parse_image_ref
 from chalicelib.domain.progress import Phase, Progress, progress_while_running
 from chalicelib.domain.spec import ONE_COMMAND_TRIGGERS, TargetSpec, Trigger
 from chalicelib.observability import Telemetry
@@ -82,7 +83,20 @@ class DeploymentService:
                 "digest, or set allow_mutable_tags: true on the target"
             )
         resolved = self._registry.resolve(ref)
+        if resolved.ecr_region is not None:   # only ECR tells an image's platforms before a pull
+            self._check_platforms(spec, resolved)
         return Revision(image=str(ref), digest=resolved.digest)
+
+    def _check_platforms(self, spec: TargetSpec, image: ImageRef) -> None:
+        """Refuse an image that has no platform for some of the target's running instances, before anything is
+        sent. A single-platform manifest says nothing here: the instances check it after the pull."""
+        platforms = self._registry.platforms(image)
+        if platforms is None:
+            return
+        lacking = self._instances.of_architectures(spec.instances, ec2_architectures_lacking(platforms))
+        refusal = architecture_refusal(image.pinned, platforms, lacking)
+        if refusal is not None:
+            raise refusal
 
     def start(self, spec: TargetSpec, revision: Revision, trigger: Trigger, caller: str,
               job_id: str | None = None) -> Deployment:
