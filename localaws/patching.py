@@ -85,13 +85,14 @@ def install() -> None:
         from moto.codepipeline.responses import CodePipelineResponse
         from moto.ssm.responses import SimpleSystemManagerResponse
 
-        from . import codedeploy, codedeploy_instances, codepipeline, ssm
+        from . import codedeploy, codedeploy_instances, codepipeline, ecr, ssm
 
         _add_methods(CodePipelineResponse, codepipeline.METHODS)
         _add_methods(SimpleSystemManagerResponse, ssm.METHODS)
         _add_methods(CodeDeployResponse, codedeploy.METHODS)
         _add_methods(CodeDeployResponse, codedeploy_instances.METHODS)
         _patch_codedeploy_models()
+        ecr.patch()
         _serialize_dynamodb()
         _hook_reset()
         _installed = True

@@ -32,6 +32,7 @@ class State:
     outcome_hook: OutcomeHook | None = None
     hook_statuses: dict[tuple[str, str], str] = field(default_factory=dict)
     stage_retries: list[dict[str, Any]] = field(default_factory=list)
+    scans: dict[tuple[str, str], tuple[str, dict[str, int]]] = field(default_factory=dict)  # (repo, digest)
 
 
 STATE = State()

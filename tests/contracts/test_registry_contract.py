@@ -63,3 +63,36 @@ def test_an_image_index_names_its_platforms_and_a_single_manifest_none(registry:
     assert images.platforms(parse_image_ref("docker.io/library/nginx:1.25")) is None
     with pytest.raises(ImageNotFound):
         images.platforms(parse_image_ref(f"{REGISTRY}/web@sha256:" + "0" * 64))
+
+
+SetScan = Callable[[str, str, str, dict[str, int]], None]
+
+
+@pytest.fixture(params=["fake", pytest.param("moto", marks=pytest.mark.slow)])
+def scans(request: pytest.FixtureRequest) -> Iterator[tuple[ImageRegistry, Push, SetScan]]:
+    """The registry, a push, and a way to set an image's scan (repository, digest, status, counts)."""
+    if request.param == "fake":
+        fake = FakeImageRegistry()
+        yield (fake, lambda repository, tag: fake.push(repository, tag),
+               lambda repository, digest, status, counts: fake.set_scan(digest, status, counts))
+    else:
+        request.getfixturevalue("moto_account")
+        import localaws
+
+        ecr = boto3.client("ecr", region_name="us-east-1")
+        yield (ImageRegistry(lambda region: ecr), lambda repository, tag: emulated.push_image(ecr, repository, tag)[1],
+               localaws.set_scan_findings)
+
+
+def test_an_images_scan_status_and_counts_and_none_without_a_scan(
+        scans: tuple[ImageRegistry, Push, SetScan]) -> None:
+    images, push, set_scan = scans
+    digest = push("web", "v1")
+    image = parse_image_ref(f"{REGISTRY}/web@{digest}")
+    assert images.scan(image).status == "NONE"
+    set_scan("web", digest, "COMPLETE", {"CRITICAL": 1, "LOW": 2})
+    assert (images.scan(image).status, images.scan(image).counts) == ("COMPLETE", {"CRITICAL": 1, "LOW": 2})
+    set_scan("web", digest, "IN_PROGRESS", {})
+    assert (images.scan(image).status, images.scan(image).counts) == ("IN_PROGRESS", {})
+    with pytest.raises(ImageNotFound):
+        images.scan(parse_image_ref(f"{REGISTRY}/web@sha256:" + "0" * 64))

@@ -1,16 +1,22 @@
 """The checks before anything is touched, through the pipeline action on the embedded AWS: the image's platforms
-against the instances' architecture (ECR BatchGetImage, EC2 DescribeInstances)."""
+against the instances' architecture (ECR BatchGetImage, EC2 DescribeInstances), and the scan gate (ECR
+DescribeImageScanFindings, set by localaws)."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
+
 import localaws
 from localaws import InstanceOutcome
+from tests.api.support import call, deploy, register
 from tests.conftest import World
-from tests.functional.support import TAGS, jid, spec
+from tests.functional.support import TAGS, invoke, jid, results, spec
 from tests.functional.test_pipeline_job import run_job, sent_commands
+from tools import local_pipeline
 
+pytestmark = pytest.mark.filterwarnings("ignore:IAMAuthorizer is not a supported in local mode")
 OK = InstanceOutcome(polls_before_done=1, stdout="berth-step: health\nberth-result: ok")
 
 
@@ -41,3 +47,83 @@ def test_an_image_for_every_architecture_of_the_fleet_deploys(aws: World) -> Non
     assert "continuationToken" not in replies[-1]
     assert len(sent_commands(aws)) == 1
     assert json.dumps(replies[-1]["outputVariables"]).count("image_digest") == 1
+
+
+def test_scan_findings_at_the_policys_severity_fail_the_job_naming_the_counts(aws: World) -> None:
+    aws.launch(1, TAGS)
+    digest = aws.push_image("web", "v1")
+    localaws.set_scan_findings("web", digest, "COMPLETE", {"CRITICAL": 1, "HIGH": 2, "MEDIUM": 7})
+
+    replies = run_job(aws, jid("scan-1"), spec(image=aws.image_uri("web", "v1"),
+                                               image_policy={"max_severity": "HIGH"}))
+
+    assert [reply["type"] for reply in replies] == ["failure"]
+    message = replies[0]["failureDetails"]["message"]
+    assert (f"web@{digest} has scan findings at or above HIGH (image_policy.max_severity): 1 CRITICAL, 2 HIGH."
+            in message)
+    assert "MEDIUM" not in message
+    assert sent_commands(aws) == []
+
+
+def test_a_scan_in_progress_is_waited_for_through_continuations_then_deploys(aws: World) -> None:
+    aws.launch(1, TAGS)
+    digest = aws.push_image("web", "v1")
+    localaws.set_scan_findings("web", digest, "IN_PROGRESS")
+    localaws.set_default_outcome(OK)
+    rounds: list[str] = []
+
+    def scan_completes() -> None:
+        rounds.append("waited")
+        if len(rounds) == 2:
+            localaws.set_scan_findings("web", digest, "COMPLETE", {"MEDIUM": 3, "UNDEFINED": 1})
+
+    bucket, key = aws.put_artifact({})
+    replies = [reply.result for reply in local_pipeline.run_job(
+        invoke, results, json.dumps(spec(image=aws.image_uri("web", "v1"), image_policy={"max_severity": "HIGH"})),
+        bucket, key, max_rounds=10, first_job_id=jid("scan-2"), between_rounds=scan_completes)]
+
+    assert [reply["type"] for reply in replies] == ["success"] * len(replies)
+    assert [reply["executionDetails"]["summary"] for reply in replies[:2]] == [
+        f"waiting: image {aws.image_uri('web', 'v1').rsplit(':', 1)[0]}@{digest}: its scan is IN_PROGRESS; "
+        "image_policy.max_severity needs it complete"] * 2
+    assert "continuationToken" not in replies[-1] and replies[-1]["outputVariables"]["image_digest"] == digest
+    assert len(sent_commands(aws)) == 1
+
+
+def test_an_image_never_scanned_is_refused_under_a_policy(aws: World) -> None:
+    aws.launch(1, TAGS)
+    aws.push_image("web", "v1")
+
+    replies = run_job(aws, jid("scan-3"), spec(image=aws.image_uri("web", "v1"),
+                                               image_policy={"max_severity": "CRITICAL"}))
+
+    assert [reply["type"] for reply in replies] == ["failure"]
+    assert "ECR holds no scan of it" in replies[0]["failureDetails"]["message"]
+    assert sent_commands(aws) == []
+
+
+def test_over_rest_the_checks_are_409s_naming_the_image_and_the_plan_lists_them(aws: World) -> None:
+    register(aws, instances=0, image_policy={"max_severity": "CRITICAL"})
+    graviton = aws.launch(1, TAGS, "arm64")
+    digest = aws.push_image("web", "v1", platforms=["amd64"])
+    localaws.set_scan_findings("web", digest, "COMPLETE", {"CRITICAL": 4})
+    image = aws.image_uri("web", "v1")
+
+    refused = deploy(image=image)
+    assert refused.status == 409 and refused.error["code"] == "ArchitectureMismatch", refused
+    assert refused.error["field"] == "image" and f"{graviton[0]} (arm64)" in refused.error["message"]
+    plan = call("POST", "/targets/web/plan", {"image": image})
+    assert plan.status == 200 and plan.body["revision"] is None
+    assert {r["code"] for r in plan.body["refusals"]} == {"ArchitectureMismatch"}
+
+    fits = aws.push_image("web", "v2", platforms=["amd64", "arm64"])
+    localaws.set_scan_findings("web", fits, "COMPLETE", {"CRITICAL": 4, "HIGH": 1})
+    refused = deploy(image=aws.image_uri("web", "v2"))
+    assert refused.status == 409 and refused.error["code"] == "ScanFindings", refused
+    assert "4 CRITICAL." in refused.error["message"]
+    plan = call("POST", "/targets/web/plan", {"image": aws.image_uri("web", "v2")})
+    assert [(r["code"], "4 CRITICAL" in r["message"]) for r in plan.body["refusals"]] == [("ScanFindings", True)]
+    localaws.set_scan_findings("web", fits, "IN_PROGRESS")
+    pending = deploy(image=aws.image_uri("web", "v2"))
+    assert pending.status == 409 and pending.error["code"] == "ScanPending"
+    assert aws.client("ssm").list_commands()["Commands"] == []

@@ -54,6 +54,13 @@ class RetrySpec(StrictModel):
     cap_seconds: int = Field(default=900, ge=1, le=86400)
 
 
+class ImagePolicy(StrictModel):
+    """What an ECR image's scan must show before berth deploys it (ECR DescribeImageScanFindings)."""
+
+    max_severity: Literal["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL"] = Field(description=(
+        "findings of this severity or graver refuse the image; the image needs a complete scan"))
+
+
 class TargetSpec(StrictModel):
     """A deployment target: a named fleet and the container it runs."""
 
@@ -66,6 +73,7 @@ class TargetSpec(StrictModel):
     codedeploy: CodeDeploySpec | None = None
     image: str | None = None
     allow_mutable_tags: bool = False
+    image_policy: ImagePolicy | None = None
 
     _valid_image = field_validator("image")(_check_image)
 
