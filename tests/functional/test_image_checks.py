@@ -1,6 +1,7 @@
 """The checks before anything is touched, through the pipeline action on the embedded AWS: the image's platforms
-against the instances' architecture (ECR BatchGetImage, EC2 DescribeInstances), and the scan gate (ECR
-DescribeImageScanFindings, set by localaws)."""
+against the instances' architecture (ECR BatchGetImage, EC2 DescribeInstances), the scan gate (ECR
+DescribeImageScanFindings, set by localaws), and the disk remediation (exit NO_SPACE: the instances pruned, berth
+retries once)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import localaws
 from localaws import InstanceOutcome
 from tests.api.support import call, deploy, register
 from tests.conftest import World
-from tests.functional.support import TAGS, invoke, jid, results, spec
+from tests.functional.support import TAGS, deliver, invoke, jid, results, spec
 from tests.functional.test_pipeline_job import run_job, sent_commands
+from tests.functional.test_retries import command_event, fire, start, store_deployment
 from tools import local_pipeline
 
 pytestmark = pytest.mark.filterwarnings("ignore:IAMAuthorizer is not a supported in local mode")
@@ -127,3 +129,44 @@ def test_over_rest_the_checks_are_409s_naming_the_image_and_the_plan_lists_them(
     pending = deploy(image=aws.image_uri("web", "v2"))
     assert pending.status == 409 and pending.error["code"] == "ScanPending"
     assert aws.client("ssm").list_commands()["Commands"] == []
+
+
+NO_SPACE = InstanceOutcome(status="Failed", response_code=25, stdout=(
+    "berth-step: pull\npruned image 4f1c, which web ran before\nberth-error: 25 NO_SPACE\n"), stderr=(
+    "error: no space left on device: could not pull the image. Pruned older images of web; the retry may fit"))
+
+
+def test_out_of_disk_is_remediated_by_the_prune_and_retried_once_then_it_succeeds(aws: World) -> None:
+    instances = aws.launch(2, TAGS)
+    localaws.set_outcome(instances[0], NO_SPACE)
+    deployment_id = start(aws, "disk-1", container={"name": "web", "ports": ["5000:5000"], "keep_images": 2})
+    first = store_deployment(deployment_id).attempts[0].command_id
+    script = "\n".join(aws.client("ssm").list_commands(CommandId=first)["Commands"][0]["Parameters"]["commands"])
+    assert "--keep-images 2" in script
+
+    deliver(command_event(str(first)))
+
+    record = store_deployment(deployment_id)
+    assert record.status.value == "RETRYING"
+    assert "remediable" in record.history[-1].cause and "exit 25" in record.history[-1].cause
+    assert "no space left on device: the instances pruned" in record.history[-1].detail
+    localaws.set_outcome(instances[0], InstanceOutcome())
+    assert len(fire(aws)) == 1
+    retried = store_deployment(deployment_id)
+    deliver(command_event(str(retried.attempts[1].command_id), "Success"))
+    assert store_deployment(deployment_id).status.value == "SUCCEEDED"
+
+
+def test_a_disk_still_full_after_the_one_retry_fails_for_good(aws: World) -> None:
+    instances = aws.launch(1, TAGS)
+    localaws.set_outcome(instances[0], NO_SPACE)
+    deployment_id = start(aws, "disk-2", retry={"max_attempts": 5, "base_seconds": 1, "cap_seconds": 5})
+
+    deliver(command_event(str(store_deployment(deployment_id).attempts[0].command_id)))
+    assert len(fire(aws)) == 1
+    deliver(command_event(str(store_deployment(deployment_id).attempts[1].command_id)))
+
+    record = store_deployment(deployment_id)
+    assert record.status.value == "FAILED" and len(record.attempts) == 2
+    assert "the failure is permanent" in record.message and "exit 25" in record.message
+    assert fire(aws) == []
