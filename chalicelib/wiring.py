@@ -68,7 +68,10 @@ def codedeploy_gateway(settings: Settings | None = None) -> CodeDeployGateway:
 
 
 def instance_scripts() -> dict[str, str]:
-    return {name: (SCRIPTS_DIR / name).read_text() for name in SHIPPED_SCRIPTS}
+    """The scripts the SSM command ships, less their comment lines (chalicelib/domain/shipped_scripts.py)."""
+    from chalicelib.domain.shipped_scripts import without_comment_lines
+
+    return {name: without_comment_lines((SCRIPTS_DIR / name).read_text()) for name in SHIPPED_SCRIPTS}
 
 
 def utc_now() -> datetime:

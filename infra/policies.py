@@ -84,7 +84,9 @@ def _resolve() -> list[Statement]:
         # DescribeInstances and DescribeTags support no resource type (Service Authorization Reference, Amazon EC2).
         {"Sid": "ResolveInstances", "Effect": "Allow", "Action": ["ec2:DescribeInstances", "ec2:DescribeTags"],
          "Resource": "*"},
-        {"Sid": "ResolveImages", "Effect": "Allow", "Action": "ecr:DescribeImages",
+        # The digest, the platforms (image index) and the scan findings of an image: all scoped to repositories.
+        {"Sid": "ResolveImages", "Effect": "Allow",
+         "Action": ["ecr:DescribeImages", "ecr:BatchGetImage", "ecr:DescribeImageScanFindings"],
          "Resource": "arn:aws:ecr:*:*:repository/*"},
     ]
 

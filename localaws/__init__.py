@@ -34,6 +34,7 @@ __all__ = [
     "set_one_off_run",
     "set_outcome",
     "set_outcome_hook",
+    "set_scan_findings",
     "set_target_health",
     "set_transition_reads",
     "stage_retries",
@@ -83,6 +84,15 @@ def set_outcome_hook(hook: OutcomeHook | None) -> None:
     """``hook(instance_id, command) -> InstanceOutcome | None``, asked first at send time; None removes it."""
     with _state.LOCK:
         _state.current().outcome_hook = hook
+
+
+def set_scan_findings(repository: str, digest: str, status: str = "COMPLETE",
+                      counts: dict[str, int] | None = None) -> None:
+    """Make DescribeImageScanFindings of one image report ``status`` and, when COMPLETE, ``counts`` per severity
+    (``{"CRITICAL": 1, "HIGH": 2}``); other images keep moto's answer (see ``localaws/ecr.py``)."""
+    from . import ecr
+
+    ecr.set_scan(repository, digest, status, counts or {})
 
 
 def set_deployment_outcome(

@@ -86,7 +86,7 @@ def install() -> None:
         from moto.codepipeline.responses import CodePipelineResponse
         from moto.ssm.responses import SimpleSystemManagerResponse
 
-        from . import autoscaling, codedeploy, codedeploy_instances, codepipeline, elbv2, ssm
+        from . import autoscaling, codedeploy, codedeploy_instances, codepipeline, ecr, elbv2, ssm
 
         _add_methods(CodePipelineResponse, codepipeline.METHODS)
         _add_methods(AutoScalingResponse, autoscaling.METHODS)
@@ -95,6 +95,7 @@ def install() -> None:
         _add_methods(CodeDeployResponse, codedeploy_instances.METHODS)
         _patch_codedeploy_models()
         elbv2.patch_target_groups()
+        ecr.patch()
         _serialize_dynamodb()
         _hook_reset()
         _installed = True

@@ -43,6 +43,7 @@ class State:
     docker_calls: list[tuple[str, list[str]]] = field(default_factory=list)
     lifecycle_actions: dict[str, dict[str, str]] = field(default_factory=dict)    # waiting, by token
     lifecycle_results: list[dict[str, str]] = field(default_factory=list)         # accepted completions
+    scans: dict[tuple[str, str], tuple[str, dict[str, int]]] = field(default_factory=dict)  # (repo, digest)
 
 
 STATE = State()

@@ -4,7 +4,7 @@
 # Usage: start_container.sh --image REF --name NAME [--port HOST:CONTAINER[/udp]]... [--env KEY=VALUE]...
 #            [--health-path PATH] [--health-port PORT] [--health-cmd ARG]... [--health-timeout SECS]
 #            [--health-interval SECS] [--stop-timeout SECS] [--drain-timeout SECS] [--ecr-login REGION]
-#            [--proxy-image REF@sha256:...] [--allow-mutable-tags] [RUN OPTIONS] [--config FILE]
+#            [--proxy-image REF@sha256:...] [--allow-mutable-tags] [--keep-images N] [RUN OPTIONS] [--config FILE]
 #            [--secret NAME=ARN]... [--registry-credentials ARN]
 #
 # Run options (how the container runs; berth's spec checks them too, and this script checks them again):
@@ -21,7 +21,7 @@
 # The old container serves until the new one is healthy. A local proxy, NAME-berth-proxy (haproxy in TCP mode on
 # the host network, restart policy always, its image pinned by digest), owns the public TCP ports; the service's
 # containers publish theirs on 127.0.0.1 ephemeral ports. Each step is announced as `berth-step: <step>`:
-#   docker, login, pull  nothing is touched until both images are here
+#   docker, login, pull  nothing is touched until both images are here, and the image is of this host's architecture
 #   recover     finish or undo what a killed run left: a NAME-berth-next candidate, a proxy file ahead of the proxy
 #   unchanged   NAME already runs this image with these settings and answers its health check: exit 0, no swap
 #   start       start the candidate, NAME-berth-next, beside the old container
@@ -41,10 +41,16 @@
 # --env-file`, removed once the container exists (section Secrets). --registry-credentials ARN: a secret of
 # {"username", "password"} to log in to the image's registry for the pull.
 #
+# Disk: each swap records the image in BERTH_STATE_DIR/images/NAME; after a swap, and when a pull or start fails
+# with "no space left on device", the images NAME ran before are removed except its last --keep-images (3), the
+# running one and the previous one (images NAME never ran are not touched). The no-space failure exits 25, which
+# berth retries once: the retry finds the space this run freed.
+#
 # Images must be pinned: `latest` or no tag is refused unless --allow-mutable-tags (ALLOW_MUTABLE_TAGS=true).
 # --config FILE reads a deploy.env: KEY=VALUE lines with IMAGE, CONTAINER_NAME, PORTS (space separated),
 # HEALTH_PATH, HEALTH_PORT, HEALTH_TIMEOUT, HEALTH_INTERVAL, STOP_TIMEOUT, DRAIN_TIMEOUT, ECR_LOGIN_REGION,
-# PROXY_IMAGE, ALLOW_MUTABLE_TAGS and ENV_<NAME> for container environment variables, and the run options as
+# PROXY_IMAGE, ALLOW_MUTABLE_TAGS, KEEP_IMAGES and ENV_<NAME> for container environment variables, and the run
+# options as
 # COMMAND_ARG, ENTRYPOINT_ARG, HEALTH_CMD_ARG, VOLUME, LOG_OPT, LABEL, ULIMIT, EXTRA_HOST, DEVICE, CAP_ADD (one
 # line each, repeated), USER, WORKDIR, MEMORY, MEMORY_RESERVATION, CPUS, LOG_DRIVER, NETWORK, RESTART, PID, and
 # READ_ONLY, INIT, PRIVILEGED (true or false); SECRET_<NAME>=ARN and REGISTRY_CREDENTIALS=ARN. The file is
@@ -64,7 +70,9 @@
 #   10  DOCKER_UNAVAILABLE  docker is not installed or its daemon does not answer
 #   20  REGISTRY_LOGIN_FAILED  registry login failed
 #   21  PULL_FAILED  image pull failed; the running container was not touched
-#   25  SECRET_UNREADABLE  a secret could not be read; the running container was not touched
+#   22  SECRET_UNREADABLE  a secret could not be read; the running container was not touched
+#   24  ARCHITECTURE_MISMATCH  the image is not built for this instance's architecture; the running container was not touched
+#   25  NO_SPACE  no space left on device to pull or start the image; older images of the container were pruned
 #   30  START_FAILED  the new container failed to start; the previous one is serving
 #   31  PROXY_FAILED  the local proxy could not be started or switched; the previous container is serving
 #   40  HEALTH_FAILED_RESTORED  health check failed; the previous container is serving
@@ -75,7 +83,9 @@ readonly EXIT_USAGE=2
 readonly EXIT_DOCKER_UNAVAILABLE=10
 readonly EXIT_REGISTRY_LOGIN_FAILED=20
 readonly EXIT_PULL_FAILED=21
-readonly EXIT_SECRET_UNREADABLE=25
+readonly EXIT_SECRET_UNREADABLE=22
+readonly EXIT_ARCHITECTURE_MISMATCH=24
+readonly EXIT_NO_SPACE=25
 readonly EXIT_START_FAILED=30
 readonly EXIT_PROXY_FAILED=31
 readonly EXIT_HEALTH_FAILED_RESTORED=40
@@ -391,6 +401,7 @@ drain_timeout=30
 ecr_region=""
 proxy_image="${BERTH_PROXY_IMAGE:-$DEFAULT_PROXY_IMAGE}"
 allow_mutable_tags="false"
+keep_images=3
 state_dir="${BERTH_STATE_DIR:-/var/lib/berth}"
 settings_hash=""
 
@@ -399,7 +410,7 @@ print_usage() {
 Usage: start_container.sh --image REF --name NAME [--port HOST:CONTAINER[/udp]]... [--env KEY=VALUE]...
            [--health-path PATH] [--health-port PORT] [--health-cmd ARG]... [--health-timeout SECS]
            [--health-interval SECS] [--stop-timeout SECS] [--drain-timeout SECS] [--ecr-login REGION]
-           [--proxy-image REF@sha256:...] [--allow-mutable-tags] [--config FILE]
+           [--proxy-image REF@sha256:...] [--allow-mutable-tags] [--keep-images N] [--config FILE]
            [--cmd ARG]... [--entrypoint ARG]... [--user U[:G]] [--workdir DIR] [--volume SOURCE:TARGET[:ro]]...
            [--memory SIZE] [--memory-reservation SIZE] [--cpus N] [--log-driver DRIVER] [--log-opt KEY=VALUE]...
            [--label KEY=VALUE]... [--network NAME] [--restart POLICY] [--ulimit NAME=SOFT:HARD]...
@@ -738,6 +749,7 @@ apply_config_file() {
             ECR_LOGIN_REGION) ecr_region="$value" ;;
             PROXY_IMAGE) proxy_image="$value" ;;
             ALLOW_MUTABLE_TAGS) allow_mutable_tags="$value" ;;
+            KEEP_IMAGES) keep_images="$value" ;;
             ENV_*)
                 [[ "$key" =~ ^ENV_[A-Za-z_][A-Za-z0-9_]*$ ]] || usage_error "$file: bad env key $key"
                 add_env_pair "${key#ENV_}=${value}"
@@ -754,8 +766,8 @@ apply_config_file() {
                 ;;
             *) usage_error "$file: unknown key $key (expected IMAGE, CONTAINER_NAME, PORTS, HEALTH_PATH," \
                 "HEALTH_PORT, HEALTH_TIMEOUT, HEALTH_INTERVAL, STOP_TIMEOUT, DRAIN_TIMEOUT, ECR_LOGIN_REGION," \
-                "PROXY_IMAGE, ALLOW_MUTABLE_TAGS, ENV_<NAME>, SECRET_<NAME>, REGISTRY_CREDENTIALS or a run" \
-                "option: see the header)" ;;
+                "PROXY_IMAGE, ALLOW_MUTABLE_TAGS, KEEP_IMAGES, ENV_<NAME>, SECRET_<NAME>, REGISTRY_CREDENTIALS or a" \
+                "run option: see the header)" ;;
         esac
     done
 }
@@ -781,6 +793,7 @@ parse_args() {
                 ;;
             --image | --name | --port | --env | --health-path | --health-port | --health-timeout | \
                 --health-interval | --stop-timeout | --drain-timeout | --ecr-login | --proxy-image | --config | \
+                --keep-images | \
                 --cmd | --entrypoint | --health-cmd | --user | --workdir | --volume | --memory | \
                 --memory-reservation | --cpus | --log-driver | --log-opt | --label | --network | --restart | \
                 --ulimit | --add-host | --device | --cap-add | --pid | --secret | --registry-credentials)
@@ -810,6 +823,7 @@ parse_args() {
             --drain-timeout) drain_timeout="$2" ;;
             --ecr-login) ecr_region="$2" ;;
             --proxy-image) proxy_image="$2" ;;
+            --keep-images) keep_images="$2" ;;
             --config) apply_config_file "$2" ;;
             --secret) add_secret_pair "$2" ;;
             --registry-credentials) registry_credentials="$2" ;;
@@ -856,6 +870,7 @@ validate_settings() {
         usage_error "the proxy image '$proxy_image' must be a reference pinned by digest (repo@sha256:...)"
     fi
     [[ "$state_dir" == /* ]] || usage_error "BERTH_STATE_DIR '$state_dir' must be an absolute path"
+    [[ "$keep_images" =~ ^[1-9][0-9]?$ ]] || usage_error "--keep-images '$keep_images' is not a number from 1 to 99"
     validate_run_options
     validate_secrets
     classify_ports
@@ -956,14 +971,18 @@ pull_if_missing() {
         log "$1 is already here"
         return 0
     fi
-    dk pull "$1"
+    dk_noting_error pull "$1"
 }
 
 pull_images() {
     step pull
-    pull_if_missing "$image" || fail "$EXIT_PULL_FAILED" PULL_FAILED "could not pull $image; check the reference" \
-        "exists and the instance can reach and read the registry. Container $name was not touched."
+    if ! pull_if_missing "$image"; then
+        fail_if_out_of_space "could not pull $image. Container $name was not touched."
+        fail "$EXIT_PULL_FAILED" PULL_FAILED "could not pull $image; check the reference" \
+            "exists and the instance can reach and read the registry. Container $name was not touched."
+    fi
     if [[ "$mode" == proxied ]] && ! pull_if_missing "$proxy_image"; then
+        fail_if_out_of_space "could not pull the proxy image $proxy_image. Container $name was not touched."
         fail "$EXIT_PULL_FAILED" PULL_FAILED "could not pull the proxy image $proxy_image; the instance must reach" \
             "its registry (or set PROXY_IMAGE to a copy in yours, pinned by digest). Container $name was not touched."
     fi
@@ -1478,13 +1497,19 @@ start_candidate() {
     run_args+=(${run_options[@]+"${run_options[@]}"} "$image" ${container_args[@]+"${container_args[@]}"})
     step start
     swap_state="candidate"
-    if dk "${run_args[@]}" >/dev/null; then
+    if engine_error="$(dk "${run_args[@]}" 2>&1 >/dev/null)"; then
         remove_secrets
         return 0
     fi
     remove_secrets
+    printf '%s\n' "$engine_error" >&2
     log "docker run failed for $image"
     container_exists "$candidate" && show_logs "$candidate"
+    if out_of_space; then
+        prune_images || true
+        give_up "$EXIT_NO_SPACE" NO_SPACE "no space left on device to start $image; pruned older images of $name," \
+            "the retry may fit"
+    fi
     give_up "$EXIT_START_FAILED" START_FAILED "the new container did not start (see above)"
 }
 
@@ -1653,6 +1678,110 @@ image_digest() {
     dk image inspect --format '{{.Id}}' "$image"
 }
 
+# ---------------------------------------------------------------------------------------------------------
+# The pulled image against the host: its architecture, and the disk the engine needs (exit codes 24 and 25)
+# ---------------------------------------------------------------------------------------------------------
+
+engine_error=""
+
+# dk_noting_error ARGS...: `docker ARGS...` with its output shown, and kept in engine_error when it fails.
+dk_noting_error() {
+    local status=0 output
+    output="$(dk "$@" 2>&1)" || status=$?
+    [[ -z "$output" ]] || printf '%s\n' "$output"
+    ((status == 0)) || engine_error="$output"
+    return "$status"
+}
+
+out_of_space() {
+    [[ "$engine_error" == *[Nn]"o space left on device"* ]]
+}
+
+# fail_if_out_of_space MESSAGE: a pull that failed for lack of space prunes this container's older images and exits
+# NO_SPACE (remediable: berth retries once); any other failure returns.
+fail_if_out_of_space() {
+    out_of_space || return 0
+    prune_images || true
+    fail "$EXIT_NO_SPACE" NO_SPACE "no space left on device: $1 Pruned older images of $name; the retry may fit"
+}
+
+# The engine's name for this host's architecture (`uname -m` in Go's words, as image configs and indexes use them).
+host_architecture() {
+    local machine
+    machine="$(uname -m)"
+    case "$machine" in
+        x86_64 | amd64) printf 'amd64\n' ;;
+        aarch64 | arm64) printf 'arm64\n' ;;
+        i[3-6]86) printf '386\n' ;;
+        armv6* | armv7*) printf 'arm\n' ;;
+        *) printf '%s\n' "$machine" ;;
+    esac
+}
+
+# After the pull, before anything is touched: an image of another architecture would die with `exec format error`.
+check_image_architecture() {
+    local wanted found
+    wanted="$(host_architecture)"
+    found="$(dk image inspect --format '{{.Architecture}}' "$image" 2>/dev/null || true)"
+    [[ -z "$found" || "$found" == "$wanted" ]] && return 0
+    fail "$EXIT_ARCHITECTURE_MISMATCH" ARCHITECTURE_MISMATCH "$image is built for $found but this instance is" \
+        "$wanted; build the image for linux/$wanted too (docker buildx --platform). Container $name was not touched."
+}
+
+images_file() {
+    printf '%s/images/%s\n' "$state_dir" "$name"
+}
+
+# An image id as docker (sha256:<hex>) or podman (<hex>) prints it, the same way.
+short_id() {
+    printf '%s\n' "${1#sha256:}"
+}
+
+# record_image: the image NAME now runs goes to the end of its list (one image id a line, oldest first).
+record_image() {
+    local id file line kept=()
+    id="$(short_id "$(image_id "$image")")"
+    [[ -n "$id" ]] || return 1
+    file="$(images_file)"
+    mkdir -p "${file%/*}"
+    if [[ -f "$file" ]]; then
+        while IFS= read -r line; do
+            [[ -n "$line" && "$line" != "$id" ]] && kept+=("$line")
+        done <"$file"
+    fi
+    printf '%s\n' ${kept[@]+"${kept[@]}"} "$id" >"${file}.tmp"
+    mv -f "${file}.tmp" "$file"
+}
+
+# prune_images: remove the images NAME ran that are not among its last keep_images, nor the running one (NAME's or
+# the candidate's), nor the previous one (the next to last recorded: a rollback needs no pull). `docker rmi` without
+# -f also refuses an image any container uses. An image that stays (in use elsewhere) keeps its line.
+prune_images() {
+    local file ids=() kept=() protected=" " id each i count
+    file="$(images_file)"
+    [[ -f "$file" ]] || return 0
+    while IFS= read -r id; do
+        [[ -n "$id" ]] && ids+=("$id")
+    done <"$file"
+    count="${#ids[@]}"
+    for each in "$name" "$candidate"; do
+        id="$(container_image_id "$each" || true)"
+        [[ -z "$id" ]] || protected+="$(short_id "$id") "
+    done
+    for ((i = 0; i < count; i++)); do
+        id="${ids[i]}"
+        if ((i >= count - keep_images || i >= count - 2)) || [[ "$protected" == *" $id "* ]]; then
+            kept+=("$id")
+        elif dk rmi "$id" >/dev/null 2>&1 || ! dk image inspect "$id" >/dev/null 2>&1; then
+            log "pruned image $id, which $name ran before"
+        else
+            kept+=("$id")
+        fi
+    done
+    printf '%s\n' ${kept[@]+"${kept[@]}"} >"${file}.tmp"
+    mv -f "${file}.tmp" "$file"
+}
+
 finish() {
     printf 'berth-digest: %s\n' "$(image_digest)"
     printf 'berth-result: %s\n' ok
@@ -1691,6 +1820,7 @@ main() {
     fi
     pull_images
     registry_logout
+    check_image_architecture
     fetch_secrets
     acquire_lock
     settings_hash="$(settings_fingerprint)"
@@ -1714,6 +1844,8 @@ main() {
     switch_traffic
     retire_old
     promote_candidate
+    record_image || warn "could not record $image among the images of $name"
+    prune_images || warn "could not prune the older images of $name"
     finish
 }
 

@@ -49,11 +49,11 @@ class World:
             self.clients[service] = boto3.client(service, region_name=self.region)
         return self.clients[service]
 
-    def launch(self, count: int, tags: dict[str, str]) -> list[str]:
-        return emulated.launch(self.client("ec2"), count, tags)
+    def launch(self, count: int, tags: dict[str, str], architecture: str = "x86_64") -> list[str]:
+        return emulated.launch(self.client("ec2"), count, tags, architecture)
 
-    def push_image(self, repository: str, tag: str, content: str = "v1") -> str:
-        return emulated.push_image(self.client("ecr"), repository, tag, content)[1]
+    def push_image(self, repository: str, tag: str, content: str = "v1", platforms: list[str] | None = None) -> str:
+        return emulated.push_image(self.client("ecr"), repository, tag, content, platforms)[1]
 
     def image_uri(self, repository: str, tag: str) -> str:
         return f"{ACCOUNT}.dkr.ecr.{self.region}.amazonaws.com/{repository}:{tag}"

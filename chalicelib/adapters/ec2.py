@@ -61,6 +61,34 @@ class InstanceDirectory:
                              tags={str(tag["Key"]): str(tag["Value"]) for tag in instance.get("Tags", [])},
                              state=str(instance.get("State", {}).get("Name", "")),
                              launched_at=_timestamp(instance["LaunchTime"]))
+    def of_architectures(self, instances: InstancesSpec, architectures: list[str]) -> dict[str, str]:
+        """The target's running instances whose EC2 architecture is one of `architectures` (id -> architecture).
+
+        One filtered DescribeInstances (by tags, or by ids 200 at a time): asked for the architectures an image lacks,
+        the answer is empty for a fleet of any size that can run it. Unknown ids are not an error here: sending the
+        command finds them."""
+        if not architectures:
+            return {}
+        by_arch = {"Name": "architecture", "Values": list(architectures)}
+        if instances.ids is None:
+            tags = [{"Name": f"tag:{key}", "Values": [value]} for key, value in sorted((instances.tags or {}).items())]
+            return self._architectures({"Filters": [_RUNNING, by_arch, *tags]})
+        found: dict[str, str] = {}
+        ids = sorted(set(instances.ids))
+        for start in range(0, len(ids), 200):
+            found |= self._architectures({"Filters": [_RUNNING, by_arch,
+                                                      {"Name": "instance-id", "Values": ids[start:start + 200]}]})
+        return found
+
+    def _architectures(self, kwargs: dict[str, Any]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        while True:
+            page = aws_call("EC2 DescribeInstances", self._ec2.describe_instances, **kwargs)
+            found |= {inst["InstanceId"]: str(inst.get("Architecture", "unknown"))
+                      for res in page["Reservations"] for inst in res["Instances"]}
+            if not page.get("NextToken"):
+                return found
+            kwargs = {**kwargs, "NextToken": page["NextToken"]}
 
     def _tagged(self, key: str, value: str) -> set[str]:
         kwargs: dict[str, Any] = {"MaxResults": 1000, "Filters": [

@@ -46,6 +46,8 @@ def start_container_args(command: DeployCommand) -> list[str]:
         args += ["--env", f"{key}={value}"]
     args += run_option_args(command.container)
     args += secret_args(command.container)
+    if command.container.keep_images is not None:
+        args += ["--keep-images", str(command.container.keep_images)]
     if command.health_check is not None:
         check = command.health_check
         if check.port is not None:

@@ -37,6 +37,27 @@ class ImageNotFound(InvalidRevision):
     """The registry does not hold the image the revision names."""
 
 
+class ArchitectureMismatch(InvalidRevision):
+    """The image has no platform for some of the target's instances: it would fail with `exec format error`."""
+
+    http_status = 409
+    field = "image"
+
+
+class ScanFindings(InvalidRevision):
+    """The image's scan findings reach the severity the target's image_policy refuses."""
+
+    http_status = 409
+    field = "image"
+
+
+class ScanPending(InvalidRevision):
+    """The image_policy needs the image's scan, which is not complete yet: a pipeline job waits for it."""
+
+    http_status = 409
+    field = "image"
+
+
 class ArtifactUnreadable(InvalidRevision):
     """The pipeline's input artifact could not be fetched or opened."""
 

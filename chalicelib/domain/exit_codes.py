@@ -24,7 +24,9 @@ class ScriptExit(int, Enum):
     DOCKER_DAEMON_NOT_READY = 13
     REGISTRY_LOGIN_FAILED = 20
     PULL_FAILED = 21
-    SECRET_UNREADABLE = 25
+    SECRET_UNREADABLE = 22
+    ARCHITECTURE_MISMATCH = 24
+    NO_SPACE = 25
     START_FAILED = 30
     PROXY_FAILED = 31
     HEALTH_FAILED_RESTORED = 40
@@ -49,6 +51,12 @@ EXIT_MEANING: dict[ScriptExit, tuple[str, str, FailureClass]] = {
     # secret's variable and ARN, never its value.
     ScriptExit.SECRET_UNREADABLE: ("secrets", "a secret could not be read; the running container was not touched",
                                    FailureClass.PERMANENT),
+    # An image of another architecture dies with `exec format error` however often it is pulled.
+    ScriptExit.ARCHITECTURE_MISMATCH: ("pull", "the image is not built for this instance's architecture; the "
+                                               "running container was not touched", FailureClass.PERMANENT),
+    # The script pruned this container's older images before exiting: the one retry berth makes may fit.
+    ScriptExit.NO_SPACE: ("pull", "no space left on device to pull or start the image; older images of the container "
+                                  "were pruned", FailureClass.REMEDIABLE),
     ScriptExit.START_FAILED: ("start", "the new container failed to start; the previous one is serving",
                               FailureClass.PERMANENT),
     # A public port held by something else, or a proxy image that will not run: retrying changes neither.

@@ -30,7 +30,8 @@ ONLINE = "Online"
 
 @dataclass(frozen=True)
 class Refusal:
-    code: str            # TargetBusy, AlarmFiring, AlarmMissing, NoOnlineInstance, ImageUnresolved, NoImage, ...
+    code: str            # TargetBusy, AlarmFiring, AlarmMissing, NoOnlineInstance, ImageUnresolved, NoImage,
+                         # ArchitectureMismatch, ScanFindings, ScanPending, ...
     message: str
 
 
@@ -107,7 +108,8 @@ def alarms_with_missing(names: Sequence[str], states: Iterable[AlarmState]) -> l
 
 
 def refusals(*, busy_with: str | None, breaker_open: bool, image_problem: str | None,
-             instances: Sequence[PlannedInstance], instances_problem: str | None = None,
+             instances: Sequence[PlannedInstance], image_code: str = "ImageUnresolved",
+             instances_problem: str | None = None,
              alarm_names: Sequence[str] = (), states: Sequence[AlarmState] = ()) -> list[Refusal]:
     found: list[Refusal] = []
     if busy_with is not None:
@@ -116,7 +118,7 @@ def refusals(*, busy_with: str | None, breaker_open: bool, image_problem: str | 
         found.append(Refusal("BreakerOpen", "the circuit breaker is open: automatic deployments are stopped; deploy "
                                             "with reset_breaker (berth deploy --reset-breaker) to close it"))
     if image_problem is not None:
-        found.append(Refusal("ImageUnresolved", image_problem))
+        found.append(Refusal(image_code, image_problem))
     if instances_problem is not None:
         found.append(Refusal("NoOnlineInstance", instances_problem))
     elif not instances:

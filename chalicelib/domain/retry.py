@@ -2,7 +2,8 @@
 
 Failure classes:
     transient   pull failed, registry login, agent or delivery timeouts, throttling: retry after a backoff
-    remediable  Docker missing (`docker: command not found`): install Docker on the instances, then retry
+    remediable  Docker missing (`docker: command not found`): install Docker on the instances, then retry;
+                no space left on device (exit NO_SPACE): the script pruned the container's older images, retry once
     permanent   bad revision or configuration, health check failed after a clean start: never retried
 `decide_retry` is the one decision for every kind of failure berth retries (an attempt of its own SSM deployment, a
 CodeDeploy deployment, a pipeline stage). Backoff is exponential with full jitter (AWS Architecture Blog, "Exponential
@@ -69,13 +70,31 @@ def classify_failure(signals: Iterable[FailureSignal]) -> FailureClass:
     return min(classes, key=_ORDER.__getitem__) if classes else FailureClass.TRANSIENT
 
 
-def classify_attempt(attempt: Attempt) -> FailureClass:
+def classify_attempt(attempt: Attempt, earlier: Sequence[Attempt] = ()) -> FailureClass:
     """How an SSM attempt failed, from its instances' results. Instances SSM cancelled because the error budget was
-    spent say nothing about the failure's kind: they count only when no other instance failed."""
+    spent say nothing about the failure's kind: they count only when no other instance failed. A disk still full
+    after the one retry its pruning earned (an `earlier` attempt ran out of space too) is permanent."""
     failed = [r for r in attempt.instances.values() if not r.succeeded]
     telling = [r for r in failed if r.status != "Cancelled"] or failed
-    return classify_failure(FailureSignal(status=r.status, exit_code=r.response_code, text=r.output_tail)
-                            for r in telling)
+    found = classify_failure(FailureSignal(status=r.status, exit_code=r.response_code, text=r.output_tail)
+                             for r in telling)
+    if found == FailureClass.REMEDIABLE and out_of_space(attempt) and any(map(out_of_space, earlier)):
+        return FailureClass.PERMANENT
+    return found
+
+
+def out_of_space(attempt: Attempt) -> bool:
+    """Whether some instance of the attempt ran out of disk (the script pruned its older images before exiting)."""
+    return any(r.response_code == ScriptExit.NO_SPACE for r in attempt.instances.values() if not r.succeeded)
+
+
+def remedy_of(attempt: Attempt) -> str:
+    """Why a remediable attempt is retried, in words: the disk (already pruned), else Docker missing."""
+    return (f"no space left on device: the instances pruned {DISK_REMEDY}, retry once" if out_of_space(attempt)
+            else "")
+
+
+DISK_REMEDY = "the container's images older than its last keep_images (never the running or previous one)"
 
 
 @dataclass(frozen=True)
@@ -103,6 +122,7 @@ class Failure:
     failure_class: FailureClass
     is_rollback: bool = False
     stopped_by_person: bool = False
+    remedy: str = ""              # how a remediable failure is remedied, when not by installing Docker
 
 
 @dataclass(frozen=True)
@@ -177,7 +197,7 @@ def decide_retry(failure: Failure, history: History, policy: RetryPolicy, now: d
         return GiveUp(f"retry budget spent: {attempts_made} of {policy.max_attempts} attempts made")
     delay = backoff_seconds(attempts_made, policy.base_seconds, policy.cap_seconds, rng)
     remediate = failure.failure_class == FailureClass.REMEDIABLE
-    reason = ("Docker is missing on some instances: install it, then retry" if remediate
+    reason = ((failure.remedy or "Docker is missing on some instances: install it, then retry") if remediate
               else "transient failure: retry after a backoff")
     return Retry(attempts_made + 1, now + timedelta(seconds=delay), delay, remediate, reason)
 

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from chalicelib.adapters.store import DeploymentStore
 from chalicelib.domain import transitions
 from chalicelib.domain.deployment import Deployment
-from chalicelib.domain.retry import Failure, GiveUp, Retry, RetryDecision, classify_attempt
+from chalicelib.domain.retry import Failure, GiveUp, Retry, RetryDecision, classify_attempt, remedy_of
 from chalicelib.domain.retry_payload import SsmRetry
 from chalicelib.services.deployment_ends import DeploymentEnds
 from chalicelib.services.retries import Retrier, RetryCase
@@ -32,7 +32,9 @@ class AttemptRetries:
         retry is due) or the final failure."""
         if self._retries is None:
             return self._ends.failed(deployment, now, message)
-        failure = Failure(classify_attempt(deployment.attempts[-1]), is_rollback=deployment.trigger == "rollback")
+        attempt = deployment.attempts[-1]
+        failure = Failure(classify_attempt(attempt, deployment.attempts[:-1]),
+                          is_rollback=deployment.trigger == "rollback", remedy=remedy_of(attempt))
         return self._retries.handle(FailedAttempt(
             failure=failure, attempts_made=len(deployment.attempts), lineage=deployment.deployment_id,
             target=deployment.target, budget=deployment.spec.retry, retries=self, deployment=deployment,

@@ -24,11 +24,12 @@ from chalicelib.adapters.ssm import SsmGateway
 from chalicelib.adapters.store import DeploymentStore
 from chalicelib.domain import transitions
 from chalicelib.domain.deployment import Decision, Deployment, DeploymentStatus, Revision
-from chalicelib.domain.errors import AwsCallFailed, Conflict, InvalidRevision
-from chalicelib.domain.image_ref import parse_image_ref
+from chalicelib.domain.errors import AwsCallFailed, Conflict, InvalidRevision, ScanFindings
+from chalicelib.domain.image_checks import architecture_refusal, ec2_architectures_lacking, scan_refusal
+from chalicelib.domain.image_ref import ImageRef, parse_image_ref
 from chalicelib.domain.progress import Phase, Progress, progress_while_running
 from chalicelib.domain.retry_payload import LookAgain
-from chalicelib.domain.spec import ONE_COMMAND_TRIGGERS, TargetSpec, Trigger
+from chalicelib.domain.spec import ONE_COMMAND_TRIGGERS, ImagePolicy, TargetSpec, Trigger
 from chalicelib.observability import Telemetry
 from chalicelib.services.attempt_retries import AttemptRetries
 from chalicelib.services.command_results import CommandResults
@@ -86,7 +87,32 @@ class DeploymentService:
                 "digest, or set allow_mutable_tags: true on the target"
             )
         resolved = self._registry.resolve(ref)
+        if resolved.ecr_region is not None:   # only ECR tells an image's platforms and scan before a pull
+            self._check_platforms(spec, resolved)
+        if spec.image_policy is not None:
+            self._check_scan(spec.image_policy, resolved)
         return Revision(image=str(ref), digest=resolved.digest)
+
+    def _check_scan(self, policy: ImagePolicy, image: ImageRef) -> None:
+        """Refuse an image whose ECR scan reaches the policy's severity, or that has no complete scan (ScanPending
+        while the scan runs: a pipeline job waits for it)."""
+        if image.ecr_region is None:
+            raise ScanFindings(f"image {image}: image_policy.max_severity needs an image in ECR, whose scan findings "
+                               "berth reads; this one is not")
+        refusal = scan_refusal(image.pinned, policy.max_severity, self._registry.scan(image))
+        if refusal is not None:
+            raise refusal
+
+    def _check_platforms(self, spec: TargetSpec, image: ImageRef) -> None:
+        """Refuse an image that has no platform for some of the target's running instances, before anything is
+        sent. A single-platform manifest says nothing here: the instances check it after the pull."""
+        platforms = self._registry.platforms(image)
+        if platforms is None:
+            return
+        lacking = self._instances.of_architectures(spec.instances, ec2_architectures_lacking(platforms))
+        refusal = architecture_refusal(image.pinned, platforms, lacking)
+        if refusal is not None:
+            raise refusal
 
     def start(self, spec: TargetSpec, revision: Revision, trigger: Trigger, caller: str,
               job_id: str | None = None) -> Deployment:

@@ -22,6 +22,7 @@ from chalicelib.adapters.store import DeploymentStore
 from chalicelib.domain import transitions
 from chalicelib.domain.deployment import Deployment, DeploymentStatus, Revision
 from chalicelib.domain.errors import (
+    ArchitectureMismatch,
     AwsCallFailed,
     BreakerOpen,
     Conflict,
@@ -32,6 +33,8 @@ from chalicelib.domain.errors import (
     InvalidRevision,
     NothingToRollBack,
     NothingToSync,
+    ScanFindings,
+    ScanPending,
     TargetBusy,
     TargetNotFound,
 )
@@ -204,6 +207,8 @@ class Operations:
     def _resolve(self, spec: TargetSpec, image: str) -> Revision:
         try:
             return self._deployments.resolve_revision(spec, image)
+        except (ArchitectureMismatch, ScanFindings, ScanPending):
+            raise       # 409s of their own, naming the field "image": the image is fine, the target refuses it
         except InvalidRevision as exc:
             raise InvalidRequest(exc.message, field="image") from None
 

@@ -25,6 +25,7 @@ from chalicelib.domain.errors import (
     Conflict,
     ImageNotFound,
     InvalidRevision,
+    ScanPending,
     TargetBusy,
 )
 from chalicelib.domain.job import PipelineJob, UnreadableJob
@@ -96,7 +97,10 @@ class PipelineJobService:
         if "appspec.yml" in files or "appspec.yaml" in files:
             check_appspec(files.get("appspec.yml") or files["appspec.yaml"])
         image = params.image or spec.image or image_from_artifact(files, spec.container.name)
-        revision = self._deployments.resolve_revision(spec, image)
+        try:
+            revision = self._deployments.resolve_revision(spec, image)
+        except ScanPending as pending:
+            return self._wait(spec.target, pending.message, waiting_since)
         if isinstance(params, TargetSpec):
             self._store.put_target(spec, caller=f"codepipeline-job:{job.id}")
         try:
@@ -129,13 +133,20 @@ class PipelineJobService:
         lock = self._store.get_lock(target)
         if lock is not None and lock.job_id == job.id:
             return self._progress(lock.deployment_id)
+        return self._wait(target, busy.message, waiting_since,
+                          f"for it to finish. Retry this stage when it has finished, or cancel it with "
+                          f"`berth cancel {busy.holder}`.")
+
+    def _wait(self, target: str, why: str, waiting_since: int | None,
+              give_up: str = "for the image's scan to complete. Retry this stage when it has.") -> JobResult:
+        """Answer with a continuation that starts the job over (the target's lock is busy, or the image's scan is
+        still running), until `lock_wait_seconds` have passed since the first wait."""
         now = int(self._clock().timestamp())
         since = waiting_since if waiting_since is not None else now
         if now - since >= self._lock_wait:
-            return Fail(f"{busy.message}; waited {(now - since) // 60} minutes for it to finish. Retry this stage "
-                        f"when it has finished, or cancel it with `berth cancel {busy.holder}`.")
+            return Fail(f"{why}; waited {(now - since) // 60} minutes {give_up}")
         return Continue(continuation.encode(continuation.WaitingForLock(target, since)),
-                        summary=f"waiting: {busy.message}", percent=0)
+                        summary=f"waiting: {why}", percent=0)
 
     def _progress(self, deployment_id: str, accept: Callable[[Deployment], None] | None = None) -> JobResult:
         token = continuation.encode(continuation.Following(deployment_id))

@@ -1,8 +1,9 @@
 """`POST /targets/{name}/plan`: what a deployment of the target would do now, and what would refuse it.
 
 Only reads, each through the adapter the deployment itself uses: the record (with what each instance runs as far as
-berth knows, domain/fleet.py), the lock and the newest deployment (DynamoDB GetItem and Query), the image's digest (the
-redeploy path's resolution, ECR DescribeImages), the instances (EC2, as a deployment resolves them) and their SSM
+berth knows, domain/fleet.py), the lock and the newest deployment (DynamoDB GetItem and Query), the image's digest and
+the checks before anything is touched (the redeploy path's resolution: ECR DescribeImages, BatchGetImage,
+DescribeImageScanFindings; EC2 by architecture), the instances (EC2, as a deployment resolves them) and their SSM
 status (DescribeInstanceInformation), the alarms (DescribeAlarms). Nothing is sent, written or locked: a plan may be
 asked for while a deployment runs, and says so.
 """
@@ -18,13 +19,24 @@ from chalicelib.adapters.ssm import SsmGateway
 from chalicelib.adapters.store import DeploymentStore
 from chalicelib.domain import plan as planning
 from chalicelib.domain.deployment import Revision
-from chalicelib.domain.errors import AwsCallFailed, InvalidRequest, InvalidRevision, TargetNotFound
+from chalicelib.domain.errors import (
+    ArchitectureMismatch,
+    AwsCallFailed,
+    InvalidRequest,
+    InvalidRevision,
+    ScanFindings,
+    ScanPending,
+    TargetNotFound,
+)
 from chalicelib.domain.image_ref import parse_image_ref
 from chalicelib.domain.plan import Plan, PlannedInstance
 from chalicelib.domain.spec import TargetSpec
 from chalicelib.domain.target import TargetRecord
 
 Resolve = Callable[[TargetSpec, str], Revision]
+IMAGE_UNRESOLVED = "ImageUnresolved"
+IMAGE_REFUSALS: dict[type[Exception], str] = {
+    ArchitectureMismatch: "ArchitectureMismatch", ScanFindings: "ScanFindings", ScanPending: "ScanPending"}
 
 
 class Planner:
@@ -48,7 +60,7 @@ class Planner:
             except InvalidRevision as exc:   # not an image reference at all: the request is wrong, as for a redeploy
                 raise InvalidRequest(exc.message, field="image") from None
         spec = record.spec
-        revision, image_problem = self._revision(record, image)
+        revision, image_problem, image_code = self._revision(record, image)
         matched, instance_problem = self._matched(spec)
         statuses = self._ssm.ping_statuses(spec.instances) if matched else {}
         newest, _ = self._store.list_deployments(name, limit=1)
@@ -64,7 +76,7 @@ class Planner:
         states = self._alarms.states(names) if names else []
         refusals = planning.refusals(
             busy_with=self._busy_with(name), breaker_open=record.breaker_open_since is not None,
-            image_problem=image_problem, instances=instances, instances_problem=instance_problem,
+            image_problem=image_problem, image_code=image_code, instances=instances, instances_problem=instance_problem,
             alarm_names=names, states=states)
         return Plan(target=name, revision=revision, current_revision=record.current_revision, instances=instances,
                     rollout=spec.rollout, in_waves=spec.in_waves,
@@ -72,18 +84,20 @@ class Planner:
                     alarms=planning.alarms_with_missing(names, states), refusals=refusals,
                     target_group_arns=spec.load_balancer.target_group_arns if spec.load_balancer else [])
 
-    def _revision(self, record: TargetRecord, image: str | None) -> tuple[Revision | None, str | None]:
-        """The revision a redeploy would ship, or why it could not: the image given, else the current revision again
-        (already pinned), else the spec's image."""
+    def _revision(self, record: TargetRecord, image: str | None) -> tuple[Revision | None, str | None, str]:
+        """The revision a redeploy would ship, or why it could not (and the refusal's code): the image given, else
+        the current revision again (already pinned), else the spec's image. The checks before anything is touched
+        (the image's platforms, its scan) refuse it as the deployment would."""
         if image is None and record.current_revision is not None:
-            return record.current_revision, None
+            return record.current_revision, None, IMAGE_UNRESOLVED
         image = image if image is not None else record.spec.image
         if image is None:
-            return None, "the target has no current revision and its spec names no image: give the image to deploy"
+            return (None, "the target has no current revision and its spec names no image: give the image to deploy",
+                    IMAGE_UNRESOLVED)
         try:
-            return self._resolve(record.spec, image), None
+            return self._resolve(record.spec, image), None, IMAGE_UNRESOLVED
         except (InvalidRevision, AwsCallFailed) as exc:
-            return None, exc.message
+            return None, exc.message, IMAGE_REFUSALS.get(type(exc), IMAGE_UNRESOLVED)
 
     def _matched(self, spec: TargetSpec) -> tuple[list[str], str | None]:
         try:

@@ -192,7 +192,7 @@ def test_a_secret_that_cannot_be_read_fails_before_anything_stops(engine: Engine
     result = run(aws, *spec_args(engine, target, "v2", {"secrets": {"DB_PASSWORD": DB, "API_TOKEN": secret}}))
 
     assert result.returncode == ScriptExit.SECRET_UNREADABLE, result.stdout + result.stderr
-    assert "berth-error: 25 SECRET_UNREADABLE" in result.stdout
+    assert "berth-error: 22 SECRET_UNREADABLE" in result.stdout
     assert "the secret API_TOKEN" in result.stderr and secret in result.stderr and why in result.stderr
     assert leaks(result.stdout + result.stderr) == [] and "line one" not in result.stdout + result.stderr
     assert http_get(target.port) == (200, "berth-test v1")

@@ -32,7 +32,7 @@ def world(request: pytest.FixtureRequest) -> Iterator[World]:
         request.getfixturevalue("moto_account")
         ec2 = boto3.client("ec2", region_name="us-east-1")
         world.directory = InstanceDirectory(ec2)
-        world.launch = lambda count, tags: emulated.launch(ec2, count, tags)
+        world.launch = lambda count, tags, architecture="x86_64": emulated.launch(ec2, count, tags, architecture)
         world.stop = lambda instance_id: ec2.stop_instances(InstanceIds=[instance_id])
     yield world
 
@@ -50,3 +50,15 @@ def test_ids_are_narrowed_to_the_running_ones(world: World) -> None:
     world.stop(second)
     assert world.directory.running_instances(InstancesSpec(ids=[third, second, first])) == [first, third]
     assert world.directory.running_among([first, second]) == {first}
+
+
+def test_the_running_instances_of_given_architectures_come_with_theirs(world: World) -> None:
+    intel = world.launch(2, WEB)
+    graviton = world.launch(2, WEB, "arm64")
+    world.launch(1, {"app": "other"}, "arm64")
+    world.stop(graviton[1])
+    assert world.directory.of_architectures(InstancesSpec(tags=WEB), ["arm64", "i386"]) == {graviton[0]: "arm64"}
+    assert world.directory.of_architectures(InstancesSpec(tags=WEB), ["x86_64"]) == dict.fromkeys(intel, "x86_64")
+    assert world.directory.of_architectures(InstancesSpec(ids=[intel[0], *graviton]), ["arm64"]) == {
+        graviton[0]: "arm64"}
+    assert world.directory.of_architectures(InstancesSpec(tags=WEB), []) == {}

@@ -16,13 +16,15 @@ from chalicelib.domain.spec import InstancesSpec
 class Fleet:
     tags: dict[str, dict[str, str]] = field(default_factory=dict)       # instance id -> its tags
     stopped: set[str] = field(default_factory=set)
+    architectures: dict[str, str] = field(default_factory=dict)       # instance id -> EC2 architecture (x86_64)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
-    def launch(self, count: int, tags: dict[str, str]) -> list[str]:
+    def launch(self, count: int, tags: dict[str, str], architecture: str = "x86_64") -> list[str]:
         """Start `count` running instances carrying `tags`; their ids, sorted (as tools.emulated.launch)."""
         launched = [f"i-{next(self._ids):017x}" for _ in range(count)]
         for instance_id in launched:
             self.tags[instance_id] = dict(tags)
+            self.architectures[instance_id] = architecture
         return sorted(launched)
 
     def stop(self, instance_id: str) -> None:
@@ -50,3 +52,10 @@ class FakeInstanceDirectory(InstanceDirectory):
 
     def running_among(self, instance_ids: list[str]) -> set[str]:
         return set(instance_ids) & set(self.fleet.running())
+
+    def of_architectures(self, instances: InstancesSpec, architectures: list[str]) -> dict[str, str]:
+        running = self.fleet.running()
+        chosen = (set(instances.ids) & set(running) if instances.ids is not None
+                  else set(self.fleet.matching(instances.tags or {})))
+        return {i: self.fleet.architectures.get(i, "x86_64") for i in sorted(chosen)
+                if self.fleet.architectures.get(i, "x86_64") in architectures}

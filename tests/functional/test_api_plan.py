@@ -16,7 +16,7 @@ from tests.conftest import TABLE, World
 pytestmark = pytest.mark.filterwarnings("ignore:IAMAuthorizer is not a supported in local mode")
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:{tag}"
 READS = {"GetItem", "Query", "DescribeImages", "DescribeTags", "DescribeInstances", "DescribeInstanceInformation",
-         "DescribeAlarms"}
+         "DescribeAlarms", "BatchGetImage", "DescribeImageScanFindings"}
 
 
 @pytest.fixture

@@ -102,7 +102,7 @@ def test_an_unreadable_secret_fails_the_job_at_once_naming_the_secret(aws: World
     instances = aws.launch(2, TAGS)
     aws.push_image("web", "v4")
     localaws.set_outcome(instances[0], InstanceOutcome(
-        status="Failed", response_code=25, stdout="berth-step: pull\nberth-step: secrets\n",
+        status="Failed", response_code=22, stdout="berth-step: pull\nberth-step: secrets\n",
         stderr=SECRET_UNREADABLE_STDERR))
     container = {"name": "web", "ports": ["5000:5000"], "secrets": {"DB_PASSWORD": SECRET_ARN}}
 
@@ -111,7 +111,7 @@ def test_an_unreadable_secret_fails_the_job_at_once_naming_the_secret(aws: World
     failure = replies[-1]
     assert failure["type"] == "failure"
     message = failure["failureDetails"]["message"]
-    assert "step secrets, exit 25" in message and "a secret could not be read" in message
+    assert "step secrets, exit 22" in message and "a secret could not be read" in message
     assert "(permanent)" in message and f"Could not read {SECRET_ARN} for the secret DB_PASSWORD" in message
     commands = sent_commands(aws)
     assert len(commands) == 1, "a permanent failure is never retried"

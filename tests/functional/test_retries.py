@@ -106,7 +106,7 @@ def test_pipeline_job_stays_open_while_retrying_and_reports_only_the_outcome(aws
 
 
 @pytest.mark.parametrize("code, stdout", [(40, "berth-step: health\n"), (2, ""), (30, "berth-step: start\n"),
-                                          (25, "berth-step: secrets\n")])
+                                          (22, "berth-step: secrets\n")])
 def test_permanent_failure_is_never_retried(aws: World, code: int, stdout: str) -> None:
     instances = aws.launch(1, TAGS)
     localaws.set_outcome(instances[0], InstanceOutcome(status="Failed", response_code=code, stdout=stdout))

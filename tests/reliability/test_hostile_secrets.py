@@ -182,8 +182,8 @@ def test_a_value_with_a_line_break_fails_naming_the_secret_and_runs_nothing(valu
 
     result, argv, _ = run_with_secrets({DB: hostile(value, marker)}, parsed, tmp_path)
 
-    assert result.returncode == 25, result.stdout + result.stderr
-    assert b"berth-error: 25 SECRET_UNREADABLE" in result.stdout
+    assert result.returncode == 22, result.stdout + result.stderr
+    assert b"berth-error: 22 SECRET_UNREADABLE" in result.stdout
     assert b"the secret DB_PASSWORD" in result.stderr and DB.encode() in result.stderr
     output = result.stdout + result.stderr
     assert str(marker).encode() not in output and b"line one" not in output and b"line two" not in output

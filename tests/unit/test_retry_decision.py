@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chalicelib.domain.deployment import Attempt, InstanceResult
-from chalicelib.domain.exit_codes import FailureClass
+from chalicelib.domain.exit_codes import FailureClass, ScriptExit
 from chalicelib.domain.retry import (
     Breaker,
     Failure,
@@ -22,6 +22,7 @@ from chalicelib.domain.retry import (
     TargetBreaker,
     classify_attempt,
     decide_retry,
+    remedy_of,
 )
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -141,3 +142,22 @@ def test_an_attempt_is_as_bad_as_its_worst_failed_instance_and_cancelled_ones_sa
     assert classify_attempt(attempt(ok, pull, health)) == FailureClass.PERMANENT
     assert classify_attempt(attempt(ok, cancelled)) == FailureClass.REMEDIABLE     # only cancelled ones failed
     assert classify_attempt(attempt(ok)) == FailureClass.TRANSIENT                 # nothing to read: transient
+
+
+def test_out_of_disk_is_remediable_once_then_permanent_and_its_reason_says_so() -> None:
+    full = InstanceResult(instance_id="i-1", status="Failed", response_code=ScriptExit.NO_SPACE)
+    pull = InstanceResult(instance_id="i-1", status="Failed", response_code=21)
+    assert classify_attempt(attempt(full)) == FailureClass.REMEDIABLE
+    assert classify_attempt(attempt(full), earlier=[attempt(pull)]) == FailureClass.REMEDIABLE
+    assert classify_attempt(attempt(full), earlier=[attempt(full)]) == FailureClass.PERMANENT
+    assert classify_attempt(attempt(pull), earlier=[attempt(full)]) == FailureClass.TRANSIENT
+    assert remedy_of(attempt(pull)) == ""
+    decision = decide_retry(Failure(FailureClass.REMEDIABLE, remedy=remedy_of(attempt(full))), History(1),
+                            RetryPolicy(), NOW, top)
+    assert isinstance(decision, Retry) and decision.remediate_first
+    assert decision.reason.startswith("no space left on device: the instances pruned the container's images older")
+    docker = decide_retry(Failure(FailureClass.REMEDIABLE), History(1), RetryPolicy(), NOW, top)
+    assert isinstance(docker, Retry) and docker.reason == "Docker is missing on some instances: install it, then retry"
+    assert classify_attempt(attempt(InstanceResult(instance_id="i-2", status="Failed",
+                                                   response_code=ScriptExit.ARCHITECTURE_MISMATCH))) == (
+        FailureClass.PERMANENT)

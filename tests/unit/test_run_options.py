@@ -11,7 +11,6 @@ import pytest
 
 from chalicelib.domain.command import (
     MAX_DOCUMENT_BYTES,
-    SHIPPED_SCRIPTS,
     DeployCommand,
     build_shell_commands,
     start_container_args,
@@ -23,6 +22,7 @@ from chalicelib.domain.spec.command_args import command_bytes, env_command_bytes
 from chalicelib.domain.spec.container import MAX_ENV_COMMAND_BYTES, MAX_HEALTH_COMMAND_BYTES
 from chalicelib.domain.spec.run_options import MAX_RUN_OPTIONS_BYTES, RUN_OPTION_FIELDS
 from chalicelib.domain.spec.target import MAX_SPEC_BYTES
+from chalicelib.wiring import instance_scripts
 
 SCRIPTS_DIR = Path(__file__).resolve().parents[2] / "scripts"
 FULL_CONTAINER: dict[str, Any] = {
@@ -218,7 +218,8 @@ def largest_spec() -> TargetSpec:
         "labels": {f"l{n}{'k' * 100}": "v" * 100 for n in range(8)}, "network": "n" * 63,
         "restart": "on-failure:999", "stop_timeout_seconds": 600, "read_only": True, "init": True,
         "ulimits": {"nofile": {"soft": 2 ** 62, "hard": 2 ** 62}}, "extra_hosts": {"h" * 63: "ffff::1"},
-        "privileged": True, "devices": ["/dev/" + "d" * 200], "cap_add": ["CAP_" + "A" * 28], "pid": "host"}
+        "privileged": True, "devices": ["/dev/" + "d" * 200], "cap_add": ["CAP_" + "A" * 28], "pid": "host",
+        "keep_images": 99}
     # Five secrets and the registry login, by ARNs as long as berth takes them.
     container["secrets"] = {f"S{n}{'S' * 126}": "arn:aws:secretsmanager:ap-southeast-2:123456789012:secret:"
                             + "s" * 512 + ":" + "k" * 256 + "::" for n in range(5)}
@@ -246,7 +247,7 @@ def test_the_largest_spec_with_run_options_fits_its_item_and_ssms_64_kb() -> Non
                   + command_bytes(secret_args(spec.container)))
     assert spec.container.secrets and spec.container.registry_credentials
     assert MAX_ENV_COMMAND_BYTES - 1024 < in_command <= MAX_ENV_COMMAND_BYTES
-    scripts = {name: (SCRIPTS_DIR / name).read_text() for name in SHIPPED_SCRIPTS}
+    scripts = instance_scripts()     # as SSM ships them: without their comment lines
     command = DeployCommand("d-1", spec.image_ref(), spec.container, spec.health_check)  # type: ignore[arg-type]
     document = len(json.dumps({"commands": build_shell_commands(command, scripts)}).encode())
     assert len(spec.model_dump_json().encode()) <= MAX_SPEC_BYTES

@@ -60,6 +60,9 @@ class ContainerSpec(RunOptions, SecretReferences):
                                "in " + ", ".join(RESERVED_CONTAINER_SUFFIXES) + " (berth names its own containers so)")]
     ports: list[str] = Field(default_factory=list, max_length=32)
     env: dict[Annotated[str, Field(pattern=anchored(ENV_NAME))], str] = Field(default_factory=dict, max_length=128)
+    keep_images: int | None = Field(default=None, ge=1, le=99, description=(
+        "how many of this container's most recent images an instance keeps when it prunes (after every swap, and "
+        "when a pull or start runs out of disk); default 3. The running and the previous image are always kept"))
 
     @field_validator("name")
     @classmethod

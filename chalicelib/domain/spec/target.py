@@ -55,6 +55,13 @@ class RetrySpec(StrictModel):
     cap_seconds: int = Field(default=900, ge=1, le=86400)
 
 
+class ImagePolicy(StrictModel):
+    """What an ECR image's scan must show before berth deploys it (ECR DescribeImageScanFindings)."""
+
+    max_severity: Literal["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL"] = Field(description=(
+        "findings of this severity or graver refuse the image; the image needs a complete scan"))
+
+
 class TargetSpec(StrictModel):
     """A deployment target: a named fleet and the container it runs."""
 
@@ -69,6 +76,7 @@ class TargetSpec(StrictModel):
     allow_mutable_tags: bool = False
     # Left out of a dump while unset, so a spec without it reads as before it existed.
     load_balancer: LoadBalancerSpec | None = Field(default=None, exclude_if=lambda value: value is None)
+    image_policy: ImagePolicy | None = None
 
     _valid_image = field_validator("image")(_check_image)
 
