@@ -91,6 +91,22 @@ def history(body: dict[str, Any], target: str) -> str:
     return "\n".join(lines)
 
 
+def audit(body: dict[str, Any], again: str) -> str:
+    """History across targets: who deployed what, where and when, newest first; `again` is the command to page on."""
+    rows = [("WHEN (UTC)", "TARGET", "STATUS", "DEPLOYMENT", "WHAT", "WHO")]
+    for d in body.get("deployments", []):
+        rows.append((d["created_at"][:19].replace("T", " "), d["target"], d["status"], d["deployment_id"],
+                     revision(d["revision"]), d["caller"]))
+    if len(rows) == 1:
+        lines = ["no deployments match"]
+    else:
+        widths = [max(len(row[i]) for row in rows) for i in range(5)]
+        lines = ["  ".join(cell.ljust(widths[i]) if i < 5 else cell for i, cell in enumerate(row)) for row in rows]
+    if body.get("next"):
+        lines.append(f"more: {again} --next {body['next']}")
+    return "\n".join(lines)
+
+
 def deployment(body: dict[str, Any]) -> str:
     lines = [progress(body), f"target {body['target']}, {body['trigger']} by {body['caller']}, "
                              f"created {body['created_at'][:19]}",

@@ -283,6 +283,33 @@ def test_targets_status_and_history_text(front: Front) -> None:
     assert code == 0 and len(out.splitlines()) == 1
 
 
+def test_history_across_targets_by_digest_time_and_status(front: Front) -> None:
+    world = front.world
+    register(world)
+    first = push_image(world, "web", "v1")
+    second = push_image(world, "web", "v2")
+    for tag in ("v1", "v2", "v1"):
+        assert berth(front, "deploy", "web", "--image", world.image_uri("web", tag), "--wait")[0] == 0
+
+    code, out, _ = berth(front, "history", "--since", "1h")
+    lines = out.splitlines()
+    assert code == 0 and lines[0].split()[:4] == ["WHEN", "(UTC)", "TARGET", "STATUS"] and len(lines) == 4
+    assert all(" web " in line and " SUCCEEDED " in line for line in lines[1:])
+    code, out, _ = berth(front, "history", "--digest", first, "--limit", "1")
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 3 and lines[-1].startswith(f"more: berth history --digest {first} --limit 1 "
+                                                                   "--next ")
+    code, out, _ = berth(front, "history", "--digest", first, "--limit", "1", "--next", lines[-1].split()[-1])
+    assert code == 0 and out.splitlines()[1].endswith("unknown") and "more:" not in out
+    assert berth(front, "history", "web", "--digest", second)[1].count("\n") == 2
+    assert berth(front, "history", "--status", "failed", "--target", "web")[1] == "no deployments match\n"
+    assert berth(front, "history", "--until", "2h")[1] == "no deployments match\n"
+    code, _, err = berth(front, "history", "--since", "yesterday")
+    assert code == 1 and err.startswith("berth: 400 ") and "since: " in err
+    code, _, err = berth(front, "history", "--caller", "a b")
+    assert code == 1 and "caller" in err
+
+
 def test_unreachable_api_and_missing_url_are_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                       aws_env: None) -> None:
     err = io.StringIO()
