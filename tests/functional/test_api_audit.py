@@ -149,3 +149,40 @@ def test_no_query_reads_the_table_with_a_scan(history: dict[str, str], monkeypat
     ids({})
     assert used and all(u.startswith("Query by_") for u in used), used
     assert {u.split()[1] for u in used} == {"by_caller", "by_digest", "by_time"}
+
+
+def test_provisioning_adds_the_audit_indexes_to_a_table_made_before_them(aws: World, monkeypatch: pytest.MonkeyPatch
+                                                                        ) -> None:
+    """An older table has `by_target` only: provisioning creates the others, one UpdateTable each."""
+    from tools.provision import provision
+
+    dynamodb = aws.client("dynamodb")
+    old = table_definition("berth-old")
+    old["GlobalSecondaryIndexes"] = old["GlobalSecondaryIndexes"][:1]
+    old["AttributeDefinitions"] = old["AttributeDefinitions"][:4]
+    dynamodb.create_table(**old)
+    monkeypatch.setattr("tools.provision.stage_environment", lambda stage: {"BERTH_TABLE": "berth-old"})
+
+    done = provision("old", dynamodb)
+    assert [line for line in done if "index" in line] == [
+        f"table berth-old: index {name} created" for name in ("by_time", "by_caller", "by_digest")]
+    indexes = dynamodb.describe_table(TableName="berth-old")["Table"]["GlobalSecondaryIndexes"]
+    assert sorted(i["IndexName"] for i in indexes) == ["by_caller", "by_digest", "by_target", "by_time"]
+    assert not [line for line in provision("old", dynamodb) if "index" in line]
+
+
+def test_records_saved_before_the_audit_indexes_join_them_by_the_backfill(aws: World) -> None:
+    from tests.api.support import store
+    from tools.backfill_audit import backfill
+
+    register(aws, instances=0)
+    old = record(aws, 9, "web", ALICE, A, T0)
+    dynamodb = aws.client("dynamodb")
+    dynamodb.update_item(TableName=TABLE, Key={"pk": {"S": f"DEPLOYMENT#{old}"}, "sk": {"S": "RECORD"}},
+                         UpdateExpression="REMOVE gsi2pk, gsi3pk, gsi4pk")
+    assert ids({"caller": ALICE}) == [] and ids({}) == [] and ids({"target": "web"}) == [old]
+
+    assert backfill(store(aws)) == 1
+    assert ids({"caller": ALICE}) == ids({"digest": A}) == ids({}) == [old]
+    assert backfill(store(aws)) == 1      # the same keys again, on the version read: nothing changes
+    assert store(aws).get_deployment(old).version == 1
