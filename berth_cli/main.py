@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 from urllib.parse import quote
 
-from berth_cli import operator_commands, render
+from berth_cli import operator_commands, render, target_commands
 from berth_cli.client import Api, CliError, find_api_url, region_for
 
 EXIT_OK, EXIT_ERROR, EXIT_DEPLOYMENT_FAILED, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 3, 4, 130
@@ -35,7 +35,7 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--json", action="store_true", help="print the API's JSON instead of text")
     main = argparse.ArgumentParser(prog="berth", description=__doc__.split("\n")[0])
     commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("targets", parents=[common], help="list the registered targets")
+    target_commands.add_parser(commands, common)
     commands.add_parser("status", parents=[common], help="a target's revision, lock and breaker").add_argument(
         "target")
     wait = argparse.ArgumentParser(add_help=False)
@@ -107,9 +107,8 @@ def _run(args: argparse.Namespace, api: Api, out: TextIO, err: TextIO, sleep: Ca
 
     command = args.command
     if command == "targets":
-        body = api.call("GET", "/targets")
-        show(body, render.targets(body))
-    elif command == "status":
+        return target_commands.run(api, args, out)
+    if command == "status":
         body = api.call("GET", f"/targets/{_segment(args.target)}")
         show(body, render.status(body))
     elif command in ("deploy", "rollback"):

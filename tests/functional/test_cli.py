@@ -310,6 +310,54 @@ def test_history_across_targets_by_digest_time_and_status(front: Front) -> None:
     assert code == 1 and "caller" in err
 
 
+def stored_spec(world: World, name: str = "web") -> str:
+    item = world.client("dynamodb").get_item(TableName="berth-test", Key={"pk": {"S": f"TARGET#{name}"},
+                                                                          "sk": {"S": "SPEC"}})["Item"]
+    return str(item["spec"]["S"])
+
+
+@pytest.mark.parametrize("output, suffix", [("yaml", ".yaml"), ("json", ".json")])
+def test_targets_put_get_round_trip_a_spec_exactly(front: Front, tmp_path: Path, output: str, suffix: str) -> None:
+    world = front.world
+    world.launch(1, {"app": "web", "env": "prod"})
+    first = tmp_path / f"first{suffix}"
+    first.write_text("instances:\n  tags: {app: web, env: prod}\ncontainer:\n  name: web\n  ports: ['5000:5000', "
+                     "'8080:80']\n  env: {MODE: 'on', RATIO: '1e3', EMPTY: ''}\nrollout: {max_concurrency: '1'}\n"
+                     if suffix == ".yaml" else json.dumps({"instances": {"tags": {"app": "web"}}, "container": {
+                         "name": "web", "ports": ["5000:5000"], "env": {"MODE": "on", "RATIO": "1e3"}}}))
+    code, out, err = berth(front, "targets", "put", "web", "--file", str(first))
+    assert code == 0, err
+    assert out.startswith("target web registered by ")
+    before = stored_spec(world)
+
+    code, printed, _ = berth(front, "targets", "get", "web", "--output", output)
+    assert code == 0
+    again = tmp_path / f"again{suffix}"
+    again.write_text(printed)
+    assert berth(front, "targets", "put", "web", "--file", str(again))[0] == 0
+    assert stored_spec(world) == before                       # get then put changed nothing
+    assert berth(front, "targets", "get", "web", "--output", output)[1] == printed
+    spec = json.loads(before)
+    assert spec["container"]["env"]["MODE"] == "on" and spec["container"]["env"]["RATIO"] == "1e3"
+    code, out, _ = berth(front, "targets")
+    assert code == 0 and out.splitlines()[1].startswith("web ")
+
+
+@pytest.mark.parametrize("content, says", [
+    ("- just\n- a list\n", "a spec is a mapping"),
+    ("instances: [unclosed\n", "not valid YAML"),
+    ("container: {name: web}\n", "400 "),
+])
+def test_targets_put_refuses_what_is_not_a_spec(front: Front, tmp_path: Path, content: str, says: str) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(content)
+    code, _, err = berth(front, "targets", "put", "web", "--file", str(path))
+    assert code == 1 and says in err and err.count("\n") == 1
+    code, _, err = berth(front, "targets", "put", "web", "--file", str(tmp_path / "missing.json"))
+    assert code == 1 and "cannot read" in err
+    assert berth(front, "targets", "get", "web")[0] == 1
+
+
 def test_unreachable_api_and_missing_url_are_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                                       aws_env: None) -> None:
     err = io.StringIO()
