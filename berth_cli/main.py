@@ -69,7 +69,11 @@ def parser() -> argparse.ArgumentParser:
     history.add_argument("--status", type=str.upper, help="SUCCEEDED, FAILED, ROLLED_BACK, CANCELLED, ...")
     history.add_argument("--limit", type=int, default=20)
     history.add_argument("--next", help="the token printed after the previous page")
-    commands.add_parser("show", parents=[common], help="one deployment in detail").add_argument("deployment")
+    show = commands.add_parser("show", parents=[common], help="one deployment in detail, with the last output lines "
+                               "of its failed instances")
+    show.add_argument("deployment")
+    show.add_argument("--lines", type=int, default=render.TAIL_LINES, choices=range(0, 101), metavar="0-100",
+                      help=f"output lines shown for each failed instance (default {render.TAIL_LINES})")
     commands.add_parser("cancel", parents=[common], help="cancel a running deployment").add_argument("deployment")
     operator_commands.add_parsers(commands, common)
     return main
@@ -139,7 +143,7 @@ def _run(args: argparse.Namespace, api: Api, out: TextIO, err: TextIO, sleep: Ca
         return _history(api, args, show)
     elif command == "show":
         body = api.call("GET", f"/deployments/{_segment(args.deployment)}")
-        show(body, render.deployment(body))
+        show(body, render.deployment(body, args.lines))
     elif command == "cancel":
         body = api.call("POST", f"/deployments/{_segment(args.deployment)}/cancel")
         show(body, f"deployment {body['deployment_id']} {body['status'].lower()}")

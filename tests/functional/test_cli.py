@@ -226,6 +226,31 @@ def test_visible_text_holds_no_terminal_controls_and_keeps_lines_and_tabs(text: 
         assert shown == text
 
 
+def test_show_prints_the_last_output_lines_of_failed_instances_bounded(front: Front) -> None:
+    world = front.world
+    failing, passing = register(world, instances=2)
+    push_image(world, "web", "v1")
+    lines = "".join(f"line {n}\n" for n in range(1, 31))
+    output = f"berth-step: health\n{lines}{'x' * 300}\nhealth check failed\n"
+    localaws.set_outcome(failing, InstanceOutcome(status="Failed", response_code=40, stdout=output))
+    localaws.set_outcome(passing, InstanceOutcome(stdout="berth-step: health\nall good, nothing to see\n"))
+
+    code, _, err = berth(front, "deploy", "web", "--image", world.image_uri("web", "v1"), "--wait")
+    assert code == 3
+    deployment = re.findall(r"d-\d{14}-[0-9a-f]{8}", err)[0]
+    code, out, _ = berth(front, "show", deployment)
+
+    assert code == 0
+    tail = [line for line in out.splitlines() if line.startswith("    | ")]
+    assert tail[-1] == "    | health check failed" and tail[-2] == "    | " + "x" * 240 + "..."
+    assert "    | line 23" in tail and "    | line 22" not in tail       # ten lines of the failed instance's tail
+    assert len(tail) % 10 == 0 and "all good" not in out
+    assert out.index(f"  {failing} ") < out.index("    | line 23")
+    short = [line for line in berth(front, "show", deployment, "--lines", "1")[1].splitlines() if "    | " in line]
+    assert short and set(short) == {"    | health check failed"}
+    assert "    | " not in berth(front, "show", deployment, "--lines", "0")[1]
+
+
 def test_rollback_wait_and_show(front: Front) -> None:
     world = front.world
     register(world)
