@@ -183,6 +183,13 @@ def list_deployments(name: str, request: ApiRequest) -> Any:
     return _operations().history(name, request.query.limit, request.query.next)
 
 
+@api.route("GET", "/deployments", summary="Deployments across targets, newest first, by caller, digest, time, target "
+           "and status (DynamoDB indexes, never a scan)", response="HistoryView", query="AuditQuery")
+def search_deployments(request: ApiRequest) -> Any:
+    query = request.query
+    return _operations().search_history(query.audit_filter(), query.limit, query.next)
+
+
 @api.route("GET", "/deployments/{deployment_id}", summary="One deployment, refreshed from SSM while it runs",
            response="DeploymentView", errors=(404,))
 def get_deployment(deployment_id: str, request: ApiRequest) -> Any:

@@ -11,13 +11,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shlex
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 from urllib.parse import quote
 
-from berth_cli import operator_commands, render
+from berth_cli import operator_commands, render, target_commands
 from berth_cli.client import Api, CliError, find_api_url, region_for
 
 EXIT_OK, EXIT_ERROR, EXIT_DEPLOYMENT_FAILED, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 3, 4, 130
@@ -32,7 +35,7 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--json", action="store_true", help="print the API's JSON instead of text")
     main = argparse.ArgumentParser(prog="berth", description=__doc__.split("\n")[0])
     commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("targets", parents=[common], help="list the registered targets")
+    target_commands.add_parser(commands, common)
     commands.add_parser("status", parents=[common], help="a target's revision, lock and breaker").add_argument(
         "target")
     wait = argparse.ArgumentParser(add_help=False)
@@ -55,11 +58,22 @@ def parser() -> argparse.ArgumentParser:
     plan = commands.add_parser("plan", parents=[common], help="what a deployment would do now; sends nothing")
     plan.add_argument("target")
     plan.add_argument("--image", help="image to plan for (default: the current revision again, by digest)")
-    history = commands.add_parser("history", parents=[common], help="a target's deployments, newest first")
-    history.add_argument("target")
+    history = commands.add_parser("history", parents=[common], help="deployments, newest first: one target's, or "
+                                  "across targets by caller, digest, time and status")
+    history.add_argument("target", nargs="?", help="only this target's (same as --target)")
+    history.add_argument("--target", dest="target_flag", metavar="TARGET", help="only this target's")
+    history.add_argument("--caller", help="only those started by this IAM ARN (or codepipeline-job:ID)")
+    history.add_argument("--digest", help="only those that deployed this digest (sha256:...)")
+    history.add_argument("--since", type=moment, help="created at or after: 30m, 2h, 7d ago, or an ISO 8601 time")
+    history.add_argument("--until", type=moment, help="created before: 30m, 2h, 7d ago, or an ISO 8601 time")
+    history.add_argument("--status", type=str.upper, help="SUCCEEDED, FAILED, ROLLED_BACK, CANCELLED, ...")
     history.add_argument("--limit", type=int, default=20)
     history.add_argument("--next", help="the token printed after the previous page")
-    commands.add_parser("show", parents=[common], help="one deployment in detail").add_argument("deployment")
+    show = commands.add_parser("show", parents=[common], help="one deployment in detail, with the last output lines "
+                               "of its failed instances")
+    show.add_argument("deployment")
+    show.add_argument("--lines", type=int, default=render.TAIL_LINES, choices=range(0, 101), metavar="0-100",
+                      help=f"output lines shown for each failed instance (default {render.TAIL_LINES})")
     commands.add_parser("cancel", parents=[common], help="cancel a running deployment").add_argument("deployment")
     operator_commands.add_parsers(commands, common)
     return main
@@ -97,9 +111,8 @@ def _run(args: argparse.Namespace, api: Api, out: TextIO, err: TextIO, sleep: Ca
 
     command = args.command
     if command == "targets":
-        body = api.call("GET", "/targets")
-        show(body, render.targets(body))
-    elif command == "status":
+        return target_commands.run(api, args, out)
+    if command == "status":
         body = api.call("GET", f"/targets/{_segment(args.target)}")
         show(body, render.status(body))
     elif command in ("deploy", "rollback"):
@@ -127,15 +140,42 @@ def _run(args: argparse.Namespace, api: Api, out: TextIO, err: TextIO, sleep: Ca
         show(body, render.plan(body))
         return EXIT_REFUSED if body.get("refusals") else EXIT_OK
     elif command == "history":
-        body = api.call("GET", f"/targets/{_segment(args.target)}/deployments",
-                        query={"limit": args.limit, "next": args.next})
-        show(body, render.history(body, args.target))
+        return _history(api, args, show)
     elif command == "show":
         body = api.call("GET", f"/deployments/{_segment(args.deployment)}")
-        show(body, render.deployment(body))
+        show(body, render.deployment(body, args.lines))
     elif command == "cancel":
         body = api.call("POST", f"/deployments/{_segment(args.deployment)}/cancel")
         show(body, f"deployment {body['deployment_id']} {body['status'].lower()}")
+    return EXIT_OK
+
+
+def moment(value: str) -> str:
+    """`--since`/`--until`: a duration ago (30m, 2h, 7d, 2w) as an ISO 8601 time, or an ISO 8601 time as given (the
+    API checks it and names the flag's field when it refuses it)."""
+    match = re.fullmatch(r"([0-9]{1,6})([smhdw])", value.strip())
+    if match is None:
+        return value
+    seconds = int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
+    return (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat(timespec="seconds")
+
+
+def _history(api: Api, args: argparse.Namespace, show: Callable[[dict[str, Any], str], None]) -> int:
+    """One target's history through its own route (as before), anything else through GET /deployments."""
+    if args.target and args.target_flag and args.target != args.target_flag:
+        raise CliError(f"history: the target is given twice ({args.target!r} and --target {args.target_flag!r})")
+    target = args.target or args.target_flag
+    filters = {"caller": args.caller, "digest": args.digest, "since": args.since, "until": args.until,
+               "status": args.status}
+    page = {"limit": args.limit, "next": args.next}
+    if target and not any(value is not None for value in filters.values()):
+        body = api.call("GET", f"/targets/{_segment(target)}/deployments", query=page)
+        show(body, render.history(body, target))
+        return EXIT_OK
+    body = api.call("GET", "/deployments", query={**filters, "target": target, **page})
+    again = " ".join(f"--{name} {shlex.quote(str(value))}" for name, value in
+                     {**filters, "target": target, "limit": args.limit}.items() if value is not None)
+    show(body, render.audit(body, f"berth history {again}".rstrip()))
     return EXIT_OK
 
 

@@ -11,6 +11,10 @@ from typing import Any
 _UNSHOWABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
+# Failure tails in `berth show`: the last lines of each failed instance's output, for a few instances an attempt.
+TAIL_LINES, TAIL_LINE_CHARS, TAIL_INSTANCES = 10, 240, 5
+
+
 def visible(text: str) -> str:
     r"""`text` with every character a terminal would act on written as its escape (ESC as \x1b), so instance output,
     messages and names from the API can be printed as they are without driving the terminal."""
@@ -91,7 +95,23 @@ def history(body: dict[str, Any], target: str) -> str:
     return "\n".join(lines)
 
 
-def deployment(body: dict[str, Any]) -> str:
+def audit(body: dict[str, Any], again: str) -> str:
+    """History across targets: who deployed what, where and when, newest first; `again` is the command to page on."""
+    rows = [("WHEN (UTC)", "TARGET", "STATUS", "DEPLOYMENT", "WHAT", "WHO")]
+    for d in body.get("deployments", []):
+        rows.append((d["created_at"][:19].replace("T", " "), d["target"], d["status"], d["deployment_id"],
+                     revision(d["revision"]), d["caller"]))
+    if len(rows) == 1:
+        lines = ["no deployments match"]
+    else:
+        widths = [max(len(row[i]) for row in rows) for i in range(5)]
+        lines = ["  ".join(cell.ljust(widths[i]) if i < 5 else cell for i, cell in enumerate(row)) for row in rows]
+    if body.get("next"):
+        lines.append(f"more: {again} --next {body['next']}")
+    return "\n".join(lines)
+
+
+def deployment(body: dict[str, Any], tail_lines: int = TAIL_LINES) -> str:
     lines = [progress(body), f"target {body['target']}, {body['trigger']} by {body['caller']}, "
                              f"created {body['created_at'][:19]}",
              f"revision {revision(body['revision'])}"]
@@ -109,13 +129,31 @@ def deployment(body: dict[str, Any]) -> str:
                 f"rollback to {attempt['image']}, " if attempt.get("image") else "")
         lines.append(f"attempt {attempt['number']}: {what}command {attempt.get('command_id') or '(not sent)'}"
                      + (f", {attempt['outcome']}" if attempt.get("outcome") else ""))
+        tails = 0
         for instance_id, result in sorted(attempt.get("instances", {}).items()):
             code = result.get("response_code")
             step = f" step {result['step']}" if result.get("step") else ""
             lines.append(f"  {instance_id} {result['status']}{'' if code is None else f' exit {code}'}{step}")
+            if _failed(result) and result.get("output_tail"):
+                tails += 1
+                if tails <= TAIL_INSTANCES:
+                    lines += failure_tail(result["output_tail"], tail_lines)
+        if tails > TAIL_INSTANCES:
+            lines.append(f"  (output of {tails - TAIL_INSTANCES} more failed instances: berth show --json)")
     for decision in body.get("history", []):
         lines.append(f"  {decision['at'][:19]} {decision['action']}: {decision['detail']}")
     return "\n".join(lines)
+
+
+def _failed(result: dict[str, Any]) -> bool:
+    return not (result.get("status") == "Success" and result.get("response_code") in (0, None))
+
+
+def failure_tail(output: str, count: int) -> list[str]:
+    """The last `count` lines of a failed instance's output tail (what the record keeps of SSM's output), indented,
+    each cut at TAIL_LINE_CHARS: enough to see why, bounded however long the lines."""
+    kept = output.rstrip("\n").splitlines()[-count:] if count > 0 else []
+    return [f"    | {line[:TAIL_LINE_CHARS]}{'...' if len(line) > TAIL_LINE_CHARS else ''}" for line in kept]
 
 
 def plan(body: dict[str, Any]) -> str:

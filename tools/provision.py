@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,9 @@ def provision(stage: str, dynamodb: Any | None = None) -> list[str]:
     table = stage_environment(stage)["BERTH_TABLE"]
     done = []
     try:
-        dynamodb.describe_table(TableName=table)
+        existing = dynamodb.describe_table(TableName=table)["Table"]
         done.append(f"table {table}: exists")
+        done += _add_missing_indexes(dynamodb, table, existing)
     except dynamodb.exceptions.ResourceNotFoundException:
         dynamodb.create_table(**table_definition(table))
         dynamodb.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
@@ -45,6 +47,28 @@ def provision(stage: str, dynamodb: Any | None = None) -> list[str]:
         dynamodb.update_time_to_live(TableName=table,
                                      TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
         done.append(f"table {table}: TTL on expires_at enabled")
+    return done
+
+
+def _add_missing_indexes(dynamodb: Any, table: str, existing: dict[str, Any]) -> list[str]:
+    """Create the indexes a table made by an older berth lacks (the audit indexes). DynamoDB builds one new index per
+    UpdateTable, so each waits for the one before it to be ACTIVE; their items join them as DynamoDB backfills."""
+    definition = table_definition(table)
+    have = {index["IndexName"] for index in existing.get("GlobalSecondaryIndexes", [])}
+    done = []
+    for index in definition["GlobalSecondaryIndexes"]:
+        if index["IndexName"] in have:
+            continue
+        keys = {key["AttributeName"] for key in index["KeySchema"]}
+        dynamodb.update_table(TableName=table, GlobalSecondaryIndexUpdates=[{"Create": index}],
+                              AttributeDefinitions=[a for a in definition["AttributeDefinitions"]
+                                                    if a["AttributeName"] in keys])
+        for _ in range(600):
+            indexes = dynamodb.describe_table(TableName=table)["Table"].get("GlobalSecondaryIndexes", [])
+            if all(i.get("IndexStatus", "ACTIVE") == "ACTIVE" for i in indexes):
+                break
+            time.sleep(5)
+        done.append(f"table {table}: index {index['IndexName']} created")
     return done
 
 

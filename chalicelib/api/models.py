@@ -16,6 +16,7 @@ from chalicelib.api.operator_models import ExecView as ExecView
 from chalicelib.api.operator_models import LogsView as LogsView
 from chalicelib.api.requests import COMMAND_ID as COMMAND_ID
 from chalicelib.api.requests import DEPLOYMENT_ID as DEPLOYMENT_ID
+from chalicelib.api.requests import AuditQuery as AuditQuery
 from chalicelib.api.requests import CancelRequest as CancelRequest
 from chalicelib.api.requests import ExecRequest as ExecRequest
 from chalicelib.api.requests import HistoryQuery as HistoryQuery

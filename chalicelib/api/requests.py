@@ -3,11 +3,15 @@ model refuses is a 400 naming the field (api/handling.py). `chalicelib.api.model
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidatorFunctionWrapHandler, field_validator, model_validator
 
+from chalicelib.api.identity import MAX_CALLER
+from chalicelib.domain.audit import AuditFilter
 from chalicelib.domain.container_commands import MAX_TAIL, SINCE, since_seconds
+from chalicelib.domain.deployment import DeploymentStatus
 from chalicelib.domain.errors import InvalidRequest, InvalidRevision
 from chalicelib.domain.spec import TARGET_NAME, TargetSpec
 from chalicelib.domain.spec.command_args import command_bytes
@@ -19,6 +23,9 @@ EC2_INSTANCE_ID = r"^i-[0-9a-f]{8,17}$"
 # The exec command shares the SSM document (64 KB) with the env and run options, which take at most 32 KB.
 MAX_EXEC_COMMAND_BYTES = 16 * 1024
 MAX_REASON = 500
+DIGEST = r"^sha256:[0-9a-f]{64}$"
+CALLER = r"^[!-~]+$"        # printable ASCII without spaces: what IAM ARNs and berth's own callers are made of
+MIN_TIME, MAX_TIME = datetime(2000, 1, 1, tzinfo=UTC), datetime(3000, 1, 1, tzinfo=UTC)
 
 
 class _Request(BaseModel):
@@ -76,6 +83,46 @@ class HistoryQuery(_Request):
     limit: int = Field(default=20, ge=1, le=100)
     next: Annotated[str, Field(min_length=1, max_length=2048)] | None = Field(
         default=None, description="the `next` token of the previous page")
+
+
+class AuditQuery(_Request):
+    """GET /deployments: history across targets. Each filter narrows the answer; none: the last year's deployments."""
+
+    caller: Annotated[str, Field(pattern=CALLER, max_length=MAX_CALLER)] | None = Field(
+        default=None, description="who started them: an IAM ARN (or codepipeline-job:<id>), matched exactly")
+    digest: Annotated[str, Field(pattern=DIGEST)] | None = Field(
+        default=None, description="the image digest they deployed (sha256:<64 hex>)")
+    since: datetime | None = Field(default=None, description=(
+        "created at or after (ISO 8601; UTC when no offset is given); by time alone, a year back when left out"))
+    until: datetime | None = Field(default=None, description="created before (ISO 8601); now when left out")
+    target: Annotated[str, Field(pattern=TARGET_NAME)] | None = None
+    status: DeploymentStatus | None = None
+    limit: int = Field(default=20, ge=1, le=100)
+    next: Annotated[str, Field(min_length=1, max_length=4096)] | None = Field(
+        default=None, description="the `next` token of the previous page, with the same filters")
+
+    @field_validator("since", "until")
+    @classmethod
+    def _a_moment_berth_can_compare(cls, moment: datetime | None) -> datetime | None:
+        if moment is None:
+            return None
+        try:
+            moment = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise ValueError("a time between the years 2000 and 2999") from None
+        if not MIN_TIME <= moment < MAX_TIME:
+            raise ValueError("a time between the years 2000 and 2999")
+        return moment
+
+    @model_validator(mode="after")
+    def _a_range(self) -> AuditQuery:
+        if self.since is not None and self.until is not None and self.since >= self.until:
+            raise InvalidRequest("until: must be later than since", field="until")
+        return self
+
+    def audit_filter(self) -> AuditFilter:
+        return AuditFilter(caller=self.caller, digest=self.digest, since=self.since, until=self.until,
+                           target=self.target, status=self.status)
 
 
 class LogsQuery(_Request):

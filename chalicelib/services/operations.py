@@ -20,6 +20,7 @@ from chalicelib.adapters.ec2 import InstanceDirectory
 from chalicelib.adapters.ssm import SsmGateway
 from chalicelib.adapters.store import DeploymentStore
 from chalicelib.domain import transitions
+from chalicelib.domain.audit import AuditFilter, plan_audit
 from chalicelib.domain.deployment import Deployment, DeploymentStatus, Revision
 from chalicelib.domain.errors import (
     ArchitectureMismatch,
@@ -163,6 +164,16 @@ class Operations:
             deployments, cursor = self._store.list_deployments(name, limit, token)
         except InvalidCursor:
             raise InvalidRequest("'next' is not a page token berth gave for this target's history",
+                                 field="next") from None
+        return HistoryPage(deployments, cursor)
+
+    def search_history(self, wanted: AuditFilter, limit: int, token: str | None) -> HistoryPage:
+        """Deployments across targets, newest first, picked by caller, digest, time, target and status (an index
+        answers; domain/audit.py decides which)."""
+        try:
+            deployments, cursor = self._store.search_deployments(plan_audit(wanted, self._clock()), limit, token)
+        except InvalidCursor:
+            raise InvalidRequest("'next' is not a page token berth gave for history with these filters",
                                  field="next") from None
         return HistoryPage(deployments, cursor)
 

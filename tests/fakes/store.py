@@ -187,6 +187,12 @@ class FakeDeploymentStore(DeploymentStore):
     def increment(self, key: str, expires_at: int) -> NoReturn:
         self._not_covered("increment")
 
+    def search_deployments(self, *args: Any, **kwargs: Any) -> NoReturn:
+        self._not_covered("search_deployments")
+
+    def backfill_audit_keys(self, *args: Any, **kwargs: Any) -> NoReturn:
+        self._not_covered("backfill_audit_keys")
+
     def list_targets(self) -> NoReturn:
         self._not_covered("list_targets")
 

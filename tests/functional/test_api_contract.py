@@ -107,6 +107,11 @@ def test_openapi_document_covers_every_route_with_real_schemas(aws: World) -> No
     assert set(run["responses"]) == {"202", "400", "404", "409", "413", "415", "502"}
     exec_body = schemas[run["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]]
     assert exec_body["required"] == ["command"] and exec_body["properties"]["timeout_seconds"]["minimum"] == 60
+    audit = operations[("/deployments", "GET")]
+    audit_query = {p["name"]: p for p in audit["parameters"] if p["in"] == "query"}
+    assert set(audit_query) == {"caller", "digest", "since", "until", "target", "status", "limit", "next"}
+    assert not any(p["required"] for p in audit_query.values())
+    assert set(audit["responses"]) == {"200", "400"}
     history = operations[("/targets/{name}/deployments", "GET")]
     limit = next(p for p in history["parameters"] if p["name"] == "limit")
     assert limit["in"] == "query" and limit["schema"]["minimum"] == 1 and limit["schema"]["maximum"] == 100

@@ -179,3 +179,18 @@ def test_the_callers_iam_identity_is_recorded_on_the_target(aws: World, monkeypa
         reply = call("PUT", "/targets/web", spec())
     assert reply.body["updated_by"] == "AIDAEXAMPLE:bob"
     assert call("PUT", "/targets/web", spec()).body["updated_by"] == "unknown"
+
+
+def test_a_spec_got_from_the_api_put_back_changes_nothing(aws: World) -> None:
+    """`berth targets get` then `put`: what GET answers as the spec (defaults filled in) is a spec PUT takes as is."""
+    dynamodb = aws.client("dynamodb")
+    key = {"pk": {"S": "TARGET#web"}, "sk": {"S": "SPEC"}}
+    container = {"name": "web", "ports": ["5000:5000"], "env": {"MODE": "on"}}
+    assert call("PUT", "/targets/web", spec(health_check={"port": 5000}, rollout={"max_concurrency": "1"},
+                                            container=container)).status == 200
+    stored = dynamodb.get_item(TableName="berth-test", Key=key)["Item"]["spec"]["S"]
+    got = call("GET", "/targets/web").body["spec"]
+
+    assert call("PUT", "/targets/web", got).status == 200
+    assert dynamodb.get_item(TableName="berth-test", Key=key)["Item"]["spec"]["S"] == stored
+    assert call("GET", "/targets/web").body["spec"] == got

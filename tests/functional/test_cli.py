@@ -226,6 +226,31 @@ def test_visible_text_holds_no_terminal_controls_and_keeps_lines_and_tabs(text: 
         assert shown == text
 
 
+def test_show_prints_the_last_output_lines_of_failed_instances_bounded(front: Front) -> None:
+    world = front.world
+    failing, passing = register(world, instances=2)
+    push_image(world, "web", "v1")
+    lines = "".join(f"line {n}\n" for n in range(1, 31))
+    output = f"berth-step: health\n{lines}{'x' * 300}\nhealth check failed\n"
+    localaws.set_outcome(failing, InstanceOutcome(status="Failed", response_code=40, stdout=output))
+    localaws.set_outcome(passing, InstanceOutcome(stdout="berth-step: health\nall good, nothing to see\n"))
+
+    code, _, err = berth(front, "deploy", "web", "--image", world.image_uri("web", "v1"), "--wait")
+    assert code == 3
+    deployment = re.findall(r"d-\d{14}-[0-9a-f]{8}", err)[0]
+    code, out, _ = berth(front, "show", deployment)
+
+    assert code == 0
+    tail = [line for line in out.splitlines() if line.startswith("    | ")]
+    assert tail[-1] == "    | health check failed" and tail[-2] == "    | " + "x" * 240 + "..."
+    assert "    | line 23" in tail and "    | line 22" not in tail       # ten lines of the failed instance's tail
+    assert len(tail) % 10 == 0 and "all good" not in out
+    assert out.index(f"  {failing} ") < out.index("    | line 23")
+    short = [line for line in berth(front, "show", deployment, "--lines", "1")[1].splitlines() if "    | " in line]
+    assert short and set(short) == {"    | health check failed"}
+    assert "    | " not in berth(front, "show", deployment, "--lines", "0")[1]
+
+
 def test_rollback_wait_and_show(front: Front) -> None:
     world = front.world
     register(world)
@@ -281,6 +306,81 @@ def test_targets_status_and_history_text(front: Front) -> None:
     assert code == 0 and len(lines) == 3 and lines[-1].startswith("more: berth history web --next ")
     code, out, _ = berth(front, "history", "web", "--limit", "2", "--next", lines[-1].split()[-1])
     assert code == 0 and len(out.splitlines()) == 1
+
+
+def test_history_across_targets_by_digest_time_and_status(front: Front) -> None:
+    world = front.world
+    register(world)
+    first = push_image(world, "web", "v1")
+    second = push_image(world, "web", "v2")
+    for tag in ("v1", "v2", "v1"):
+        assert berth(front, "deploy", "web", "--image", world.image_uri("web", tag), "--wait")[0] == 0
+
+    code, out, _ = berth(front, "history", "--since", "1h")
+    lines = out.splitlines()
+    assert code == 0 and lines[0].split()[:4] == ["WHEN", "(UTC)", "TARGET", "STATUS"] and len(lines) == 4
+    assert all(" web " in line and " SUCCEEDED " in line for line in lines[1:])
+    code, out, _ = berth(front, "history", "--digest", first, "--limit", "1")
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 3 and lines[-1].startswith(f"more: berth history --digest {first} --limit 1 "
+                                                                   "--next ")
+    code, out, _ = berth(front, "history", "--digest", first, "--limit", "1", "--next", lines[-1].split()[-1])
+    assert code == 0 and out.splitlines()[1].endswith("unknown") and "more:" not in out
+    assert berth(front, "history", "web", "--digest", second)[1].count("\n") == 2
+    assert berth(front, "history", "--status", "failed", "--target", "web")[1] == "no deployments match\n"
+    assert berth(front, "history", "--until", "2h")[1] == "no deployments match\n"
+    code, _, err = berth(front, "history", "--since", "yesterday")
+    assert code == 1 and err.startswith("berth: 400 ") and "since: " in err
+    code, _, err = berth(front, "history", "--caller", "a b")
+    assert code == 1 and "caller" in err
+
+
+def stored_spec(world: World, name: str = "web") -> str:
+    item = world.client("dynamodb").get_item(TableName="berth-test", Key={"pk": {"S": f"TARGET#{name}"},
+                                                                          "sk": {"S": "SPEC"}})["Item"]
+    return str(item["spec"]["S"])
+
+
+@pytest.mark.parametrize("output, suffix", [("yaml", ".yaml"), ("json", ".json")])
+def test_targets_put_get_round_trip_a_spec_exactly(front: Front, tmp_path: Path, output: str, suffix: str) -> None:
+    world = front.world
+    world.launch(1, {"app": "web", "env": "prod"})
+    first = tmp_path / f"first{suffix}"
+    first.write_text("instances:\n  tags: {app: web, env: prod}\ncontainer:\n  name: web\n  ports: ['5000:5000', "
+                     "'8080:80']\n  env: {MODE: 'on', RATIO: '1e3', EMPTY: ''}\nrollout: {max_concurrency: '1'}\n"
+                     if suffix == ".yaml" else json.dumps({"instances": {"tags": {"app": "web"}}, "container": {
+                         "name": "web", "ports": ["5000:5000"], "env": {"MODE": "on", "RATIO": "1e3"}}}))
+    code, out, err = berth(front, "targets", "put", "web", "--file", str(first))
+    assert code == 0, err
+    assert out.startswith("target web registered by ")
+    before = stored_spec(world)
+
+    code, printed, _ = berth(front, "targets", "get", "web", "--output", output)
+    assert code == 0
+    again = tmp_path / f"again{suffix}"
+    again.write_text(printed)
+    assert berth(front, "targets", "put", "web", "--file", str(again))[0] == 0
+    assert stored_spec(world) == before                       # get then put changed nothing
+    assert berth(front, "targets", "get", "web", "--output", output)[1] == printed
+    spec = json.loads(before)
+    assert spec["container"]["env"]["MODE"] == "on" and spec["container"]["env"]["RATIO"] == "1e3"
+    code, out, _ = berth(front, "targets")
+    assert code == 0 and out.splitlines()[1].startswith("web ")
+
+
+@pytest.mark.parametrize("content, says", [
+    ("- just\n- a list\n", "a spec is a mapping"),
+    ("instances: [unclosed\n", "not valid YAML"),
+    ("container: {name: web}\n", "400 "),
+])
+def test_targets_put_refuses_what_is_not_a_spec(front: Front, tmp_path: Path, content: str, says: str) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(content)
+    code, _, err = berth(front, "targets", "put", "web", "--file", str(path))
+    assert code == 1 and says in err and err.count("\n") == 1
+    code, _, err = berth(front, "targets", "put", "web", "--file", str(tmp_path / "missing.json"))
+    assert code == 1 and "cannot read" in err
+    assert berth(front, "targets", "get", "web")[0] == 1
 
 
 def test_unreachable_api_and_missing_url_are_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,

@@ -269,6 +269,30 @@ def test_logs_and_exec_routes_can_be_allowed_and_denied_apart() -> None:
 
 
 @pytest.mark.parametrize("stage", STAGES)
+def test_the_api_can_query_the_audit_indexes(stage: str) -> None:
+    """GET /deployments reads the `by_time`, `by_caller` and `by_digest` indexes (adapters/store/audit.py)."""
+    from chalicelib.adapters.store import table_definition
+
+    table = f"arn:aws:dynamodb:*:*:table/berth-{stage}"
+    indexes = {i["IndexName"] for i in table_definition(f"berth-{stage}")["GlobalSecondaryIndexes"]}
+    assert {"by_time", "by_caller", "by_digest"} <= indexes
+    statements = _statements_with(_policy_file(stage, "api_handler"), "dynamodb:Query")
+    resources = {r for s in statements for r in _list(s["Resource"])}
+    assert all(any(fnmatchcase(f"{table}/index/{index}", r) for r in resources) for index in indexes)
+
+
+def test_history_across_targets_can_be_allowed_apart_from_everything_else() -> None:
+    """An auditor's policy allows `GET/deployments` alone: it matches the audit route and no other."""
+    import re
+
+    from app import api
+
+    matched = {route.name for route in api.table
+               if fnmatchcase(route.method + re.sub(r"\{[^}]+\}", "web", route.path), "GET/deployments")}
+    assert matched == {"search_deployments"}
+
+
+@pytest.mark.parametrize("stage", STAGES)
 def test_lifecycle_actions_are_completed_on_auto_scaling_groups_only(stage: str) -> None:
     completers = set()
     for function in policies.FUNCTIONS:

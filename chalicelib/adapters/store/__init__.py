@@ -7,7 +7,10 @@ Keys (pk / sk):
                                     but is taken over only once SSM says its command is over (locks)
     TARGET#<name> / LATEST          the deployment that started last on the target, written with its lock (locks)
     DEPLOYMENT#<id> / RECORD        the deployment record, versioned; GSI `by_target` (gsi1pk=TARGET#<name>,
-                                    gsi1sk=<created>#<id>) pages a target's history (deployments, codec)
+                                    gsi1sk=<created>#<id>) pages a target's history (deployments, codec);
+                                    GSIs `by_time` (gsi2pk=MONTH#<YYYY-MM>), `by_caller` (gsi3pk=CALLER#<arn>) and
+                                    `by_digest` (gsi4pk=DIGEST#<digest>), sorted by gsi1sk too, answer history
+                                    across targets (audit)
     JOB#<job id> / CLAIM            which deployment a CodePipeline job started: a duplicate delivery finds it
     COMMAND#<command id> / INDEX    which deployment an SSM command belongs to, for EventBridge events
     EXEC#<command id> / RECORD      a one-off run (berth exec): who ran what, where, with which image (exec_runs)
@@ -22,6 +25,7 @@ one table (`Table`); what goes into an item, and every DynamoDB key and cursor, 
 
 from __future__ import annotations
 
+from chalicelib.adapters.store.audit import AuditItems
 from chalicelib.adapters.store.codec import GSI_BY_TARGET, table_definition
 from chalicelib.adapters.store.codedeploy import CodeDeployItems
 from chalicelib.adapters.store.deployments import DeploymentItems
@@ -31,7 +35,7 @@ from chalicelib.adapters.store.locks import LockItems
 from chalicelib.adapters.store.targets import TargetItems
 
 
-class DeploymentStore(TargetItems, LockItems, DeploymentItems, CodeDeployItems, ExecItems, JoinItems):
+class DeploymentStore(TargetItems, LockItems, DeploymentItems, AuditItems, CodeDeployItems, ExecItems, JoinItems):
     """berth's table: targets, locks, deployment records, job claims, CodeDeploy records, one-off runs and joins."""
 
 

@@ -16,12 +16,17 @@ import zlib
 from datetime import datetime
 from typing import Any
 
+from chalicelib.domain.audit import month_of
 from chalicelib.domain.deployment import Deployment
 from chalicelib.domain.errors import InvalidCursor
 from chalicelib.domain.fleet import Fleet
 from chalicelib.domain.spec import STORED
 
 GSI_BY_TARGET = "by_target"
+# The audit indexes (adapters/store/audit.py): each keys a deployment record by one thing and shares `gsi1sk`
+# (<created>#<id>) as its sort key, so every one of them reads a time range newest first.
+AUDIT_KEYS = {"by_time": "gsi2pk", "by_caller": "gsi3pk", "by_digest": "gsi4pk", "by_target": "gsi1pk"}
+AUDIT_PREFIXES = {"by_time": "MONTH#", "by_caller": "CALLER#", "by_digest": "DIGEST#", "by_target": "TARGET#"}
 MAX_CURSOR_CHARS = 2048
 _CURSOR_KEYS = frozenset({"pk", "sk", "gsi1pk", "gsi1sk"})
 _DEPLOYMENT_ID = re.compile(r"d-[0-9A-Za-z][0-9A-Za-z-]{0,62}")
@@ -44,11 +49,16 @@ def micros(moment: datetime) -> int:
 
 
 def deployment_item(deployment: Deployment) -> dict[str, Any]:
-    """The record's item: zlib-compressed JSON in `body`, its version, and the `by_target` index's keys."""
+    """The record's item: zlib-compressed JSON in `body`, its version, and the keys of the `by_target` index and of
+    the audit indexes (`by_digest` only once the digest is known: an index key cannot be empty)."""
     created = deployment.created_at.isoformat()
+    digest = deployment.revision.digest
     return {**item_key(f"DEPLOYMENT#{deployment.deployment_id}", "RECORD"),
             "gsi1pk": {"S": f"TARGET#{deployment.target}"},
             "gsi1sk": {"S": f"{created}#{deployment.deployment_id}"},
+            "gsi2pk": {"S": f"MONTH#{month_of(deployment.created_at)}"},
+            "gsi3pk": {"S": f"CALLER#{deployment.caller}"},
+            **({"gsi4pk": {"S": f"DIGEST#{digest}"}} if digest else {}),
             "status": {"S": deployment.status.value},
             "version": {"N": str(deployment.version)},
             "body": {"B": zlib.compress(deployment.model_dump_json().encode(), 6)}}
@@ -92,12 +102,12 @@ def decode_cursor(cursor: str, target: str) -> dict[str, Any]:
         raise problem from None
     if not isinstance(data, dict) or set(data) != _CURSOR_KEYS or not all(isinstance(v, str) for v in data.values()):
         raise problem
-    if data["gsi1pk"] != f"TARGET#{target}" or data["sk"] != "RECORD" or not _record_of(data["pk"], data["gsi1sk"]):
+    if data["gsi1pk"] != f"TARGET#{target}" or data["sk"] != "RECORD" or not record_of(data["pk"], data["gsi1sk"]):
         raise problem
     return {name: {"S": value} for name, value in data.items()}
 
 
-def _record_of(pk: str, gsi1sk: str) -> bool:
+def record_of(pk: str, gsi1sk: str) -> bool:
     """Whether `pk` is a deployment record's key and `gsi1sk` the index key berth writes for it."""
     deployment_id = pk.removeprefix("DEPLOYMENT#")
     created, _, indexed_id = gsi1sk.rpartition("#")
@@ -111,17 +121,18 @@ def _record_of(pk: str, gsi1sk: str) -> bool:
 
 
 def table_definition(table_name: str) -> dict[str, Any]:
-    """CreateTable parameters for berth's table, shared by provisioning and the tests."""
+    """CreateTable parameters for berth's table, shared by provisioning and the tests. Every index projects the whole
+    record: a history page is rendered from the records' bodies, which a keys-only index would make one more read."""
     return {
         "TableName": table_name,
         "BillingMode": "PAY_PER_REQUEST",
         "AttributeDefinitions": [{"AttributeName": name, "AttributeType": "S"}
-                                 for name in ("pk", "sk", "gsi1pk", "gsi1sk")],
+                                 for name in ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi3pk", "gsi4pk")],
         "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         "GlobalSecondaryIndexes": [{
-            "IndexName": GSI_BY_TARGET,
-            "KeySchema": [{"AttributeName": "gsi1pk", "KeyType": "HASH"},
+            "IndexName": index,
+            "KeySchema": [{"AttributeName": AUDIT_KEYS[index], "KeyType": "HASH"},
                           {"AttributeName": "gsi1sk", "KeyType": "RANGE"}],
             "Projection": {"ProjectionType": "ALL"},
-        }],
+        } for index in (GSI_BY_TARGET, "by_time", "by_caller", "by_digest")],
     }
