@@ -1,4 +1,5 @@
-"""The hostile corpus (tests/unit/test_command.py) in every run option: refused at the edge, or inert all the way.
+"""The hostile corpus (tests/unit/test_command.py) in every run option, the image checks and the load balancer: refused
+at the edge, or inert all the way.
 
 A field with a grammar (user, volumes, memory, network, restart, log options, ulimits, extra hosts, label keys...)
 refuses every payload. A field of free text (command, entrypoint, health_check.command, label values) accepts
@@ -238,3 +239,39 @@ def test_privileged_reaches_docker_run_only_when_the_spec_says_so(tmp_path: Path
     _, argv = run_for_real(parsed, tmp_path)
 
     assert {"--privileged", "--cap-add=NET_ADMIN", "--volume=/var/run/docker.sock:/s"} <= set(argv)
+
+
+# ------------------------------------------------------- the image checks' and the load balancer's fields, at the edge
+
+TARGET_GROUP = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef"
+CHECK_FIELDS: dict[str, tuple[str, Callable[[dict[str, Any], str], None]]] = {
+    "keep-images": ("container.keep_images", _container("keep_images", lambda v: "3" + v)),
+    "keep-images-leading": ("container.keep_images", _container("keep_images", lambda v: v + "3")),
+    "max-severity": ("image_policy.max_severity",
+                     lambda spec, v: spec.__setitem__("image_policy", {"max_severity": "HIGH" + v})),
+    "target-group": ("load_balancer.target_group_arns",
+                     lambda spec, v: spec.__setitem__("load_balancer", {"target_group_arns": [TARGET_GROUP + v]})),
+    "target-group-leading": ("load_balancer.target_group_arns",
+                             lambda spec, v: spec.__setitem__("load_balancer", {"target_group_arns": [v]})),
+}
+CHECK_CASES = [pytest.param(field, payload, id=f"{field}-{index}")
+               for field in CHECK_FIELDS for index, payload in enumerate(PAYLOADS)]
+
+
+@pytest.mark.parametrize(("field", "template"), CHECK_CASES)
+def test_a_hostile_value_in_the_image_checks_or_the_load_balancer_is_refused_naming_it(field: str, template: str,
+                                                                                        tmp_path: Path) -> None:
+    """None of these is free text: `keep_images` is a number, `max_severity` one of five words, a target group an
+    ELBv2 ARN. A payload is refused naming the field, or (a line break around a number) read as the number alone."""
+    named, put = CHECK_FIELDS[field]
+    spec = base_spec()
+    put(spec, hostile(template, tmp_path / "pwned"))
+    try:
+        parsed = parse_pipeline_parameters(json.dumps(spec))
+    except InvalidRevision as exc:
+        assert named in exc.message, exc.message
+        return
+    assert isinstance(parsed, TargetSpec)
+    assert field.startswith("keep-images") and parsed.container.keep_images == 3, f"{field} accepted {template!r}"
+    assert "--keep-images" in start_container_args(
+        DeployCommand("d-1", parsed.image_ref(), parsed.container, parsed.health_check))  # type: ignore[arg-type]
