@@ -68,6 +68,9 @@ class FailedAttempt(RetryCase[Deployment]):
     deployment: Deployment
     message: str
 
+    def subject(self) -> Deployment:
+        return self.deployment
+
     def hold(self, decision: RetryDecision, now: datetime) -> RetryDecision:
         return self.retries.hold_for_retry(self.deployment, decision, now)
 

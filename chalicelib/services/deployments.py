@@ -35,6 +35,7 @@ from chalicelib.services.command_results import CommandResults
 from chalicelib.services.command_sender import CommandSender
 from chalicelib.services.deployment_ends import DeploymentEnds
 from chalicelib.services.looks import Looks
+from chalicelib.services.notifier import Notifier
 from chalicelib.services.retries import Retrier
 from chalicelib.services.rollout import RolloutService
 from chalicelib.services.target_lock import UNSENT_AFTER, TargetLock
@@ -59,7 +60,8 @@ class DeploymentService:
                  registry: ImageRegistry, scripts: dict[str, str], clock: Callable[[], datetime],
                  new_id: Callable[[], str], lock_slack_seconds: int = 900, retries: Retrier | None = None,
                  telemetry: Telemetry | None = None, waves: RolloutService | None = None,
-                 looks: Looks | None = None, on_end: Callable[[Deployment], None] | None = None) -> None:
+                 looks: Looks | None = None, on_end: Callable[[Deployment], None] | None = None,
+                 notifier: Notifier | None = None) -> None:
         self._store = store
         self._ssm = ssm
         self._instances = instances
@@ -68,7 +70,8 @@ class DeploymentService:
         self._new_id = new_id
         self._lock = TargetLock(store, ssm, lock_slack_seconds)
         self._telemetry = telemetry or Telemetry()
-        self._ends = DeploymentEnds(store, self._lock, self._telemetry, on_end)
+        self._notifier = notifier or Notifier()
+        self._ends = DeploymentEnds(store, self._lock, self._telemetry, on_end, self._notifier)
         self._sender = CommandSender(store, ssm, scripts, clock, self._lock, self._ends)
         self._results = CommandResults(ssm, instances)
         self._retries = AttemptRetries(store, self._lock, lock_slack_seconds, self._ends, retries)
@@ -110,6 +113,7 @@ class DeploymentService:
                 self._abandon(deployment)
             raise
         self._telemetry.count("DeploymentsStarted")
+        self._notifier.started(started)
         return started
 
     def _abandon(self, deployment: Deployment) -> None:
