@@ -281,7 +281,7 @@ def operations(settings: Settings | None = None, clock: Callable[[], datetime] |
     settings = _read(settings)
     return Operations(store=store(settings), deployments=deployment_service(settings, clock),
                       ssm=ssm_gateway(settings), clock=_clock(clock),
-                      instances=InstanceDirectory(LazyClient("ec2", settings.region)))
+                      instances=InstanceDirectory(LazyClient("ec2", settings.region)), notifier=notifier(settings))
 
 
 

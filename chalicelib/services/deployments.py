@@ -25,6 +25,7 @@ from chalicelib.adapters.store import DeploymentStore
 from chalicelib.domain import transitions
 from chalicelib.domain.deployment import Decision, Deployment, DeploymentStatus, Revision
 from chalicelib.domain.errors import AwsCallFailed, Conflict, InvalidRevision
+from chalicelib.domain.freeze import retry_held_until
 from chalicelib.domain.image_ref import parse_image_ref
 from chalicelib.domain.progress import Phase, Progress, progress_while_running
 from chalicelib.domain.retry_payload import LookAgain
@@ -213,6 +214,21 @@ class DeploymentService:
         if deployment.job_id is not None:
             return self.send_attempt(deployment, cause="resumed: the first attempt was never saved")
         return self._ends.settle(deployment, transitions.abandoned(deployment, now))
+
+    def held_by_freeze(self, deployment_id: str, attempt: int) -> datetime | None:
+        """A scheduled retry whose target is frozen is held, not lost: scheduled again for the freeze's end (or
+        RETRY_HOLD later when it is open-ended). Returns when it will look again; None when it is not held (not due,
+        a join, or not frozen). A join goes through: it installs the revision the target already runs."""
+        deployment = self._store.get_deployment(deployment_id)
+        if (deployment.status != DeploymentStatus.RETRYING or len(deployment.attempts) != attempt - 1
+                or deployment.trigger == "join"):
+            return None
+        now = self._clock()
+        record = self._store.get_target(deployment.target)
+        until = retry_held_until(record.freeze if record else None, now)
+        if until is None or not self._retries.hold_through_freeze(deployment, attempt, until, now):
+            return None
+        return until
 
     def retry(self, deployment_id: str, attempt: int) -> Deployment | None:
         """Carry out a scheduled retry; None when it is not (or no longer) due: a duplicate or a late schedule."""
