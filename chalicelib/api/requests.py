@@ -3,6 +3,7 @@ model refuses is a 400 naming the field (api/handling.py). `chalicelib.api.model
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import (
@@ -88,6 +89,14 @@ class FreezeRequest(_Request):
     until: AwareDatetime | None = Field(
         default=None, description="when the freeze ends on its own (ISO 8601 with a UTC offset); open-ended when "
                                   "left out: `POST /targets/{name}/unfreeze` ends it")
+
+    @field_validator("until")
+    @classmethod
+    def _in_utc(cls, until: datetime | None) -> datetime | None:
+        try:   # an offset that takes year 1 or 9999 out of range would fail every later comparison
+            return until.astimezone(UTC) if until is not None else None
+        except OverflowError:
+            raise ValueError("out of range once converted to UTC") from None
 
 
 class CancelRequest(_Request):

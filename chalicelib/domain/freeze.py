@@ -18,6 +18,7 @@ from .errors import TargetFrozen
 
 RETRY_HOLD = timedelta(minutes=5)       # an open-ended freeze: a held retry looks again this much later
 FREEZE_WAIT = timedelta(hours=1)        # a pipeline job waits this long for a freeze to end, then fails
+MAX_FREEZE = timedelta(days=366)        # the furthest `until` (an open-ended freeze has none)
 
 
 @dataclass(frozen=True)

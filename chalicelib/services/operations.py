@@ -36,7 +36,7 @@ from chalicelib.domain.errors import (
     TargetNotFound,
 )
 from chalicelib.domain.fleet import left_behind
-from chalicelib.domain.freeze import Freeze, in_force, refuse_unless_overridden
+from chalicelib.domain.freeze import MAX_FREEZE, Freeze, in_force, refuse_unless_overridden
 from chalicelib.domain.rollout import MAX_WAVE
 from chalicelib.domain.spec import TargetSpec, Trigger
 from chalicelib.domain.target import Lock, TargetRecord
@@ -108,6 +108,9 @@ class Operations:
         now = self._clock()
         if until is not None and until <= now:
             raise InvalidRequest(f"until: {until.isoformat()} is not in the future", field="until")
+        if until is not None and until > now + MAX_FREEZE:
+            raise InvalidRequest(f"until: at most {MAX_FREEZE.days} days ahead; leave it out for a freeze that lasts "
+                                 "until someone unfreezes the target", field="until")
         self._store.freeze_target(name, Freeze(reason, caller, now, until))
         self._notifier.frozen(name, reason, caller, until, now)
         return self.target(name)

@@ -107,6 +107,13 @@ def test_openapi_document_covers_every_route_with_real_schemas(aws: World) -> No
     assert set(run["responses"]) == {"202", "400", "404", "409", "413", "415", "502"}
     exec_body = schemas[run["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]]
     assert exec_body["required"] == ["command"] and exec_body["properties"]["timeout_seconds"]["minimum"] == 60
+    freeze = operations[("/targets/{name}/freeze", "POST")]
+    assert set(freeze["responses"]) >= {"200", "400", "404"}
+    freeze_body = schemas[freeze["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]]
+    assert freeze_body["required"] == ["reason"] and set(freeze_body["properties"]) == {"reason", "until"}
+    assert ("/targets/{name}/unfreeze", "POST") in operations
+    assert "override_freeze" in schemas["RedeployRequest"]["properties"]
+    assert "freeze" in schemas["TargetView"]["properties"]
     history = operations[("/targets/{name}/deployments", "GET")]
     limit = next(p for p in history["parameters"] if p["name"] == "limit")
     assert limit["in"] == "query" and limit["schema"]["minimum"] == 1 and limit["schema"]["maximum"] == 100

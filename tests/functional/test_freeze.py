@@ -56,7 +56,9 @@ def test_rest_deploys_are_refused_while_frozen_unless_overridden(aws: World, mon
 @pytest.mark.parametrize("body, field", [
     ({}, "reason"), ({"reason": ""}, "reason"), ({"reason": "x" * 501}, "reason"),
     ({"reason": "x", "until": "2026-12-01T09:00:00"}, "until"), ({"reason": "x", "until": "tomorrow"}, "until"),
-    ({"reason": "x", "until": "2001-01-01T00:00:00Z"}, "until"), ({"reason": "x", "extra": 1}, "extra")])
+    ({"reason": "x", "until": "2001-01-01T00:00:00Z"}, "until"), ({"reason": "x", "extra": 1}, "extra"),
+    ({"reason": "x", "until": "9999-12-31T23:59:59Z"}, "until"),
+    ({"reason": "x", "until": "0001-01-01T00:00:00+23:59"}, "until")])
 def test_a_freeze_request_is_checked_at_the_edge(aws: World, body: dict[str, object], field: str) -> None:
     register(aws, instances=0)
     reply = call("POST", "/targets/web/freeze", body)

@@ -11,7 +11,7 @@ import pytest
 import localaws
 from localaws import InstanceOutcome
 from tests.conftest import World
-from tests.functional.support import TAGS, deliver
+from tests.functional.support import TAGS, deliver, spec
 from tests.functional.test_retries import command_event, fire, start, store_deployment
 from tests.functional.test_rollout_waves import canary_params, fleet, run
 from tests.functional.test_rollout_waves import fire as fire_alarm
@@ -116,3 +116,17 @@ def test_a_putevents_failure_fails_no_deployment(aws: World, events: Any, monkey
     failures = [r for r in caplog.records if r.getMessage() == "could not publish berth's events"]
     assert [r.detail_types for r in failures] == [["Deployment Started"], ["Deployment Succeeded"]]  # type: ignore[attr-defined]
     assert "no-such-bus" in failures[0].error  # type: ignore[attr-defined]
+
+
+def test_a_freeze_and_its_end_are_announced(aws: World, events: Any) -> None:
+    from tests.api.support import call
+
+    assert call("PUT", "/targets/web-prod", spec()).status == 200
+    assert call("POST", "/targets/web-prod/freeze", {"reason": "release week"}).status == 200
+    assert call("POST", "/targets/web-prod/unfreeze").status == 200
+    assert call("POST", "/targets/web-prod/unfreeze").status == 200      # nothing to lift: nothing said
+
+    frozen, unfrozen = events()
+    assert (frozen["detail-type"], unfrozen["detail-type"]) == ("Target Frozen", "Target Unfrozen")
+    assert frozen["detail"]["target"] == "web-prod" and frozen["detail"]["reason"] == "release week"
+    assert frozen["detail"]["deployment_id"] is None
