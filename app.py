@@ -151,7 +151,8 @@ def get_target(name: str, request: ApiRequest) -> Any:
            errors=(404, 409, 502))
 def redeploy(name: str, request: ApiRequest) -> Any:
     body = request.body
-    return _operations().redeploy(name, body.image, body.reason, body.reset_breaker, request.caller)
+    return _operations().redeploy(name, body.image, body.reason, body.reset_breaker, request.caller,
+                                  body.override_freeze)
 
 
 @api.route("POST", "/targets/{name}/rollback", summary="Deploy the previous successful revision again, by digest",
@@ -159,14 +160,15 @@ def redeploy(name: str, request: ApiRequest) -> Any:
            errors=(404, 409, 502))
 def rollback(name: str, request: ApiRequest) -> Any:
     body = request.body
-    return _operations().rollback(name, body.to, body.reason, body.reset_breaker, request.caller)
+    return _operations().rollback(name, body.to, body.reason, body.reset_breaker, request.caller,
+                                  body.override_freeze)
 
 
 @api.route("POST", "/targets/{name}/sync", summary="Bring the instances left behind (and only those) to the current "
            "revision", response="SyncView", status=202, body="SyncRequest", location="/deployments/{deployment_id}",
            errors=(404, 409, 502))
 def sync_target(name: str, request: ApiRequest) -> Any:
-    return _operations().sync(name, request.body.reason, request.caller)
+    return _operations().sync(name, request.body.reason, request.caller, request.body.override_freeze)
 
 
 @api.route("POST", "/targets/{name}/plan", summary="What a deployment would do now and what would refuse it; sends "
@@ -200,6 +202,20 @@ def get_deployment(deployment_id: str, request: ApiRequest) -> Any:
            response="DeploymentView", body="CancelRequest", errors=(404, 409, 502))
 def cancel_deployment(deployment_id: str, request: ApiRequest) -> Any:
     return _operations().cancel(deployment_id, request.caller, request.body.reason)
+
+
+# A target's freeze (domain/freeze.py): deployments wait (pipeline) or are refused (REST) while it is in force.
+@api.route("POST", "/targets/{name}/freeze", summary="Freeze a target: pipeline jobs wait, REST deployments are "
+           "refused unless overridden, retries are held", response="TargetView", body="FreezeRequest",
+           body_required=True, errors=(404,))
+def freeze_target(name: str, request: ApiRequest) -> Any:
+    return _operations().freeze(name, request.body.reason, request.body.until, request.caller)
+
+
+@api.route("POST", "/targets/{name}/unfreeze", summary="Lift a target's freeze", response="TargetView",
+           errors=(404,))
+def unfreeze_target(name: str, request: ApiRequest) -> Any:
+    return _operations().unfreeze(name, request.caller)
 
 
 # Operators' tools: a target's container logs and one-off runs of its image (services/container_logs.py and

@@ -46,15 +46,24 @@ def parser() -> argparse.ArgumentParser:
     deploy.add_argument("--image", help="image to deploy (default: the current revision again, by digest)")
     deploy.add_argument("--reason", help="why, recorded in the deployment's history")
     deploy.add_argument("--reset-breaker", action="store_true", help="close an open circuit breaker first")
+    deploy.add_argument("--override-freeze", metavar="WHY", help="deploy although the target is frozen (recorded)")
     rollback = commands.add_parser("rollback", parents=[common, wait], help="deploy the previous good revision")
     rollback.add_argument("target")
     rollback.add_argument("--to", help="the succeeded deployment whose revision to deploy again")
     rollback.add_argument("--reason")
     rollback.add_argument("--reset-breaker", action="store_true")
+    rollback.add_argument("--override-freeze", metavar="WHY", help="roll back although the target is frozen")
     sync = commands.add_parser("sync", parents=[common, wait],
                                help="bring the instances left behind (only those) to the current revision")
     sync.add_argument("target")
     sync.add_argument("--reason", help="why, recorded in the deployment's history")
+    sync.add_argument("--override-freeze", metavar="WHY", help="sync although the target is frozen (recorded)")
+    freeze = commands.add_parser("freeze", parents=[common], help="freeze a target: no new release reaches it")
+    freeze.add_argument("target")
+    freeze.add_argument("--reason", required=True, help="why: shown to whoever the freeze holds or refuses")
+    freeze.add_argument("--until", help="when it ends on its own: ISO 8601 (2026-12-01T09:00:00Z) or a duration "
+                                        "from now (30m, 2h, 1d); default: until `berth unfreeze`")
+    commands.add_parser("unfreeze", parents=[common], help="lift a target's freeze").add_argument("target")
     plan = commands.add_parser("plan", parents=[common], help="what a deployment would do now; sends nothing")
     plan.add_argument("target")
     plan.add_argument("--image", help="image to plan for (default: the current revision again, by digest)")
@@ -117,6 +126,7 @@ def _run(args: argparse.Namespace, api: Api, out: TextIO, err: TextIO, sleep: Ca
         show(body, render.status(body))
     elif command in ("deploy", "rollback"):
         request = {"reason": args.reason, "reset_breaker": args.reset_breaker or None,
+                   "override_freeze": args.override_freeze,
                    **({"image": args.image} if command == "deploy" else {"to": args.to})}
         path = "/deployments" if command == "deploy" else "/rollback"
         body = api.call("POST", f"/targets/{_segment(args.target)}{path}",
@@ -126,14 +136,22 @@ def _run(args: argparse.Namespace, api: Api, out: TextIO, err: TextIO, sleep: Ca
         show(body, f"deployment {body['deployment_id']} started: {body['target']} <- {body['revision']['pinned']}\n"
                    f"follow it with: berth show {body['deployment_id']}")
     elif command == "sync":
+        request = {"reason": args.reason, "override_freeze": args.override_freeze}
         body = api.call("POST", f"/targets/{_segment(args.target)}/sync",
-                        {"reason": args.reason} if args.reason is not None else None)
+                        {k: v for k, v in request.items() if v is not None} or None)
         if args.wait:
             code = _follow(api, body, args, out, err, sleep)
             if body.get("remaining"):
                 print(render.visible(render.sync_left(body)), file=err)
             return code
         show(body, render.sync(body))
+    elif command == "freeze":
+        request = {"reason": args.reason, **({"until": until(args.until)} if args.until else {})}
+        body = api.call("POST", f"/targets/{_segment(args.target)}/freeze", request)
+        show(body, f"target {body['name']} {render.freeze(body.get('freeze'))}")
+    elif command == "unfreeze":
+        body = api.call("POST", f"/targets/{_segment(args.target)}/unfreeze")
+        show(body, f"target {body['name']} unfrozen")
     elif command == "plan":
         body = api.call("POST", f"/targets/{_segment(args.target)}/plan",
                         {"image": args.image} if args.image is not None else None)
@@ -199,6 +217,24 @@ def _follow(api: Api, deployment: dict[str, Any], args: argparse.Namespace, out:
     text = render.deployment(deployment) if not succeeded else f"deployment {deployment['deployment_id']} succeeded"
     print(json.dumps(deployment, indent=2) if args.json else render.visible(text), file=out)
     return EXIT_OK if succeeded else EXIT_DEPLOYMENT_FAILED
+
+
+DURATION = re.compile(r"^(\d{1,6})([mhd])$")
+
+
+def until(text: str, now: datetime | None = None) -> str:
+    """`--until`: a duration from now (30m, 2h, 1d) or an ISO 8601 time (UTC when it names no offset)."""
+    duration = DURATION.match(text.strip())
+    if duration:
+        amount, unit = int(duration.group(1)), duration.group(2)
+        delta = {"m": timedelta(minutes=amount), "h": timedelta(hours=amount), "d": timedelta(days=amount)}[unit]
+        return ((now or datetime.now(UTC)) + delta).isoformat(timespec="seconds")
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise CliError(f"--until {text!r}: give an ISO 8601 time (2026-12-01T09:00:00Z) or a duration (30m, 2h, "
+                       "1d)") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat(timespec="seconds")
 
 
 def _segment(value: str) -> str:

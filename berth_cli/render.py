@@ -63,11 +63,20 @@ def status(body: dict[str, Any]) -> str:
         f"last        {last['deployment_id'] + ' ' + last['status'] + ' by ' + last['caller'] if last else 'none'}",
         "breaker     " + (f"OPEN since {breaker['open_since']} ({len(breaker['recent_failures'])} recent failures); "
                           "`berth deploy --reset-breaker` closes it" if breaker["open"] else "closed"),
+        f"freeze      {freeze(body.get('freeze'))}",
         f"instances   {fleet}",
         f"container   {spec['container']['name']} {' '.join(spec['container'].get('ports') or [])}".rstrip(),
         f"updated by  {body.get('updated_by') or 'unknown'}",
     ]
     return "\n".join(lines + known_instances(body))
+
+
+def freeze(frozen: dict[str, Any] | None) -> str:
+    if not frozen:
+        return "none"
+    until = f"until {frozen['until']}" if frozen.get("until") else "until unfrozen"
+    state = "FROZEN" if frozen.get("in_force") else "ended"
+    return f"{state} {until} by {frozen['by']} since {frozen['at']}: {frozen['reason']}"
 
 
 def known_instances(body: dict[str, Any]) -> list[str]:

@@ -26,6 +26,7 @@ class Settings(BaseModel):
     retry_pipelines: frozenset[str] = frozenset()                    # pipelines whose FAILED actions berth retries
     codedeploy_groups: frozenset[tuple[str, str]] = frozenset()      # (application, group) pairs berth follows
     command_output_bucket: str = ""       # where SSM also writes the whole output of `berth logs` / `berth exec`
+    event_bus: str = Field(default="default", min_length=1)   # where berth publishes its own events
 
     @property
     def retries_enabled(self) -> bool:
@@ -47,6 +48,7 @@ class Settings(BaseModel):
             retry_pipelines=frozenset(_names(env.get("BERTH_RETRY_PIPELINES", ""))),
             codedeploy_groups=frozenset(_pairs(env.get("BERTH_CODEDEPLOY_GROUPS", ""))),
             command_output_bucket=env.get("BERTH_COMMAND_OUTPUT_BUCKET", ""),
+            event_bus=env.get("BERTH_EVENT_BUS") or "default",
         )
 
 

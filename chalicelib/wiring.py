@@ -37,6 +37,7 @@ if TYPE_CHECKING:   # imported where used, at run time: a cold start pays only f
     from chalicelib.services.instance_joins import InstanceJoins
     from chalicelib.services.join_ends import JoinEnds
     from chalicelib.services.looks import Looks
+    from chalicelib.services.notifier import Notifier
     from chalicelib.services.operations import Operations
     from chalicelib.services.pipeline_action_failed import PipelineRetrier
     from chalicelib.services.pipeline_job import PipelineJobService
@@ -106,8 +107,18 @@ def deployment_service(settings: Settings | None = None,
         registry=ImageRegistry(lambda region: cached_client("ecr", region)), scripts=instance_scripts(),
         clock=_clock(clock), new_id=new_deployment_id, retries=retrier(settings, telemetry), telemetry=telemetry,
         waves=rollout_service(settings, clock), looks=looks(settings, clock),
-        on_end=_joins_told(settings, clock),
+        on_end=_joins_told(settings, clock), notifier=notifier(settings, telemetry),
     )
+
+
+def notifier(settings: Settings | None = None, telemetry: Telemetry | None = None) -> Notifier:
+    """berth's own events, onto the bus BERTH_EVENT_BUS names (services/notifier.py)."""
+    from chalicelib.adapters.events import EventPublisher
+    from chalicelib.services.notifier import Notifier
+
+    settings = _read(settings)
+    return Notifier(EventPublisher(LazyClient("events", settings.region), settings.event_bus), settings.region,
+                    telemetry)
 
 
 def looks(settings: Settings | None = None, clock: Callable[[], datetime] | None = None) -> Looks:
@@ -185,7 +196,8 @@ def retrier(settings: Settings | None = None, telemetry: Telemetry | None = None
     from chalicelib.services.retries import Retrier
 
     settings = _read(settings)
-    return Retrier(store(settings), scheduler(settings), breaker(settings), jitter, telemetry)
+    return Retrier(store(settings), scheduler(settings), breaker(settings), jitter, telemetry,
+                   notifier(settings, telemetry))
 
 
 def codedeploy_retrier(settings: Settings | None = None,
@@ -272,7 +284,7 @@ def operations(settings: Settings | None = None, clock: Callable[[], datetime] |
     settings = _read(settings)
     return Operations(store=store(settings), deployments=deployment_service(settings, clock),
                       ssm=ssm_gateway(settings), clock=_clock(clock),
-                      instances=InstanceDirectory(LazyClient("ec2", settings.region)))
+                      instances=InstanceDirectory(LazyClient("ec2", settings.region)), notifier=notifier(settings))
 
 
 

@@ -23,6 +23,7 @@ CHALICE_DIR = Path(__file__).resolve().parents[1] / ".chalice"
 STAGES = ("dev", "prod")
 MANAGED_TAG = "berth:managed"          # instances berth may send commands to carry this tag with the value "true"
 SCHEDULE_GROUP = "default"             # BERTH_SCHEDULE_GROUP; change both together
+EVENT_BUS = "default"                  # BERTH_EVENT_BUS, where berth publishes its own events; change both together
 DOCUMENT = "AWS-RunShellScript"
 
 Statement = dict[str, Any]
@@ -171,6 +172,12 @@ def _retry_stages() -> Statement:
             "Resource": "arn:aws:codepipeline:*:*:*/*"}
 
 
+def _publish_events() -> Statement:
+    # berth's own events (docs/notifications.md), on the one bus it publishes to (resource type: event-bus).
+    return {"Sid": "PublishBerthEvents", "Effect": "Allow", "Action": "events:PutEvents",
+            "Resource": f"arn:aws:events:*:*:event-bus/{EVENT_BUS}"}
+
+
 def _dead_letters(stage: str) -> Statement:
     return {"Sid": "AsyncFailuresToDeadLetters", "Effect": "Allow", "Action": "sqs:SendMessage",
             "Resource": f"arn:aws:sqs:*:*:{dead_letter_queue_name(stage)}"}
@@ -178,7 +185,8 @@ def _dead_letters(stage: str) -> Statement:
 
 def statements(stage: str, function: str) -> list[Statement]:
     """The statements of one function's policy."""
-    deploy = [*_send_command(), *_resolve(), _read_alarms(), *_load_balancers(), *_schedule_retries(stage)]
+    deploy = [*_send_command(), *_resolve(), _read_alarms(), *_load_balancers(), *_schedule_retries(stage),
+              _publish_events()]
     # ConditionCheckItem: holding a target checks, in the lock's transaction, that no deployment started since.
     write = ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem")
     # SSM CancelCommand: should two tries of one attempt both have reached SSM, the later command is cancelled.
@@ -193,12 +201,12 @@ def statements(stage: str, function: str) -> list[Statement]:
         "codedeploy_events": [
             # Query: the call analysis cannot tell DeploymentStore.list_deployments from CodeDeploy's ListDeployments.
             _table(stage, "GetItem", "PutItem", "UpdateItem", "Query"), *_codedeploy_read(), *_codedeploy_redeploy(),
-            *_send_command(), _read_invocations(), *_schedule_retries(stage), _dead_letters(stage)],
+            *_send_command(), _read_invocations(), *_schedule_retries(stage), _publish_events(), _dead_letters(stage)],
         "pipeline_action_failed": [
             # GetItem: the one retry path reads the failed target's breaker; a stage has no target, but the call
             # analysis cannot tell.
             _table(stage, "GetItem", "PutItem", "UpdateItem"), _retry_stages(), *_schedule_retries(stage),
-            _dead_letters(stage)],
+            _publish_events(), _dead_letters(stage)],
         "retry_deployment": [
             # Scan: a join's look is served by the class that also matches a new instance against every target; the
             # call analysis cannot tell the two paths apart.

@@ -19,6 +19,7 @@ from chalicelib.api.requests import DEPLOYMENT_ID as DEPLOYMENT_ID
 from chalicelib.api.requests import AuditQuery as AuditQuery
 from chalicelib.api.requests import CancelRequest as CancelRequest
 from chalicelib.api.requests import ExecRequest as ExecRequest
+from chalicelib.api.requests import FreezeRequest as FreezeRequest
 from chalicelib.api.requests import HistoryQuery as HistoryQuery
 from chalicelib.api.requests import LogsQuery as LogsQuery
 from chalicelib.api.requests import PlanRequest as PlanRequest
@@ -156,6 +157,14 @@ class InstanceView(BaseModel):
     behind: bool = Field(description="not on the target's current digest")
 
 
+class FreezeView(BaseModel):
+    reason: str
+    by: str = Field(description="who froze the target (the caller's IAM ARN)")
+    at: datetime
+    until: datetime | None = Field(description="when the freeze ends on its own; null: when someone unfreezes it")
+    in_force: bool = Field(description="false once `until` has passed")
+
+
 class TargetView(BaseModel):
     name: str
     spec: TargetSpec
@@ -170,6 +179,8 @@ class TargetView(BaseModel):
                                                  "bounded (those behind are kept first)")
     behind: list[str] = Field(description="instances not on the current revision's digest (or not known to be): "
                                           "POST /targets/{name}/sync brings them to it")
+    freeze: FreezeView | None = Field(default=None, description="the target's freeze, if any: deployments wait or "
+                                                                "are refused while it is in force")
 
     @classmethod
     def of(cls, state: Any) -> TargetView:
@@ -188,7 +199,10 @@ class TargetView(BaseModel):
             instances=[InstanceView(instance_id=instance_id, digest=known.digest, deployment_id=known.deployment_id,
                                     at=known.at, behind=instance_id in late)
                        for instance_id, known in sorted(record.fleet.instances.items())],
-            instances_untracked=record.fleet.untracked, behind=behind)
+            instances_untracked=record.fleet.untracked, behind=behind,
+            freeze=FreezeView(reason=record.freeze.reason, by=record.freeze.by, at=record.freeze.at,
+                              until=record.freeze.until, in_force=state.freeze_in_force)
+            if record.freeze else None)
 
 
 class TargetSummary(BaseModel):

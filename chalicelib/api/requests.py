@@ -6,7 +6,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidatorFunctionWrapHandler, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 
 from chalicelib.api.identity import MAX_CALLER
 from chalicelib.domain.audit import AuditFilter
@@ -57,6 +65,8 @@ class RedeployRequest(_Request):
         default=None, description="image to deploy; the target's current revision (by digest) when left out")
     reason: Annotated[str, Field(max_length=MAX_REASON)] | None = None
     reset_breaker: bool = Field(default=False, description="close an open circuit breaker, then deploy")
+    override_freeze: Annotated[str, Field(min_length=1, max_length=MAX_REASON)] | None = Field(
+        default=None, description="deploy although the target is frozen; why, kept in the deployment's history")
 
 
 class PlanRequest(_Request):
@@ -69,10 +79,30 @@ class RollbackRequest(_Request):
         default=None, description="a succeeded deployment of this target whose revision to deploy again")
     reason: Annotated[str, Field(max_length=MAX_REASON)] | None = None
     reset_breaker: bool = False
+    override_freeze: Annotated[str, Field(min_length=1, max_length=MAX_REASON)] | None = Field(
+        default=None, description="deploy although the target is frozen; why, kept in the deployment's history")
 
 
 class SyncRequest(_Request):
     reason: Annotated[str, Field(max_length=MAX_REASON)] | None = None
+    override_freeze: Annotated[str, Field(min_length=1, max_length=MAX_REASON)] | None = Field(
+        default=None, description="deploy although the target is frozen; why, kept in the deployment's history")
+
+
+class FreezeRequest(_Request):
+    reason: Annotated[str, Field(min_length=1, max_length=MAX_REASON)] = Field(
+        description="why the target is frozen: shown to whoever a freeze refuses or holds")
+    until: AwareDatetime | None = Field(
+        default=None, description="when the freeze ends on its own (ISO 8601 with a UTC offset); open-ended when "
+                                  "left out: `POST /targets/{name}/unfreeze` ends it")
+
+    @field_validator("until")
+    @classmethod
+    def _in_utc(cls, until: datetime | None) -> datetime | None:
+        try:   # an offset that takes year 1 or 9999 out of range would fail every later comparison
+            return until.astimezone(UTC) if until is not None else None
+        except OverflowError:
+            raise ValueError("out of range once converted to UTC") from None
 
 
 class CancelRequest(_Request):

@@ -2,7 +2,7 @@
 
 It is compact JSON, well under CodePipeline's 2048-character limit, and carries no secrets:
     {"v": 1, "d": "<deployment id>"}                 following a deployment
-    {"v": 1, "w": "<target>", "s": <epoch seconds>}  waiting for the target's lock since s
+    {"v": 1, "w": "<target>", "s": <epoch seconds>}  waiting for the target (its lock, or its freeze) since s
 Everything else berth needs is in the deployment record, so a token stays small whatever the fleet size.
 
 A token comes back inside the next job's event, so berth reads it as untrusted input: exactly these keys, a

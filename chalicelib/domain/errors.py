@@ -119,6 +119,12 @@ class BreakerOpen(BerthError):
     http_status = 409
 
 
+class TargetFrozen(BerthError):
+    """Someone froze the target: deployments wait (a pipeline) or are refused (REST) until it is unfrozen."""
+
+    http_status = 409
+
+
 class AlarmFiring(BerthError):
     """An alarm the rollout watches is in ALARM before its first wave: the deployment is refused."""
 

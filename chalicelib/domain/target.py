@@ -1,6 +1,6 @@
 """A target as berth keeps it: its spec and current revision, what each of its instances runs as far as berth knows,
-the lock one deployment holds, the deployment that started last, and the window of recent failures its circuit
-breaker counts."""
+the lock one deployment holds, the deployment that started last, the window of recent failures its circuit
+breaker counts, and its freeze."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from .deployment import Revision
 from .fleet import Fleet
+from .freeze import Freeze
 from .spec import TargetSpec
 
 
@@ -20,6 +21,7 @@ class TargetRecord:
     recent_failures: tuple[int, ...] = ()      # epoch seconds of automatic-deployment failures, newest last
     breaker_open_since: int | None = None       # automatic retries stop while set; a person's redeploy clears it
     fleet: Fleet = field(default_factory=Fleet)  # what each instance runs as far as berth knows (domain/fleet.py)
+    freeze: Freeze | None = None                # who froze the target, why, until when (domain/freeze.py)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from chalicelib.adapters.store import DeploymentStore
 from chalicelib.domain import transitions
 from chalicelib.domain.deployment import Deployment
-from chalicelib.domain.retry import Failure, GiveUp, Retry, RetryDecision, classify_attempt, remedy_of
+from chalicelib.domain.retry import Failure, GiveUp, Retry, RetryDecision, classify_attempt, remedy_of, schedule_name
 from chalicelib.domain.retry_payload import SsmRetry
 from chalicelib.services.deployment_ends import DeploymentEnds
 from chalicelib.services.retries import Retrier, RetryCase
@@ -45,6 +45,21 @@ class AttemptRetries:
         if self._retries is not None:
             self._retries.record_failure(deployment.target, at, open_breaker=False)
 
+    def hold_through_freeze(self, deployment: Deployment, attempt: int, until: datetime, now: datetime) -> bool:
+        """A retry that came due while its target is frozen: keep the target and schedule the same retry again for
+        `until` (domain/freeze.py). False when it cannot be held (no scheduler, or the target moved on): the retry
+        then goes ahead as it would have."""
+        if self._retries is None or not self._retries.schedules:
+            return False
+        if not self._lock.hold(deployment, now, until=until + timedelta(seconds=self._lock_slack)):
+            return False
+        name = schedule_name(deployment.deployment_id, attempt, int(until.timestamp()))
+        self._retries.schedule(name, until, SsmRetry(deployment_id=deployment.deployment_id, attempt=attempt), now)
+        self._store.save_deployment(transitions.noted(
+            deployment, [("retry-held", f"attempt {attempt} held until {until.isoformat()}: the target is frozen")],
+            f"scheduled retry, attempt {attempt}", now))
+        return True
+
     def hold_for_retry(self, deployment: Deployment, decision: RetryDecision, now: datetime) -> RetryDecision:
         if isinstance(decision, Retry) and not self._lock.hold(
                 deployment, now, until=decision.at + timedelta(seconds=self._lock_slack)):
@@ -69,6 +84,9 @@ class FailedAttempt(RetryCase[Deployment]):
     retries: AttemptRetries
     deployment: Deployment
     message: str
+
+    def subject(self) -> Deployment:
+        return self.deployment
 
     def hold(self, decision: RetryDecision, now: datetime) -> RetryDecision:
         return self.retries.hold_for_retry(self.deployment, decision, now)

@@ -16,6 +16,7 @@ from chalicelib.domain import transitions
 from chalicelib.domain.deployment import Deployment, DeploymentStatus
 from chalicelib.domain.fleet import NAMED_INSTANCE_TRIGGERS, fleet_after, left_behind, reached, with_left_behind
 from chalicelib.observability import Telemetry
+from chalicelib.services.notifier import Notifier
 from chalicelib.services.target_lock import TargetLock
 
 logger = logging.getLogger(__name__)
@@ -27,12 +28,14 @@ ENDED_METRICS = {DeploymentStatus.SUCCEEDED: "DeploymentsSucceeded", DeploymentS
 
 class DeploymentEnds:
     def __init__(self, store: DeploymentStore, lock: TargetLock, telemetry: Telemetry,
-                 on_end: Callable[[Deployment], None] | None = None) -> None:
-        """`on_end` is told of every end once it is saved (a new instance's join completes its lifecycle action)."""
+                 on_end: Callable[[Deployment], None] | None = None, notifier: Notifier | None = None) -> None:
+        """`on_end` is told of every end once it is saved (a new instance's join completes its lifecycle action);
+        `notifier` publishes it (Deployment Succeeded, Failed, Rolled Back; Instance Joined)."""
         self._store = store
         self._lock = lock
         self._telemetry = telemetry
         self._on_end = on_end
+        self._notifier = notifier or Notifier()
 
     def settle(self, deployment: Deployment, finished: Deployment) -> Deployment:
         """Persist a deployment's end (what a transition returned from `deployment`, the record as read)."""
@@ -51,6 +54,7 @@ class DeploymentEnds:
         self._telemetry.count(ENDED_METRICS[finished.status])
         self._telemetry.seconds("DeploymentDurationSeconds",
                                 (finished.updated_at - deployment.created_at).total_seconds())
+        self._notifier.ended(saved)
         if self._on_end is not None:
             self._on_end(saved)
         return saved

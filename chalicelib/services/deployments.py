@@ -25,6 +25,7 @@ from chalicelib.adapters.store import DeploymentStore
 from chalicelib.domain import transitions
 from chalicelib.domain.deployment import Decision, Deployment, DeploymentStatus, Revision
 from chalicelib.domain.errors import AwsCallFailed, Conflict, InvalidRevision, ScanFindings
+from chalicelib.domain.freeze import retry_held_until
 from chalicelib.domain.image_checks import architecture_refusal, ec2_architectures_lacking, scan_refusal
 from chalicelib.domain.image_ref import ImageRef, parse_image_ref
 from chalicelib.domain.progress import Phase, Progress, progress_while_running
@@ -36,6 +37,7 @@ from chalicelib.services.command_results import CommandResults
 from chalicelib.services.command_sender import CommandSender
 from chalicelib.services.deployment_ends import DeploymentEnds
 from chalicelib.services.looks import Looks
+from chalicelib.services.notifier import Notifier
 from chalicelib.services.retries import Retrier
 from chalicelib.services.rollout import RolloutService
 from chalicelib.services.target_lock import UNSENT_AFTER, TargetLock
@@ -60,7 +62,8 @@ class DeploymentService:
                  registry: ImageRegistry, scripts: dict[str, str], clock: Callable[[], datetime],
                  new_id: Callable[[], str], lock_slack_seconds: int = 900, retries: Retrier | None = None,
                  telemetry: Telemetry | None = None, waves: RolloutService | None = None,
-                 looks: Looks | None = None, on_end: Callable[[Deployment], None] | None = None) -> None:
+                 looks: Looks | None = None, on_end: Callable[[Deployment], None] | None = None,
+                 notifier: Notifier | None = None) -> None:
         self._store = store
         self._ssm = ssm
         self._instances = instances
@@ -69,7 +72,8 @@ class DeploymentService:
         self._new_id = new_id
         self._lock = TargetLock(store, ssm, lock_slack_seconds)
         self._telemetry = telemetry or Telemetry()
-        self._ends = DeploymentEnds(store, self._lock, self._telemetry, on_end)
+        self._notifier = notifier or Notifier()
+        self._ends = DeploymentEnds(store, self._lock, self._telemetry, on_end, self._notifier)
         self._sender = CommandSender(store, ssm, scripts, clock, self._lock, self._ends)
         self._results = CommandResults(ssm, instances)
         self._retries = AttemptRetries(store, self._lock, lock_slack_seconds, self._ends, retries)
@@ -136,6 +140,7 @@ class DeploymentService:
                 self._abandon(deployment)
             raise
         self._telemetry.count("DeploymentsStarted")
+        self._notifier.started(started)
         return started
 
     def _abandon(self, deployment: Deployment) -> None:
@@ -235,6 +240,21 @@ class DeploymentService:
         if deployment.job_id is not None:
             return self.send_attempt(deployment, cause="resumed: the first attempt was never saved")
         return self._ends.settle(deployment, transitions.abandoned(deployment, now))
+
+    def held_by_freeze(self, deployment_id: str, attempt: int) -> datetime | None:
+        """A scheduled retry whose target is frozen is held, not lost: scheduled again for the freeze's end (or
+        RETRY_HOLD later when it is open-ended). Returns when it will look again; None when it is not held (not due,
+        a join, or not frozen). A join goes through: it installs the revision the target already runs."""
+        deployment = self._store.get_deployment(deployment_id)
+        if (deployment.status != DeploymentStatus.RETRYING or len(deployment.attempts) != attempt - 1
+                or deployment.trigger == "join"):
+            return None
+        now = self._clock()
+        record = self._store.get_target(deployment.target)
+        until = retry_held_until(record.freeze if record else None, now)
+        if until is None or not self._retries.hold_through_freeze(deployment, attempt, until, now):
+            return None
+        return until
 
     def retry(self, deployment_id: str, attempt: int) -> Deployment | None:
         """Carry out a scheduled retry; None when it is not (or no longer) due: a duplicate or a late schedule."""

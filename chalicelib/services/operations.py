@@ -40,10 +40,12 @@ from chalicelib.domain.errors import (
     TargetNotFound,
 )
 from chalicelib.domain.fleet import left_behind
+from chalicelib.domain.freeze import MAX_FREEZE, Freeze, in_force, refuse_unless_overridden
 from chalicelib.domain.rollout import MAX_WAVE
 from chalicelib.domain.spec import TargetSpec, Trigger
 from chalicelib.domain.target import Lock, TargetRecord
 from chalicelib.services.deployments import DeploymentService, Followed
+from chalicelib.services.notifier import Notifier
 
 logger = logging.getLogger(__name__)
 ROLLBACK_SEARCH_PAGES = 5          # how far back (pages of 50) a rollback looks for the previous good revision
@@ -57,6 +59,7 @@ class TargetState:
     record: TargetRecord
     lock: Lock | None
     last_deployment: Deployment | None
+    freeze_in_force: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,8 +79,10 @@ class HistoryPage:
 
 class Operations:
     def __init__(self, store: DeploymentStore, deployments: DeploymentService, ssm: SsmGateway,
-                 clock: Callable[[], datetime], instances: InstanceDirectory | None = None) -> None:
+                 clock: Callable[[], datetime], instances: InstanceDirectory | None = None,
+                 notifier: Notifier | None = None) -> None:
         """Without `instances`, a sync takes every instance behind to be running."""
+        self._notifier = notifier or Notifier()
         self._store = store
         self._deployments = deployments
         self._ssm = ssm
@@ -98,14 +103,36 @@ class Operations:
         if lock is not None and lock.expires_at < self._clock().timestamp():
             lock = None
         newest, _ = self._store.list_deployments(name, limit=1)
-        return TargetState(name, record, lock, newest[0] if newest else None)
+        return TargetState(name, record, lock, newest[0] if newest else None,
+                           in_force(record.freeze, self._clock()) is not None)
+
+    def freeze(self, name: str, reason: str, until: datetime | None, caller: str) -> TargetState:
+        """Freeze the target (domain/freeze.py); a freeze already in force is replaced by this one."""
+        self._record(name)
+        now = self._clock()
+        if until is not None and until <= now:
+            raise InvalidRequest(f"until: {until.isoformat()} is not in the future", field="until")
+        if until is not None and until > now + MAX_FREEZE:
+            raise InvalidRequest(f"until: at most {MAX_FREEZE.days} days ahead; leave it out for a freeze that lasts "
+                                 "until someone unfreezes the target", field="until")
+        self._store.freeze_target(name, Freeze(reason, caller, now, until))
+        self._notifier.frozen(name, reason, caller, until, now)
+        return self.target(name)
+
+    def unfreeze(self, name: str, caller: str) -> TargetState:
+        record = self._record(name)
+        self._store.unfreeze_target(name)
+        if record.freeze is not None:
+            self._notifier.unfrozen(name, caller, self._clock())
+        return self.target(name)
 
     # deployments ---------------------------------------------------------------------------------------------
     def redeploy(self, name: str, image: str | None, reason: str | None, reset_breaker: bool,
-                 caller: str) -> Deployment:
+                 caller: str, override_freeze: str | None = None) -> Deployment:
         """Deploy `image`, or the target's current revision again (by digest) when no image is given."""
         record = self._record(name)
         self._refuse_busy(name)
+        overridden = refuse_unless_overridden(name, record.freeze, override_freeze, self._clock())
         if image is not None:
             revision = self._resolve(record.spec, image)
         elif record.current_revision is not None:
@@ -115,23 +142,25 @@ class Operations:
         else:
             raise InvalidRequest(f"target {name!r} has no current revision and its spec names no image: "
                                  "give the image to deploy", field="image")
-        return self._start(record, revision, "api", caller, reset_breaker, reason)
+        return self._start(record, revision, "api", caller, reset_breaker, reason, overridden)
 
     def rollback(self, name: str, to: str | None, reason: str | None, reset_breaker: bool,
-                 caller: str) -> Deployment:
+                 caller: str, override_freeze: str | None = None) -> Deployment:
         """Deploy the newest successful revision other than the current one (or the one deployment `to` shipped)."""
         record = self._record(name)
         self._refuse_busy(name)
+        overridden = refuse_unless_overridden(name, record.freeze, override_freeze, self._clock())
         revision = self._deployed_by(name, to) if to is not None else self._previous_good(name, record)
-        return self._start(record, revision, "rollback", caller, reset_breaker, reason)
+        return self._start(record, revision, "rollback", caller, reset_breaker, reason, overridden)
 
-    def sync(self, name: str, reason: str | None, caller: str) -> Synced:
+    def sync(self, name: str, reason: str | None, caller: str, override_freeze: str | None = None) -> Synced:
         """Bring the instances left behind (domain/fleet.py) to the target's current revision, and those only: one
         command by instance id to the first MAX_WAVE that are running (SendCommand's InstanceIds bound), trigger
         "sync". Refused as a redeploy is when the target is busy or its breaker open, and NothingToSync when there is
         no current revision or no running instance behind it."""
         record = self._record(name)
         self._refuse_busy(name)
+        overridden = refuse_unless_overridden(name, record.freeze, override_freeze, self._clock())
         revision = record.current_revision
         if revision is None:
             raise NothingToSync(f"target {name!r} has no current revision to sync to: deploy one first")
@@ -146,7 +175,7 @@ class Operations:
                                 f"{revision.pinned} as far as berth knows{stopped}")
         now = running[:MAX_WAVE]
         started = self._start(replace(record, spec=record.spec.on_instances(now)), revision, "sync", caller,
-                              False, reason)
+                              False, reason, overridden)
         return Synced(started, len(running) - len(now), sorted(set(behind) - set(running)))
 
     def deployment(self, deployment_id: str) -> Followed:
@@ -224,7 +253,7 @@ class Operations:
             raise InvalidRequest(exc.message, field="image") from None
 
     def _start(self, record: TargetRecord, revision: Revision, trigger: Trigger, caller: str, reset_breaker: bool,
-               reason: str | None) -> Deployment:
+               reason: str | None, overridden: str | None = None) -> Deployment:
         name = record.spec.target
         notes = []
         if record.breaker_open_since is not None:
@@ -239,6 +268,8 @@ class Operations:
         deployment = self._deployments.start(record.spec, revision, trigger, caller)
         if reason:
             notes.append(("reason", reason))
+        if overridden:
+            notes.append(("freeze-overridden", f"{overridden}, by {caller}"))
         return self._note(deployment, notes, trigger) if notes else deployment
 
     def _note(self, deployment: Deployment, notes: list[tuple[str, str]], cause: str) -> Deployment:

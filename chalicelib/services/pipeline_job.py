@@ -28,6 +28,7 @@ from chalicelib.domain.errors import (
     ScanPending,
     TargetBusy,
 )
+from chalicelib.domain.freeze import FREEZE_WAIT, in_force
 from chalicelib.domain.job import PipelineJob, UnreadableJob
 from chalicelib.domain.results import Continue, Fail, FailureType, JobResult, Succeed
 from chalicelib.domain.revision import check_appspec, image_from_artifact
@@ -101,6 +102,9 @@ class PipelineJobService:
             revision = self._deployments.resolve_revision(spec, image)
         except ScanPending as pending:
             return self._wait(spec.target, pending.message, waiting_since)
+        frozen = self._frozen(spec.target, waiting_since)
+        if frozen is not None:
+            return frozen
         if isinstance(params, TargetSpec):
             self._store.put_target(spec, caller=f"codepipeline-job:{job.id}")
         try:
@@ -128,6 +132,22 @@ class PipelineJobService:
                 f"target {params.target!r} is not registered: pass its whole spec in UserParameters once "
                 f"(instances, container, ...) or register it with PUT /targets/{params.target}")
         return record.spec
+
+    def _frozen(self, target: str, waiting_since: int | None) -> JobResult | None:
+        """A frozen target: the job waits through continuations (the lock's waiting token, which carries when the
+        wait began), then fails after FREEZE_WAIT naming the freeze. None when the target is not frozen."""
+        record = self._store.get_target(target)
+        now = self._clock()
+        freeze = in_force(record.freeze if record else None, now)
+        if freeze is None:
+            return None
+        since = waiting_since if waiting_since is not None else int(now.timestamp())
+        waited = int(now.timestamp()) - since
+        if waited >= FREEZE_WAIT.total_seconds():
+            return Fail(f"{freeze.describe(target)}; waited {waited // 60} minutes for it to end. Retry this stage "
+                        f"once it is lifted (`berth unfreeze {target}`).")
+        return Continue(continuation.encode(continuation.WaitingForLock(target, since)),
+                        summary=f"waiting: {freeze.describe(target)}"[:2000], percent=0)
 
     def _busy(self, job: PipelineJob, target: str, busy: TargetBusy, waiting_since: int | None) -> JobResult:
         lock = self._store.get_lock(target)

@@ -19,6 +19,7 @@ from typing import Generic, TypeVar
 
 from chalicelib.adapters.scheduler import RetryScheduler
 from chalicelib.adapters.store import DeploymentStore
+from chalicelib.domain.deployment import Deployment
 from chalicelib.domain.errors import ScheduleTaken
 from chalicelib.domain.retry import (
     Breaker,
@@ -35,6 +36,7 @@ from chalicelib.domain.retry import (
 from chalicelib.domain.retry_payload import FailureRetry, RetryTask
 from chalicelib.domain.spec import RetrySpec
 from chalicelib.observability import Telemetry
+from chalicelib.services.notifier import Notifier
 
 T = TypeVar("T")
 NOT_CONFIGURED = ("automatic retries are not configured (BERTH_RETRY_FUNCTION_ARN and BERTH_SCHEDULER_ROLE_ARN are "
@@ -56,6 +58,10 @@ class RetryCase(ABC, Generic[T]):
         """Claim what the decision needs before anything is scheduled; may turn a retry into a give-up."""
         return decision
 
+    def subject(self) -> Deployment | None:
+        """The deployment that failed, when the case is one of berth's own (its events then say what it carried)."""
+        return None
+
     def without_scheduler(self, retry: Retry) -> T | None:
         """What to do with a retry when no scheduler is configured; None gives up."""
         return None
@@ -71,12 +77,14 @@ class RetryCase(ABC, Generic[T]):
 
 class Retrier:
     def __init__(self, store: DeploymentStore, scheduler: RetryScheduler | None, breaker: Breaker,
-                 rng: Callable[[float, float], float], telemetry: Telemetry | None = None) -> None:
+                 rng: Callable[[float, float], float], telemetry: Telemetry | None = None,
+                 notifier: Notifier | None = None) -> None:
         self._store = store
         self._scheduler = scheduler
         self._breaker = breaker
         self._rng = rng
         self._telemetry = telemetry or Telemetry()
+        self._notifier = notifier or Notifier()
 
     def handle(self, case: RetryCase[T], now: datetime) -> T:
         """Decide what follows the failure and carry it out (see the module); returns what the case settled."""
@@ -101,6 +109,11 @@ class Retrier:
         if case.target is not None:
             self.record_failure(case.target, now, opens)
         self._telemetry.count("RetriesScheduled" if isinstance(decision, Retry) else "RetriesGivenUp")
+        if isinstance(decision, Retry):
+            self._notifier.retry_scheduled(case.target, case.lineage, decision.attempt, decision.at, decision.reason,
+                                           now, case.subject())
+        else:
+            self._notifier.gave_up(case.target, case.lineage, decision.reason, opens, now, case.subject())
         return settled
 
     def _decide(self, case: RetryCase[T], now: datetime) -> RetryDecision:

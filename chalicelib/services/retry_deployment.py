@@ -34,6 +34,10 @@ class RetryRunner:
             return self._codedeploy.retry(task)
         if isinstance(task, PipelineStageRetry):
             return self._pipelines.retry(task)
+        held = self._deployments.held_by_freeze(task.deployment_id, task.attempt)
+        if held is not None:
+            return Outcome("held", f"deployment {task.deployment_id} attempt {task.attempt}: the target is frozen; "
+                                   f"the retry looks again at {held.isoformat()}")
         deployment = self._deployments.retry(task.deployment_id, task.attempt)
         if deployment is None:
             return Outcome("duplicate", "the retry was carried out already or is no longer due")

@@ -11,8 +11,9 @@ import pytest
 
 from chalicelib.adapters.store import DeploymentStore
 from chalicelib.domain.deployment import Decision, Deployment, DeploymentStatus, Revision
-from chalicelib.domain.errors import AwsCallFailed, Conflict, DeploymentNotFound
+from chalicelib.domain.errors import AwsCallFailed, Conflict, DeploymentNotFound, TargetNotFound
 from chalicelib.domain.fleet import Fleet, InstanceState
+from chalicelib.domain.freeze import Freeze
 from chalicelib.domain.spec import TargetSpec
 from chalicelib.domain.target import LatestStart, Lock
 from tests.conftest import TABLE
@@ -65,6 +66,24 @@ def test_failures_open_the_breaker_and_a_reset_closes_it(store: DeploymentStore)
     store.record_failure("nobody", EPOCH, keep_after=0, open_breaker=True)       # no target: nothing to remember
     with pytest.raises(AwsCallFailed, match="ConditionalCheckFailed"):
         store.reset_breaker("nobody", "bob")
+
+
+def test_a_freeze_is_kept_on_the_target_replaced_and_lifted(store: DeploymentStore) -> None:
+    store.put_target(SPEC, "alice")
+    first = Freeze("release week", "arn:aws:iam::123456789012:user/bob", T0, T0 + timedelta(hours=2))
+    store.freeze_target("web", first)
+    record = store.get_target("web")
+    assert record is not None and record.freeze == first and record.updated_by == "alice"
+    second = Freeze("incident 42", "carol", T0 + timedelta(minutes=5))
+    store.freeze_target("web", second)
+    assert store.get_target("web").freeze == second  # type: ignore[union-attr]
+    store.unfreeze_target("web")
+    store.unfreeze_target("web")                                   # twice: nothing to lift is no error
+    assert store.get_target("web").freeze is None  # type: ignore[union-attr]
+    with pytest.raises(TargetNotFound):
+        store.freeze_target("nobody", first)
+    with pytest.raises(TargetNotFound):
+        store.unfreeze_target("nobody")
 
 
 def test_a_start_takes_the_target_records_the_deployment_and_claims_the_job(store: DeploymentStore) -> None:

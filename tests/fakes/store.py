@@ -18,8 +18,9 @@ from typing import Any, NoReturn
 
 from chalicelib.adapters.store import DeploymentStore
 from chalicelib.domain.deployment import Deployment, Revision
-from chalicelib.domain.errors import AwsCallFailed, Conflict, DeploymentNotFound
+from chalicelib.domain.errors import AwsCallFailed, Conflict, DeploymentNotFound, TargetNotFound
 from chalicelib.domain.fleet import Fleet
+from chalicelib.domain.freeze import Freeze
 from chalicelib.domain.spec import TargetSpec
 from chalicelib.domain.target import LatestStart, Lock, TargetRecord
 
@@ -75,6 +76,20 @@ class FakeDeploymentStore(DeploymentStore):
     def reset_breaker(self, name: str, caller: str) -> None:
         known = self._existing(name, "DynamoDB UpdateItem")
         known.record = replace(known.record, recent_failures=(), breaker_open_since=None, updated_by=caller)
+
+    def freeze_target(self, name: str, freeze: Freeze) -> None:
+        known = self._frozen_target(name)
+        known.record = replace(known.record, freeze=freeze)
+
+    def unfreeze_target(self, name: str) -> None:
+        known = self._frozen_target(name)
+        known.record = replace(known.record, freeze=None)
+
+    def _frozen_target(self, name: str) -> _Target:
+        known = self.targets.get(name)
+        if known is None:
+            raise TargetNotFound(f"target {name!r} is not registered")
+        return known
 
     def settle_target(self, name: str, deployment_id: str, revision: Revision | None, started: datetime,
                       fleet: Fleet | None = None) -> bool:

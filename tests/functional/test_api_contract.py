@@ -112,6 +112,13 @@ def test_openapi_document_covers_every_route_with_real_schemas(aws: World) -> No
     assert set(audit_query) == {"caller", "digest", "since", "until", "target", "status", "limit", "next"}
     assert not any(p["required"] for p in audit_query.values())
     assert set(audit["responses"]) == {"200", "400"}
+    freeze = operations[("/targets/{name}/freeze", "POST")]
+    assert set(freeze["responses"]) >= {"200", "400", "404"}
+    freeze_body = schemas[freeze["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]]
+    assert freeze_body["required"] == ["reason"] and set(freeze_body["properties"]) == {"reason", "until"}
+    assert ("/targets/{name}/unfreeze", "POST") in operations
+    assert "override_freeze" in schemas["RedeployRequest"]["properties"]
+    assert "freeze" in schemas["TargetView"]["properties"]
     history = operations[("/targets/{name}/deployments", "GET")]
     limit = next(p for p in history["parameters"] if p["name"] == "limit")
     assert limit["in"] == "query" and limit["schema"]["minimum"] == 1 and limit["schema"]["maximum"] == 100

@@ -248,6 +248,8 @@ def test_targets_are_drained_only_from_target_groups_and_only_by_the_functions_t
 # arn:aws:execute-api:REGION:ACCOUNT:API_ID/STAGE/<one of these>.
 LOGS_RESOURCES = ("GET/targets/*/logs", "GET/targets/*/logs/*")
 EXEC_RESOURCES = ("POST/targets/*/exec", "GET/targets/*/exec/*")
+FREEZE_RESOURCES = ("POST/targets/*/freeze",)
+UNFREEZE_RESOURCES = ("POST/targets/*/unfreeze",)
 
 
 def test_logs_and_exec_routes_can_be_allowed_and_denied_apart() -> None:
@@ -256,15 +258,17 @@ def test_logs_and_exec_routes_can_be_allowed_and_denied_apart() -> None:
 
     from app import api
 
-    matched: dict[str, set[str]] = {"logs": set(), "exec": set()}
+    matched: dict[str, set[str]] = {"logs": set(), "exec": set(), "freeze": set(), "unfreeze": set()}
     for route in api.table:
         resource = route.method + re.sub(r"\{[^}]+\}", "web", route.path)
-        for kind, patterns in (("logs", LOGS_RESOURCES), ("exec", EXEC_RESOURCES)):
+        for kind, patterns in (("logs", LOGS_RESOURCES), ("exec", EXEC_RESOURCES), ("freeze", FREEZE_RESOURCES),
+                               ("unfreeze", UNFREEZE_RESOURCES)):
             if any(fnmatchcase(resource, pattern) for pattern in patterns):
                 matched[kind].add(route.name)
-    assert matched == {"logs": {"start_logs", "read_logs"}, "exec": {"start_exec", "read_exec"}}
+    assert matched == {"logs": {"start_logs", "read_logs"}, "exec": {"start_exec", "read_exec"},
+                       "freeze": {"freeze_target"}, "unfreeze": {"unfreeze_target"}}
     docs = (ROOT / "docs" / "operations.md").read_text()
-    for pattern in (*LOGS_RESOURCES, *EXEC_RESOURCES):
+    for pattern in (*LOGS_RESOURCES, *EXEC_RESOURCES, *FREEZE_RESOURCES, *UNFREEZE_RESOURCES):
         assert f"/*/{pattern}\"" in docs, f"docs/operations.md does not show {pattern}"
 
 

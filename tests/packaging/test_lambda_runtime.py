@@ -211,12 +211,13 @@ def test_the_packaged_pipeline_job_takes_a_codedeploy_revision_to_its_first_cont
 
 def test_the_first_invocation_creates_only_the_clients_it_calls(
         embedded: EmbeddedAws, bare_runtime: Path, task_root: Path, packaged: dict[str, Packaged]) -> None:
-    """Cold start: one client per service the first invocation calls (no Scheduler client: nothing is retried yet),
-    straight from botocore (boto3 and its S3 transfer manager are never imported)."""
+    """Cold start: one client per service the first invocation calls (no Scheduler client: nothing is retried yet;
+    EventBridge: the deployment's start is published), straight from botocore (boto3 and its S3 transfer manager are
+    never imported)."""
     ran, results = run_first_invocation(embedded, bare_runtime, task_root, packaged["dev"],
                                         (ROOT / "appspec.yml").read_bytes())
     assert [r["type"] for r in results] == ["success"], results
-    assert ran["clients"] == ["codepipeline", "dynamodb", "ec2", "ecr", "s3", "ssm"]
+    assert ran["clients"] == ["codepipeline", "dynamodb", "ec2", "ecr", "events", "s3", "ssm"]
     assert not ran["boto3"] and not ran["s3transfer"]
 
 

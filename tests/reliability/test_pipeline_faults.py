@@ -22,11 +22,12 @@ from tests.events import pipeline_job_event
 from tests.functional.support import TAGS, invoke, jid, results, spec
 from tests.reliability.faults import Clock, aws_calls
 
-BERTH_SERVICES = frozenset({"dynamodb", "ssm", "ec2", "ecr", "codepipeline", "s3", "scheduler"})
-# First invocation: find the job claim, read the artifact, resolve the image, register the spec, read the target, take
-# the lock and write the record and the claim (one transaction), resolve the instances (one DescribeTags per tag key:
-# two here), save the attempt, send the command, index it, save it, report.
-FIRST_INVOCATION_CALLS = 13
+BERTH_SERVICES = frozenset({"dynamodb", "ssm", "ec2", "ecr", "codepipeline", "s3", "scheduler", "events"})
+# First invocation: find the job claim, read the artifact, resolve the image, read the target's freeze, register the
+# spec, read the target, take the lock and write the record and the claim (one transaction), resolve the instances
+# (one DescribeTags per tag key: two here), save the attempt, send the command, index it, save it, publish Deployment
+# Started (a failure there fails nothing), report.
+FIRST_INVOCATION_CALLS = 15
 # AWS refusing a call, failing it with a 500, a timeout before it arrives, and a call AWS carried out whose answer was
 # lost on the way back.
 FAULTS = ["Throttling", "InternalError", "AccessDenied", "Timeout", "LostAnswer"]
@@ -118,12 +119,12 @@ def lock_free_check(aws: World, failed_call: str) -> None:
 # Continuations. A running poll: read the record, the command's counts (ListCommands), save the record, report. The
 # final invocation of a clean success: the same up to the counts, then the target read (its instance map, to take the
 # deployment's end into it) and settled (its current revision, instance map and lock, one transaction), the record
-# finished, report. With a tagged instance stopped, SSM targets one instance
+# finished, its end published (Deployment Succeeded), report. With a tagged instance stopped, SSM targets one instance
 # less than berth expected, so the final invocation also reads the results (one page) and asks EC2 about the instance
 # that never ran the command. The spec's 25% of 2 targets sends one at a time: two polls see the command running.
 RUNNING_POLL_CALLS = 4
-CLEAN_FINAL_CALLS = 6
-READ_FINAL_CALLS = 8
+CLEAN_FINAL_CALLS = 7
+READ_FINAL_CALLS = 9
 PHASES = {"running poll": (1, RUNNING_POLL_CALLS), "clean final": (3, CLEAN_FINAL_CALLS),
           "final read": (3, READ_FINAL_CALLS)}
 

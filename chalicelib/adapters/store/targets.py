@@ -9,12 +9,15 @@ read before a reset cannot write the old window back over it.
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from typing import Any
 
 from chalicelib.adapters.store.codec import fleet_from, item_key, target_key
 from chalicelib.adapters.store.table import Table
 from chalicelib.domain.deployment import Revision
-from chalicelib.domain.errors import Conflict
+from chalicelib.domain.errors import Conflict, TargetNotFound
+from chalicelib.domain.freeze import Freeze
 from chalicelib.domain.spec import STORED, TargetSpec
 from chalicelib.domain.target import TargetRecord, failure_window
 
@@ -55,6 +58,7 @@ class TargetItems(Table):
             recent_failures=_failures(item),
             breaker_open_since=int(item["breaker_open_since"]["N"]) if "breaker_open_since" in item else None,
             fleet=fleet_from(item),
+            freeze=_freeze(item),
         )
 
     def list_targets(self) -> list[tuple[str, TargetRecord]]:
@@ -104,6 +108,32 @@ class TargetItems(Table):
                                     "ADD breaker_version :one",
                    ExpressionAttributeValues={":caller": {"S": caller}, ":one": {"N": "1"}},
                    ConditionExpression="attribute_exists(pk)")
+
+
+    def freeze_target(self, name: str, freeze: Freeze) -> None:
+        """Freeze the target (a second freeze replaces the first: its reason and end are the newer ones)."""
+        stored = {"reason": freeze.reason, "by": freeze.by, "at": freeze.at.isoformat(),
+                  "until": freeze.until.isoformat() if freeze.until else None}
+        if not self._conditional("UpdateItem (freeze)", self._db.update_item, TableName=self._table,
+                                 Key=target_key(name, "SPEC"), UpdateExpression="SET freeze = :freeze",
+                                 ConditionExpression="attribute_exists(pk)",
+                                 ExpressionAttributeValues={":freeze": {"S": json.dumps(stored)}}):
+            raise TargetNotFound(f"target {name!r} is not registered")
+
+    def unfreeze_target(self, name: str) -> None:
+        if not self._conditional("UpdateItem (unfreeze)", self._db.update_item, TableName=self._table,
+                                 Key=target_key(name, "SPEC"), UpdateExpression="REMOVE freeze",
+                                 ConditionExpression="attribute_exists(pk)"):
+            raise TargetNotFound(f"target {name!r} is not registered")
+
+
+def _freeze(item: dict[str, Any]) -> Freeze | None:
+    if "freeze" not in item:
+        return None
+    stored = json.loads(item["freeze"]["S"])
+    until = stored.get("until")
+    return Freeze(reason=stored["reason"], by=stored["by"], at=datetime.fromisoformat(stored["at"]),
+                  until=datetime.fromisoformat(until) if until else None)
 
 
 def _failures(item: dict[str, Any]) -> tuple[int, ...]:
