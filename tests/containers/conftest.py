@@ -6,7 +6,7 @@ a private image store, and an insecure local registry). Debian's ``docker-regist
 a free loopback port, so ``docker pull`` in the scripts is a real pull.
 
 The images are a static busybox rootfs imported with ``podman import``: ``v1`` and ``v2`` serve different
-``/version`` files and a ``/cgi-bin/slow`` that answers after 2 s, ``broken`` serves no ``/health`` (404),
+``/version`` files and a ``/cgi-bin/slow`` that answers after 5 s, ``broken`` serves no ``/health`` (404),
 ``crash`` exits at once and ``nostart`` names a command that does not exist. Their ``sh`` PID 1 traps SIGTERM:
 busybox ``httpd`` as PID 1 ignores it and every stop would wait the whole grace period. The proxy image is this
 machine's haproxy and socat with their libraries, pushed to the registry and used pinned by digest

@@ -31,8 +31,9 @@ BUSYBOX = Path("/usr/bin/busybox")
 IMAGE_REPO = "berth/web"
 BUSYBOX_APPLETS = ("sh", "httpd", "sleep", "echo", "cat", "wget", "printf")
 SERVE_COMMAND = "trap 'exit 0' TERM; httpd -f -v -p 8080 -h /www & wait"
-# GET /cgi-bin/slow answers after 2 s: a request still in flight when traffic moves.
-SLOW_CGI = "#!/bin/sh\nsleep 2\nprintf 'Content-Type: text/plain\\r\\n\\r\\nslow {tag}\\n'\n"
+# GET /cgi-bin/slow answers after 5 s: a request still in flight when traffic moves, even on a loaded machine
+# where the candidate's start and health check take seconds.
+SLOW_CGI = "#!/bin/sh\nsleep 5\nprintf 'Content-Type: text/plain\\r\\n\\r\\nslow {tag}\\n'\n"
 # The proxy image is Debian's haproxy and socat with the libraries ldd names, assembled offline.
 PROXY_BINARIES = (Path("/usr/sbin/haproxy"), Path("/usr/bin/socat"))
 SUFFIXES = ("-berth-next", "-berth-proxy", "-berth-proxy-next", "-berth-previous")

@@ -111,7 +111,7 @@ def test_a_request_in_flight_when_traffic_moves_completes(engine: Engine, deploy
 
     def slow_request() -> None:
         slow["started"] = time.monotonic()
-        slow["answer"] = http_get(deployed_v1.port, "/cgi-bin/slow", timeout=10)
+        slow["answer"] = http_get(deployed_v1.port, "/cgi-bin/slow", timeout=30)
         slow["ended"] = time.monotonic()
 
     process = subprocess.Popen(["bash", str(SCRIPTS_DIR / "start_container.sh"), *args], env=engine.env,
