@@ -184,7 +184,7 @@ def test_bad_exec_requests_are_a_400_naming_the_field(aws: World, body: dict[str
 
 def test_exec_refusals_unknown_target_no_revision_instance_not_online(aws: World) -> None:
     assert call("POST", "/targets/nope/exec", {"command": ["ls"]}).status == 404
-    register(aws, instances=1)
+    register(aws, instances=0)     # no instance yet: the only ones are those `deployed` launches below
     never = call("POST", "/targets/web/exec", {"command": ["ls"]})
     assert never.status == 409 and never.error["code"] == "NoCurrentRevision"
     first, second = deployed(aws)
