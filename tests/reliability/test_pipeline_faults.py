@@ -23,11 +23,11 @@ from tests.functional.support import TAGS, invoke, jid, results, spec
 from tests.reliability.faults import Clock, aws_calls
 
 BERTH_SERVICES = frozenset({"dynamodb", "ssm", "ec2", "ecr", "codepipeline", "s3", "scheduler", "events"})
-# First invocation: find the job claim, read the artifact, resolve the image, read the target's freeze, register the
-# spec, read the target, take the lock and write the record and the claim (one transaction), resolve the instances
-# (one DescribeTags per tag key: two here), save the attempt, send the command, index it, save it, publish Deployment
-# Started (a failure there fails nothing), report.
-FIRST_INVOCATION_CALLS = 15
+# First invocation: find the job claim, read the artifact, resolve the image and read its platforms (BatchGetImage),
+# read the target's freeze, register the spec, read the target, take the lock and write the record and the claim (one
+# transaction), resolve the instances (one DescribeTags per tag key: two here), save the attempt, send the command,
+# index it, save it, publish Deployment Started (a failure there fails nothing), report.
+FIRST_INVOCATION_CALLS = 16
 # AWS refusing a call, failing it with a 500, a timeout before it arrives, and a call AWS carried out whose answer was
 # lost on the way back.
 FAULTS = ["Throttling", "InternalError", "AccessDenied", "Timeout", "LostAnswer"]
