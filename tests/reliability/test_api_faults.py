@@ -21,10 +21,11 @@ from tests.reliability.faults import Clock, aws_calls
 pytestmark = pytest.mark.filterwarnings("ignore:IAMAuthorizer is not a supported in local mode")
 API_SERVICES = frozenset({"dynamodb", "ssm", "ec2", "ecr", "scheduler"})
 # A redeploy: read the target, and its lock (a busy target answers 409 before anything else), resolve the image's
-# digest, read the target again, take the lock and write the record (one transaction), resolve the instances (one
-# DescribeTags per tag key: two), save the attempt, send the command, index it, save its id.
-REDEPLOY_CALLS = 11
-SEND = 8
+# digest and read its platforms (BatchGetImage), read the target again, take the lock and write the record (one
+# transaction), resolve the instances (one DescribeTags per tag key: two), save the attempt, send the command, index it,
+# save its id.
+REDEPLOY_CALLS = 12
+SEND = 9
 
 
 def prepare(aws: World) -> str:
