@@ -82,5 +82,27 @@ class JoinRecord(BaseModel):
     def ended(self, result: Result, detail: str) -> JoinRecord:
         return self.model_copy(update={"result": result, "detail": detail})
 
+    def ambiguous(self, targets: list[str]) -> JoinRecord:
+        """The instance carries the tags of several targets: berth will not guess which container it is for."""
+        return self.model_copy(update={"target": None}).ended(
+            "ABANDON", f"instance {self.instance_id} matches targets {', '.join(targets)}: berth will not guess which "
+                       "container it is for")
+
+    def looked(self, attempt: int) -> JoinRecord:
+        """Scheduled look `attempt` is being carried out."""
+        return self.model_copy(update={"looks": attempt})
+
+    def held_by(self, hook: LifecycleHook) -> JoinRecord:
+        """The Auto Scaling lifecycle action that holds the instance, announced after its state change."""
+        return self.model_copy(update={"hook": hook})
+
+    def deployed_by(self, deployment_id: str) -> JoinRecord:
+        """The join's own deployment, or a deployment by tags that covers the instance."""
+        return self.model_copy(update={"deployment_id": deployment_id})
+
+    def completion_claimed(self, claimed: bool = True) -> JoinRecord:
+        """CompleteLifecycleAction claimed before the call (or the claim given back when the call failed)."""
+        return self.model_copy(update={"completed": claimed})
+
     def waited_too_long(self, now: datetime, within: timedelta) -> bool:
         return now - self.first_seen > within

@@ -155,6 +155,12 @@ def wave_max_errors(spec: RolloutSpec, rollout: Rollout | None, attempts: Sequen
     return str(max(0, error_budget(spec, rollout) - spent))
 
 
+def attempt_rollout(spec: RolloutSpec, rollout: Rollout | None, attempts: Sequence[Attempt]) -> RolloutSpec:
+    """The rollout settings of the last attempt's command: the spec's, with a wave's MaxErrors (wave_max_errors)."""
+    max_errors = wave_max_errors(spec, rollout, attempts)
+    return spec if max_errors == spec.max_errors else spec.model_copy(update={"max_errors": max_errors})
+
+
 @dataclass(frozen=True)
 class AlarmState:
     """One alarm as DescribeAlarms reports it."""

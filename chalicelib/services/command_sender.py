@@ -19,7 +19,7 @@ from chalicelib.domain.command import DeployCommand, build_shell_commands
 from chalicelib.domain.deployment import Attempt, Deployment, command_comment
 from chalicelib.domain.errors import AwsCallFailed, CallUnanswered, Conflict
 from chalicelib.domain.image_ref import parse_image_ref
-from chalicelib.domain.rollout import wave_max_errors
+from chalicelib.domain.rollout import attempt_rollout
 from chalicelib.domain.spec import InstancesSpec, RolloutSpec
 from chalicelib.services.deployment_ends import DeploymentEnds
 from chalicelib.services.target_lock import UNSENT_AFTER, TargetLock, sent_commands
@@ -120,6 +120,4 @@ class CommandSender:
 
 def _rollout_of(deployment: Deployment) -> RolloutSpec:
     """The spec's rollout, with a wave's MaxErrors: what is left of the deployment's error budget."""
-    rollout = deployment.spec.rollout
-    max_errors = wave_max_errors(rollout, deployment.rollout, deployment.attempts)
-    return rollout if max_errors == rollout.max_errors else rollout.model_copy(update={"max_errors": max_errors})
+    return attempt_rollout(deployment.spec.rollout, deployment.rollout, deployment.attempts)

@@ -72,9 +72,7 @@ class InstanceJoins:
                            first_seen=now, target=matches[0], hook=launch.hook,
                            version=record.version if record else 0)
         if len(matches) > 1:
-            fresh = fresh.model_copy(update={"target": None}).ended(
-                "ABANDON", f"instance {launch.instance_id} matches targets {', '.join(matches)}: berth will not guess "
-                           "which container it is for")
+            fresh = fresh.ambiguous(matches)
         try:
             fresh = self._ends.save(fresh)
         except Conflict:        # a concurrent delivery wrote first
@@ -90,7 +88,7 @@ class InstanceJoins:
         if record is None or int(record.launched_at.timestamp()) != task.launch or record.looks != task.attempt - 1:
             return Outcome("duplicate", f"look {task.attempt} at {task.instance_id} is not due")
         try:
-            record = self._ends.save(record.model_copy(update={"looks": task.attempt}))
+            record = self._ends.save(record.looked(task.attempt))
         except Conflict:
             return Outcome("duplicate", f"look {task.attempt} at {task.instance_id} is made by another handler")
         return self._advance(record)
@@ -103,7 +101,7 @@ class InstanceJoins:
         target's lock, the look's schedule name, the completion's claim)."""
         if launch.hook is not None and record.hook is None:
             try:
-                record = self._ends.save(record.model_copy(update={"hook": launch.hook}))
+                record = self._ends.save(record.held_by(launch.hook))
             except Conflict:
                 return Outcome("duplicate", f"instance {launch.instance_id}'s join moved on; delivered again")
             if record.result is None:
@@ -139,13 +137,13 @@ class InstanceJoins:
         except TargetBusy as busy:
             holder = self._store.get_deployment(busy.holder)
             if _covers(holder, record):
-                record = self._ends.save(record.model_copy(update={"deployment_id": holder.deployment_id}))
+                record = self._ends.save(record.deployed_by(holder.deployment_id))
                 return self._look_later(record, now, f"deployment {holder.deployment_id} covers it",
                                         self._policy.busy_within)
             return self._look_later(record, now, f"target {record.target} is busy with {busy.holder}",
                                     self._policy.busy_within)
         try:
-            record = self._ends.save(record.model_copy(update={"deployment_id": deployment.deployment_id}))
+            record = self._ends.save(record.deployed_by(deployment.deployment_id))
         except Conflict:        # its end came first (deployment_ended): that completed the join
             return Outcome("deploying", f"deployment {deployment.deployment_id} ended already")
         if deployment.status.is_final:

@@ -80,13 +80,13 @@ class JoinEnds:
         if not record.to_complete:
             return Outcome("joined" if record.result == "CONTINUE" else "refused", record.detail)
         assert record.hook is not None and record.result is not None
-        claimed = self.save(record.model_copy(update={"completed": True}))
+        claimed = self.save(record.completion_claimed())
         try:
             done = self._lifecycle.complete(record.hook, record.instance_id, record.result)
         except AwsCallFailed as exc:    # give the claim back and look again: the completion is still owed
             logger.warning("CompleteLifecycleAction failed; looking again", extra={
                 "instance_id": record.instance_id, "error": exc.message})
-            return self._complete_later(self.save(claimed.model_copy(update={"completed": False})), exc.message)
+            return self._complete_later(self.save(claimed.completion_claimed(False)), exc.message)
         # The token only at debug level: it is no secret, but it is what completes the action.
         logger.debug("lifecycle action completed", extra={"instance_id": record.instance_id,
                                                           "token": record.hook.token, "result": record.result})
