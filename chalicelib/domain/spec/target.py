@@ -14,6 +14,7 @@ from .container import ContainerSpec, HealthCheckSpec
 from .fields import StrictModel, admitting, anchored
 from .instances import InstancesSpec
 from .load_balancer import LoadBalancerSpec
+from .location import LocationSpec
 from .rollout import RolloutSpec
 
 TARGET_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"
@@ -77,6 +78,8 @@ class TargetSpec(StrictModel):
     # Left out of a dump while unset, so a spec without it reads as before it existed.
     load_balancer: LoadBalancerSpec | None = Field(default=None, exclude_if=lambda value: value is None)
     image_policy: ImagePolicy | None = None
+    # Left out of a dump while unset, like load_balancer: a target in berth's own account reads as before.
+    location: LocationSpec | None = Field(default=None, exclude_if=lambda value: value is None)
 
     _valid_image = field_validator("image")(_check_image)
 

@@ -1,0 +1,35 @@
+"""Where a target lives when it is not in berth's own account and region: an IAM role berth assumes, and a region.
+
+Every EC2, SSM, ECR, ELB and CloudWatch call for such a target is made with the role's credentials in that region;
+berth's records, locks and retries stay in its own account. The role's name must start with `berth-`: berth's own
+policy allows sts:AssumeRole on `role/berth-*` in any account and nothing else, so a spec cannot make berth assume an
+unrelated role (docs/accounts.md).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from .fields import StrictModel, anchored
+
+# An IAM role ARN without a path whose name starts with `berth-` (IAM role names: 1 to 64 of [\w+=,.@-]).
+ROLE_ARN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/berth-[\w+=,.@-]{1,58}$"
+# STS AssumeRole ExternalId: 2 to 1,224 of [\w+=,.@:/-].
+EXTERNAL_ID = r"^[\w+=,.@:/-]{2,1224}$"
+REGION = r"^[a-z]{2}(-[a-z]+)+-[0-9]$"
+
+
+class LocationSpec(StrictModel):
+    role_arn: Annotated[str, Field(pattern=anchored(ROLE_ARN), description=(
+        "the role berth assumes for every call about this target; its name starts with berth-"))]
+    external_id: str | None = Field(default=None, pattern=anchored(EXTERNAL_ID), description=(
+        "the external id the role's trust policy requires; never logged"))
+    region: str | None = Field(default=None, pattern=anchored(REGION), description=(
+        "the target's region; berth's own region when absent"))
+
+    @property
+    def account(self) -> str:
+        """The 12-digit account the role belongs to."""
+        return self.role_arn.split(":")[4]
