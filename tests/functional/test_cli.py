@@ -1,113 +1,28 @@
-"""The `berth` CLI against the in-process app behind a loopback HTTP server that records every request, so the tests
-can check each SigV4 signature with botocore's own signer."""
+"""The `berth` CLI: signing, deploy, rollback, plan, show, targets and history, against the in-process app behind a
+loopback HTTP server (tests/functional/cli_front.py)."""
 
 from __future__ import annotations
 
 import io
 import json
 import re
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
-from chalice.test import Client
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import localaws
-from app import app
 from berth_cli.client import find_api_url, region_for
 from berth_cli.main import main
 from berth_cli.render import visible
 from localaws import InstanceOutcome
-from tests.api.support import deployed, push_image, register, store
+from tests.api.support import push_image, register, store
 from tests.conftest import World
+from tests.functional.cli_front import CLI_KEY, CLI_SECRET, CLI_TOKEN, STAGE_PREFIX, Front, Seen, berth, verify_sigv4
 
 pytestmark = pytest.mark.filterwarnings("ignore:IAMAuthorizer is not a supported in local mode")
-STAGE_PREFIX = "/api"
-
-
-@dataclass
-class Seen:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class Front:
-    url: str
-    seen: list[Seen]
-    world: World
-
-
-@pytest.fixture
-def front(aws: World) -> Iterator[Front]:
-    """API Gateway stand-in: http://127.0.0.1:PORT/api/... → the app through chalice's test client."""
-    seen: list[Seen] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def handle_one(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            seen.append(Seen(self.command, self.path, dict(self.headers.items()), body))
-            with Client(app, stage_name="test") as client:
-                reply = client.http.request(self.command, self.path.removeprefix(STAGE_PREFIX),
-                                            headers=dict(self.headers.items()), body=body)
-            self.send_response(reply.status_code)
-            for name, value in reply.headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(reply.body)))
-            self.end_headers()
-            self.wfile.write(reply.body)
-
-        do_GET = do_POST = do_PUT = handle_one
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Front(f"http://127.0.0.1:{server.server_address[1]}{STAGE_PREFIX}", seen, aws)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-
-
-def berth(front: Front, *args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main([*args, "--url", front.url], out=out, err=err, sleep=lambda _: None)
-    return code, out.getvalue(), err.getvalue()
-
-
-CLI_KEY, CLI_SECRET, CLI_TOKEN = "AKIDBERTHCLITEST", "cli-secret", "cli-session-token"
-
-
-def verify_sigv4(seen: Seen, url_base: str, secret: str = CLI_SECRET) -> bool:
-    """Recompute the signature of what the server received with botocore's SigV4Auth, as API Gateway would."""
-    match = re.fullmatch(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request, "
-                         r"SignedHeaders=([^,]+), Signature=([0-9a-f]{64})", seen.headers["Authorization"])
-    assert match, seen.headers["Authorization"]
-    access_key, _, region, service, signed, signature = match.groups()
-    assert service == "execute-api"
-    headers = {name: value for name, value in seen.headers.items() if name.lower() in signed.split(";")}
-    request = AWSRequest(method=seen.method, url=url_base + seen.path, data=seen.body, headers=headers)
-    request.context["timestamp"] = seen.headers["X-Amz-Date"]
-    token = seen.headers.get("X-Amz-Security-Token")
-    signer = SigV4Auth(Credentials(access_key, secret, token), service, region)
-    assert signer.signed_headers(signer.headers_to_sign(request)) == signed
-    expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
-    return bool(expected == signature)
 
 
 def test_requests_carry_a_sigv4_signature_that_botocore_verifies(front: Front,
@@ -416,123 +331,3 @@ def test_api_url_from_flag_env_or_chalice_deployment_record(monkeypatch: pytest.
 def test_berth_is_an_installed_console_script() -> None:
     scripts = {ep.name: ep.value for ep in entry_points(group="console_scripts")}
     assert scripts.get("berth") == "berth_cli.main:main"
-
-
-def test_status_shows_the_instance_behind_and_sync_wait_brings_it_to_the_revision(front: Front) -> None:
-    world = front.world
-    instances = sorted(register(world, instances=2, rollout={"max_errors": "1"}))
-    digest = push_image(world, "web", "v1")
-    localaws.set_outcome(instances[1], InstanceOutcome(status="Failed", response_code=30, stdout="berth-step: pull"))
-    code, out, err = berth(front, "deploy", "web", "--image", world.image_uri("web", "v1"), "--wait")
-    assert code == 0, err
-    first = re.search(r"(d-\S+) succeeded", out)
-    assert first is not None
-    code, out, _ = berth(front, "show", first.group(1))
-    assert code == 0 and f"behind   1: {instances[1]}" in out
-    code, out, _ = berth(front, "status", "web")
-    assert code == 0 and "running on  2 instances as far as berth knows" in out
-    assert f"  {instances[0]}  {digest[:19]}... ({first.group(1)})\n" in out
-    assert f"  {instances[1]}  unknown  BEHIND" in out
-    assert f"behind      1: {instances[1]}; `berth sync web` brings them to the current revision" in out
-    code, out, _ = berth(front, "plan", "web")
-    assert code == 0 and f"  {instances[1]}" in out and "runs: unknown  BEHIND" in out
-
-    localaws.set_outcome(instances[1], InstanceOutcome())
-    code, out, err = berth(front, "sync", "web", "--wait", "--reason", "pull failed")
-
-    assert code == 0, err
-    assert re.search(r"d-\S+ succeeded", out) and "SUCCEEDED: 1/1 instances done" in err.splitlines()[-1]
-    code, out, _ = berth(front, "status", "web")
-    assert code == 0 and "behind      none" in out and "BEHIND" not in out
-    code, out, err = berth(front, "sync", "web")
-    assert code == 1 and "no running instance is behind" in err
-
-
-def test_sync_without_wait_names_the_instances_it_sent_to(front: Front) -> None:
-    world = front.world
-    instances = sorted(register(world, instances=2, rollout={"max_errors": "1"}))
-    push_image(world, "web", "v1")
-    localaws.set_outcome(instances[0], InstanceOutcome(status="Failed", response_code=30))
-    assert berth(front, "deploy", "web", "--image", world.image_uri("web", "v1"), "--wait")[0] == 0
-
-    code, out, _ = berth(front, "sync", "web")
-
-    assert code == 0 and f"on 1 instances left behind ({instances[0]})" in out and "follow it with: berth show" in out
-
-
-# logs and exec ---------------------------------------------------------------------------------------------------
-def test_logs_print_every_instances_lines_prefixed_newest_last(front: Front, monkeypatch: pytest.MonkeyPatch) -> None:
-    first, second = register(front.world)
-    for name, value in (("AWS_ACCESS_KEY_ID", CLI_KEY), ("AWS_SECRET_ACCESS_KEY", CLI_SECRET)):
-        monkeypatch.setenv(name, value)
-    localaws.set_container_logs("2026-11-27T10:00:01.000000000Z one\n2026-11-27T10:00:03.000000000Z three\n", first)
-    localaws.set_container_logs("2026-11-27T10:00:02.000000000Z two\n", second)
-    code, out, err = berth(front, "logs", "web", "--since", "1h", "--tail", "5")
-    assert code == 0, err
-    assert out.splitlines() == [f"{first} 2026-11-27T10:00:01.000000000Z one",
-                                f"{second} 2026-11-27T10:00:02.000000000Z two",
-                                f"{first} 2026-11-27T10:00:03.000000000Z three"]
-    assert front.seen[0].method == "GET" and "since=1h" in front.seen[0].path and "tail=5" in front.seen[0].path
-    assert verify_sigv4(front.seen[0], front.url.removesuffix(STAGE_PREFIX))  # the query is signed too
-
-
-def test_logs_follow_moves_since_forward_and_prints_each_line_once(front: Front) -> None:
-    (only,) = register(front.world, instances=1)
-    localaws.set_container_logs("2026-11-27T10:00:01.000000000Z one\n")
-    now = [100.0]
-    rounds = []
-
-    def sleep(seconds: float) -> None:
-        rounds.append(seconds)
-        now[0] += 3.2
-        localaws.set_container_logs("2026-11-27T10:00:01.000000000Z one\n2026-11-27T10:00:05.000000000Z five\n")
-        if len(rounds) == 2:
-            raise KeyboardInterrupt
-
-    out, err = io.StringIO(), io.StringIO()
-    code = main(["logs", "web", "--follow", "--url", front.url], out=out, err=err, sleep=sleep, clock=lambda: now[0])
-    assert code == 130
-    assert out.getvalue().splitlines() == [f"{only} 2026-11-27T10:00:01.000000000Z one",
-                                           f"{only} 2026-11-27T10:00:05.000000000Z five"]
-    assert [argv[3:5] for _, argv in localaws.docker_calls()] == [["--since", "10m"], ["--since", "5s"]]
-
-
-def test_logs_say_when_an_instance_failed_or_ssm_cut_the_output(front: Front) -> None:
-    register(front.world, instances=1)
-    localaws.set_default_outcome(InstanceOutcome(status="Failed", response_code=1,
-                                                 stdout="Error: No such container: web\n"))
-    code, out, err = berth(front, "logs", "web")
-    assert code == 1
-    assert "No such container" in out and "docker logs ended Failed (exit code 1)" in err
-
-
-def test_exec_prints_the_output_and_exits_with_the_remote_exit_code(front: Front) -> None:
-    deployed(front.world, instances=1)
-    localaws.set_one_off_run("\x1b[31mpending migration\n", 3)
-    out, err = io.StringIO(), io.StringIO()
-    code = main(["exec", "web", "--url", front.url, "--", "rake", "db:status", "--trace"], out=out, err=err,
-                sleep=lambda _: None)
-    assert code == 3
-    assert out.getvalue() == "\\x1b[31mpending migration\n"
-    assert "rake db:status --trace" in err.getvalue() and "ended Failed (exit code 3)" in err.getvalue()
-    sent = json.loads(front.seen[0].body)
-    assert sent == {"command": ["rake", "db:status", "--trace"], "timeout_seconds": 600}
-    assert front.seen[0].path == f"{STAGE_PREFIX}/targets/web/exec"
-
-
-def test_exec_on_all_instances_prefixes_each_line(front: Front) -> None:
-    first, second = deployed(front.world)
-    localaws.set_one_off_run("ok\n")
-    out, err = io.StringIO(), io.StringIO()
-    code = main(["exec", "web", "--all", "--url", front.url, "--", "true"], out=out, err=err, sleep=lambda _: None)
-    assert code == 0, err.getvalue()
-    assert out.getvalue().splitlines() == [f"{first} ok", f"{second} ok"]
-
-
-def test_exec_refusals_are_one_line_and_exit_1(front: Front) -> None:
-    register(front.world, instances=1)
-    out, err = io.StringIO(), io.StringIO()
-    code = main(["exec", "web", "--url", front.url, "--", "ls"], out=out, err=err, sleep=lambda _: None)
-    assert code == 1 and "409" in err.getvalue() and "no current revision" in err.getvalue()
-    with pytest.raises(SystemExit):
-        main(["exec", "web", "--all", "--instance", "i-0123456789abcdef0", "--", "ls"])
