@@ -14,13 +14,12 @@ from localaws import InstanceOutcome
 from tests.api.support import call, deploy, deployed, identity, push_image, register, settle
 from tests.conftest import World
 from tests.events import pipeline_job_event
+from tests.functional.cli_front import Front, berth
 from tests.functional.support import TAGS, deliver, invoke, jid, results, spec
-from tests.functional.test_cli import Front, berth, front
 from tests.functional.test_retries import command_event, fire, start, store_deployment
 from tests.reliability.faults import Clock
 from tools.local_scheduler import pending
 
-__all__ = ["front"]     # the CLI's fixture
 pytestmark = pytest.mark.filterwarnings("ignore:IAMAuthorizer is not a supported in local mode")
 BOB = "arn:aws:iam::123456789012:user/bob"
 
