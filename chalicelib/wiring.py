@@ -313,5 +313,5 @@ def container_exec(settings: Settings | None = None, clock: Callable[[], datetim
     from chalicelib.services.container_exec import ContainerExec
 
     settings = _read(settings)
-    return ContainerExec(store(settings), ssm_gateway(settings), lambda: secrets.token_hex(6), _clock(clock),
-                         settings.command_output_bucket or None)
+    return ContainerExec(store(settings), ssm_gateway(settings), instance_scripts(), lambda: secrets.token_hex(6),
+                         _clock(clock), settings.command_output_bucket or None)

@@ -1,10 +1,11 @@
 """What a simulated instance's Docker answers to berth's operator commands, with outputs a test chooses.
 
 ``set_container_logs(text, instance_id)`` sets what ``docker logs`` prints on an instance (every instance when
-``instance_id`` is None); ``set_one_off_run(output, exit_code, instance_id)`` what a one-off ``docker run --rm`` prints
-and the code it exits with. The command's lines are read with ``shlex`` as the shell would read them: ``--tail N``
-keeps the last N lines, a ``--timestamps`` run gets a timestamp before each line that has none, and
-``docker_calls()`` lists each call's argv as the shell would have passed it (so a test sees what a quoted value became).
+``instance_id`` is None); ``set_one_off_run(output, exit_code, instance_id)`` what a one-off run
+(``start_container.sh --one-off``) prints and the code it exits with. The command's lines are read with ``shlex`` as
+the shell would read them: ``--tail N`` keeps the last N lines, a ``--timestamps`` run gets a timestamp before each
+line that has none, and ``docker_calls()`` lists each call's argv as the shell would have passed it (so a test sees
+what a quoted value became): ``docker logs ...``, or ``start_container.sh ... --one-off RUN_ID ...`` for a one-off run.
 An instance with nothing set answers as its configured outcome does.
 """
 
@@ -47,13 +48,21 @@ def docker_calls() -> list[tuple[str, list[str]]]:
         return [(instance, list(argv)) for instance, argv in current().docker_calls]
 
 
+ONE_OFF_SCRIPT = "start_container.sh"
+
+
 def _docker_argv(commands: list[str]) -> list[str] | None:
-    """The argv of the first line that runs `docker logs` or `docker run` (under `timeout` or not)."""
+    """The argv of the first line that runs `docker logs`, or, in a one-off
+    run's command (its second line says `# berth exec`), of the line that runs start_container.sh with bash (the
+    script's path shortened to its name)."""
+    one_off = len(commands) > 1 and commands[1].startswith("# berth exec ")
     for line in commands:
         try:
             words = shlex.split(line)
         except ValueError:
             continue
+        if one_off and words[:1] == ["bash"] and words[1:2] and words[1].endswith("/" + ONE_OFF_SCRIPT):
+            return [ONE_OFF_SCRIPT, *words[2:]]
         if "docker" not in words:
             continue
         argv = words[words.index("docker"):]
@@ -61,7 +70,7 @@ def _docker_argv(commands: list[str]) -> list[str] | None:
             if word in _OPERATORS or _REDIRECTION.match(word):   # `... || status=$?`, `2>&1`: the shell's
                 argv = argv[:end]
                 break
-        if argv[1:2] in (["logs"], ["run"]):
+        if argv[1:2] == ["logs"]:
             return argv
     return None
 
@@ -83,7 +92,7 @@ def outcome(instance_id: str, command: dict[str, Any]) -> InstanceOutcome | None
     with LOCK:
         state = current()
         state.docker_calls.append((instance_id, argv))
-        if argv[1] == "logs":
+        if argv[0] == "docker" and argv[1] == "logs":
             text = state.container_logs.get(instance_id, state.container_logs.get(EVERY_INSTANCE))
             return None if text is None else InstanceOutcome(stdout=_tail(text, argv))
         run = state.one_off_runs.get(instance_id, state.one_off_runs.get(EVERY_INSTANCE))

@@ -79,6 +79,9 @@
 #   41  HEALTH_FAILED_NOT_RESTORED  health check failed; no previous container could be restored
 set -euo pipefail
 
+readonly ONE_OFF_PREFIX="berth-exec-"
+readonly LABEL_ONE_OFF="berth.exec-for"
+readonly ONE_OFF_KILL_AFTER=10
 readonly EXIT_USAGE=2
 readonly EXIT_DOCKER_UNAVAILABLE=10
 readonly EXIT_REGISTRY_LOGIN_FAILED=20
@@ -126,7 +129,7 @@ readonly ULIMIT_NAMES="core|cpu|data|fsize|locks|memlock|msgqueue|nice|nofile|np
 # ---------------------------------------------------------------------------------------------------------
 
 log() {
-    printf '%s\n' "$*"
+    [[ "${quiet:-false}" == true ]] || printf '%s\n' "$*"
 }
 
 warn() {
@@ -134,13 +137,17 @@ warn() {
 }
 
 step() {
-    printf 'berth-step: %s\n' "$1"
+    [[ "${quiet:-false}" == true ]] || printf 'berth-step: %s\n' "$1"
 }
 
 fail() {
     local code="$1" name="$2"
     shift 2
-    printf 'berth-error: %s %s\n' "$code" "$name"
+    if [[ "${quiet:-false}" == true ]]; then
+        printf 'berth-error: %s %s\n' "$code" "$name" >&2
+    else
+        printf 'berth-error: %s %s\n' "$code" "$name"
+    fi
     printf 'error: %s\n' "$*" >&2
     exit "$code"
 }
@@ -404,6 +411,11 @@ allow_mutable_tags="false"
 keep_images=3
 state_dir="${BERTH_STATE_DIR:-/var/lib/berth}"
 settings_hash=""
+# A one-off run (run_one_off) instead of a swap: its id, its timeout and its command.
+one_off_id=""
+one_off_timeout=600
+one_off_args=()
+quiet="false"
 
 print_usage() {
     cat <<'USAGE'
@@ -416,6 +428,11 @@ Usage: start_container.sh --image REF --name NAME [--port HOST:CONTAINER[/udp]].
            [--label KEY=VALUE]... [--network NAME] [--restart POLICY] [--ulimit NAME=SOFT:HARD]...
            [--add-host HOST:IP]... [--read-only] [--init] [--privileged] [--device PATH]... [--cap-add CAP]...
            [--pid host] [--secret NAME=ARN]... [--registry-credentials ARN]
+           [--one-off RUN_ID [--one-off-timeout SECS] [--one-off-arg ARG]...]
+
+With --one-off, no swap: the image runs once as berth-exec-RUN_ID with the service's env, secrets, volumes and run
+options, removed when it ends (no ports, no restart policy), the --one-off-arg words as its command; the script exits
+with the run's exit code, and writes nothing of its own to stdout.
 USAGE
 }
 
@@ -796,7 +813,8 @@ parse_args() {
                 --keep-images | \
                 --cmd | --entrypoint | --health-cmd | --user | --workdir | --volume | --memory | \
                 --memory-reservation | --cpus | --log-driver | --log-opt | --label | --network | --restart | \
-                --ulimit | --add-host | --device | --cap-add | --pid | --secret | --registry-credentials)
+                --ulimit | --add-host | --device | --cap-add | --pid | --secret | --registry-credentials | \
+                --one-off | --one-off-timeout | --one-off-arg)
                 (($# >= 2)) || usage_error "$option needs a value"
                 ;;
             *) usage_error "unknown argument: $option (see --help)" ;;
@@ -827,6 +845,9 @@ parse_args() {
             --config) apply_config_file "$2" ;;
             --secret) add_secret_pair "$2" ;;
             --registry-credentials) registry_credentials="$2" ;;
+            --one-off) one_off_id="$2" ;;
+            --one-off-timeout) one_off_timeout="$2" ;;
+            --one-off-arg) one_off_args+=("$2") ;;
             *) set_run_option "$option" "$2" ;;
         esac
         shift 2
@@ -874,6 +895,15 @@ validate_settings() {
     validate_run_options
     validate_secrets
     classify_ports
+    if [[ -n "$one_off_id" ]]; then
+        [[ "$one_off_id" =~ ^[a-z0-9][a-z0-9-]{0,39}$ ]] || usage_error "--one-off '$one_off_id' is not a run id" \
+            "(lower-case letters, digits and hyphens, at most 40)"
+        [[ "$one_off_timeout" =~ ^[1-9][0-9]{0,4}$ ]] || usage_error "--one-off-timeout '$one_off_timeout' is not" \
+            "a number of seconds"
+        ((${#one_off_args[@]} > 0)) || usage_error "--one-off needs its command: one --one-off-arg a word"
+    elif ((${#one_off_args[@]} > 0)); then
+        usage_error "--one-off-arg without --one-off"
+    fi
 }
 
 # The swap's shape follows the ports: TCP only -> "proxied"; any UDP -> "direct" (haproxy cannot carry UDP);
@@ -1688,7 +1718,8 @@ engine_error=""
 dk_noting_error() {
     local status=0 output
     output="$(dk "$@" 2>&1)" || status=$?
-    [[ -z "$output" ]] || printf '%s\n' "$output"
+    # A one-off run keeps its output for the run's own: a pull that went well says nothing.
+    [[ -z "$output" || ("${quiet:-false}" == true && "$status" == 0) ]] || printf '%s\n' "$output"
     ((status == 0)) || engine_error="$output"
     return "$status"
 }
@@ -1804,9 +1835,52 @@ on_exit() {
     exit "$code"
 }
 
+# run_one_off: the image runs once (`berth exec`, a deployment's release task), with what a swap would give NAME's
+# container (env, secrets, volumes, run options) but no ports and no restart policy, under `timeout`, removed when it
+# ends and by name if it overstays. It touches no container of NAME's, so it takes no lock. The script's exit code is
+# the run's; berth's own lines go to stderr, and only a failure writes any.
+run_one_off() {
+    local run_name="${ONE_OFF_PREFIX}${one_off_id}" status=0 option pair run_args
+    quiet="true"
+    exec 3>&1 1>&2
+    check_docker
+    if [[ "$image" != *@sha256:* ]] || ! dk image inspect "$image" >/dev/null 2>&1; then
+        [[ -z "$ecr_region" ]] || login_registry
+        [[ -z "$registry_credentials" ]] || login_with_credentials
+    fi
+    mode="portless"
+    pull_images
+    registry_logout
+    check_image_architecture
+    fetch_secrets
+    ensure_network
+    run_args=(run --rm --name "$run_name" --label "${LABEL_ONE_OFF}=${name}")
+    for pair in ${env_pairs[@]+"${env_pairs[@]}"}; do
+        run_args+=(-e "$pair")
+    done
+    if [[ -n "$secrets_file" ]]; then
+        run_args+=("--env-file=$secrets_file")
+    fi
+    for option in ${run_options[@]+"${run_options[@]}"}; do
+        [[ "$option" == --restart=* ]] || run_args+=("$option")
+    done
+    # The entrypoint's own arguments stay; the one-off command takes the place of the service's --cmd.
+    run_args+=("$image" ${entrypoint_args[@]+"${entrypoint_args[@]:1}"} ${one_off_args[@]+"${one_off_args[@]}"})
+    timeout --kill-after="$ONE_OFF_KILL_AFTER" "$one_off_timeout" docker "${run_args[@]}" >&3 2>&3 || status=$?
+    if ((status == 124 || status == 137)); then
+        printf 'berth-exec: stopped after %s seconds\n' "$one_off_timeout" >&3
+        dk rm -f "$run_name" >/dev/null 2>&1 || true
+    fi
+    remove_secrets
+    exit "$status"
+}
+
 main() {
     parse_args "$@"
     validate_settings
+    if [[ -n "$one_off_id" ]]; then
+        run_one_off
+    fi
     candidate="${name}${CANDIDATE_SUFFIX}"
     proxy="${name}${PROXY_SUFFIX}"
     proxy_next="${proxy}-next"

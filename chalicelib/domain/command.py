@@ -72,7 +72,7 @@ def build_shell_commands(command: DeployCommand, scripts: dict[str, str]) -> lis
         "trap 'rm -rf \"$berth_dir\"' EXIT",
     ]
     for name in SHIPPED_SCRIPTS:
-        lines += _heredoc(name, scripts[name])
+        lines += shipped_script(name, scripts[name])
     lines += [
         f"echo {shlex.quote('berth-deployment: ' + command.deployment_id)}",
         'bash "$berth_dir/install_docker.sh"',
@@ -89,12 +89,13 @@ def build_install_docker_commands(purpose: str, scripts: dict[str, str]) -> list
         "set -eu",
         'berth_dir="$(mktemp -d /tmp/berth.XXXXXX)"',
         "trap 'rm -rf \"$berth_dir\"' EXIT",
-        *_heredoc("install_docker.sh", scripts["install_docker.sh"]),
+        *shipped_script("install_docker.sh", scripts["install_docker.sh"]),
         'bash "$berth_dir/install_docker.sh"',
     ]
 
 
-def _heredoc(name: str, text: str) -> list[str]:
+def shipped_script(name: str, text: str) -> list[str]:
+    """The lines that write the script `name` into $berth_dir: gzipped, base64, in a quoted heredoc."""
     # mtime=0: the same script gives the same bytes, so a command's text depends on its inputs alone.
     encoded = base64.b64encode(gzip.compress(text.encode(), compresslevel=9, mtime=0)).decode()
     # Base64 has no "_", so no line of the payload can end the heredoc.

@@ -5,11 +5,13 @@ value reaches the shell through `shlex.quote` as one argument, after validation 
 Each script sends its stderr to stdout (`exec 2>&1`): the output keeps its order and gets SSM's larger inline limit
 (24,000 characters of stdout, 8,000 of stderr).
 
-A one-off run starts the image the target runs now (its current revision, by digest) with the env and run options a
-swap gives the service's container (`run_option_args`, turned into `docker run`'s `--option=value` words as
-start_container.sh does), with these differences: `--rm`, no published ports (the service holds them), no restart
-policy (it excludes `--rm`), and the operator's command in place of the spec's `command` (the spec's `entrypoint`
-stays, as it wraps every command the image runs). `timeout` bounds it; a run that overstays is removed by name.
+A one-off run (`berth exec`, a deployment's release task) is start_container.sh's `--one-off` mode, shipped as a swap
+ships it, with the arguments a swap of the target would get: so the run has what the service's container has (env,
+secrets read on the instance into a private env file, volumes, run options, the registry login and the pull of an
+image not yet there, the architecture check), with these differences: `--rm`, no published ports (the service holds
+them), no restart policy (it excludes `--rm`), and the operator's command in place of the spec's `command` (the
+spec's `entrypoint` stays, as it wraps every command the image runs). `timeout` bounds it; a run that overstays is
+removed by name. The script's exit code is the run's; berth's own lines go to stderr, and only when something fails.
 """
 
 from __future__ import annotations
@@ -18,22 +20,16 @@ import re
 import shlex
 from dataclasses import dataclass
 
+from .command import DeployCommand, shipped_script, start_container_args
+from .image_ref import parse_image_ref
 from .spec import ContainerSpec
-from .spec.command_args import run_option_args
 
 SINCE = r"^([1-9][0-9]{0,4})([smh])$"
 MAX_SINCE_SECONDS = 24 * 3600
 MAX_TAIL = 10_000
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
-# start_container.sh's run options that take no value; every other option comes as `--flag VALUE`.
-_SWITCHES = frozenset({"--read-only", "--init", "--privileged"})
-# A restart policy and `--rm` exclude each other; a one-off run is removed, never restarted.
-_NOT_FOR_ONE_OFF_RUNS = frozenset({"--restart"})
+# start_container.sh names a one-off run's container berth-exec-<run id> and removes it by that name if it overstays.
 EXEC_CONTAINER_PREFIX = "berth-exec-"
-EXEC_LABEL = "berth.exec-for"
-# `timeout` exits 124 when it stopped the command, 137 when it had to kill it.
-TIMED_OUT_CODES = (124, 137)
-KILL_AFTER_SECONDS = 10
 
 
 def since_seconds(since: str) -> int:
@@ -71,61 +67,34 @@ class OneOffRun:
         return EXEC_CONTAINER_PREFIX + self.run_id
 
 
-def one_off_docker_args(run: OneOffRun) -> list[str]:
-    """`docker`'s arguments for the run, unquoted: `run --rm ... IMAGE [ENTRYPOINT REST...] COMMAND...`."""
-    args = ["run", "--rm", "--name", run.container_name, "--label", f"{EXEC_LABEL}={run.container.name}"]
-    for key, value in sorted(run.container.env.items()):
-        args += ["--env", f"{key}={value}"]
-    # Secrets from Parameter Store or Secrets Manager join the environment here, as the swap passes them, once the
-    # spec names them: the same words the swap's container gets, never a value in a log line.
-    options, entrypoint_rest = docker_run_options(run.container)
-    return [*args, *options, run.image, *entrypoint_rest, *run.command]
+def one_off_args(run: OneOffRun) -> list[str]:
+    """start_container.sh's arguments for the run, unquoted: the swap's own (start_container_args: env, run options,
+    secrets, registry login), then `--one-off RUN_ID`, its timeout and its command, a `--one-off-arg` a word."""
+    swap = DeployCommand(run.run_id, parse_image_ref(run.image), run.container, None)
+    args = [*start_container_args(swap), "--one-off", run.run_id, "--one-off-timeout", str(run.timeout_seconds)]
+    for word in run.command:
+        args += ["--one-off-arg", word]
+    return args
 
 
-def docker_run_options(container: ContainerSpec) -> tuple[list[str], list[str]]:
-    """The spec's run options as `docker run` words (what start_container.sh's build_run_options makes of them), and
-    the entrypoint's arguments after the first, which go after the image. The spec's `command` is left out: a one-off
-    run has its own."""
-    words = run_option_args(container)
-    options: list[str] = []
-    entrypoint: list[str] = []
-    index = 0
-    while index < len(words):
-        flag = words[index]
-        if flag in _SWITCHES:
-            options.append(flag)
-            index += 1
-            continue
-        value = words[index + 1]
-        index += 2
-        if flag == "--entrypoint":
-            entrypoint.append(value)
-        elif flag != "--cmd" and flag not in _NOT_FOR_ONE_OFF_RUNS:
-            options.append(f"{flag}={value}")
-    if entrypoint:
-        options.append(f"--entrypoint={entrypoint[0]}")
-    return options, entrypoint[1:]
-
-
-def exec_commands(run: OneOffRun) -> list[str]:
-    """The script: the run under `timeout`, its container removed if it overstayed, the run's exit code as the
-    script's (SSM reports it as the invocation's ResponseCode)."""
-    docker_run = " ".join(shlex.quote(arg) for arg in one_off_docker_args(run))
-    name = shlex.quote(run.container_name)
-    timed_out = shlex.quote(f"berth-exec: stopped after {run.timeout_seconds} seconds")
-    return [
+def exec_commands(run: OneOffRun, scripts: dict[str, str], install_docker: bool = False) -> list[str]:
+    """The `commands` of AWS-RunShellScript: start_container.sh shipped as a swap ships it (command.py), run with
+    `--one-off`. `install_docker` runs install_docker.sh first, its output on stderr (a release task may run on an
+    instance no deployment reached yet); `berth exec` goes to instances that run the target already."""
+    lines = [
         "#!/bin/sh",
         f"# berth exec {run.run_id}",
-        "set -u",
-        "exec 2>&1",
-        "status=0",
-        f"timeout --kill-after={KILL_AFTER_SECONDS} {run.timeout_seconds} docker {docker_run} || status=$?",
-        'if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then',
-        f"    echo {timed_out}",
-        f"    docker rm -f {name} >/dev/null 2>&1 || true",
-        "fi",
-        'exit "$status"',
+        "set -eu",
+        'berth_dir="$(mktemp -d /tmp/berth.XXXXXX)"',
+        "trap 'rm -rf \"$berth_dir\"' EXIT",
     ]
+    shipped = ("install_docker.sh", "start_container.sh") if install_docker else ("start_container.sh",)
+    for name in shipped:
+        lines += shipped_script(name, scripts[name])
+    if install_docker:
+        lines.append('bash "$berth_dir/install_docker.sh" >&2')
+    lines.append('bash "$berth_dir/start_container.sh" ' + " ".join(shlex.quote(arg) for arg in one_off_args(run)))
+    return lines
 
 
 @dataclass(frozen=True)

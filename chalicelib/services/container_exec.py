@@ -40,10 +40,11 @@ class ExecOutput:
 
 
 class ContainerExec:
-    def __init__(self, store: DeploymentStore, ssm: SsmGateway, new_run_id: Callable[[], str],
+    def __init__(self, store: DeploymentStore, ssm: SsmGateway, scripts: dict[str, str], new_run_id: Callable[[], str],
                  clock: Callable[[], datetime], output_bucket: str | None) -> None:
         self._store = store
         self._ssm = ssm
+        self._scripts = scripts
         self._new_run_id = new_run_id
         self._clock = clock
         self._output_bucket = output_bucket
@@ -57,7 +58,7 @@ class ContainerExec:
         choice = choose_instances(name, self._ssm.ping_statuses(record.spec.instances), instance, every)
         run = OneOffRun(self._new_run_id(), record.current_revision.pinned, record.spec.container, tuple(command),
                         timeout_seconds)
-        command_id = self._ssm.send_to_instances(choice.instance_ids, exec_commands(run),
+        command_id = self._ssm.send_to_instances(choice.instance_ids, exec_commands(run, self._scripts),
                                                  timeout_seconds + CLEANUP_SECONDS, exec_comment(name),
                                                  self._output_bucket, "berth-exec")
         started = ExecRecord(command_id=command_id, target=name, caller=caller, command=run.command, image=run.image,

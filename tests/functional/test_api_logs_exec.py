@@ -15,6 +15,10 @@ ARN = "arn:aws:iam::123456789012:user/alice"
 HOSTILE = ["'; rm -rf / #", "$(reboot)", "`id`", "a\nb", "-rf", '"quoted"']
 
 
+def one_off_runs() -> list[tuple[str, list[str]]]:
+    return [(instance, argv) for instance, argv in localaws.docker_calls() if argv[0] == "start_container.sh"]
+
+
 # logs ------------------------------------------------------------------------------------------------------------
 def test_logs_run_docker_logs_on_every_online_instance_and_merge_them_newest_last(aws: World) -> None:
     first, second = register(aws)
@@ -129,12 +133,16 @@ def test_exec_runs_a_one_off_container_of_the_current_digest_with_the_env_and_re
     assert (body["caller"], body["image"], body["instances"], body["command"]) == (ARN, pinned, [first],
                                                                                  ["rake", "db:status"])
     assert started.headers["Location"] == f"/targets/web/exec/{body['command_id']}"
-    ((instance, argv),) = [call_ for call_ in localaws.docker_calls() if call_[1][1] == "run"]
+    ((instance, argv),) = one_off_runs()
     assert instance == first
-    assert argv[:3] == ["docker", "run", "--rm"] and argv[-3:] == [pinned, "rake", "db:status"]
-    assert "--env" in argv and argv[argv.index("--env") + 1] == "DB_URL=postgres://db"
-    assert "--volume=/srv/data:/data" in argv
-    assert not any(word.startswith(("--restart", "-p", "--publish")) for word in argv)
+    # start_container.sh's one-off mode, with the arguments a swap of the target gets (the script leaves out the
+    # ports and the restart policy: tests/unit/test_container_commands.py runs it)
+    assert argv[argv.index("--image") + 1] == pinned and argv[argv.index("--one-off") + 1] == store(aws).get_exec(
+        body["command_id"]).run_id
+    assert argv[argv.index("--one-off-timeout") + 1] == "120"
+    assert [argv[i + 1] for i, word in enumerate(argv) if word == "--one-off-arg"] == ["rake", "db:status"]
+    assert argv[argv.index("--env") + 1] == "DB_URL=postgres://db"
+    assert argv[argv.index("--volume") + 1] == "/srv/data:/data"
 
     result = call("GET", f"/targets/web/exec/{body['command_id']}")
     assert result.status == 200, result
@@ -160,8 +168,8 @@ def test_hostile_exec_arguments_reach_the_container_as_they_were_given(aws: Worl
     deployed(aws, instances=1)
     started = call("POST", "/targets/web/exec", {"command": ["sh", "-c", *HOSTILE]})
     assert started.status == 202, started
-    ((_, argv),) = [call_ for call_ in localaws.docker_calls() if call_[1][1] == "run"]
-    assert argv[-len(HOSTILE) - 2:] == ["sh", "-c", *HOSTILE]
+    ((_, argv),) = one_off_runs()
+    assert [argv[i + 1] for i, word in enumerate(argv) if word == "--one-off-arg"] == ["sh", "-c", *HOSTILE]
 
 
 @pytest.mark.parametrize("body, field", [
@@ -179,7 +187,7 @@ def test_bad_exec_requests_are_a_400_naming_the_field(aws: World, body: dict[str
     reply = call("POST", "/targets/web/exec", body)
     assert reply.status == 400, reply
     assert reply.error["field"] == field
-    assert [argv for _, argv in localaws.docker_calls() if argv[1] == "run"] == []
+    assert one_off_runs() == []
 
 
 def test_exec_refusals_unknown_target_no_revision_instance_not_online(aws: World) -> None:

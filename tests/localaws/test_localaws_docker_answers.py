@@ -1,4 +1,4 @@
-"""Instances answer berth's operator commands (`docker logs`, a one-off `docker run`) with outputs a test chooses."""
+"""Instances answer berth's operator commands (`docker logs`, a one-off run) with outputs a test chooses."""
 
 from __future__ import annotations
 
@@ -45,12 +45,23 @@ def test_a_one_off_run_answers_its_output_and_exit_code_and_shows_its_argv_as_th
                                                                                              ec2: Any) -> None:
     (only,) = launch(ec2)
     localaws.set_one_off_run("boom\n", 3)
-    argv = ["run", "--rm", "img@sha256:" + "a" * 64, "sh", "-c", "echo '$(x)'; exit 3"]
-    line = "timeout 60 docker " + " ".join(shlex.quote(arg) for arg in argv) + " || status=$?"
-    command_id = _send(ssm, [only], line)
+    args = ["--image", "img@sha256:" + "a" * 64, "--name", "web", "--one-off", "abc", "--one-off-arg", "sh",
+            "--one-off-arg", "-c", "--one-off-arg", "echo '$(x)'; exit 3"]
+    line = 'bash "$berth_dir/start_container.sh" ' + " ".join(shlex.quote(arg) for arg in args)
+    command_id = _send(ssm, [only], "#!/bin/sh", "# berth exec abc", line)
     result = _result(ssm, command_id, only)
     assert (result["Status"], result["ResponseCode"], result["StandardOutputContent"]) == ("Failed", 3, "boom\n")
-    assert localaws.docker_calls() == [(only, ["docker", *argv])]
+    assert localaws.docker_calls() == [(only, ["start_container.sh", *args])]
+
+
+def test_a_swap_is_no_one_off_run_whatever_its_arguments_say(ssm: Any, ec2: Any) -> None:
+    (only,) = launch(ec2)
+    localaws.set_one_off_run("chosen\n")
+    localaws.set_default_outcome(InstanceOutcome(stdout="swapped\n"))
+    command_id = _send(ssm, [only], "#!/bin/sh", "# berth deployment d-1",
+                       'bash "$berth_dir/start_container.sh" --name web --cmd --one-off --cmd docker')
+    assert _result(ssm, command_id, only)["StandardOutputContent"] == "swapped\n"
+    assert localaws.docker_calls() == []
 
 
 def test_without_a_chosen_answer_or_for_other_commands_the_configured_outcome_holds(ssm: Any, ec2: Any) -> None:

@@ -1,23 +1,19 @@
-"""The operators' commands: `docker logs` and a one-off `docker run --rm`, run here under `sh` with a stand-in `docker`
-that records its argv NUL-separated, so each value is seen to arrive as one argument and no payload ever runs."""
+"""The operators' commands: `docker logs` and a one-off run (start_container.sh --one-off, shipped as the Lambda ships
+it), run here under `sh` with a stand-in `docker` that records its argv NUL-separated, so each value is seen to arrive
+as one argument and no payload ever runs."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from chalicelib.domain.container_commands import (
-    OneOffRun,
-    docker_run_options,
-    exec_commands,
-    logs_commands,
-    one_off_docker_args,
-    since_seconds,
-)
+from chalicelib.domain.container_commands import OneOffRun, exec_commands, logs_commands, since_seconds
 from chalicelib.domain.errors import InstanceUnavailable
+from chalicelib.domain.exit_codes import ScriptExit
 from chalicelib.domain.instance_output import (
     InvocationOutput,
     choose_instances,
@@ -25,6 +21,7 @@ from chalicelib.domain.instance_output import (
     overall_exit_code,
 )
 from chalicelib.domain.spec import ContainerSpec
+from chalicelib.wiring import instance_scripts
 
 PINNED = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:" + "ab" * 32
 # Each would run `touch "$MARK"` if any shell evaluated it.
@@ -32,24 +29,54 @@ HOSTILE = ["'; touch \"$MARK\"; '", "$(touch \"$MARK\")", "`touch \"$MARK\"`", "
            '"; touch "$MARK"; "', "\\", "*", "~", "$MARK", "|| touch \"$MARK\""]
 
 
-def run_script(tmp_path: Path, lines: list[str], docker_exit: int = 0) -> tuple[int, str, list[list[str]]]:
-    """Run the command's lines as SSM would (one script, under sh); returns its exit code, output and docker calls."""
+STAND_IN_DOCKER = """#!/bin/sh
+printf '%s\\0' "$@" >> "$CALLS"
+printf '\\n' >> "$CALLS"
+case "$1" in
+    run) echo "docker ran"; echo "docker's stderr" >&2; exit "$DOCKER_EXIT" ;;
+    info) exit "$DOCKER_INFO_EXIT" ;;
+    login) cat >/dev/null ;;
+    image) [ "$2" = inspect ] && exit "$IMAGE_MISSING" ;;
+esac
+exit 0
+"""
+
+
+@dataclass
+class Ran:
+    code: int
+    stdout: str
+    stderr: str
+    calls: list[list[str]]
+
+    def runs(self) -> list[list[str]]:
+        return [call for call in self.calls if call[0] in ("run", "rm", "pull")]
+
+
+def run_script(tmp_path: Path, lines: list[str], docker_exit: int = 0, docker_info_exit: int = 0,
+               image_missing: bool = False) -> Ran:
+    """Run the command's lines as SSM would (one script, under sh), with a stand-in docker that records its argv."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     calls = tmp_path / "calls"
     docker = bin_dir / "docker"
-    docker.write_text("#!/bin/sh\nprintf '%s\\0' \"$@\" >> \"$CALLS\"\nprintf '\\n' >> \"$CALLS\"\n"
-                      'echo "docker ran"\nexit "$DOCKER_EXIT"\n')
+    docker.write_text(STAND_IN_DOCKER)
     docker.chmod(0o755)
     script = tmp_path / "script.sh"
     script.write_text("\n".join(lines) + "\n")
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "CALLS": str(calls),
-           "MARK": str(tmp_path / "pwned"), "DOCKER_EXIT": str(docker_exit)}
+           "MARK": str(tmp_path / "pwned"), "DOCKER_EXIT": str(docker_exit), "DOCKER_INFO_EXIT": str(docker_info_exit),
+           "IMAGE_MISSING": "1" if image_missing else "0", "BERTH_STATE_DIR": str(tmp_path / "state")}
     result = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
     recorded = calls.read_bytes().decode() if calls.exists() else ""
     argvs = [entry.split("\0") for entry in recorded.split("\0\n") if entry]
     assert not (tmp_path / "pwned").exists(), "a value was evaluated by the shell"
-    return result.returncode, result.stdout + result.stderr, argvs
+    return Ran(result.returncode, result.stdout, result.stderr, argvs)
+
+
+@pytest.fixture(scope="module")
+def scripts() -> dict[str, str]:
+    return instance_scripts()
 
 
 def container(**fields: object) -> ContainerSpec:
@@ -57,9 +84,9 @@ def container(**fields: object) -> ContainerSpec:
 
 
 def test_logs_run_docker_logs_with_each_value_as_one_argument(tmp_path: Path) -> None:
-    code, output, calls = run_script(tmp_path, logs_commands("web.api-1", "2h", 10_000))
-    assert code == 0 and output == "docker ran\n"
-    assert calls == [["logs", "--timestamps", "--since", "2h", "--tail", "10000", "--", "web.api-1"]]
+    ran = run_script(tmp_path, logs_commands("web.api-1", "2h", 10_000))
+    assert ran.code == 0 and ran.stdout == ""
+    assert ran.calls == [["logs", "--timestamps", "--since", "2h", "--tail", "10000", "--", "web.api-1"]]
 
 
 @pytest.mark.parametrize("since, tail", [("$(id)", 10), ("25h", 10), ("10m", 0), ("10m", 10_001), ("1d", 1)])
@@ -73,40 +100,72 @@ def test_since_is_seconds_minutes_or_hours_up_to_a_day(since: str, seconds: int)
     assert since_seconds(since) == seconds
 
 
-def test_a_one_off_run_gets_env_and_run_options_as_the_swap_does_and_the_command_as_given(tmp_path: Path) -> None:
+def test_a_one_off_run_gets_env_and_run_options_as_the_swap_does_and_the_command_as_given(
+        tmp_path: Path, scripts: dict[str, str]) -> None:
     spec = container(ports=["80:8080"], env={"DB_URL": "postgres://u:p@db/x", "QUOTE": "it's $(here)"},
                      entrypoint=["/entry", "--verbose"], command=["serve"], volumes=["/srv:/data:ro"],
                      user="1000:1000", restart="always", init=True, read_only=True, network="backend",
                      labels={"team": "web"})
     run = OneOffRun("abc123", PINNED, spec, ("rake", "db:status", *HOSTILE), 120)
-    code, output, calls = run_script(tmp_path, exec_commands(run))
-    assert code == 0 and "docker ran" in output
-    assert calls == [one_off_docker_args(run)]
-    assert calls[0] == [
+
+    ran = run_script(tmp_path, exec_commands(run, scripts))
+
+    assert ran.code == 0, ran.stderr
+    # The run's output alone, its stderr in order with its stdout: berth's own lines (its steps, the pull) stay out.
+    assert (ran.stdout, ran.stderr) == ("docker ran\ndocker's stderr\n", "")
+    assert ran.runs() == [[
         "run", "--rm", "--name", "berth-exec-abc123", "--label", "berth.exec-for=web",
-        "--env", "DB_URL=postgres://u:p@db/x", "--env", "QUOTE=it's $(here)",
-        "--user=1000:1000", "--network=backend", "--volume=/srv:/data:ro", "--label=team=web",
-        "--read-only", "--init", "--entrypoint=/entry",
-        PINNED, "--verbose", "rake", "db:status", *HOSTILE]
+        "-e", "DB_URL=postgres://u:p@db/x", "-e", "QUOTE=it's $(here)",
+        "--entrypoint=/entry", "--user=1000:1000", "--network=backend", "--volume=/srv:/data:ro", "--label=team=web",
+        "--read-only", "--init",
+        PINNED, "--verbose", "rake", "db:status", *HOSTILE]]
+    assert "network" in {call[0] for call in ran.calls}        # the spec's network exists first, as for a swap
 
 
 @pytest.mark.parametrize("docker_exit", [0, 3, 124])
-def test_the_script_exits_with_the_runs_code_and_removes_a_run_that_overstayed(tmp_path: Path,
-                                                                               docker_exit: int) -> None:
+def test_the_script_exits_with_the_runs_code_and_removes_a_run_that_overstayed(tmp_path: Path, docker_exit: int,
+                                                                               scripts: dict[str, str]) -> None:
     run = OneOffRun("abc123", PINNED, container(), ("true",), 60)
-    code, output, calls = run_script(tmp_path, exec_commands(run), docker_exit)
-    assert code == docker_exit
-    assert calls[0][:2] == ["run", "--rm"]
+    ran = run_script(tmp_path, exec_commands(run, scripts), docker_exit)
+    assert ran.code == docker_exit
+    assert ran.runs()[0][:2] == ["run", "--rm"]
     if docker_exit == 124:
-        assert calls[1] == ["rm", "-f", "berth-exec-abc123"] and "stopped after 60 seconds" in output
+        assert ran.runs()[1] == ["rm", "-f", "berth-exec-abc123"] and "stopped after 60 seconds" in ran.stdout
     else:
-        assert len(calls) == 1
+        assert len(ran.runs()) == 1
 
 
-def test_run_options_leave_out_the_specs_command_and_restart_policy() -> None:
-    options, after_image = docker_run_options(container(command=["serve", "--port", "80"], restart="on-failure:3",
-                                                        privileged=True, cpus=0.5))
-    assert options == ["--cpus=0.5", "--privileged"] and after_image == []
+def test_an_image_not_on_the_instance_is_pulled_first_after_the_registrys_login(tmp_path: Path,
+                                                                               scripts: dict[str, str]) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "aws").write_text("#!/bin/sh\necho \"$*\" >> \"$CALLS.aws\"\necho token\n")
+    (bin_dir / "aws").chmod(0o755)
+    run = OneOffRun("abc123", PINNED, container(), ("migrate",), 60)
+
+    ran = run_script(tmp_path, exec_commands(run, scripts), image_missing=True)
+
+    assert ran.code == 0, ran.stderr
+    assert [call[0] for call in ran.calls if call[0] in ("login", "pull", "logout", "run")] == [
+        "login", "pull", "run"]
+    assert (tmp_path / "calls.aws").read_text() == "ecr get-login-password --region us-east-1\n"
+    assert ran.stdout == "docker ran\ndocker's stderr\n"
+
+
+def test_a_failure_before_the_run_says_so_on_stderr_with_berths_exit_code(tmp_path: Path,
+                                                                          scripts: dict[str, str]) -> None:
+    run = OneOffRun("abc123", PINNED, container(), ("true",), 60)
+    ran = run_script(tmp_path, exec_commands(run, scripts), docker_info_exit=1)
+    assert ran.code == ScriptExit.DOCKER_UNAVAILABLE and ran.stdout == "" and ran.runs() == []
+    assert "berth-error: 10 DOCKER_UNAVAILABLE" in ran.stderr
+
+
+def test_a_release_task_installs_docker_first_its_output_on_stderr(scripts: dict[str, str]) -> None:
+    run = OneOffRun("release-d-1", PINNED, container(), ("migrate",), 60)
+    lines = exec_commands(run, scripts, install_docker=True)
+    assert 'bash "$berth_dir/install_docker.sh" >&2' in lines
+    assert lines.index('bash "$berth_dir/install_docker.sh" >&2') < len(lines) - 1
+    assert not any("install_docker" in line for line in exec_commands(run, scripts))
 
 
 def test_instances_named_must_be_managed_and_online() -> None:
