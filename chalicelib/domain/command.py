@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import json
 import shlex
 from dataclasses import dataclass
 
@@ -92,6 +93,12 @@ def build_install_docker_commands(purpose: str, scripts: dict[str, str]) -> list
         *shipped_script("install_docker.sh", scripts["install_docker.sh"]),
         'bash "$berth_dir/install_docker.sh"',
     ]
+
+
+def document_bytes(lines: list[str]) -> int:
+    """A command's size as SendCommand carries it (the `commands` parameter, JSON-encoded), against
+    MAX_DOCUMENT_BYTES."""
+    return len(json.dumps({"commands": lines}).encode())
 
 
 def shipped_script(name: str, text: str) -> list[str]:

@@ -20,7 +20,8 @@ import re
 import shlex
 from dataclasses import dataclass
 
-from .command import DeployCommand, shipped_script, start_container_args
+from .command import MAX_DOCUMENT_BYTES, DeployCommand, document_bytes, shipped_script, start_container_args
+from .errors import InvalidRequest
 from .image_ref import parse_image_ref
 from .spec import ContainerSpec
 
@@ -94,6 +95,13 @@ def exec_commands(run: OneOffRun, scripts: dict[str, str], install_docker: bool 
     if install_docker:
         lines.append('bash "$berth_dir/install_docker.sh" >&2')
     lines.append('bash "$berth_dir/start_container.sh" ' + " ".join(shlex.quote(arg) for arg in one_off_args(run)))
+    size = document_bytes(lines)
+    if size > MAX_DOCUMENT_BYTES:
+        # The target's spec has most of SSM's 64 KB (its env, run options and secrets travel too): the command is what
+        # the caller can shorten.
+        raise InvalidRequest(f"command: with this target's spec the SSM command would take {size} bytes, over SSM's "
+                             f"{MAX_DOCUMENT_BYTES}; shorten the command by {size - MAX_DOCUMENT_BYTES} bytes",
+                             field="command")
     return lines
 
 

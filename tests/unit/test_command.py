@@ -21,6 +21,7 @@ from chalicelib.domain.command import (
     SHIPPED_SCRIPTS,
     DeployCommand,
     build_shell_commands,
+    document_bytes,
     start_container_args,
 )
 from chalicelib.domain.errors import InvalidRevision
@@ -111,9 +112,7 @@ def test_mutable_images_carry_the_targets_permission_to_the_script() -> None:
     assert "--allow-mutable-tags" not in start_container_args(deploy_command("nginx:latest"))
 
 
-def ssm_parameters_bytes(lines: list[str]) -> int:
-    """The command's size as SendCommand carries it: the `commands` parameter, JSON-encoded."""
-    return len(json.dumps({"commands": lines}).encode())
+ssm_parameters_bytes = document_bytes
 
 
 def test_the_shipped_scripts_leave_most_of_ssms_64_kb_to_the_spec() -> None:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.domain.command import MAX_DOCUMENT_BYTES, document_bytes
 from chalicelib.domain.container_commands import OneOffRun, exec_commands, logs_commands, since_seconds
-from chalicelib.domain.errors import InstanceUnavailable
+from chalicelib.domain.errors import InstanceUnavailable, InvalidRequest
 from chalicelib.domain.exit_codes import ScriptExit
 from chalicelib.domain.instance_output import (
     InvocationOutput,
@@ -21,6 +22,7 @@ from chalicelib.domain.instance_output import (
     overall_exit_code,
 )
 from chalicelib.domain.spec import ContainerSpec
+from chalicelib.domain.spec.container import MAX_ENV_COMMAND_BYTES
 from chalicelib.wiring import instance_scripts
 
 PINNED = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:" + "ab" * 32
@@ -209,3 +211,17 @@ def test_output_is_cut_at_ssms_inline_limit() -> None:
 ])
 def test_the_overall_exit_code(outputs: list[tuple[str, int | None]], code: int | None) -> None:
     assert overall_exit_code([InvocationOutput(f"i-{n}", s, c, "") for n, (s, c) in enumerate(outputs)]) == code
+
+
+def test_a_command_that_would_pass_ssms_64_kb_with_the_targets_spec_is_refused_naming_it(
+        scripts: dict[str, str]) -> None:
+    quotes = (MAX_ENV_COMMAND_BYTES // 64 - 40) // 7     # the env at its budget, in the character quoting inflates most
+    spec = container(env={f"V{n:02d}": "'" * quotes for n in range(64)},
+                     ports=[f"{8000 + n}:{9000 + n}" for n in range(32)])
+    assert document_bytes(exec_commands(OneOffRun("abc", PINNED, spec, ("true",), 60), scripts)) < MAX_DOCUMENT_BYTES
+    with pytest.raises(InvalidRequest, match="over SSM's 65536; shorten the command by") as refused:
+        exec_commands(OneOffRun("abc", PINNED, spec, ("x" * 250,) * 60, 60), scripts)
+    assert refused.value.field == "command"
+    # A target of ordinary size takes the longest command the API admits (16 KiB).
+    assert document_bytes(exec_commands(OneOffRun("abc", PINNED, container(), ("x" * 250,) * 60, 60), scripts)) < (
+        MAX_DOCUMENT_BYTES)
