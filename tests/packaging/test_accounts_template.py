@@ -132,6 +132,15 @@ def test_every_function_role_is_named_as_chalice_deploy_names_it() -> None:
     assert TRUSTED_FUNCTIONS <= set(CHALICE_ROLES)
 
 
+def test_the_functions_that_match_events_know_berths_own_account() -> None:
+    """An event's `account` tells a home target's events from a member's: berth reads its own from BERTH_ACCOUNT_ID."""
+    resources = _template()["Resources"]
+    for logical in ("PipelineJob", "SsmCommandEvents", "CodedeployEvents", "PipelineActionFailed", "RetryDeployment",
+                    "InstanceLaunches", "APIHandler"):
+        variables = resources[logical]["Properties"]["Environment"]["Variables"]
+        assert variables["BERTH_ACCOUNT_ID"] == {"Ref": "AWS::AccountId"}, logical
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("stage", ["dev", "prod"])
 def test_the_packaged_function_roles_carry_those_names(packaged: dict[str, Packaged], stage: str) -> None:
@@ -147,3 +156,6 @@ def test_the_packaged_function_roles_carry_those_names(packaged: dict[str, Packa
         assert (handler if handler != "app" else "api_handler") == function
     for name in BUS_POLICIES:
         assert resources[name]["Type"] == "AWS::Events::EventBusPolicy"
+    for logical in ("SsmCommandEvents", "InstanceLaunches", "CodedeployEvents"):
+        variables = resources[logical]["Properties"]["Environment"]["Variables"]
+        assert variables["BERTH_ACCOUNT_ID"] == {"Ref": "AWS::AccountId"}, logical

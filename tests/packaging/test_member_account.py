@@ -215,7 +215,7 @@ def _rules() -> dict[str, dict[str, Any]]:
 
 def test_the_rules_forward_what_berths_own_rules_match_for_a_target() -> None:
     """Each of berth's event sources about instances, commands and deployments has a rule with the same pattern;
-    CodePipeline's stays in berth's account, with its pipelines."""
+    CodePipeline's stays in berth's account, with its pipelines (and CodeDeploy's is forwarded only when asked)."""
     berths = {source.name: source.event_pattern for source in app.event_sources
               if hasattr(source, "event_pattern")}
     assert set(berths) == {"codedeploy_events", "ssm_command_events", "pipeline_action_failed", "instance_launches"}
@@ -224,6 +224,18 @@ def test_the_rules_forward_what_berths_own_rules_match_for_a_target() -> None:
         if name != "pipeline_action_failed":
             assert pattern in forwarded, name
     assert len(forwarded) == 3
+
+
+def test_codedeploy_events_are_forwarded_only_when_asked() -> None:
+    """berth follows CodeDeploy in its own account: a member's CodeDeploy event would be ignored by berth."""
+    template = _template()
+    conditions = {name: resource.get("Condition") for name, resource in template["Resources"].items()
+                  if resource["Type"] == "AWS::Events::Rule"}
+    assert conditions == {"SsmCommandEventsToBerth": None, "CodedeployEventsToBerth": "ForwardsCodeDeploy",
+                          "InstanceLaunchesToBerth": None}
+    assert template["Conditions"]["ForwardsCodeDeploy"] == {
+        "Fn::Equals": [{"Ref": "ForwardCodeDeployEvents"}, "true"]}
+    assert template["Parameters"]["ForwardCodeDeployEvents"]["Default"] == "false"
 
 
 def test_the_rules_put_events_on_berths_bus_only_with_a_role_that_may_do_nothing_else() -> None:
