@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from infra.policies import FUNCTIONS
+from tests.packaging import conditions
 from tests.packaging.conftest import ROOT, Packaged, load_template
 from tests.packaging.test_member_account import TRUSTED_FUNCTIONS
 
@@ -18,52 +19,12 @@ def _template() -> dict[str, Any]:
     return load_template(ROOT / "infra" / "resources.yaml")
 
 
-def _parameters(template: dict[str, Any], given: dict[str, str]) -> dict[str, Any]:
-    """Parameter values as CloudFormation resolves them: the given value or the default; a CommaDelimitedList is a
-    list."""
-    values: dict[str, Any] = {}
-    for name, declared in template["Parameters"].items():
-        value = given.get(name, declared.get("Default"))
-        values[name] = value.split(",") if declared["Type"] == "CommaDelimitedList" and value is not None else value
-    return values
-
-
-def _evaluate(node: Any, parameters: dict[str, Any], conditions: dict[str, Any]) -> Any:
-    """The intrinsic functions a condition may use, evaluated (Fn::Equals, Not, And, Or, Join, Ref, Condition)."""
-    if isinstance(node, list):
-        return [_evaluate(item, parameters, conditions) for item in node]
-    if not isinstance(node, dict):
-        return node
-    ((function, argument),) = node.items()
-    if function == "Ref":
-        return parameters[argument]
-    if function == "Condition":
-        return _evaluate(conditions[argument], parameters, conditions)
-    values = _evaluate(argument, parameters, conditions)
-    if function == "Fn::Equals":
-        return values[0] == values[1]
-    if function == "Fn::Not":
-        return not values[0]
-    if function == "Fn::And":
-        return all(values)
-    if function == "Fn::Or":
-        return any(values)
-    if function == "Fn::Join":
-        return values[0].join(values[1])
-    raise AssertionError(f"{function} in a condition")
-
-
 def _created(given: dict[str, str]) -> dict[str, dict[str, Any]]:
     """The bus policies a stack with these parameter values creates, with their Refs to parameters resolved."""
     template = _template()
-    parameters = _parameters(template, given)
-    conditions = template["Conditions"]
-    created = {}
-    for name in BUS_POLICIES:
-        resource = template["Resources"][name]
-        if _evaluate({"Condition": resource["Condition"]}, parameters, conditions):
-            created[name] = _resolve_refs(resource["Properties"], parameters)
-    return created
+    values = conditions.parameters(template, given)
+    return {name: _resolve_refs(template["Resources"][name]["Properties"], values)
+            for name in conditions.created(template, given) & set(BUS_POLICIES)}
 
 
 def _resolve_refs(node: Any, parameters: dict[str, Any]) -> Any:

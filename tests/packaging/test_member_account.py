@@ -14,9 +14,11 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from app import app
 from infra import policies
-from tests.packaging import boto_calls
+from tests.packaging import boto_calls, conditions
 from tests.packaging.conftest import REGION, ROOT, load_template
 from tests.packaging.test_iam import NO_RESOURCE_TYPES, _list
 
@@ -226,16 +228,29 @@ def test_the_rules_forward_what_berths_own_rules_match_for_a_target() -> None:
     assert len(forwarded) == 3
 
 
-def test_codedeploy_events_are_forwarded_only_when_asked() -> None:
-    """berth follows CodeDeploy in its own account: a member's CodeDeploy event would be ignored by berth."""
-    template = _template()
-    conditions = {name: resource.get("Condition") for name, resource in template["Resources"].items()
-                  if resource["Type"] == "AWS::Events::Rule"}
-    assert conditions == {"SsmCommandEventsToBerth": None, "CodedeployEventsToBerth": "ForwardsCodeDeploy",
-                          "InstanceLaunchesToBerth": None}
-    assert template["Conditions"]["ForwardsCodeDeploy"] == {
-        "Fn::Equals": [{"Ref": "ForwardCodeDeployEvents"}, "true"]}
-    assert template["Parameters"]["ForwardCodeDeployEvents"]["Default"] == "false"
+BUS_HERE = {"BerthAccountId": BERTH, "BerthEventBusArn": f"arn:aws:events:{REGION}:{BERTH}:event-bus/default",
+            "ExternalId": "x" * 32}
+RULES = {"SsmCommandEventsToBerth", "InstanceLaunchesToBerth", "CodedeployEventsToBerth"}
+
+
+@pytest.mark.parametrize(("account", "region", "given", "rules", "role"), [
+    (MEMBER, REGION, {}, {"SsmCommandEventsToBerth", "InstanceLaunchesToBerth"}, True),
+    (MEMBER, "eu-west-1", {}, {"SsmCommandEventsToBerth", "InstanceLaunchesToBerth"}, False),
+    (MEMBER, "eu-west-1", {"RoleRegion": "eu-west-1"}, {"SsmCommandEventsToBerth", "InstanceLaunchesToBerth"}, True),
+    (MEMBER, REGION, {"ForwardCodeDeployEvents": "true"}, RULES, True),
+    # berth's own account and region: its rules see the events already; forwarding them to itself would loop
+    (BERTH, REGION, {"ForwardCodeDeployEvents": "true"}, set(), True),
+    (BERTH, "eu-west-1", {}, {"SsmCommandEventsToBerth", "InstanceLaunchesToBerth"}, False),
+])
+def test_what_a_stack_creates_where(account: str, region: str, given: dict[str, str], rules: set[str],
+                                    role: bool) -> None:
+    """One StackSet over accounts and regions: the role once per account (RoleRegion), CodeDeploy's events only when
+    asked (berth follows CodeDeploy in its own account), and never a rule that puts events back on berth's own bus.
+    Every stack creates something (the forwarding role), as CloudFormation requires."""
+    made = conditions.created(_template(), {**BUS_HERE, **given}, account, region)
+    assert made & RULES == rules
+    assert ("TargetRole" in made) is role
+    assert "ForwarderRole" in made
 
 
 def test_the_rules_put_events_on_berths_bus_only_with_a_role_that_may_do_nothing_else() -> None:
