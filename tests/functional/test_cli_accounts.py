@@ -80,3 +80,12 @@ def test_berth_status_says_where_the_target_lives(front: Front) -> None:
     code, out, _ = berth(front, "status", "home-web", "--region", HOME_REGION)
     assert code == 0 and f"where       home (berth's own account), region {HOME_REGION}" in out.splitlines()
     assert EXTERNAL_ID not in out
+
+
+def test_the_openapi_document_describes_account_and_region_as_optional() -> None:
+    reply = call("GET", "/openapi.json")
+    assert reply.status == 200
+    summary = reply.body["components"]["schemas"]["TargetSummary"]
+    for field in ("account", "region"):
+        assert summary["properties"][field]["anyOf"] == [{"type": "string"}, {"type": "null"}], field
+        assert field not in summary["required"], field
