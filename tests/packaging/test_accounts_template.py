@@ -99,7 +99,7 @@ def test_the_functions_that_match_events_know_berths_own_account() -> None:
     for logical in ("PipelineJob", "SsmCommandEvents", "CodedeployEvents", "PipelineActionFailed", "RetryDeployment",
                     "InstanceLaunches", "APIHandler"):
         variables = resources[logical]["Properties"]["Environment"]["Variables"]
-        assert variables["BERTH_ACCOUNT_ID"] == {"Ref": "AWS::AccountId"}, logical
+        assert variables["BERTH_ACCOUNT_ID"] == {"Fn::Sub": "${AWS::AccountId}"}, logical
 
 
 @pytest.mark.slow
@@ -119,4 +119,4 @@ def test_the_packaged_function_roles_carry_those_names(packaged: dict[str, Packa
         assert resources[name]["Type"] == "AWS::Events::EventBusPolicy"
     for logical in ("SsmCommandEvents", "InstanceLaunches", "CodedeployEvents"):
         variables = resources[logical]["Properties"]["Environment"]["Variables"]
-        assert variables["BERTH_ACCOUNT_ID"] == {"Ref": "AWS::AccountId"}, logical
+        assert variables["BERTH_ACCOUNT_ID"] == {"Fn::Sub": "${AWS::AccountId}"}, logical
