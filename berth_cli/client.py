@@ -76,6 +76,11 @@ class Api:
         self._credentials = credentials
         self._timeout = timeout
 
+    @property
+    def region(self) -> str:
+        """The region the requests are signed for: berth's own."""
+        return self._region
+
     def call(self, method: str, path: str, body: dict[str, Any] | None = None,
              query: dict[str, Any] | None = None) -> dict[str, Any]:
         url = self._base + path

@@ -120,10 +120,10 @@ def _run(args: argparse.Namespace, api: Api, out: TextIO, err: TextIO, sleep: Ca
 
     command = args.command
     if command == "targets":
-        return target_commands.run(api, args, out)
+        return target_commands.run(api, args, out, err)
     if command == "status":
         body = api.call("GET", f"/targets/{_segment(args.target)}")
-        show(body, render.status(body))
+        show(body, render.status(body, api.region))
     elif command in ("deploy", "rollback"):
         request = {"reason": args.reason, "reset_breaker": args.reset_breaker or None,
                    "override_freeze": args.override_freeze,

@@ -40,19 +40,33 @@ def progress(deployment: dict[str, Any]) -> str:
             f"{p.get('failed', 0)} failed, {p.get('pending', 0)} pending")
 
 
-def targets(body: dict[str, Any]) -> str:
-    rows = [("TARGET", "REVISION", "BREAKER", "UPDATED BY")]
+def targets(body: dict[str, Any], home_region: str = "") -> str:
+    """One row a target; ACCOUNT is `home` for a target in berth's own account, REGION berth's region (the API's, as
+    the CLI signs for it) unless its location names another."""
+    rows = [("TARGET", "ACCOUNT", "REGION", "REVISION", "BREAKER", "UPDATED BY")]
     for t in body.get("targets", []):
-        rows.append((t["name"], revision(t.get("current_revision")), "OPEN" if t["breaker_open"] else "closed",
+        rows.append((t["name"], t.get("account") or "home", t.get("region") or home_region,
+                     revision(t.get("current_revision")), "OPEN" if t["breaker_open"] else "closed",
                      t.get("updated_by") or ""))
     if len(rows) == 1:
         return "no targets registered (register one with PUT /targets/NAME or a pipeline run)"
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    return "\n".join("  ".join(cell.ljust(widths[i]) if i < 3 else cell for i, cell in enumerate(row))
+    last = len(rows[0]) - 1
+    widths = [max(len(row[i]) for row in rows) for i in range(last)]
+    return "\n".join("  ".join(cell.ljust(widths[i]) if i < last else cell for i, cell in enumerate(row))
                      for row in rows)
 
 
-def status(body: dict[str, Any]) -> str:
+def place(spec: dict[str, Any], home_region: str = "") -> str:
+    """Where a target's calls are made: its location's account, region and role, or berth's own account."""
+    location = spec.get("location")
+    if not location:
+        return f"home (berth's own account){', region ' + home_region if home_region else ''}"
+    account = location["role_arn"].split(":")[4]
+    region = location.get("region") or home_region or "berth's region"
+    return f"account {account}, region {region}, as {location['role_arn']}"
+
+
+def status(body: dict[str, Any], home_region: str = "") -> str:
     spec, lock, breaker, last = body["spec"], body.get("lock"), body["breaker"], body.get("last_deployment")
     where = spec["instances"].get("tags") or {}
     fleet = ", ".join(f"{k}={v}" for k, v in where.items()) if where else ", ".join(spec["instances"].get("ids") or [])
@@ -64,6 +78,7 @@ def status(body: dict[str, Any]) -> str:
         "breaker     " + (f"OPEN since {breaker['open_since']} ({len(breaker['recent_failures'])} recent failures); "
                           "`berth deploy --reset-breaker` closes it" if breaker["open"] else "closed"),
         f"freeze      {freeze(body.get('freeze'))}",
+        f"where       {place(spec, home_region)}",
         f"instances   {fleet}",
         f"container   {spec['container']['name']} {' '.join(spec['container'].get('ports') or [])}".rstrip(),
         f"updated by  {body.get('updated_by') or 'unknown'}",

@@ -31,19 +31,21 @@ def add_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     put.add_argument("--file", "-f", required=True, type=Path, help="the spec: .yaml/.yml as YAML, else JSON")
 
 
-def run(api: Api, args: argparse.Namespace, out: TextIO) -> int:
+def run(api: Api, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     action = args.targets_action or "list"
     if action == "list":
         body = api.call("GET", "/targets")
-        print(json.dumps(body, indent=2) if args.json else render.visible(render.targets(body)), file=out)
+        print(json.dumps(body, indent=2) if args.json else render.visible(render.targets(body, api.region)), file=out)
     elif action == "get":
         spec = api.call("GET", f"/targets/{quote(args.name, safe='')}")["spec"]
+        # On stderr, so the spec on stdout still round-trips through `put`.
+        print(render.visible(f"{args.name}: {render.place(spec, api.region)}"), file=err)
         print(dump_spec(spec, args.output), end="", file=out)
     else:
         body = api.call("PUT", f"/targets/{quote(args.name, safe='')}", load_spec(args.file))
+        registered = f"target {body['name']} registered by {body.get('updated_by') or 'unknown'}"
         print(json.dumps(body, indent=2) if args.json else render.visible(
-            f"target {body['name']} registered by {body.get('updated_by') or 'unknown'}\n{render.status(body)}"),
-            file=out)
+            f"{registered}\n{render.status(body, api.region)}"), file=out)
     return 0
 
 

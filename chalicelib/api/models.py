@@ -211,6 +211,9 @@ class TargetSummary(BaseModel):
     last_deployment_id: str | None
     breaker_open: bool
     updated_by: str
+    account: str | None = Field(default=None, description="the account the target lives in (its location's role); "
+                                                          "null: berth's own account")
+    region: str | None = Field(default=None, description="the region its location names; null: berth's own region")
 
 
 class TargetList(BaseModel):
@@ -221,7 +224,9 @@ class TargetList(BaseModel):
         return cls(targets=[TargetSummary(
             name=name, current_revision=RevisionView.of(record.current_revision),
             last_deployment_id=record.last_deployment_id, breaker_open=record.breaker_open_since is not None,
-            updated_by=record.updated_by) for name, record in targets])
+            updated_by=record.updated_by,
+            account=record.spec.location.account if record.spec.location else None,
+            region=record.spec.location.region if record.spec.location else None) for name, record in targets])
 
 
 class PlannedInstanceView(BaseModel):

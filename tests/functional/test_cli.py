@@ -212,7 +212,8 @@ def test_targets_status_and_history_text(front: Front) -> None:
         berth(front, "deploy", "web", "--image", world.image_uri("web", "v1"), "--wait")
 
     code, out, _ = berth(front, "targets")
-    assert code == 0 and out.splitlines()[0].split() == ["TARGET", "REVISION", "BREAKER", "UPDATED", "BY"]
+    assert code == 0 and out.splitlines()[0].split() == ["TARGET", "ACCOUNT", "REGION", "REVISION", "BREAKER",
+                                                         "UPDATED", "BY"]
     assert out.splitlines()[1].startswith("web ")
     code, out, _ = berth(front, "status", "web")
     assert code == 0 and "breaker     closed" in out and "instances   app=web, env=prod" in out
