@@ -20,7 +20,7 @@ function el(tag, attrs, ...children) {
     else if (name === "style") Object.assign(node.style, value);  // CSSOM: the CSP allows no style attributes
     else node.setAttribute(name, String(value));
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === undefined || child === null || child === false) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -81,7 +81,7 @@ function kv(pairs) {
 
 // A target's account and region, when the API says where it lives (a `location`); the role's external id is never
 // shown.
-function location(target) {
+function placeOf(target) {
   const where = target.location || (target.spec && target.spec.location);
   if (!where) return null;
   const account = where.account || (where.role_arn ? String(where.role_arn).split(":")[4] : null);
@@ -109,7 +109,7 @@ function targetCard(target) {
       ["image", el("span", {class: "mono image"}, target.current_revision ? target.current_revision.image : "none")],
       ["digest", el("span", {class: "mono digest"}, target.current_revision ? target.current_revision.digest || "unknown"
         : "none")],
-      location(target) && ["where", location(target)],
+      placeOf(target) && ["where", placeOf(target)],
       ["running", target.lock ? el("span", {class: "mono"}, target.lock.deployment_id) : "nothing"],
       ["last", last ? [badge(last.status), " ", el("span", {class: "mono"}, last.deployment_id), ` by ${last.caller}`]
         : "none"],
