@@ -5,7 +5,7 @@
 
 const CSRF = document.querySelector('meta[name="berth-csrf"]').content;
 const REFRESH_MS = Math.max(500, 1000 * Number(document.querySelector('meta[name="berth-refresh"]').content || 3));
-const FINAL = new Set(["SUCCEEDED", "FAILED", "CANCELLED", "ROLLED_BACK"]);
+const FINAL = new Set(["SUCCEEDED", "FAILED", "CANCELLED", "ROLLED_BACK"]);  // domain/deployment.py
 const TAIL_LINES = 10;
 let shownDeployment = null;
 let busy = false;
@@ -92,7 +92,8 @@ function instancesTable(target) {
   const rows = (target.instances || []).map((instance) => el("tr", {data: {instance: instance.instance_id}},
     el("td", {class: "mono"}, instance.instance_id),
     el("td", {class: "mono"}, short(instance.digest)),
-    el("td", {}, instance.behind ? el("span", {class: "behind"}, "behind") : el("span", {class: "current"}, "current")),
+    el("td", {}, instance.behind ? el("span", {class: "behind"}, "behind") :
+      instance.digest ? el("span", {class: "current"}, "current") : el("span", {class: "muted"}, "unknown")),
     el("td", {class: "mono"}, instance.deployment_id || "")));
   if (!rows.length) return el("p", {class: "muted"}, "no instance known to berth yet");
   return el("table", {class: "instances"},
@@ -231,7 +232,7 @@ async function showDeployment(deploymentId) {
   try {
     const deployment = await api("GET", `/deployments/${segment(deploymentId)}`);
     if (shownDeployment !== deploymentId) return;
-    document.getElementById("detail").replaceChildren(detail(deployment));
+    show("detail", deployment, () => detail(deployment));
     const section = document.getElementById("detail-section");
     section.hidden = false;
   } catch (error) {
@@ -265,6 +266,16 @@ async function act(kind, target, question, path) {
   }
 }
 
+// A section is rebuilt only when what the API said about it changed: what a person reads, selects or is about to
+// click stays put between polls.
+const shown = new Map();
+function show(id, data, build) {
+  const key = JSON.stringify(data);
+  if (shown.get(id) === key) return;
+  shown.set(id, key);
+  document.getElementById(id).replaceChildren(...[build()].flat());
+}
+
 async function refresh() {
   if (busy) return;
   busy = true;
@@ -274,16 +285,15 @@ async function refresh() {
     const running = await Promise.all(targets.filter((t) => t.lock).map((t) =>
       api("GET", `/deployments/${segment(t.lock.deployment_id)}`).catch(() => null)));
     const history = await api("GET", "/deployments?limit=25");
-    document.getElementById("targets").replaceChildren(targets.length ?
-      el("div", {class: "cards"}, targets.map(targetCard)) :
-      el("p", {class: "muted"}, "no targets registered (PUT /targets/NAME, berth targets put, or a pipeline run)"));
     const live = running.filter((d) => d && !FINAL.has(d.status));
-    document.getElementById("running").replaceChildren(live.length ? el("div", {class: "cards"}, live.map(runningCard))
-      : el("p", {class: "muted"}, "nothing running"));
-    document.querySelector("#history tbody").replaceChildren(...history.deployments.map(historyRow));
+    show("targets", targets, () => targets.length ? el("div", {class: "cards"}, targets.map(targetCard)) :
+      el("p", {class: "muted"}, "no targets registered (PUT /targets/NAME, berth targets put, or a pipeline run)"));
+    show("running", live, () => live.length ? el("div", {class: "cards"}, live.map(runningCard)) :
+      el("p", {class: "muted"}, "nothing running"));
+    show("history-rows", history.deployments, () => history.deployments.map(historyRow));
     if (shownDeployment && !document.getElementById("detail-section").hidden) {
-      const shown = document.querySelector("#detail .detail");
-      if (!shown || !FINAL.has(shown.querySelector(".badge").textContent)) showDeployment(shownDeployment);
+      const open = document.querySelector("#detail .detail");
+      if (!open || !FINAL.has(open.querySelector(".badge").textContent)) showDeployment(shownDeployment);
     }
     say(`updated ${new Date().toLocaleTimeString()}`);
   } catch (error) {

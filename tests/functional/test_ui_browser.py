@@ -36,6 +36,22 @@ def text_of(driver: Any, selector: str) -> str:
     return str(found[0].text) if found else ""
 
 
+def click(driver: Any, selector: str) -> None:
+    """Click the first match, again if the page re-rendered it under the click (a stale element)."""
+    wait_for(f"{selector} to be clicked", lambda: by_css(driver, selector)[0].click() or True)
+
+
+def attributes(driver: Any, selector: str, name: str) -> list[str]:
+    return list(wait_for(f"{selector}'s {name}", lambda: [element.get_attribute(name)
+                                                          for element in by_css(driver, selector)]))
+
+
+FAILED_OUTPUT = ("berth: pulling 123456789012.dkr.ecr.us-east-1.amazonaws.com/jobs@sha256:...\n"
+                 "berth: starting jobs-new beside jobs\n"
+                 "berth: health check http://127.0.0.1:8080/health: connection refused (12 tries)\n"
+                 "berth: the new container is unhealthy; jobs keeps serving\n")
+
+
 # On the embedded AWS ------------------------------------------------------------------------------------------------
 
 @pytest.fixture
@@ -87,15 +103,26 @@ def test_the_page_lists_the_demo_s_targets_follows_a_deployment_and_rolls_back(l
     running = api.call("POST", "/targets/worker-demo/deployments", {"image": worker, "reason": "nightly build"})
     running_id = running["deployment_id"]
 
-    with dashboard(api) as server, chromium(height=1500) as driver:
+    # A third whose deployment failed: its instance's output tail is what the page shows for it.
+    jobs_tags = {"app": "jobs", "env": "demo", "berth:managed": "true"}
+    (jobs_instance,) = launch(ec2, 1, jobs_tags)
+    aws.control.set_outcome(jobs_instance, InstanceOutcome(status="Failed", response_code=1, stdout=FAILED_OUTPUT))
+    jobs, _ = push_image(ecr, "jobs", "0.9.0", "j1")
+    api.call("PUT", "/targets/jobs-demo", {"target": "jobs-demo", "instances": {"tags": jobs_tags},
+                                            "container": {"name": "jobs"}, "retry": {"max_attempts": 1}})
+    failed = api.call("POST", "/targets/jobs-demo/deployments", {"image": jobs})
+    wait_for("the jobs deployment to fail", lambda: api.call(
+        "GET", f"/deployments/{failed['deployment_id']}")["status"] == "FAILED", seconds=60, every=0.5)
+
+    with dashboard(api) as server, chromium(height=2000) as driver:
         driver.get(server.login_url)
 
-        cards = wait_for("the targets' cards", lambda: len(by_css(driver, "article.target")) == 2 and
-                         by_css(driver, "article.target"))
-        assert sorted(card.get_attribute("data-target") for card in cards) == ["web-demo", "worker-demo"]
+        wait_for("the targets' cards", lambda: len(by_css(driver, "article.target")) == 3)
+        assert sorted(attributes(driver, "article.target", "data-target")) == ["jobs-demo", "web-demo", "worker-demo"]
         assert v2 in text_of(driver, 'article.target[data-target="web-demo"] .image')
-        rows = by_css(driver, 'article.target[data-target="web-demo"] tr[data-instance]')
-        assert [row.text.split()[-2] for row in rows] == ["current", "current"]
+        states = wait_for("web-demo's instances", lambda: [row.text.split()[-2] for row in by_css(
+            driver, 'article.target[data-target="web-demo"] tr[data-instance]')])
+        assert states == ["current", "current"]
 
         progress = f'article.running[data-deployment="{running_id}"] .progress'
         first = wait_for("the running deployment's progress", lambda: text_of(driver, progress))
@@ -108,14 +135,18 @@ def test_the_page_lists_the_demo_s_targets_follows_a_deployment_and_rolls_back(l
                           text_of(driver, progress))
         assert second == "1/3 instances done, 0 failed, 2 pending"
 
+        click(driver, f'#history tr[data-deployment="{failed["deployment_id"]}"]')
+        tail = wait_for("its failure tail", lambda: text_of(driver, "#detail pre.tail"))
+        assert tail == FAILED_OUTPUT.strip()
         if os.environ.get("BERTH_UI_SCREENSHOT"):
+            driver.execute_script("window.scrollTo(0, 0)")
             driver.save_screenshot(os.environ["BERTH_UI_SCREENSHOT"])
 
-        by_css(driver, 'article.target[data-target="web-demo"] button.rollback')[0].click()
-        dialog = wait_for("the confirmation dialog", lambda: by_css(driver, "dialog#confirm[open]"))
-        assert "Roll web-demo back" in dialog[0].text
+        click(driver, 'article.target[data-target="web-demo"] button.rollback')
+        question = wait_for("the confirmation dialog", lambda: text_of(driver, "dialog#confirm[open]"))
+        assert "Roll web-demo back" in question
         by_css(driver, "#confirm-reason")[0].send_keys("1.1.0 answers 500s")
-        by_css(driver, "#confirm-yes")[0].click()
+        click(driver, "#confirm-yes")
 
         said = wait_for("the rollback's answer", lambda: "rollback of web-demo: deployment" in text_of(
             driver, "#status") and text_of(driver, "#status"))
@@ -129,9 +160,9 @@ def test_the_page_lists_the_demo_s_targets_follows_a_deployment_and_rolls_back(l
             driver, f'#history tr[data-deployment="{rollback["deployment_id"]}"]'))
 
         # A cancel the person does not confirm sends nothing.
-        by_css(driver, f'article.running[data-deployment="{running_id}"] button.cancel')[0].click()
+        click(driver, f'article.running[data-deployment="{running_id}"] button.cancel')
         wait_for("the confirmation dialog", lambda: by_css(driver, "dialog#confirm[open]"))
-        by_css(driver, "#confirm-no")[0].click()
+        click(driver, "#confirm-no")
         wait_for("the dialog to close", lambda: not by_css(driver, "dialog#confirm[open]"))
         assert api.call("GET", f"/deployments/{running_id}")["status"] not in ("CANCELLED",)
         assert "error" not in (by_css(driver, "#status")[0].get_attribute("class") or "")
@@ -178,7 +209,7 @@ def hostile_api() -> Iterator[str]:
     answers = hostile_answers()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             body = answers.get(self.path)
             data = json.dumps(body if body is not None else {"error": {"code": "NotFound", "message": self.path}})
             self.send_response(200 if body is not None else 404)
@@ -205,15 +236,15 @@ def test_hostile_names_images_callers_and_output_tails_are_shown_as_text(hostile
     api = Api(hostile_api, "us-east-1", Credentials("AKIDHOSTILE", "hostile-secret"))
     with dashboard(api) as server, chromium() as driver:
         driver.get(server.login_url)
-        card = wait_for("the hostile target's card", lambda: by_css(driver, "article.target"))[0]
-        assert card.get_attribute("data-target") == NAME
-        assert NAME in card.text and IMAGE in card.text and CALLER in card.text and MESSAGE in card.text
-        assert "account 210987654321, region eu-west-1" in card.text
+        card = wait_for("the hostile target's card", lambda: text_of(driver, "article.target"))
+        assert attributes(driver, "article.target", "data-target") == [NAME]
+        assert NAME in card and IMAGE in card and CALLER in card and MESSAGE in card
+        assert "account 210987654321, region eu-west-1" in card
         assert "never-shown-external-id" not in driver.page_source
 
-        wait_for("the history row", lambda: by_css(driver, "#history tbody tr"))[0].click()
-        tail = wait_for("the failure tail", lambda: by_css(driver, "#detail pre.tail"))[0]
-        assert tail.text == TAIL.strip()
+        click(driver, "#history tbody tr")
+        tail = wait_for("the failure tail", lambda: text_of(driver, "#detail pre.tail"))
+        assert tail == TAIL.strip()
         detail = text_of(driver, "#detail")
         assert "<em>pull</em>" in detail and "<u>failed</u>" in detail and "i-<s>1</s>" in detail
 
