@@ -11,6 +11,7 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -360,3 +361,34 @@ def test_berth_ui_refuses_a_non_loopback_bind_before_listening(monkeypatch: pyte
 def test_the_server_listens_on_the_loopback_address_only(ui: Ui) -> None:
     assert ui.server.server_address[0] == "127.0.0.1"
     assert ui.server.hosts == {f"127.0.0.1:{ui.port}", f"localhost:{ui.port}"}
+
+
+def test_berth_ui_prints_the_url_to_open_serves_it_and_stops_on_ctrl_c() -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+           "AWS_ACCESS_KEY_ID": KEY, "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_DEFAULT_REGION": "us-east-1"}
+    process = subprocess.Popen([sys.executable, "-m", "berth_cli.main", "ui", "--port", "0", "--url",
+                                "http://127.0.0.1:9/api"], env=env, cwd=Path(__file__).resolve().parents[2], text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    try:
+        assert process.stdout.readline().startswith("berth ui on http://127.0.0.1:")
+        url = process.stdout.readline().strip()
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/\?token=[\w-]{40,}", url), url
+        with pytest.raises(urllib.error.HTTPError) as redirected:      # urllib follows the 303 without the cookie
+            urllib.request.urlopen(url, timeout=30)
+        assert redirected.value.code == 401
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+        logged = process.stderr.read()
+        process.stdout.close()
+        process.stderr.close()
+    assert process.returncode == 0
+    assert "token=" not in logged and "GET /?" not in logged and "GET / " in logged
