@@ -33,7 +33,7 @@ from berth_cli.client import Api, ApiError, CliError
 
 DEFAULT_PORT = 8001
 MAX_BODY = 64 * 1024
-COOKIE = "berth_ui"
+COOKIE = "berth_ui_{port}"   # cookies are per host, not per port: two dashboards must not share one
 CSRF_HEADER = "X-Berth-Csrf"
 _SEGMENT = r"[^/]+"
 READS = tuple(re.compile(f"^{path}$") for path in (
@@ -91,6 +91,7 @@ class UiServer(ThreadingHTTPServer):
         self.hosts = {f"{address}:{bound}", f"localhost:{bound}"}
         self.origins = {f"http://{host}" for host in self.hosts}
         self.url = f"http://{address}:{bound}/"
+        self.cookie = COOKIE.format(port=bound)
 
     @property
     def login_url(self) -> str:
@@ -125,7 +126,7 @@ class UiHandler(BaseHTTPRequestHandler):
         given = dict(parse_qsl(query)).get("token")
         if given is not None and hmac.compare_digest(given.encode(), self.server.access_token.encode()):
             # Keep the token in a cookie and take it out of the address bar (and of the history).
-            cookie = f"{COOKIE}={self.server.access_token}; HttpOnly; SameSite=Strict; Path=/"
+            cookie = f"{self.server.cookie}={self.server.access_token}; HttpOnly; SameSite=Strict; Path=/"
             return self._send(HTTPStatus.SEE_OTHER, b"", "text/plain", {"Location": "/", "Set-Cookie": cookie})
         if not self._authorized():
             return self._send(HTTPStatus.UNAUTHORIZED, b"open the URL `berth ui` printed: it carries this run's "
@@ -165,7 +166,7 @@ class UiHandler(BaseHTTPRequestHandler):
             cookie.load(self.headers.get("Cookie") or "")
         except CookieError:  # a malformed Cookie header carries no token
             return False
-        given = cookie.get(COOKIE)
+        given = cookie.get(self.server.cookie)
         return given is not None and hmac.compare_digest(given.value.encode(), self.server.access_token.encode())
 
     def _cross_site(self) -> str | None:
@@ -218,7 +219,8 @@ class UiHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.log is not None:
             # The request line without its query: the first one carries the access token.
-            line = (format % args).replace(self.path, urlsplit(self.path).path)
+            path = getattr(self, "path", "")       # unset when the request line could not be read
+            line = (format % args).replace(path, urlsplit(path).path) if path else format % args
             print(f"berth ui: {line}", file=self.server.log, flush=True)
 
 

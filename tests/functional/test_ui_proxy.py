@@ -55,7 +55,7 @@ class Ui:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         sent = {"Host": f"127.0.0.1:{self.port}" if host is None else host, **(headers or {})}
         if cookie:
-            sent["Cookie"] = f"berth_ui={self.server.access_token}"
+            sent["Cookie"] = f"berth_ui_{self.port}={self.server.access_token}"
         data = json.dumps(body).encode() if body is not None else None
         if data is not None:
             sent.setdefault("Content-Type", "application/json")
@@ -142,7 +142,7 @@ def no_credentials(headers: dict[str, str], body: bytes) -> None:
 def test_the_printed_url_sets_an_http_only_cookie_and_the_page_embeds_the_csrf_token(ui: Ui) -> None:
     status, headers, _ = ui.request("GET", f"/?token={ui.server.access_token}", cookie=False)
     assert status == 303 and headers["location"] == "/"
-    assert headers["set-cookie"] == f"berth_ui={ui.server.access_token}; HttpOnly; SameSite=Strict; Path=/"
+    assert headers["set-cookie"] == f"berth_ui_{ui.port}={ui.server.access_token}; HttpOnly; SameSite=Strict; Path=/"
 
     status, headers, page = ui.request("GET", "/")
     assert status == 200 and headers["content-type"].startswith("text/html")
@@ -161,13 +161,16 @@ def test_the_page_needs_the_run_s_access_token(ui: Ui, token: str | None) -> Non
     status, headers, body = ui.request("GET", path, cookie=False)
     assert status == 401 and "set-cookie" not in headers
     assert ui.server.csrf_token.encode() not in body
-    status, _, body = ui.request("GET", "/", headers={"Cookie": "berth_ui=wrong"}, cookie=False)
+    status, _, body = ui.request("GET", "/", headers={"Cookie": f"berth_ui_{ui.port}=wrong"}, cookie=False)
     assert status == 401 and ui.server.csrf_token.encode() not in body
+    # Cookies are per host, not per port: another dashboard's cookie is not this one's.
+    other = f"berth_ui_{ui.port + 1}={ui.server.access_token}"
+    assert ui.request("GET", "/", headers={"Cookie": other}, cookie=False)[0] == 401
 
 
 def test_the_api_needs_the_access_cookie_and_a_malformed_cookie_is_no_token(ui: Ui) -> None:
     assert ui.request("GET", "/api/targets", cookie=False)[0] == 401
-    assert ui.request("GET", "/api/targets", headers={"Cookie": 'berth_ui="\\'}, cookie=False)[0] == 401
+    assert ui.request("GET", "/api/targets", headers={"Cookie": f'berth_ui_{ui.port}="\\'}, cookie=False)[0] == 401
     assert ui.seen == []
 
 
@@ -191,7 +194,7 @@ def test_reads_are_signed_with_the_user_s_credentials_and_no_credential_reaches_
         ("GET", "/api/deployments?limit=5"), ("GET", "/api/targets/web")]
     assert all(signature_holds(seen, ui.upstream) for seen in ui.seen)
     assert all(seen.headers["X-Amz-Security-Token"] == TOKEN for seen in ui.seen)
-    assert not any("Cookie" in seen.headers or "berth_ui" in json.dumps(seen.headers) for seen in ui.seen)
+    assert not any("Cookie" in seen.headers or ui.server.access_token in json.dumps(seen.headers) for seen in ui.seen)
 
 
 def test_a_rollback_from_the_page_reaches_the_api_signed_and_is_recorded(ui: Ui) -> None:
@@ -320,7 +323,7 @@ def test_only_the_page_s_routes_are_proxied(ui: Ui, method: str, path: str) -> N
 def test_a_post_body_must_be_a_json_object(ui: Ui, body: bytes, kind: str) -> None:
     connection = http.client.HTTPConnection("127.0.0.1", ui.port, timeout=30)
     connection.request("POST", "/api/targets/web/rollback", body=body, headers={
-        "Host": f"127.0.0.1:{ui.port}", "Cookie": f"berth_ui={ui.server.access_token}", "Content-Type": kind,
+        "Host": f"127.0.0.1:{ui.port}", "Cookie": f"berth_ui_{ui.port}={ui.server.access_token}", "Content-Type": kind,
         "Origin": f"http://127.0.0.1:{ui.port}", "X-Berth-Csrf": ui.server.csrf_token})
     response = connection.getresponse()
     assert response.status == 400 and json.loads(response.read())["error"]["code"] == "InvalidRequest"
