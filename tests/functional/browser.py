@@ -34,14 +34,19 @@ def _missing() -> str | None:
     return None
 
 
-@contextmanager
-def chromium(width: int = 1280, height: int = 1000) -> Iterator[Any]:
-    """A headless chromium session; skipped outside CI when the browser is missing, a failure in CI."""
+def require_browser() -> None:
+    """Skip the test outside CI when the browser is missing; fail it in CI."""
     missing = _missing()
     if missing:
         if os.environ.get("CI"):
             pytest.fail(f"the dashboard's browser tests must run in CI: {missing}")
         pytest.skip(f"no headless browser: {missing}")
+
+
+@contextmanager
+def chromium(width: int = 1280, height: int = 1000) -> Iterator[Any]:
+    """A headless chromium session (see require_browser)."""
+    require_browser()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

@@ -20,7 +20,7 @@ import pytest
 from botocore.credentials import Credentials
 
 from berth_cli.client import Api
-from tests.functional.browser import chromium, console_errors, dashboard, wait_for
+from tests.functional.browser import chromium, console_errors, dashboard, require_browser, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:IAMAuthorizer is not a supported in local mode")]
 
@@ -57,6 +57,7 @@ FAILED_OUTPUT = ("berth: pulling 123456789012.dkr.ecr.us-east-1.amazonaws.com/jo
 @pytest.fixture
 def local_api() -> Iterator[tuple[str, Any]]:
     """The embedded AWS with the `local` stage provisioned, and berth's REST API on it under `chalice local`."""
+    require_browser()   # before the setup, which a missing browser would waste
     from tools.provision import provision, stage_environment
 
     os.environ.update(stage_environment("local"))
