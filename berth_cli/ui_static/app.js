@@ -58,6 +58,14 @@ function say(text, isError) {
   status.classList.toggle("error", Boolean(isError));
 }
 
+// What an action (redeploy, rollback, cancel) led to: kept until the next action, unlike the poll's status line.
+function notice(text, isError) {
+  const line = document.getElementById("notice");
+  line.textContent = text;
+  line.classList.toggle("error", Boolean(isError));
+  line.hidden = false;
+}
+
 function short(digest) {
   return digest ? digest.slice(0, 19) + "..." : "unknown";
 }
@@ -258,11 +266,11 @@ async function act(kind, target, question, path) {
   if (!answer.yes) return;
   try {
     const deployment = await api("POST", path, answer.reason ? {reason: answer.reason} : {});
-    say(`${kind} of ${target}: deployment ${deployment.deployment_id} ${String(deployment.status).toLowerCase()}`);
+    notice(`${kind} of ${target}: deployment ${deployment.deployment_id} ${String(deployment.status).toLowerCase()}`);
     showDeployment(deployment.deployment_id);
     refresh();
   } catch (error) {
-    say(`${kind} of ${target} refused: ${error.message}`, true);
+    notice(`${kind} of ${target} refused: ${error.message}`, true);
   }
 }
 

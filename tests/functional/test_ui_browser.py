@@ -150,7 +150,7 @@ def test_the_page_lists_the_demo_s_targets_follows_a_deployment_and_rolls_back(l
         click(driver, "#confirm-yes")
 
         said = wait_for("the rollback's answer", lambda: "rollback of web-demo: deployment" in text_of(
-            driver, "#status") and text_of(driver, "#status"))
+            driver, "#notice") and text_of(driver, "#notice"))
         history = api.call("GET", "/targets/web-demo/deployments", query={"limit": 5})["deployments"]
         rollback = history[0]
         assert rollback["trigger"] == "rollback" and rollback["deployment_id"] in said
