@@ -30,6 +30,7 @@ class ApiError(CliError):
     def __init__(self, status: int, message: str, code: str | None = None, field: str | None = None) -> None:
         super().__init__(f"{status} {message}")
         self.status = status
+        self.message = message
         self.code = code
         self.field = field
 

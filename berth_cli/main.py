@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 from urllib.parse import quote
 
-from berth_cli import operator_commands, render, target_commands
+from berth_cli import operator_commands, render, target_commands, ui
 from berth_cli.client import Api, CliError, find_api_url, region_for
 
 EXIT_OK, EXIT_ERROR, EXIT_DEPLOYMENT_FAILED, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 3, 4, 130
@@ -85,6 +85,13 @@ def parser() -> argparse.ArgumentParser:
                       help=f"output lines shown for each failed instance (default {render.TAIL_LINES})")
     commands.add_parser("cancel", parents=[common], help="cancel a running deployment").add_argument("deployment")
     operator_commands.add_parsers(commands, common)
+    ui_command = commands.add_parser("ui", parents=[common], help="a dashboard on a loopback port, like `kubectl "
+                                     "proxy`: the page's API calls are signed here, with your credentials")
+    ui_command.add_argument("--port", type=int, default=ui.DEFAULT_PORT,
+                            help=f"port to listen on (default {ui.DEFAULT_PORT}; 0: any free port)")
+    ui_command.add_argument("--address", default="127.0.0.1", help="loopback address to listen on (default "
+                            "127.0.0.1; any other is refused)")
+    ui_command.add_argument("--refresh", type=float, default=3.0, help="seconds between the page's polls (default 3)")
     return main
 
 
@@ -97,6 +104,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO |
             return operator_commands.logs(_api(args), args, out, err, sleep, clock)
         if args.command == "exec":
             return operator_commands.exec_command(_api(args), args, out, err, sleep)
+        if args.command == "ui":
+            return ui.serve(_api(args), args.address, args.port, max(args.refresh, 0.5), out, err)
         return _run(args, _api(args), out, err, sleep)
     except CliError as exc:
         print(render.visible(f"berth: {exc}"), file=err)
