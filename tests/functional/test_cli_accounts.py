@@ -10,7 +10,7 @@ import yaml
 
 from tests.api.support import call, register
 from tests.functional import test_cli
-from tests.functional.test_cli import Front, berth
+from tests.functional.cli_front import Front, berth
 
 pytestmark = pytest.mark.filterwarnings("ignore:IAMAuthorizer is not a supported in local mode")
 MEMBER = "210987654321"
