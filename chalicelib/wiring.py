@@ -35,7 +35,7 @@ if TYPE_CHECKING:   # imported where used, at run time: a cold start pays only f
     from chalicelib.adapters.sts import RoleCredentials
     from chalicelib.domain.deployment import Deployment
     from chalicelib.domain.retry import Breaker
-    from chalicelib.domain.spec.location import LocationSpec
+    from chalicelib.domain.spec.location import Home, LocationSpec
     from chalicelib.observability import Telemetry
     from chalicelib.services.codedeploy_events import CodeDeployRecorder
     from chalicelib.services.codedeploy_hook import LifecycleHookService
@@ -138,6 +138,14 @@ def located(settings: Settings | None = None) -> Located:
     return _ELSEWHERE[key]
 
 
+def home(settings: Settings | None = None) -> Home:
+    """berth's own account and region: where targets without a location live, and their events come from."""
+    from chalicelib.domain.spec.location import Home
+
+    settings = _read(settings)
+    return Home(settings.account_id, settings.region)
+
+
 def codedeploy_gateway(settings: Settings | None = None) -> CodeDeployGateway:
     from chalicelib.adapters.codedeploy import CodeDeployGateway
 
@@ -219,7 +227,7 @@ def join_ends(settings: Settings | None = None, clock: Callable[[], datetime] | 
 
     settings = _read(settings)
     return JoinEnds(store(settings), LifecycleActions(LazyClient("autoscaling", settings.region)),
-                    scheduler(settings), _clock(clock))
+                    scheduler(settings), _clock(clock), located=located(settings))
 
 
 def instance_joins(settings: Settings | None = None, clock: Callable[[], datetime] | None = None) -> InstanceJoins:
@@ -232,7 +240,7 @@ def instance_joins(settings: Settings | None = None, clock: Callable[[], datetim
     return InstanceJoins(store(settings), InstanceDirectory(LazyClient("ec2", settings.region)),
                          ssm_gateway(settings), lambda: deployment_service(settings, clock),
                          LifecycleActions(LazyClient("autoscaling", settings.region)), join_ends(settings, clock),
-                         _clock(clock))
+                         _clock(clock), located=located(settings), home=home(settings))
 
 
 def rollout_service(settings: Settings | None = None,
@@ -294,7 +302,7 @@ def codedeploy_recorder(settings: Settings | None = None,
 
     settings = _read(settings)
     return CodeDeployRecorder(store(settings), codedeploy_gateway(settings), codedeploy_retrier(settings, clock),
-                              _clock(clock), settings.codedeploy_groups)
+                              _clock(clock), settings.codedeploy_groups, settings.account_id)
 
 
 def pipeline_retrier(settings: Settings | None = None,
@@ -312,7 +320,7 @@ def ssm_command_follower(settings: Settings | None = None) -> SsmCommandFollower
     from chalicelib.services.ssm_command_events import SsmCommandFollower
 
     settings = _read(settings)
-    return SsmCommandFollower(store(settings), deployment_service(settings))
+    return SsmCommandFollower(store(settings), deployment_service(settings), home(settings))
 
 
 def retry_runner(settings: Settings | None = None) -> RetryRunner:

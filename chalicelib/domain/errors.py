@@ -67,6 +67,12 @@ class RoleNotAssumable(InvalidRevision):
     retried. The message names the role and its account, never the external id."""
 
 
+class StrangerEvent(BerthError):
+    """An event from an account or region where the target it names does not live: ignored, nothing done."""
+
+    http_status = 400
+
+
 class TargetBusy(BerthError):
     """Another deployment holds the target's lock."""
 
