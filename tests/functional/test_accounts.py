@@ -162,3 +162,118 @@ def test_sts_throttling_is_transient_the_job_goes_on_and_deploys(
     assert sts.calls[:2] == ["sts.AssumeRole", "sts.AssumeRole"]
     assert replies["job-throttled"][-1]["type"] == "success", replies["job-throttled"][-1]
     assert len(commands(member(aws, "ssm", ACCOUNT_A, REGION_A))) == 1
+
+
+# events from member accounts ---------------------------------------------------------------------------------------
+STRANGER = "999999999999"
+MANAGED = {**TAGS, "berth:managed": "true"}
+
+
+@pytest.fixture
+def home_account(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BERTH_ACCOUNT_ID", ACCOUNT)
+
+
+def command_event(command_id: str, account: str, region: str, status: str = "Success") -> dict[str, Any]:
+    from tests.events import load_event
+
+    event = load_event("ssm_command_success")
+    event.update({"account": account, "region": region})
+    event["detail"].update({"command-id": command_id, "status": status, "document-name": "AWS-RunShellScript"})
+    return event
+
+
+def running_event(instance_id: str, account: str, region: str) -> dict[str, Any]:
+    from tests.events import load_event
+
+    event = load_event("ec2_instance_running")
+    event.update({"account": account, "region": region,
+                  "resources": [f"arn:aws:ec2:{region}:{account}:instance/{instance_id}"]})
+    event["detail"]["instance-id"] = instance_id
+    return event
+
+
+def record(deployment_id: str) -> Any:
+    from chalicelib.wiring import store
+
+    with Client(app, stage_name="test"):
+        return store().get_deployment(deployment_id)
+
+
+def started(world: World, jobs: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Each job's first invocation only: its deployment is sent and waits; the deployment ids."""
+    bucket, key = world.put_artifact({})
+    ids = {}
+    for name, params in jobs.items():
+        invoke(job_event(json.dumps(params), bucket, key, None, jid(name)))
+        reply = results(jid(name))[0]
+        assert "continuationToken" in reply, reply
+        ids[name] = reply["executionDetails"]["externalExecutionId"]
+    return ids
+
+
+def test_ssm_events_from_each_account_are_followed_and_a_strangers_are_ignored(
+        aws: World, two_accounts: dict[str, list[str]], home_account: None) -> None:
+    from tests.functional.support import deliver
+    from tests.reliability.faults import aws_calls
+
+    image = aws.image_uri("web", "v1")
+    ids = started(aws, {"ev-a": spec(target="web-a", image=image, location=location(ACCOUNT_A, REGION_A)),
+                        "ev-b": spec(target="web-b", image=image, location=location(ACCOUNT_B, REGION_B))})
+    command_a = commands(member(aws, "ssm", ACCOUNT_A, REGION_A))[0]["CommandId"]
+    command_b = commands(member(aws, "ssm", ACCOUNT_B, REGION_B))[0]["CommandId"]
+    before = record(ids["ev-a"])
+
+    # A's command reported from an account berth does not know, and from B's account: nothing is read or written
+    for account, region in ((STRANGER, REGION_A), (ACCOUNT_B, REGION_B), (ACCOUNT_A, REGION_B)):
+        with aws_calls() as calls:
+            answer = deliver(command_event(command_a, account, region))
+        assert answer["action"] == "ignored", answer
+        assert not [c for c in calls.calls if not c.startswith("dynamodb.")], calls.calls
+        assert not [c for c in calls.calls if c.split(".")[1] not in ("GetItem", "Query")], calls.calls
+    assert record(ids["ev-a"]).version == before.version
+
+    # from where each target lives: followed to the end (the first read finds the command still running)
+    for command_id, account, region in ((command_a, ACCOUNT_A, REGION_A), (command_b, ACCOUNT_B, REGION_B)):
+        for _ in range(3):
+            assert deliver(command_event(command_id, account, region))["action"] == "recorded"
+    assert record(ids["ev-a"]).status.value == "SUCCEEDED"
+    assert record(ids["ev-b"]).status.value == "SUCCEEDED"
+
+
+def test_a_located_targets_new_instance_joins_through_events_from_its_account(
+        aws: World, two_accounts: dict[str, list[str]], home_account: None) -> None:
+    from tests.functional.support import deliver
+    from tests.reliability.faults import aws_calls
+
+    target_a = spec(target="web-a", image=aws.image_uri("web", "v1"), instances={"tags": MANAGED},
+                    location=location(ACCOUNT_A, REGION_A))
+    launch(aws, ACCOUNT_A, REGION_A, 1, MANAGED)
+    replies = run_interleaved(aws, {"join-first": target_a})
+    assert replies["join-first"][-1]["type"] == "success"
+    ssm_a = member(aws, "ssm", ACCOUNT_A, REGION_A)
+    digest = record(replies["join-first"][-1]["outputVariables"]["deployment_id"]).revision.digest
+    new = launch(aws, ACCOUNT_A, REGION_A, 1, MANAGED)[0]
+
+    # the same instance announced from an account (or region) where no target lives: ignored before any EC2 call
+    for account, region in ((STRANGER, REGION_A), (ACCOUNT_A, "ap-south-1")):
+        with aws_calls() as calls:
+            answer = invoke(running_event(new, account, region), "instance_launches")
+        assert answer["action"] == "ignored", answer
+        assert [c for c in calls.calls if not c.startswith("dynamodb.")] == [], calls.calls
+
+    answer = invoke(running_event(new, ACCOUNT_A, REGION_A), "instance_launches")
+
+    assert answer["action"] == "deploying", answer
+    sent = [c for c in commands(ssm_a) if c.get("InstanceIds") == [new]]
+    assert len(sent) == 1 and str(digest) in "\n".join(sent[0]["Parameters"]["commands"])
+    assert commands(aws.client("ssm")) == []
+    for command in commands(ssm_a):
+        for _ in range(2):
+            deliver(command_event(command["CommandId"], ACCOUNT_A, REGION_A))
+    from chalicelib.wiring import store
+    with Client(app, stage_name="test"):
+        join = store().get_join(new)
+    assert join is not None and join.target == "web-a" and join.location is not None
+    assert join.location.account == ACCOUNT_A
+    assert record(join.deployment_id).status.value == "SUCCEEDED"
