@@ -53,11 +53,13 @@ def place_of(location: LocationSpec | None, home: Home) -> tuple[str, str]:
 
 
 def lives_in(location: LocationSpec | None, account: str, region: str, home: Home) -> bool:
-    """Whether a target at `location` is in the account and region an event came from. An event that does not say
-    (an empty field) is taken to be from berth's own account or region, as EventBridge's own rules deliver."""
-    target_account, target_region = place_of(location, home)
+    """Whether a target at `location` is in the account and region an event came from. A target without a location
+    takes every event of berth's own account (any account while `home.account` is not known), whatever its region,
+    as before locations existed: an EventBridge rule receives its own region's events unless they are forwarded. A
+    located target takes only its own account's and region's. An event that does not say (an empty field) is taken
+    to come from berth's own account and region."""
     account = account or home.account
-    region = region or home.region
-    if location is None and not home.account:
-        return region == target_region
-    return account == target_account and region == target_region
+    if location is None:
+        return not home.account or account == home.account
+    target_account, target_region = place_of(location, home)
+    return account == target_account and (region or home.region) == target_region
