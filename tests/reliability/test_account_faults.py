@@ -108,3 +108,36 @@ def invoke_with_fault_of(event: dict[str, Any], index: int, fault: str) -> str:
     assert log.calls[:index + 1] == TARGET_CALLS[:index + 1]
     assert not raised
     return log.calls[index]
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_a_continuations_calls_in_the_member_account_failing_still_lead_to_the_outcome(
+        aws: World, clock: Clock, fault: str) -> None:
+    """A continuation assumes the role again (a new invocation keeps nothing), then reads the command in the member
+    account: each of the two failing, the job goes on and succeeds with one command."""
+    event = prepare(aws)
+    invoke(event)
+    first = results(event["CodePipeline.job"]["id"])[0]
+    for index in range(2):
+        clock.advance(60)
+        job_id = jid(f"account-faults-continued-{fault}-{index}")
+        continued = pipeline_job_event("codepipeline_job_continuation", job_id=job_id,
+                                       token=first["continuationToken"], no_artifacts=True,
+                                       user_parameters=event["CodePipeline.job"]["data"]["actionConfiguration"][
+                                           "configuration"]["UserParameters"])
+        with aws_calls(fail_at=index, fault=fault, only=TARGET_SERVICES) as log:
+            invoke(continued)
+        assert log.calls[:2] == ["sts.AssumeRole", "ssm.ListCommands"][:len(log.calls[:2])], log.calls
+        reply = results(job_id)
+        assert len(reply) == 1, reply
+        if index == 0 and fault == "AccessDenied":
+            # STS refusing the role is a configuration to fix: the job fails saying so. The deployment's record
+            # stays as it was (its command runs on), for its events or `berth status` once the role is mended.
+            message = reply[0]["failureDetails"]["message"]
+            assert reply[0]["type"] == "failure" and ROLE in message and f"account {ACCOUNT_A}" in message
+            assert EXTERNAL_ID not in message
+            return
+        assert reply[0]["type"] == "success" and "continuationToken" in reply[0], reply
+    outcome = follow_to_the_end(event, clock, first)
+    assert outcome["type"] == "success", outcome
+    assert len(member_client(aws, "ssm").list_commands()["Commands"]) == 1
