@@ -3,10 +3,13 @@ berth assumes a target's role with (chalicelib/services/places.py)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from chalicelib.domain.spec.location import Home, LocationSpec, lives_in, place_of
 from chalicelib.services.places import session_name
+from tests.unit.spec_helpers import error_of, parse
 
 HOME = Home("123456789012", "us-east-1")
 A = LocationSpec(role_arn="arn:aws:iam::210987654321:role/berth-target", region="eu-west-1")
@@ -46,3 +49,42 @@ def test_session_names_are_berth_prefixed_and_within_stss_64_characters(about: s
     name = session_name(about)
     assert name.startswith("berth-") and 2 <= len(name) <= 64
     assert name == f"berth-{about}"[:64]
+
+
+# the spec field, validated at the edge ------------------------------------------------------------------------------
+def with_location(example_spec: dict[str, Any], location: Any) -> dict[str, Any]:
+    example_spec["location"] = location
+    return example_spec
+
+
+def test_a_spec_without_location_reads_as_before(example_spec: dict[str, Any]) -> None:
+    spec = parse(example_spec)
+    assert spec.location is None and "location" not in spec.model_dump()
+
+
+def test_the_issue_example_parses(example_spec: dict[str, Any]) -> None:
+    spec = parse(with_location(example_spec, {"role_arn": "arn:aws:iam::210987654321:role/berth-target",
+                                              "external_id": "abc-123", "region": "eu-west-1"}))
+    assert spec.location == LocationSpec(role_arn="arn:aws:iam::210987654321:role/berth-target",
+                                         external_id="abc-123", region="eu-west-1")
+
+
+@pytest.mark.parametrize(("location", "field"), [
+    ({"role_arn": "arn:aws:iam::210987654321:role/admin"}, "location.role_arn"),
+    ({"role_arn": "arn:aws:iam::210987654321:role/ops/berth-target"}, "location.role_arn"),
+    ({"role_arn": "arn:aws:iam::*:role/berth-target"}, "location.role_arn"),
+    ({"role_arn": "arn:aws:iam::210987654321:role/berth-x", "external_id": "x"}, "location.external_id"),
+    ({"role_arn": "arn:aws:iam::210987654321:role/berth-x", "external_id": "a b"}, "location.external_id"),
+    ({"role_arn": "arn:aws:iam::210987654321:role/berth-x", "region": "Europe"}, "location.region"),
+    ({"role_arn": "arn:aws:iam::210987654321:role/berth-x", "account": "1"}, "location.account"),
+    ({}, "location.role_arn"),
+])
+def test_a_refusal_names_the_field(example_spec: dict[str, Any], location: dict[str, Any], field: str) -> None:
+    assert field in error_of(with_location(example_spec, location))
+
+
+def test_a_refusal_never_echoes_the_external_id(example_spec: dict[str, Any]) -> None:
+    secret = "not allowed because of spaces 7e1f"
+    message = error_of(with_location(example_spec, {"role_arn": "arn:aws:iam::210987654321:role/berth-x",
+                                                    "external_id": secret}))
+    assert "location.external_id" in message and secret not in message
