@@ -16,6 +16,7 @@ type names their operations.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ from chalicelib.settings import Settings
 if TYPE_CHECKING:   # imported where used, at run time: a cold start pays only for its own path
     from botocore.session import Session
 
+    from chalicelib.adapters.sts import RoleCredentials
     from chalicelib.domain.job import ArtifactCredentials
 
 
@@ -65,23 +67,30 @@ def cached_client(service: str, region: str | None = None) -> Any:
 
 
 class LazyClient:
-    """Stands in for `cached_client(service, region)` until a service first touches it: then the client is created (or
-    the one already cached is taken) and every attribute comes from it."""
+    """Stands in for `cached_client(service, region)` (or what `make` builds) until a service first touches it: then
+    the client is created (or the one already cached is taken) and every attribute comes from it."""
 
-    def __init__(self, service: str, region: str) -> None:
+    def __init__(self, service: str, region: str, make: Callable[[], Any] | None = None) -> None:
         self._service = service
         self._region = region
+        self._make = make
         self._client: Any = None
 
     def __getattr__(self, name: str) -> Any:
         if self._client is None:
-            self._client = cached_client(self._service, self._region)
+            self._client = self._make() if self._make is not None else cached_client(self._service, self._region)
         return getattr(self._client, name)
 
 
 def single_attempt_client(service: str, region: str | None = None) -> Any:
     """For calls without an idempotency token: never sent twice by the SDK. Built when first used."""
     return _cached_client(service, region or Settings.from_env().region, True)
+
+
+def assumed_role_client(service: str, region: str, credentials: RoleCredentials, single_attempt: bool = False) -> Any:
+    """A client signed with a located target's role (chalicelib/adapters/sts.py), in that target's region. Never
+    cached here: the caller keeps it for one invocation only."""
+    return client(service, region, single_attempt, **credentials.as_client_arguments())
 
 
 def artifact_s3_client(credentials: ArtifactCredentials | None, region: str | None = None) -> Any:

@@ -27,6 +27,7 @@ class Settings(BaseModel):
     codedeploy_groups: frozenset[tuple[str, str]] = frozenset()      # (application, group) pairs berth follows
     command_output_bucket: str = ""       # where SSM also writes the whole output of `berth logs` / `berth exec`
     event_bus: str = Field(default="default", min_length=1)   # where berth publishes its own events
+    account_id: str = Field(default="", pattern=r"^([0-9]{12})?$")   # berth's own account: home targets' events
 
     @property
     def retries_enabled(self) -> bool:
@@ -49,6 +50,7 @@ class Settings(BaseModel):
             codedeploy_groups=frozenset(_pairs(env.get("BERTH_CODEDEPLOY_GROUPS", ""))),
             command_output_bucket=env.get("BERTH_COMMAND_OUTPUT_BUCKET", ""),
             event_bus=env.get("BERTH_EVENT_BUS") or "default",
+            account_id=env.get("BERTH_ACCOUNT_ID", ""),
         )
 
 

@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import random
 import secrets
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chalicelib import observability
-from chalicelib.clients import LazyClient, artifact_s3_client, cached_client, single_attempt_client
+from chalicelib.clients import (
+    LazyClient,
+    artifact_s3_client,
+    assumed_role_client,
+    cached_client,
+    single_attempt_client,
+)
 from chalicelib.domain.command import SHIPPED_SCRIPTS
 from chalicelib.settings import Settings
 
@@ -25,8 +32,10 @@ if TYPE_CHECKING:   # imported where used, at run time: a cold start pays only f
     from chalicelib.adapters.scheduler import RetryScheduler
     from chalicelib.adapters.ssm import SsmGateway
     from chalicelib.adapters.store import DeploymentStore
+    from chalicelib.adapters.sts import RoleCredentials
     from chalicelib.domain.deployment import Deployment
     from chalicelib.domain.retry import Breaker
+    from chalicelib.domain.spec.location import Home, LocationSpec
     from chalicelib.observability import Telemetry
     from chalicelib.services.codedeploy_events import CodeDeployRecorder
     from chalicelib.services.codedeploy_hook import LifecycleHookService
@@ -41,6 +50,7 @@ if TYPE_CHECKING:   # imported where used, at run time: a cold start pays only f
     from chalicelib.services.operations import Operations
     from chalicelib.services.pipeline_action_failed import PipelineRetrier
     from chalicelib.services.pipeline_job import PipelineJobService
+    from chalicelib.services.places import Located, TargetAws
     from chalicelib.services.plan import Planner
     from chalicelib.services.retries import Retrier
     from chalicelib.services.retry_deployment import RetryRunner
@@ -59,6 +69,81 @@ def ssm_gateway(settings: Settings | None = None) -> SsmGateway:
 
     region = _read(settings).region
     return SsmGateway(LazyClient("ssm", region), lambda: single_attempt_client("ssm", region))
+
+
+class Elsewhere:
+    """The gateways of targets that live in other accounts or regions (services/places.py), for one invocation.
+
+    A place's clients are built on their first call, and the role is assumed then (once per role and external id in
+    an invocation, with the session name of that first call): a target in berth's own account never reaches here,
+    so it costs no STS call. The credentials live only in this object and the clients it built; one exists per
+    Settings object, which wiring reads once per invocation, so nothing outlives the invocation.
+    """
+
+    def __init__(self, region: str) -> None:
+        self._region = region
+        self._credentials: dict[tuple[str, str | None], RoleCredentials] = {}
+        self._places: dict[tuple[str, str | None, str], TargetAws] = {}
+        self._clients: dict[tuple[str, str | None, str, str, bool], object] = {}
+
+    def __call__(self, location: LocationSpec, session: str) -> TargetAws:
+        region = location.region or self._region
+        key = (location.role_arn, location.external_id, region)
+        if key not in self._places:
+            self._places[key] = self._place(location, session, region)
+        return self._places[key]
+
+    def _place(self, location: LocationSpec, session: str, region: str) -> TargetAws:
+        from chalicelib.adapters.autoscaling import LifecycleActions
+        from chalicelib.adapters.cloudwatch import AlarmWatch
+        from chalicelib.adapters.ec2 import InstanceDirectory
+        from chalicelib.adapters.elbv2 import TargetGroups
+        from chalicelib.adapters.ssm import SsmGateway
+        from chalicelib.services.places import TargetAws
+
+        def lazy(service: str) -> LazyClient:
+            return LazyClient(service, region, lambda: self._client(location, session, service, region, False))
+
+        return TargetAws(
+            ssm=SsmGateway(lazy("ssm"), lambda: self._client(location, session, "ssm", region, True)),
+            instances=InstanceDirectory(lazy("ec2")), alarms=AlarmWatch(lazy("cloudwatch")),
+            groups=TargetGroups(lazy("elbv2")), lifecycle=LifecycleActions(lazy("autoscaling")))
+
+    def _client(self, location: LocationSpec, session: str, service: str, region: str, single_attempt: bool) -> object:
+        key = (location.role_arn, location.external_id, region, service, single_attempt)
+        if key not in self._clients:
+            self._clients[key] = assumed_role_client(service, region, self._assumed(location, session),
+                                                     single_attempt)
+        return self._clients[key]
+
+    def _assumed(self, location: LocationSpec, session: str) -> RoleCredentials:
+        from chalicelib.adapters.sts import RoleAssumer
+
+        key = (location.role_arn, location.external_id)
+        if key not in self._credentials:
+            self._credentials[key] = RoleAssumer(cached_client("sts", self._region)).assume(location, session)
+        return self._credentials[key]
+
+
+_ELSEWHERE: dict[int, Elsewhere] = {}
+
+
+def located(settings: Settings | None = None) -> Located:
+    """The factory of located targets' gateways for this invocation: one per Settings object (see Elsewhere)."""
+    settings = _read(settings)
+    key = id(settings)
+    if key not in _ELSEWHERE:
+        _ELSEWHERE[key] = Elsewhere(settings.region)
+        weakref.finalize(settings, _ELSEWHERE.pop, key, None)
+    return _ELSEWHERE[key]
+
+
+def home(settings: Settings | None = None) -> Home:
+    """berth's own account and region: where targets without a location live, and their events come from."""
+    from chalicelib.domain.spec.location import Home
+
+    settings = _read(settings)
+    return Home(settings.account_id, settings.region)
 
 
 def codedeploy_gateway(settings: Settings | None = None) -> CodeDeployGateway:
@@ -107,7 +192,7 @@ def deployment_service(settings: Settings | None = None,
         registry=ImageRegistry(lambda region: cached_client("ecr", region)), scripts=instance_scripts(),
         clock=_clock(clock), new_id=new_deployment_id, retries=retrier(settings, telemetry), telemetry=telemetry,
         waves=rollout_service(settings, clock), looks=looks(settings, clock),
-        on_end=_joins_told(settings, clock), notifier=notifier(settings, telemetry),
+        on_end=_joins_told(settings, clock), notifier=notifier(settings, telemetry), located=located(settings),
     )
 
 
@@ -142,7 +227,7 @@ def join_ends(settings: Settings | None = None, clock: Callable[[], datetime] | 
 
     settings = _read(settings)
     return JoinEnds(store(settings), LifecycleActions(LazyClient("autoscaling", settings.region)),
-                    scheduler(settings), _clock(clock))
+                    scheduler(settings), _clock(clock), located=located(settings))
 
 
 def instance_joins(settings: Settings | None = None, clock: Callable[[], datetime] | None = None) -> InstanceJoins:
@@ -155,7 +240,7 @@ def instance_joins(settings: Settings | None = None, clock: Callable[[], datetim
     return InstanceJoins(store(settings), InstanceDirectory(LazyClient("ec2", settings.region)),
                          ssm_gateway(settings), lambda: deployment_service(settings, clock),
                          LifecycleActions(LazyClient("autoscaling", settings.region)), join_ends(settings, clock),
-                         _clock(clock))
+                         _clock(clock), located=located(settings), home=home(settings))
 
 
 def rollout_service(settings: Settings | None = None,
@@ -170,7 +255,8 @@ def rollout_service(settings: Settings | None = None,
     return RolloutService(AlarmWatch(LazyClient("cloudwatch", settings.region)), ssm_gateway(settings),
                           store(settings), _clock(clock),
                           draining=Draining(TargetGroups(LazyClient("elbv2", settings.region)), store(settings),
-                                            _clock(clock)))
+                                            _clock(clock), located(settings)),
+                          located=located(settings))
 
 
 def breaker(settings: Settings | None = None) -> Breaker:
@@ -216,7 +302,7 @@ def codedeploy_recorder(settings: Settings | None = None,
 
     settings = _read(settings)
     return CodeDeployRecorder(store(settings), codedeploy_gateway(settings), codedeploy_retrier(settings, clock),
-                              _clock(clock), settings.codedeploy_groups)
+                              _clock(clock), settings.codedeploy_groups, settings.account_id)
 
 
 def pipeline_retrier(settings: Settings | None = None,
@@ -234,7 +320,7 @@ def ssm_command_follower(settings: Settings | None = None) -> SsmCommandFollower
     from chalicelib.services.ssm_command_events import SsmCommandFollower
 
     settings = _read(settings)
-    return SsmCommandFollower(store(settings), deployment_service(settings))
+    return SsmCommandFollower(store(settings), deployment_service(settings), home(settings))
 
 
 def retry_runner(settings: Settings | None = None) -> RetryRunner:
@@ -284,7 +370,8 @@ def operations(settings: Settings | None = None, clock: Callable[[], datetime] |
     settings = _read(settings)
     return Operations(store=store(settings), deployments=deployment_service(settings, clock),
                       ssm=ssm_gateway(settings), clock=_clock(clock),
-                      instances=InstanceDirectory(LazyClient("ec2", settings.region)), notifier=notifier(settings))
+                      instances=InstanceDirectory(LazyClient("ec2", settings.region)), notifier=notifier(settings),
+                      located=located(settings))
 
 
 
@@ -297,7 +384,7 @@ def planner(settings: Settings | None = None, clock: Callable[[], datetime] | No
     settings = _read(settings)
     return Planner(store(settings), deployment_service(settings, clock).resolve_revision,
                    InstanceDirectory(LazyClient("ec2", settings.region)), ssm_gateway(settings),
-                   AlarmWatch(LazyClient("cloudwatch", settings.region)), _clock(clock))
+                   AlarmWatch(LazyClient("cloudwatch", settings.region)), _clock(clock), located(settings))
 
 
 def container_logs(settings: Settings | None = None) -> ContainerLogs:
@@ -305,7 +392,8 @@ def container_logs(settings: Settings | None = None) -> ContainerLogs:
     from chalicelib.services.container_logs import ContainerLogs
 
     settings = _read(settings)
-    return ContainerLogs(store(settings), ssm_gateway(settings), settings.command_output_bucket or None)
+    return ContainerLogs(store(settings), ssm_gateway(settings), settings.command_output_bucket or None,
+                         located(settings))
 
 
 def container_exec(settings: Settings | None = None, clock: Callable[[], datetime] | None = None) -> ContainerExec:
@@ -314,4 +402,4 @@ def container_exec(settings: Settings | None = None, clock: Callable[[], datetim
 
     settings = _read(settings)
     return ContainerExec(store(settings), ssm_gateway(settings), instance_scripts(), lambda: secrets.token_hex(6),
-                         _clock(clock), settings.command_output_bucket or None)
+                         _clock(clock), settings.command_output_bucket or None, located(settings))

@@ -167,6 +167,13 @@ def _complete_lifecycle_actions() -> Statement:
             "Resource": "arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/*"}
 
 
+def _assume_target_roles() -> Statement:
+    # A target with a location is reached through a role in its own account (chalicelib/services/places.py): only
+    # roles named berth-*, the convention LocationSpec enforces, so a spec cannot make berth assume any other role.
+    return {"Sid": "AssumeTargetRoles", "Effect": "Allow", "Action": "sts:AssumeRole",
+            "Resource": "arn:aws:iam::*:role/berth-*"}
+
+
 def _retry_stages() -> Statement:
     return {"Sid": "RetryPipelineStages", "Effect": "Allow", "Action": "codepipeline:RetryStageExecution",
             "Resource": "arn:aws:codepipeline:*:*:*/*"}
@@ -186,7 +193,7 @@ def _dead_letters(stage: str) -> Statement:
 def statements(stage: str, function: str) -> list[Statement]:
     """The statements of one function's policy."""
     deploy = [*_send_command(), *_resolve(), _read_alarms(), *_load_balancers(), *_schedule_retries(stage),
-              _publish_events()]
+              _publish_events(), _assume_target_roles()]
     # ConditionCheckItem: holding a target checks, in the lock's transaction, that no deployment started since.
     write = ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem")
     # SSM CancelCommand: should two tries of one attempt both have reached SSM, the later command is cancelled.

@@ -62,6 +62,17 @@ class ArtifactUnreadable(InvalidRevision):
     """The pipeline's input artifact could not be fetched or opened."""
 
 
+class RoleNotAssumable(InvalidRevision):
+    """STS refused the role a target's location names (AccessDenied and the like): a configuration to fix, never
+    retried. The message names the role and its account, never the external id."""
+
+
+class StrangerEvent(BerthError):
+    """An event from an account or region where the target it names does not live: ignored, nothing done."""
+
+    http_status = 400
+
+
 class TargetBusy(BerthError):
     """Another deployment holds the target's lock."""
 

@@ -29,6 +29,7 @@ class CodeDeployEvent(_Event):
     id: str = Field(min_length=1, max_length=128)     # kept in the record (the latest 200): bounded
     detail_type: str = Field(alias="detail-type")
     time: str = ""
+    account: str = Field(default="", max_length=12)
     detail: CodeDeployDetail
 
     @property
@@ -44,6 +45,8 @@ class SsmCommandDetail(_Event):
 
 class SsmCommandEvent(_Event):
     id: str
+    account: str = Field(default="", max_length=12)   # where the command ran: a member account's are forwarded
+    region: str = Field(default="", max_length=32)
     detail: SsmCommandDetail
 
 

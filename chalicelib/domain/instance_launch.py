@@ -37,6 +37,8 @@ class _StateDetail(_Event):
 
 class InstanceStateEvent(_Event):
     id: str = Field(min_length=1, max_length=128)
+    account: str = Field(default="", pattern=r"^([0-9]{12})?$")    # where the instance is: a member account's
+    region: str = Field(default="", max_length=32)                 # events are forwarded to berth's bus
     source: Literal["aws.ec2"]
     detail_type: Literal["EC2 Instance State-change Notification"] = Field(alias="detail-type")
     detail: _StateDetail
@@ -57,6 +59,8 @@ class _LifecycleDetail(LifecycleHook):
 
 class LifecycleLaunchEvent(_Event):
     id: str = Field(min_length=1, max_length=128)
+    account: str = Field(default="", pattern=r"^([0-9]{12})?$")
+    region: str = Field(default="", max_length=32)
     source: Literal["aws.autoscaling"]
     detail_type: Literal["EC2 Instance-launch Lifecycle Action"] = Field(alias="detail-type")
     detail: _LifecycleDetail
@@ -70,6 +74,8 @@ class InstanceLaunch:
     instance_id: str
     source: str
     hook: LifecycleHook | None = None
+    account: str = ""       # the event's account and region: where the instance is ("" when the event says not)
+    region: str = ""
 
 
 def parse_instance_launch(event: Any) -> InstanceLaunch:
@@ -87,5 +93,5 @@ def parse_instance_launch(event: Any) -> InstanceLaunch:
         detail = parsed.detail
         hook = LifecycleHook(AutoScalingGroupName=detail.group, LifecycleHookName=detail.name,
                              LifecycleActionToken=detail.token)
-        return InstanceLaunch(parsed.id, detail.instance_id, parsed.source, hook)
-    return InstanceLaunch(parsed.id, parsed.detail.instance_id, parsed.source)
+        return InstanceLaunch(parsed.id, detail.instance_id, parsed.source, hook, parsed.account, parsed.region)
+    return InstanceLaunch(parsed.id, parsed.detail.instance_id, parsed.source, None, parsed.account, parsed.region)

@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import BerthError
 from .instance_launch import LifecycleHook
 from .spec import TargetSpec
+from .spec.location import LocationSpec
 
 MANAGED_TAG = "berth:managed"
 Result = Literal["CONTINUE", "ABANDON"]
@@ -69,6 +70,9 @@ class JoinRecord(BaseModel):
     detail: str = ""
     completed: bool = False           # CompleteLifecycleAction claimed (set before the call)
     version: int = 0
+    # Where the instance is, when not in berth's own account and region (its target's location): left out of the
+    # item while unset, so a home join's record reads as before.
+    location: LocationSpec | None = Field(default=None, exclude_if=lambda value: value is None)
 
     @property
     def lineage(self) -> str:

@@ -28,7 +28,9 @@ logger = logging.getLogger(__name__)
 
 class CodeDeployRecorder:
     def __init__(self, store: DeploymentStore, codedeploy: CodeDeployGateway, retrier: CodeDeployRetrier,
-                 clock: Callable[[], datetime], managed_groups: frozenset[tuple[str, str]]) -> None:
+                 clock: Callable[[], datetime], managed_groups: frozenset[tuple[str, str]],
+                 home_account: str = "") -> None:
+        self._home_account = home_account
         self._store = store
         self._codedeploy = codedeploy
         self._retrier = retrier
@@ -37,6 +39,10 @@ class CodeDeployRecorder:
 
     def on_event(self, event: CodeDeployEvent) -> Outcome:
         detail = event.detail
+        if self._home_account and event.account and event.account != self._home_account:
+            # CodeDeploy stays in berth's own account: a member account's deployment is not berth's to follow.
+            logger.warning("a CodeDeploy event from another account: ignored", extra={"account": event.account})
+            return Outcome("ignored", f"CodeDeploy events are followed in berth's own account, not {event.account}")
         target = self._store.find_codedeploy_target(detail.application, detail.deployment_group)
         if target is None and (detail.application, detail.deployment_group) not in self._managed:
             return Outcome("ignored", f"{detail.application}/{detail.deployment_group} is not managed by berth")

@@ -19,20 +19,21 @@ from chalicelib.domain.progress import (
     success_from_counts,
 )
 from chalicelib.domain.rollout import wave_max_errors
+from chalicelib.services.places import Placed
 
 # Failed instances whose full output (GetCommandInvocation) is fetched per refresh; the rest keep SSM's short cut.
 FULL_OUTPUT_FOR = 5
 
 
 class CommandResults:
-    def __init__(self, ssm: SsmGateway, instances: InstanceDirectory) -> None:
+    def __init__(self, ssm: Placed[SsmGateway], instances: Placed[InstanceDirectory]) -> None:
         self._ssm = ssm
         self._instances = instances
 
     def read(self, deployment: Deployment, command_id: str) -> Deployment:
         """The results of the last attempt's command, which is over (not saved: the next transition keeps them)."""
         attempt = deployment.attempts[-1]
-        state = self._ssm.command_state(command_id) or CommandState(status="Cancelled")
+        state = self._ssm.of(deployment).command_state(command_id) or CommandState(status="Cancelled")
         progress = self.final_progress(deployment, command_id, attempt.expected_instances, state)
         return transitions.results_read(deployment, progress.instances, progress.tally)
 
@@ -45,10 +46,10 @@ class CommandResults:
                 return counted
         invocations = self._final_invocations(deployment, command_id, state)
         max_errors = wave_max_errors(deployment.spec.rollout, deployment.rollout, deployment.attempts)
-        expected = self._expected_now(expected, invocations, state)
+        expected = self._expected_now(deployment, expected, invocations, state)
         progress = assess(expected, invocations, state.status, max_errors)
         if progress.phase == Phase.FAILED:
-            invocations = self._with_full_output(command_id, invocations)
+            invocations = self._with_full_output(deployment, command_id, invocations)
             progress = assess(expected, invocations, state.status, max_errors)
         return progress
 
@@ -59,12 +60,13 @@ class CommandResults:
         clean = (state.error_count == 0 and state.delivery_timed_out_count == 0
                  and state.completed_count == state.target_count and deployment.revision.digest is not None)
         if clean:
-            invocations = self._ssm.list_invocations(command_id, details=False)
+            invocations = self._ssm.of(deployment).list_invocations(command_id, details=False)
             if all(inv.status == "Success" for inv in invocations):
                 return invocations
-        return self._ssm.list_invocations(command_id, details=True)
+        return self._ssm.of(deployment).list_invocations(command_id, details=True)
 
-    def _expected_now(self, expected: list[str], invocations: list[Invocation], state: CommandState) -> list[str]:
+    def _expected_now(self, deployment: Deployment, expected: list[str], invocations: list[Invocation],
+                      state: CommandState) -> list[str]:
         """Once the command is over, an expected instance without an invocation counts as never having run it, unless
         it is not running (stopped since, or never started): then it was not part of this deployment."""
         if not state.over:
@@ -72,13 +74,15 @@ class CommandResults:
         missing = sorted(set(expected) - {inv.instance_id for inv in invocations})
         if not missing:
             return expected
-        running = self._instances.running_among(missing)
+        running = self._instances.of(deployment).running_among(missing)
         return [instance for instance in expected if instance not in missing or instance in running]
 
-    def _with_full_output(self, command_id: str, invocations: list[Invocation]) -> list[Invocation]:
+    def _with_full_output(self, deployment: Deployment, command_id: str, invocations: list[Invocation]
+                          ) -> list[Invocation]:
         """Swap SSM's 2,500-character cut for the fuller output of the first few failed instances."""
         failed = sorted((inv for inv in invocations if inv.status != "Success" or inv.response_code not in (0, None)),
                         key=lambda inv: inv.instance_id)[:FULL_OUTPUT_FOR]
-        fuller = {inv.instance_id: self._ssm.full_output(command_id, inv.instance_id) for inv in failed}
+        ssm = self._ssm.of(deployment)
+        fuller = {inv.instance_id: ssm.full_output(command_id, inv.instance_id) for inv in failed}
         return [replace(inv, output=fuller[inv.instance_id]) if inv.instance_id in fuller else inv
                 for inv in invocations]

@@ -22,14 +22,15 @@ from chalicelib.domain.image_ref import parse_image_ref
 from chalicelib.domain.rollout import attempt_rollout
 from chalicelib.domain.spec import InstancesSpec, RolloutSpec
 from chalicelib.services.deployment_ends import DeploymentEnds
+from chalicelib.services.places import Placed
 from chalicelib.services.target_lock import UNSENT_AFTER, TargetLock, sent_commands
 
 logger = logging.getLogger(__name__)
 
 
 class CommandSender:
-    def __init__(self, store: DeploymentStore, ssm: SsmGateway, scripts: dict[str, str], clock: Callable[[], datetime],
-                 lock: TargetLock, ends: DeploymentEnds) -> None:
+    def __init__(self, store: DeploymentStore, ssm: Placed[SsmGateway], scripts: dict[str, str],
+                 clock: Callable[[], datetime], lock: TargetLock, ends: DeploymentEnds) -> None:
         self._store = store
         self._ssm = ssm
         self._scripts = scripts
@@ -48,7 +49,7 @@ class CommandSender:
         targets = deployment.spec.instances if deployment.rollout is None else InstancesSpec(
             ids=attempt.expected_instances)
         try:
-            command_id = self._ssm.send_deploy_command(
+            command_id = self._ssm.of(deployment).send_deploy_command(
                 targets, build_shell_commands(command, self._scripts), _rollout_of(deployment),
                 comment=command_comment(deployment.deployment_id, attempt.number, attempt.sends))
         except CallUnanswered as exc:
@@ -104,11 +105,11 @@ class CommandSender:
     def _find_sent(self, deployment: Deployment, attempt: Attempt) -> str | None:
         """The attempt's command, found by its comment. Should two tries of one attempt both have landed, the later
         ones are cancelled: never two commands on one target."""
-        found = sent_commands(self._ssm, deployment, attempt)
+        found = sent_commands(self._ssm.of(deployment), deployment, attempt)
         for duplicate in found[1:]:
             logger.error("two commands for one attempt; cancelling the later one",
                          extra={"deployment_id": deployment.deployment_id, "command_id": duplicate})
-            self._ssm.cancel(duplicate)
+            self._ssm.of(deployment).cancel(duplicate)
         return found[0] if found else None
 
     def _record_sent(self, deployment: Deployment, command_id: str, cause: str) -> Deployment:

@@ -18,7 +18,8 @@ from chalicelib.adapters.store import DeploymentStore
 from chalicelib.domain.container_commands import ExecRecord, OneOffRun, exec_commands
 from chalicelib.domain.errors import CommandNotFound, NoCurrentRevision
 from chalicelib.domain.instance_output import InvocationOutput, choose_instances, overall_exit_code
-from chalicelib.services.container_logs import target_record
+from chalicelib.services.container_logs import output_bucket, target_record
+from chalicelib.services.places import Located, placed_ssm
 
 logger = logging.getLogger(__name__)
 # SSM's executionTimeout is the run's own timeout plus the time to stop and remove an overstaying container.
@@ -41,9 +42,9 @@ class ExecOutput:
 
 class ContainerExec:
     def __init__(self, store: DeploymentStore, ssm: SsmGateway, scripts: dict[str, str], new_run_id: Callable[[], str],
-                 clock: Callable[[], datetime], output_bucket: str | None) -> None:
+                 clock: Callable[[], datetime], output_bucket: str | None, located: Located | None = None) -> None:
         self._store = store
-        self._ssm = ssm
+        self._ssm = placed_ssm(ssm, located)
         self._scripts = scripts
         self._new_run_id = new_run_id
         self._clock = clock
@@ -55,12 +56,13 @@ class ContainerExec:
         if record.current_revision is None:
             raise NoCurrentRevision(f"target {name!r} has no current revision: deploy it once, then run commands "
                                     "in its image")
-        choice = choose_instances(name, self._ssm.ping_statuses(record.spec.instances), instance, every)
+        ssm = self._ssm.of_spec(record.spec)
+        choice = choose_instances(name, ssm.ping_statuses(record.spec.instances), instance, every)
         run = OneOffRun(self._new_run_id(), record.current_revision.pinned, record.spec.container, tuple(command),
                         timeout_seconds)
-        command_id = self._ssm.send_to_instances(choice.instance_ids, exec_commands(run, self._scripts),
-                                                 timeout_seconds + CLEANUP_SECONDS, exec_comment(name),
-                                                 self._output_bucket, "berth-exec")
+        command_id = ssm.send_to_instances(choice.instance_ids, exec_commands(run, self._scripts),
+                                           timeout_seconds + CLEANUP_SECONDS, exec_comment(name),
+                                           output_bucket(self._output_bucket, record.spec), "berth-exec")
         started = ExecRecord(command_id=command_id, target=name, caller=caller, command=run.command, image=run.image,
                              instance_ids=tuple(choice.instance_ids), run_id=run.run_id,
                              timeout_seconds=timeout_seconds, started_at=self._clock().isoformat())
@@ -71,11 +73,11 @@ class ContainerExec:
         return started
 
     def read(self, name: str, command_id: str) -> ExecOutput:
-        target_record(self._store, name)
+        ssm = self._ssm.of_spec(target_record(self._store, name).spec)
         record = self._store.get_exec(command_id)
         if record is None or record.target != name:
             raise CommandNotFound(f"no exec command {command_id} for target {name!r}")
-        return ExecOutput(record, [self._ssm.invocation_output(command_id, i) for i in record.instance_ids])
+        return ExecOutput(record, [ssm.invocation_output(command_id, i) for i in record.instance_ids])
 
 
 def exec_comment(target: str) -> str:

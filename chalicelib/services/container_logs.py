@@ -16,7 +16,9 @@ from chalicelib.adapters.store import DeploymentStore
 from chalicelib.domain.container_commands import logs_commands
 from chalicelib.domain.errors import CommandNotFound, TargetNotFound
 from chalicelib.domain.instance_output import InvocationOutput, choose_instances, merge_log_lines
+from chalicelib.domain.spec import TargetSpec
 from chalicelib.domain.target import TargetRecord
+from chalicelib.services.places import Located, placed_ssm
 
 logger = logging.getLogger(__name__)
 # `docker logs` of 10,000 lines takes seconds; an instance that cannot answer in two minutes is not waited for.
@@ -48,28 +50,36 @@ class LogsOutput:
 
 
 class ContainerLogs:
-    def __init__(self, store: DeploymentStore, ssm: SsmGateway, output_bucket: str | None) -> None:
+    def __init__(self, store: DeploymentStore, ssm: SsmGateway, output_bucket: str | None,
+                 located: Located | None = None) -> None:
         self._store = store
-        self._ssm = ssm
+        self._ssm = placed_ssm(ssm, located)
         self._output_bucket = output_bucket
 
     def start(self, name: str, instance: str | None, since: str, tail: int, caller: str) -> CommandStarted:
         record = target_record(self._store, name)
-        choice = choose_instances(name, self._ssm.ping_statuses(record.spec.instances), instance, every=True)
-        command_id = self._ssm.send_to_instances(
+        ssm = self._ssm.of_spec(record.spec)
+        choice = choose_instances(name, ssm.ping_statuses(record.spec.instances), instance, every=True)
+        command_id = ssm.send_to_instances(
             choice.instance_ids, logs_commands(record.spec.container.name, since, tail),
-            LOGS_EXECUTION_TIMEOUT_SECONDS, logs_comment(name), self._output_bucket, "berth-logs")
+            LOGS_EXECUTION_TIMEOUT_SECONDS, logs_comment(name), output_bucket(self._output_bucket, record.spec),
+            "berth-logs")
         logger.info("container logs requested", extra={"target": name, "caller": caller, "command_id": command_id,
                                                        "instances": choice.instance_ids, "since": since, "tail": tail})
         return CommandStarted(command_id, name, choice.instance_ids, choice.left_out)
 
     def read(self, name: str, command_id: str) -> LogsOutput:
-        target_record(self._store, name)
-        sent = self._ssm.sent_command(command_id)
+        ssm = self._ssm.of_spec(target_record(self._store, name).spec)
+        sent = ssm.sent_command(command_id)
         if sent is None or sent.comment != logs_comment(name):
             raise CommandNotFound(f"no logs command {command_id} for target {name!r}")
-        outputs = [self._ssm.invocation_output(command_id, instance) for instance in sent.instance_ids]
+        outputs = [ssm.invocation_output(command_id, instance) for instance in sent.instance_ids]
         return LogsOutput(command_id, name, outputs, merge_log_lines(outputs))
+
+
+def output_bucket(bucket: str | None, spec: TargetSpec) -> str | None:
+    """berth's output bucket is in berth's own account: SSM in a target's own account does not write to it."""
+    return bucket if spec.location is None else None
 
 
 def target_record(store: DeploymentStore, name: str) -> TargetRecord:

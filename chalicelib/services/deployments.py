@@ -38,6 +38,7 @@ from chalicelib.services.command_sender import CommandSender
 from chalicelib.services.deployment_ends import DeploymentEnds
 from chalicelib.services.looks import Looks
 from chalicelib.services.notifier import Notifier
+from chalicelib.services.places import Located, placed_instances, placed_ssm
 from chalicelib.services.retries import Retrier
 from chalicelib.services.rollout import RolloutService
 from chalicelib.services.target_lock import UNSENT_AFTER, TargetLock
@@ -63,19 +64,19 @@ class DeploymentService:
                  new_id: Callable[[], str], lock_slack_seconds: int = 900, retries: Retrier | None = None,
                  telemetry: Telemetry | None = None, waves: RolloutService | None = None,
                  looks: Looks | None = None, on_end: Callable[[Deployment], None] | None = None,
-                 notifier: Notifier | None = None) -> None:
+                 notifier: Notifier | None = None, located: Located | None = None) -> None:
         self._store = store
-        self._ssm = ssm
-        self._instances = instances
+        self._ssm = placed_ssm(ssm, located)
+        self._instances = placed_instances(instances, located)
         self._registry = registry
         self._clock = clock
         self._new_id = new_id
-        self._lock = TargetLock(store, ssm, lock_slack_seconds)
+        self._lock = TargetLock(store, self._ssm, lock_slack_seconds)
         self._telemetry = telemetry or Telemetry()
         self._notifier = notifier or Notifier()
         self._ends = DeploymentEnds(store, self._lock, self._telemetry, on_end, self._notifier)
-        self._sender = CommandSender(store, ssm, scripts, clock, self._lock, self._ends)
-        self._results = CommandResults(ssm, instances)
+        self._sender = CommandSender(store, self._ssm, scripts, clock, self._lock, self._ends)
+        self._results = CommandResults(self._ssm, self._instances)
         self._retries = AttemptRetries(store, self._lock, lock_slack_seconds, self._ends, retries)
         # A rollout in waves (rollout.canary or rollout.alarms) is carried out by services/rollout.py, at the hooks
         # marked "waves" below; without it a spec that asks for one is refused.
@@ -113,7 +114,7 @@ class DeploymentService:
         platforms = self._registry.platforms(image)
         if platforms is None:
             return
-        lacking = self._instances.of_architectures(spec.instances, ec2_architectures_lacking(platforms))
+        lacking = self._instances.of_spec(spec).of_architectures(spec.instances, ec2_architectures_lacking(platforms))
         refusal = architecture_refusal(image.pinned, platforms, lacking)
         if refusal is not None:
             raise refusal
@@ -162,7 +163,7 @@ class DeploymentService:
         if not held and not self._lock.hold(deployment, now):
             return self._ends.superseded(deployment, now, f"attempt {number} not sent")
         try:
-            expected = self._instances.running_instances(deployment.spec.instances)
+            expected = self._instances.of(deployment).running_instances(deployment.spec.instances)
         except InvalidRevision as exc:  # e.g. unknown instance ids: the record exists, so end it and free the lock
             return self._ends.failed(deployment, now, exc.message)
         if not expected:
@@ -203,7 +204,7 @@ class DeploymentService:
             return Followed(self._resume_unsent(deployment), None)
         if attempt.command_id is None:
             return Followed(self._sender.recover_unrecorded_send(deployment), None)
-        state = self._ssm.command_state(attempt.command_id)
+        state = self._ssm.of(deployment).command_state(attempt.command_id)
         if state is None or not state.over:
             # While the command runs, SSM's counts are the progress: one call at any fleet size. Each instance's
             # result is read once, when the command is over.

@@ -23,20 +23,22 @@ from chalicelib.domain.deployment import Deployment
 from chalicelib.domain.errors import AwsCallFailed
 from chalicelib.domain.progress import Phase, Progress
 from chalicelib.domain.rollout import Rollout
+from chalicelib.services.places import Located, placed_groups
 
 logger = logging.getLogger(__name__)
 
 
 class Draining:
-    def __init__(self, groups: TargetGroups, store: DeploymentStore, clock: Callable[[], datetime]) -> None:
-        self._groups = groups
+    def __init__(self, groups: TargetGroups, store: DeploymentStore, clock: Callable[[], datetime],
+                 located: Located | None = None) -> None:
+        self._groups = placed_groups(groups, located)
         self._store = store
         self._clock = clock
 
     # taking a batch out --------------------------------------------------------------------------------------------
     def in_place(self, deployment: Deployment, batch: list[str]) -> list[str]:
         """The groups `batch` would leave with no healthy target (empty: it may be taken out)."""
-        return draining.in_place_groups(batch, self._groups.registered(_arns(deployment)))
+        return draining.in_place_groups(batch, self._groups.of(deployment).registered(_arns(deployment)))
 
     def take_out(self, deployment: Deployment, plan: Rollout | None = None) -> Deployment:
         """Claim the next batch as DRAINING (saved first), then deregister it."""
@@ -49,10 +51,10 @@ class Draining:
         rollout = _rollout(deployment)
         batch = set(rollout.waves[rollout.wave - 1])
         try:
-            for arn, targets in self._groups.registered(_arns(deployment)).items():
-                self._groups.deregister(arn, [t for t in targets if t.instance_id in batch
+            for arn, targets in self._groups.of(deployment).registered(_arns(deployment)).items():
+                self._groups.of(deployment).deregister(arn, [t for t in targets if t.instance_id in batch
                                               and t.state not in ("draining", "unhealthy.draining")])
-            delay = draining.drain_seconds(self._groups.settings(_arns(deployment)))
+            delay = draining.drain_seconds(self._groups.of(deployment).settings(_arns(deployment)))
         except AwsCallFailed as exc:
             logger.warning("could not deregister the batch; trying again on the next refresh",
                            extra={"deployment_id": deployment.deployment_id, "error": exc.message})
@@ -64,7 +66,8 @@ class Draining:
         rollout = _rollout(deployment)
         assert rollout.elb_done_at is not None
         now = self._clock()
-        health = self._groups.health(_arns(deployment), rollout.waves[rollout.wave - 1], _port(deployment))
+        health = self._groups.of(deployment).health(_arns(deployment), rollout.waves[rollout.wave - 1],
+                                                    _port(deployment))
         if draining.drained(health, rollout.elb_done_at, rollout.drain_seconds, now):
             return True, self._progress(rollout, "drained")
         left = max(0, rollout.drain_seconds - int((now - rollout.elb_done_at).total_seconds()))
@@ -77,8 +80,8 @@ class Draining:
         it has to become healthy). A failed call leaves the batch marked out: the next refresh does it again."""
         rollout = _rollout(deployment)
         try:
-            self._groups.register(_arns(deployment), rollout.waves[rollout.wave - 1], _port(deployment))
-            within = draining.healthy_within(self._groups.settings(_arns(deployment)),
+            self._groups.of(deployment).register(_arns(deployment), rollout.waves[rollout.wave - 1], _port(deployment))
+            within = draining.healthy_within(self._groups.of(deployment).settings(_arns(deployment)),
                                              deployment.spec.rollout.timeout_seconds)
         except AwsCallFailed as exc:
             logger.warning("could not register the batch; trying again on the next refresh",
@@ -90,7 +93,7 @@ class Draining:
         """Register the batch again, with no transition: the deployment is about to end outside its rollout (a person
         cancels it). Raises AwsCallFailed: the cancel is refused until the batch is back."""
         rollout = _rollout(deployment)
-        self._groups.register(_arns(deployment), rollout.waves[rollout.wave - 1], _port(deployment))
+        self._groups.of(deployment).register(_arns(deployment), rollout.waves[rollout.wave - 1], _port(deployment))
 
     def registration(self, deployment: Deployment) -> draining.Registration:
         """Where the registered batch stands in its groups (one DescribeTargetHealth a group)."""
@@ -98,7 +101,7 @@ class Draining:
         assert rollout.elb_done_at is not None
         batch = rollout.waves[rollout.wave - 1]
         return draining.registration(batch, _arns(deployment),
-                                     self._groups.health(_arns(deployment), batch, _port(deployment)),
+                                     self._groups.of(deployment).health(_arns(deployment), batch, _port(deployment)),
                                      rollout.elb_done_at, rollout.healthy_within, self._clock())
 
     @staticmethod

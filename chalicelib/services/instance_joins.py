@@ -30,10 +30,12 @@ from chalicelib.domain.errors import Conflict, ScheduleTaken, TargetBusy
 from chalicelib.domain.instance_launch import InstanceLaunch
 from chalicelib.domain.join import InstanceNotVisible, JoinPolicy, JoinRecord, Result, matching_targets
 from chalicelib.domain.retry_payload import JoinLook
-from chalicelib.domain.spec import InstancesSpec
+from chalicelib.domain.spec import InstancesSpec, TargetSpec
+from chalicelib.domain.spec.location import Home, LocationSpec, lives_in
 from chalicelib.services.deployments import DeploymentService
 from chalicelib.services.join_ends import JoinEnds
 from chalicelib.services.outcome import Outcome
+from chalicelib.services.places import Located, placed_instances, placed_lifecycle, placed_ssm
 
 logger = logging.getLogger(__name__)
 
@@ -41,36 +43,50 @@ logger = logging.getLogger(__name__)
 class InstanceJoins:
     def __init__(self, store: DeploymentStore, instances: InstanceDirectory, ssm: SsmGateway,
                  deployments: Callable[[], DeploymentService], lifecycle: LifecycleActions, ends: JoinEnds,
-                 clock: Callable[[], datetime], policy: JoinPolicy | None = None) -> None:
+                 clock: Callable[[], datetime], policy: JoinPolicy | None = None, located: Located | None = None,
+                 home: Home | None = None) -> None:
         self._store = store
-        self._instances = instances
-        self._ssm = ssm
+        self._instances = placed_instances(instances, located)
+        self._ssm = placed_ssm(ssm, located)
         self._deployments = deployments     # built when first needed: a duplicate or a stranger needs none
-        self._lifecycle = lifecycle
+        self._lifecycle = placed_lifecycle(lifecycle, located)
+        self._home = home or Home("", "")
         self._ends = ends
         self._clock = clock
         self._policy = policy or JoinPolicy()
 
     # entry points ---------------------------------------------------------------------------------------------------
     def on_launch(self, launch: InstanceLaunch) -> Outcome:
-        facts = self._instances.describe(launch.instance_id)
+        """An instance in berth's own account and region is described there; one in another account and region only
+        when a target lives there (then with that target's role), and an event from anywhere else is ignored."""
+        located: list[TargetSpec] | None = None
+        if not lives_in(None, launch.account, launch.region, self._home):
+            located = self._targets_in(launch)
+            if not located:
+                logger.info("an instance event from an account and region no target lives in: ignored",
+                            extra={"account": launch.account, "region": launch.region,
+                                   "instance_id": launch.instance_id})
+                return Outcome("ignored", f"no target lives in account {launch.account}, region {launch.region}")
+        where = located[0].location if located else None
+        facts = self._instances.at(where, launch.instance_id).describe(launch.instance_id)
         if facts is None:
             raise InstanceNotVisible(f"EC2 does not describe instance {launch.instance_id} yet; delivered again")
         if facts.state not in ("pending", "running"):
-            self._complete_stranger(launch, "CONTINUE")
+            self._complete_stranger(launch, "CONTINUE", where)
             return Outcome("ignored", f"instance {launch.instance_id} is not running")
         record = self._store.get_join(launch.instance_id)
         if record is not None and record.launched_at == facts.launched_at:
             return self._again(record, launch)
-        targets = [spec for _, target in self._store.list_targets() for spec in [target.spec]]
+        targets = located if located is not None else self._targets_in(launch)
         matches = matching_targets(facts.tags, targets)
         if not matches:
-            self._complete_stranger(launch, "CONTINUE")
+            self._complete_stranger(launch, "CONTINUE", where)
             return Outcome("ignored", f"instance {launch.instance_id} belongs to no target (its tags, berth:managed)")
         now = self._clock()
         fresh = JoinRecord(instance_id=launch.instance_id, launched_at=facts.launched_at, source=launch.source,
                            first_seen=now, target=matches[0], hook=launch.hook,
-                           version=record.version if record else 0)
+                           version=record.version if record else 0,
+                           location=next(spec.location for spec in targets if spec.target == matches[0]))
         if len(matches) > 1:
             fresh = fresh.ambiguous(matches)
         try:
@@ -127,7 +143,8 @@ class InstanceJoins:
         if target is None or target.current_revision is None:
             return self._ends.end(record, "CONTINUE",
                                   f"target {record.target} has no current revision: nothing to deploy")
-        status = self._ssm.ping_statuses(InstancesSpec(ids=[record.instance_id])).get(record.instance_id)
+        ssm = self._ssm.at(target.spec.location, record.instance_id)
+        status = ssm.ping_statuses(InstancesSpec(ids=[record.instance_id])).get(record.instance_id)
         if status != "Online":
             return self._look_later(record, now, f"SSM does not see it Online ({status or 'not managed yet'})",
                                     self._policy.online_within)
@@ -163,10 +180,15 @@ class InstanceJoins:
             return self._ends.end(record, "ABANDON", exc.message)
         return Outcome("waiting", f"instance {record.instance_id}: {why}; look {look} scheduled")
 
-    def _complete_stranger(self, launch: InstanceLaunch, result: Result) -> None:
+    def _targets_in(self, launch: InstanceLaunch) -> list[TargetSpec]:
+        """The registered targets that live in the account and region the event came from."""
+        return [target.spec for _, target in self._store.list_targets()
+                if lives_in(target.spec.location, launch.account, launch.region, self._home)]
+
+    def _complete_stranger(self, launch: InstanceLaunch, result: Result, where: LocationSpec | None) -> None:
         """A lifecycle action berth does not own: let the instance go on (CONTINUE); no record is kept."""
         if launch.hook is not None:
-            self._lifecycle.complete(launch.hook, launch.instance_id, result)
+            self._lifecycle.at(where, launch.instance_id).complete(launch.hook, launch.instance_id, result)
 
 
 def _covers(holder: Deployment, record: JoinRecord) -> bool:

@@ -23,6 +23,7 @@ from chalicelib.domain.join import JoinPolicy, JoinRecord, Result
 from chalicelib.domain.retry import schedule_name
 from chalicelib.domain.retry_payload import JoinLook
 from chalicelib.services.outcome import Outcome
+from chalicelib.services.places import Located, placed_lifecycle
 
 logger = logging.getLogger(__name__)
 KEEP_RECORD = timedelta(days=7)
@@ -31,9 +32,10 @@ MAX_COMPLETION_LOOKS = 40       # scheduled looks in all, beyond which a failing
 
 class JoinEnds:
     def __init__(self, store: DeploymentStore, lifecycle: LifecycleActions, scheduler: RetryScheduler | None,
-                 clock: Callable[[], datetime], policy: JoinPolicy | None = None) -> None:
+                 clock: Callable[[], datetime], policy: JoinPolicy | None = None,
+                 located: Located | None = None) -> None:
         self._store = store
-        self._lifecycle = lifecycle
+        self._lifecycle = placed_lifecycle(lifecycle, located)
         self._scheduler = scheduler
         self._clock = clock
         self._policy = policy or JoinPolicy()
@@ -82,7 +84,8 @@ class JoinEnds:
         assert record.hook is not None and record.result is not None
         claimed = self.save(record.completion_claimed())
         try:
-            done = self._lifecycle.complete(record.hook, record.instance_id, record.result)
+            done = self._lifecycle.at(record.location, record.instance_id).complete(record.hook, record.instance_id,
+                                                                                    record.result)
         except AwsCallFailed as exc:    # give the claim back and look again: the completion is still owed
             logger.warning("CompleteLifecycleAction failed; looking again", extra={
                 "instance_id": record.instance_id, "error": exc.message})

@@ -46,6 +46,7 @@ from chalicelib.domain.spec import TargetSpec, Trigger
 from chalicelib.domain.target import Lock, TargetRecord
 from chalicelib.services.deployments import DeploymentService, Followed
 from chalicelib.services.notifier import Notifier
+from chalicelib.services.places import Located, placed_instances, placed_ssm
 
 logger = logging.getLogger(__name__)
 ROLLBACK_SEARCH_PAGES = 5          # how far back (pages of 50) a rollback looks for the previous good revision
@@ -80,14 +81,14 @@ class HistoryPage:
 class Operations:
     def __init__(self, store: DeploymentStore, deployments: DeploymentService, ssm: SsmGateway,
                  clock: Callable[[], datetime], instances: InstanceDirectory | None = None,
-                 notifier: Notifier | None = None) -> None:
+                 notifier: Notifier | None = None, located: Located | None = None) -> None:
         """Without `instances`, a sync takes every instance behind to be running."""
         self._notifier = notifier or Notifier()
         self._store = store
         self._deployments = deployments
-        self._ssm = ssm
+        self._ssm = placed_ssm(ssm, located)
         self._clock = clock
-        self._instances = instances
+        self._instances = placed_instances(instances, located) if instances is not None else None
 
     # targets -------------------------------------------------------------------------------------------------
     def register_target(self, spec: TargetSpec, caller: str) -> TargetState:
@@ -168,7 +169,8 @@ class Operations:
             raise NothingToSync(f"target {name!r}: its current revision {revision.image} has no known digest, so berth "
                                 "cannot tell which instances run it; redeploy it instead")
         behind = left_behind(record.fleet, revision)
-        running = sorted(self._instances.running_among(behind)) if self._instances and behind else behind
+        running = (sorted(self._instances.of_spec(record.spec).running_among(behind)) if self._instances and behind
+                   else behind)
         if not running:
             stopped = f" ({len(behind)} behind are not running: {', '.join(behind[:20])})" if behind else ""
             raise NothingToSync(f"target {name!r}: no running instance is behind its current revision "
@@ -216,7 +218,7 @@ class Operations:
         self._deployments.put_batch_back(deployment)     # never left out of its load balancer
         attempt = deployment.current_attempt
         if attempt is not None and attempt.command_id and attempt.ended_at is None:
-            self._ssm.cancel(attempt.command_id)
+            self._ssm.of(deployment).cancel(attempt.command_id)
         message = f"cancelled by {caller}" + (f": {reason}" if reason else "")
         for _ in range(3):  # a concurrent refresh may save first; re-read and try again
             try:

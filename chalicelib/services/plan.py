@@ -32,6 +32,7 @@ from chalicelib.domain.image_ref import parse_image_ref
 from chalicelib.domain.plan import Plan, PlannedInstance
 from chalicelib.domain.spec import TargetSpec
 from chalicelib.domain.target import TargetRecord
+from chalicelib.services.places import Located, placed_alarms, placed_instances, placed_ssm
 
 Resolve = Callable[[TargetSpec, str], Revision]
 IMAGE_UNRESOLVED = "ImageUnresolved"
@@ -41,13 +42,13 @@ IMAGE_REFUSALS: dict[type[Exception], str] = {
 
 class Planner:
     def __init__(self, store: DeploymentStore, resolve: Resolve, instances: InstanceDirectory, ssm: SsmGateway,
-                 alarms: AlarmWatch, clock: Callable[[], datetime]) -> None:
+                 alarms: AlarmWatch, clock: Callable[[], datetime], located: Located | None = None) -> None:
         """`resolve` is DeploymentService.resolve_revision: the plan pins an image exactly as a redeploy would."""
         self._store = store
         self._resolve = resolve
-        self._instances = instances
-        self._ssm = ssm
-        self._alarms = alarms
+        self._instances = placed_instances(instances, located)
+        self._ssm = placed_ssm(ssm, located)
+        self._alarms = placed_alarms(alarms, located)
         self._clock = clock
 
     def plan(self, name: str, image: str | None) -> Plan:
@@ -62,7 +63,7 @@ class Planner:
         spec = record.spec
         revision, image_problem, image_code = self._revision(record, image)
         matched, instance_problem = self._matched(spec)
-        statuses = self._ssm.ping_statuses(spec.instances) if matched else {}
+        statuses = self._ssm.of_spec(spec).ping_statuses(spec.instances) if matched else {}
         newest, _ = self._store.list_deployments(name, limit=1)
         last = newest[0] if newest else None
         known = planning.known_digests(record.fleet, last)
@@ -73,7 +74,7 @@ class Planner:
             instances.append(PlannedInstance(instance_id, instance_id in statuses, statuses.get(instance_id), digest,
                                              put_by, behind=current is not None and digest != current))
         names = spec.rollout.alarms or []
-        states = self._alarms.states(names) if names else []
+        states = self._alarms.of_spec(spec).states(names) if names else []
         refusals = planning.refusals(
             busy_with=self._busy_with(name), breaker_open=record.breaker_open_since is not None,
             image_problem=image_problem, image_code=image_code, instances=instances, instances_problem=instance_problem,
@@ -101,7 +102,7 @@ class Planner:
 
     def _matched(self, spec: TargetSpec) -> tuple[list[str], str | None]:
         try:
-            return self._instances.running_instances(spec.instances), None
+            return self._instances.of_spec(spec).running_instances(spec.instances), None
         except InvalidRevision as exc:   # e.g. unknown instance ids
             return [], exc.message
 

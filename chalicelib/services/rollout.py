@@ -39,6 +39,7 @@ from chalicelib.domain.progress import Phase, Progress
 from chalicelib.domain.rollout import Rollout, RolloutPhase
 from chalicelib.domain.spec import TargetSpec
 from chalicelib.services.draining import Draining
+from chalicelib.services.places import Located, placed_alarms, placed_ssm
 from chalicelib.services.target_lock import UNSENT_AFTER, TargetLock, sent_commands
 
 if TYPE_CHECKING:
@@ -49,12 +50,13 @@ logger = logging.getLogger(__name__)
 
 class RolloutService:
     def __init__(self, alarms: AlarmWatch, ssm: SsmGateway, store: DeploymentStore, clock: Callable[[], datetime],
-                 lock_slack_seconds: int = 900, draining: Draining | None = None) -> None:
-        self._alarms = alarms
+                 lock_slack_seconds: int = 900, draining: Draining | None = None,
+                 located: Located | None = None) -> None:
+        self._alarms = placed_alarms(alarms, located)
         self._draining = draining
-        self._ssm = ssm
+        self._ssm = placed_ssm(ssm, located)
         self._store = store
-        self._lock = TargetLock(store, ssm, lock_slack_seconds)
+        self._lock = TargetLock(store, self._ssm, lock_slack_seconds)
         self._clock = clock
         self._bound: DeploymentService | None = None
 
@@ -76,7 +78,7 @@ class RolloutService:
         names = spec.rollout.alarms or []
         if not names:
             return
-        states = self._alarms.states(names)
+        states = self._alarms.of_spec(spec).states(names)
         absent = waves.missing(names, states)
         if absent:
             raise InvalidRevision(f"rollout.alarms: no CloudWatch metric alarm is named "
@@ -184,7 +186,7 @@ class RolloutService:
 
     def _firing(self, deployment: Deployment) -> list[waves.AlarmState]:
         names = deployment.spec.rollout.alarms or []
-        return waves.firing(self._alarms.states(names)) if names else []
+        return waves.firing(self._alarms.of(deployment).states(names)) if names else []
 
     def _baked_or_baking(self, deployment: Deployment) -> Followed:
         from chalicelib.services.deployments import Followed
@@ -254,7 +256,7 @@ class RolloutService:
 
     def _cancel(self, deployment: Deployment, command_id: str) -> None:
         try:
-            self._ssm.cancel(command_id)
+            self._ssm.of(deployment).cancel(command_id)
         except AwsCallFailed as exc:
             # The command stays out: the rollback waits until it is over (SSM's own timeout at the latest).
             logger.warning("could not cancel the wave's command; the rollback waits until it is over",
@@ -265,11 +267,12 @@ class RolloutService:
         now = self._clock()
         attempt = deployment.current_attempt
         if attempt is not None and attempt.ended_at is None:
-            commands = [attempt.command_id] if attempt.command_id else sent_commands(self._ssm, deployment, attempt)
+            ssm = self._ssm.of(deployment)
+            commands = [attempt.command_id] if attempt.command_id else sent_commands(ssm, deployment, attempt)
             if not commands and now - attempt.last_send_at < UNSENT_AFTER:
                 return deployment               # its send may still land: it must be cancelled before anything else
             for command_id in commands:
-                state = self._ssm.command_state(command_id)
+                state = ssm.command_state(command_id)
                 if state is None or not state.over:
                     if attempt.command_id is None:      # found by its comment only now: not cancelled yet
                         self._cancel(deployment, command_id)

@@ -26,6 +26,7 @@ from chalicelib.adapters.store import DeploymentStore
 from chalicelib.domain.deployment import Attempt, Deployment, DeploymentStatus, send_number
 from chalicelib.domain.errors import DeploymentNotFound, TargetBusy
 from chalicelib.domain.target import Lock
+from chalicelib.services.places import Placed
 
 logger = logging.getLogger(__name__)
 # A send older than this that left no command carrying its comment never reached SSM: SDK timeouts are 5 s to
@@ -43,7 +44,7 @@ def sent_commands(ssm: SsmGateway, deployment: Deployment, attempt: Attempt) -> 
 
 
 class TargetLock:
-    def __init__(self, store: DeploymentStore, ssm: SsmGateway, lock_slack_seconds: int) -> None:
+    def __init__(self, store: DeploymentStore, ssm: Placed[SsmGateway], lock_slack_seconds: int) -> None:
         self._store = store
         self._ssm = ssm
         self._slack = lock_slack_seconds
@@ -109,11 +110,11 @@ class TargetLock:
         attempt = holder.current_attempt
         if attempt is None:
             return now - holder.created_at < UNSENT_AFTER       # being started right now, or never will be
-        commands = [attempt.command_id] if attempt.command_id else sent_commands(self._ssm, holder, attempt)
+        commands = [attempt.command_id] if attempt.command_id else sent_commands(self._ssm.of(holder), holder, attempt)
         if not commands:
             return now - attempt.last_send_at < UNSENT_AFTER     # a send may still land; later, it never will
         for command_id in commands:
-            state = self._ssm.command_state(command_id)
+            state = self._ssm.of(holder).command_state(command_id)
             if state is None or not state.over:
                 return True
         return False

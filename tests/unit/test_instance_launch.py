@@ -15,7 +15,7 @@ from tests.events import load_event
 
 def test_the_state_change_to_running_names_the_instance() -> None:
     assert parse_instance_launch(load_event("ec2_instance_running")) == InstanceLaunch(
-        "7bf73129-1428-4cd3-a780-95db273d1602", "i-abcd1111", "aws.ec2")
+        "7bf73129-1428-4cd3-a780-95db273d1602", "i-abcd1111", "aws.ec2", account="123456789012", region="us-east-1")
 
 
 def test_the_launch_lifecycle_action_also_names_its_hook_and_token() -> None:

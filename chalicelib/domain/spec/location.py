@@ -8,6 +8,7 @@ unrelated role (docs/accounts.md).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from pydantic import Field
@@ -33,3 +34,32 @@ class LocationSpec(StrictModel):
     def account(self) -> str:
         """The 12-digit account the role belongs to."""
         return self.role_arn.split(":")[4]
+
+
+@dataclass(frozen=True)
+class Home:
+    """berth's own account and region: where a target without a location lives. `account` is empty when berth was
+    not told it (BERTH_ACCOUNT_ID): then an event of any account that is not a located target's counts as home."""
+
+    account: str
+    region: str
+
+
+def place_of(location: LocationSpec | None, home: Home) -> tuple[str, str]:
+    """The (account, region) a target lives in."""
+    if location is None:
+        return home.account, home.region
+    return location.account, location.region or home.region
+
+
+def lives_in(location: LocationSpec | None, account: str, region: str, home: Home) -> bool:
+    """Whether a target at `location` is in the account and region an event came from. A target without a location
+    takes every event of berth's own account (any account while `home.account` is not known), whatever its region,
+    as before locations existed: an EventBridge rule receives its own region's events unless they are forwarded. A
+    located target takes only its own account's and region's. An event that does not say (an empty field) is taken
+    to come from berth's own account and region."""
+    account = account or home.account
+    if location is None:
+        return not home.account or account == home.account
+    target_account, target_region = place_of(location, home)
+    return account == target_account and (region or home.region) == target_region
