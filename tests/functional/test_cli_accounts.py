@@ -9,7 +9,6 @@ import pytest
 import yaml
 
 from tests.api.support import call, register
-from tests.functional import test_cli
 from tests.functional.cli_front import Front, berth
 
 pytestmark = pytest.mark.filterwarnings("ignore:IAMAuthorizer is not a supported in local mode")
@@ -17,7 +16,6 @@ MEMBER = "210987654321"
 ROLE = f"arn:aws:iam::{MEMBER}:role/berth-target"
 EXTERNAL_ID = "berth-external-id-7f3a"
 HOME_REGION = "us-east-1"
-front = test_cli.front          # the CLI against the in-process app, as in test_cli.py
 
 
 def _register_three(front: Front) -> None:
