@@ -15,6 +15,7 @@ from .fields import StrictModel, admitting, anchored
 from .instances import InstancesSpec
 from .load_balancer import LoadBalancerSpec
 from .location import LocationSpec
+from .release import ReleaseSpec
 from .rollout import RolloutSpec
 
 TARGET_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"
@@ -80,6 +81,8 @@ class TargetSpec(StrictModel):
     image_policy: ImagePolicy | None = None
     # Left out of a dump while unset, like load_balancer: a target in berth's own account reads as before.
     location: LocationSpec | None = Field(default=None, exclude_if=lambda value: value is None)
+    # A one-off run of the new image before any swap (domain/spec/release.py); left out of a dump while unset.
+    release: ReleaseSpec | None = Field(default=None, exclude_if=lambda value: value is None)
 
     _valid_image = field_validator("image")(_check_image)
 
@@ -108,6 +111,10 @@ class TargetSpec(StrictModel):
                 "load_balancer: berth registers each instance with the container's host port and cannot tell which: "
                 "give health_check.port, or exactly one TCP mapping in container.ports "
                 f"(found {len(spec.container.tcp_host_ports())})")
+        if spec.release is not None and spec.codedeploy is not None:
+            raise ValueError("release: a target deployed through CodeDeploy runs its appspec's hooks, not berth's "
+                             "release task; run the task from a BeforeInstall hook of the appspec, or leave "
+                             "codedeploy out")
         size = len(spec.model_dump_json().encode())
         if size > MAX_SPEC_BYTES:
             raise ValueError(f"the spec is {size} bytes as JSON, at most {MAX_SPEC_BYTES}: it is stored in one "
