@@ -18,6 +18,7 @@ whose release already ran.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -97,22 +98,34 @@ def release_due(d: Deployment) -> bool:
             and not d.attempts and d.rollout is None)
 
 
-def released_before(d: Deployment, earlier: Iterable[Deployment]) -> str | None:
-    """The earlier deployment whose release task already succeeded for this digest and command, so this one skips it;
-    None when it must run.
+def released_before(command: list[str], digest: str | None, earlier: Iterable[Deployment],
+                    deployment_id: str | None = None) -> str | None:
+    """The earlier deployment whose release task already succeeded for this digest and command, so a deployment of
+    them skips it; None when it must run.
 
     Only the newest earlier deployment that ran (or tried) a release task counts, newest first: a retry of a deployment
     whose task passed but whose swap failed does not migrate twice, while a revision whose task ran before another
     revision's did (deploy A, deploy B, redeploy A) runs it again, as the other may have changed what it acts on."""
-    assert d.spec.release is not None
+    if digest is None:
+        return None
     for other in earlier:
         release = other.release
-        if other.deployment_id == d.deployment_id or release is None or release.phase == ReleasePhase.SKIPPED:
+        if other.deployment_id == deployment_id or release is None or release.phase == ReleasePhase.SKIPPED:
             continue
-        same = (release.phase == ReleasePhase.RELEASED and release.command == list(d.spec.release.command)
-                and other.revision.digest is not None and other.revision.digest == d.revision.digest)
+        same = (release.phase == ReleasePhase.RELEASED and release.command == list(command)
+                and other.revision.digest == digest)
         return other.deployment_id if same else None
     return None
+
+
+@dataclass(frozen=True)
+class PlannedRelease:
+    """What the plan says of the release task: the command, where it would run, or which deployment ran it."""
+
+    command: list[str]
+    timeout_seconds: int
+    instance_id: str | None          # the first Online instance by id; None: none is Online (the deployment fails)
+    ran_in: str | None = None        # it succeeded for this digest in that deployment: not run again
 
 
 def output_tail(output: str, limit: int = RELEASE_TAIL) -> str:

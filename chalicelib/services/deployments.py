@@ -248,7 +248,7 @@ class DeploymentService:
         have left nothing), so a refresh closes the deployment rather than send what its caller was told did not
         start."""
         now = self._clock()
-        if transitions.release_done(deployment):     # its release task passed: the deployment has started
+        if deployment.status == DeploymentStatus.IN_PROGRESS and transitions.release_done(deployment):  # started
             if now - deployment.updated_at < UNSENT_AFTER:
                 return deployment
             return self.send_attempt(deployment, cause="resumed: the release task passed, no attempt was saved")

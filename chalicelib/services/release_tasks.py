@@ -49,7 +49,9 @@ class ReleaseTasks:
         RELEASING, PENDING with the task SKIPPED (the rollout goes on at once), or FAILED (nothing ran)."""
         now = self._clock()
         earlier, _ = self._store.list_deployments(deployment.target, limit=EARLIER_DEPLOYMENTS)
-        ran_in = released_before(deployment, earlier)
+        assert deployment.spec.release is not None
+        ran_in = released_before(deployment.spec.release.command, deployment.revision.digest, earlier,
+                                 deployment.deployment_id)
         if ran_in is not None:
             return self._store.save_deployment(transitions.release_skipped(deployment, ran_in, now))
         try:
