@@ -1,5 +1,5 @@
-"""The release task (`release` in the spec) on the embedded AWS: run once, on one instance, in the new digest, before any
-swap; through the pipeline job's continuations, through the REST API with SSM's command events, and `berth deploy`.
+"""The release task (`release` in the spec) on the embedded AWS: run once, on one instance, in the new digest, before
+any swap; through the pipeline job's continuations, through the REST API with SSM's command events, and `berth deploy`.
 localaws's instances answer the one-off run with the output and exit code a test chooses."""
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ def test_a_redeploy_of_the_same_digest_skips_a_release_that_succeeded_and_a_roll
     assert len(release_runs()) == 2, "a rollback goes back to a revision whose release already ran"
 
 
-def test_berth_deploy_shows_a_failed_release_and_its_output_tail(front: Front) -> None:
+def test_berth_deploy_shows_a_failed_release_and_its_output_tail(front: Front) -> None:  # noqa: F811
     aws = front.world
     register(aws, instances=2, release=MIGRATE)
     push_image(aws, "web", "v1")

@@ -117,8 +117,8 @@ def test_the_task_is_claimed_before_it_is_sent_and_its_command_recorded() -> Non
     claimed = t.release_started(RECORDS["PENDING"], "i-1", "release-dep-1", AT)
     assert claimed.release == CLAIMED.model_copy(update={"started_at": AT, "sent_at": AT})
     assert claimed.status == S.IN_PROGRESS and claimed.attempts == []
-    assert claimed.history[-1] == Decision(at=AT, action="release-started",
-                                           detail=f"release task 'bin/rails db:migrate' on i-1 in registry/web@{DIGEST}")
+    assert claimed.history[-1] == Decision(
+        at=AT, action="release-started", detail=f"release task 'bin/rails db:migrate' on i-1 in registry/web@{DIGEST}")
     sent = t.release_sent(claimed, "c-r", "pipeline", AT)
     assert sent.release is not None and sent.release.command_id == "c-r"
     again = t.release_sent_again(claimed, AT)
