@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
+from .container_commands import OneOffRun
+
 if TYPE_CHECKING:
     from .deployment import Deployment
 
@@ -126,6 +128,14 @@ class PlannedRelease:
     timeout_seconds: int
     instance_id: str | None          # the first Online instance by id; None: none is Online (the deployment fails)
     ran_in: str | None = None        # it succeeded for this digest in that deployment: not run again
+
+
+def release_run(d: Deployment) -> OneOffRun:
+    """The task as a one-off run (container_commands.exec_commands makes its script): the spec's container, the new
+    revision pinned, the release's command and timeout."""
+    task, release = d.release, d.spec.release
+    assert task is not None and task.run_id and task.image and release is not None
+    return OneOffRun(task.run_id, task.image, d.spec.container, tuple(task.command), release.timeout_seconds)
 
 
 def output_tail(output: str, limit: int = RELEASE_TAIL) -> str:

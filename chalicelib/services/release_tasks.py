@@ -21,12 +21,19 @@ from datetime import datetime, timedelta
 from chalicelib.adapters.ssm import SsmGateway
 from chalicelib.adapters.store import DeploymentStore
 from chalicelib.domain import transitions
-from chalicelib.domain.container_commands import OneOffRun, exec_commands
+from chalicelib.domain.container_commands import exec_commands
 from chalicelib.domain.deployment import Deployment
 from chalicelib.domain.errors import AwsCallFailed, CallUnanswered, Conflict, InstanceUnavailable
 from chalicelib.domain.instance_output import choose_instances
 from chalicelib.domain.progress import Phase, Progress
-from chalicelib.domain.release import ReleaseTask, release_comment, release_send_number, released_before
+from chalicelib.domain.release import (
+    ReleaseTask,
+    release_comment,
+    release_run,
+    release_send_number,
+    released_before,
+    run_id_for,
+)
 from chalicelib.services.deployment_ends import DeploymentEnds
 from chalicelib.services.target_lock import RELEASE_CLEANUP_SECONDS, UNSENT_AFTER, TargetLock
 
@@ -60,16 +67,15 @@ class ReleaseTasks:
         except InstanceUnavailable as exc:
             return self._ends.failed(deployment, now, f"release task not run, nothing was swapped: {exc.message}")
         claimed = self._store.save_deployment(transitions.release_started(
-            deployment, choice.instance_ids[0], f"release-{deployment.deployment_id}", now))
+            deployment, choice.instance_ids[0], run_id_for(deployment.deployment_id), now))
         return self._send(claimed, "release task", refused_raises)
 
     def _send(self, deployment: Deployment, cause: str, refused_raises: bool = False) -> Deployment:
         """Make the try the task's record names. Nothing raises once SendCommand was called, except SSM's refusal
         when `refused_raises` (then nothing ran)."""
         task = _task(deployment)
-        assert deployment.spec.release is not None and task.instance_id and task.run_id and task.image
-        run = OneOffRun(task.run_id, task.image, deployment.spec.container, tuple(task.command),
-                        deployment.spec.release.timeout_seconds)
+        assert task.instance_id is not None
+        run = release_run(deployment)
         try:
             command_id = self._ssm.send_to_instances(
                 [task.instance_id], exec_commands(run), run.timeout_seconds + RELEASE_CLEANUP_SECONDS,
