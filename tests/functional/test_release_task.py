@@ -191,3 +191,50 @@ def test_berth_deploy_shows_a_failed_release_and_its_output_tail(front: Front) -
     assert "release  bin/rails db:migrate: failed on i-" in shown and ", exit 1" in shown
     assert "    | ActiveRecord::PendingMigrationError" in shown
     assert len(commands(aws)) == 1
+
+
+# the edge ---------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("release, field", [
+    ({"command": []}, "release.command"),
+    ({"command": ["x"] * 65}, "release.command"),
+    ({"command": ["migrate\u0000; id"]}, "release.command"),
+    ({"command": ["migrate"], "timeout_seconds": 29}, "release.timeout_seconds"),
+    ({"command": ["migrate"], "timeout_seconds": 3601}, "release.timeout_seconds"),
+    ({"command": ["migrate"], "timeout_seconds": "$(id)"}, "release.timeout_seconds"),
+    ({"timeout_seconds": 600}, "release.command"),
+    ({"command": ["migrate"], "run_as": "root"}, "release.run_as"),
+])
+def test_a_bad_release_is_a_400_naming_the_field(aws: World, release: dict[str, Any], field: str) -> None:
+    reply = call("PUT", "/targets/web", {"instances": {"tags": TAGS}, "container": {"name": "web"},
+                                         "release": release})
+    assert reply.status == 400, reply
+    assert reply.error["code"] == "InvalidRequest" and reply.error["field"] == field, reply.error
+
+
+def test_the_openapi_document_describes_the_release_task(aws: World) -> None:
+    schemas = call("GET", "/openapi.json").body["components"]["schemas"]
+    release = schemas["ReleaseSpec"]
+    assert release["required"] == ["command"]
+    command = release["properties"]["command"]
+    assert command["minItems"] == 1 and command["maxItems"] == 64
+    timeout = release["properties"]["timeout_seconds"]
+    assert (timeout["minimum"], timeout["maximum"], timeout["default"]) == (30, 3600, 600)
+    assert any("ReleaseTask" in name for name in schemas), "the deployment view shows the task"
+
+
+def test_the_plan_says_the_release_task_will_run_first_and_where(aws: World) -> None:
+    instances = sorted(register(aws, instances=3, release=MIGRATE))
+    push_image(aws, "web", "v1")
+    plan = call("POST", "/targets/web/plan", {"image": aws.image_uri("web", "v1")})
+    assert plan.status == 200, plan
+    assert plan.body["release"] == {"command": ["bin/rails", "db:migrate"], "timeout_seconds": 600,
+                                    "instance_id": instances[0], "ran_in": None}
+    assert commands(aws) == [], "a plan sends nothing"
+
+
+def test_berth_plan_prints_where_the_release_task_would_run(front: Front) -> None:  # noqa: F811
+    instances = sorted(register(front.world, instances=2, release=MIGRATE))
+    push_image(front.world, "web", "v1")
+    code, out, err = berth(front, "plan", "web", "--image", front.world.image_uri("web", "v1"))
+    assert code == 0, err
+    assert f"release   bin/rails db:migrate (600 s): first, on {instances[0]}, before any swap" in out
