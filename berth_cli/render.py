@@ -36,6 +36,10 @@ def revision(rev: dict[str, Any] | None) -> str:
 def progress(deployment: dict[str, Any]) -> str:
     p = deployment.get("progress") or {}
     done = p.get("succeeded", 0) + p.get("failed", 0)
+    release = deployment.get("release") or {}
+    if release.get("phase") == "RELEASING":      # no swap is out yet: the release task runs first
+        return (f"{deployment['deployment_id']} {deployment['status']}: release task running on "
+                f"{release.get('instance_id')}, nothing swapped yet")
     return (f"{deployment['deployment_id']} {deployment['status']}: {done}/{p.get('total', 0)} instances done, "
             f"{p.get('failed', 0)} failed, {p.get('pending', 0)} pending")
 

@@ -238,3 +238,16 @@ def test_berth_plan_prints_where_the_release_task_would_run(front: Front) -> Non
     code, out, err = berth(front, "plan", "web", "--image", front.world.image_uri("web", "v1"))
     assert code == 0, err
     assert f"release   bin/rails db:migrate (600 s): first, on {instances[0]}, before any swap" in out
+
+
+def test_a_rollout_in_waves_sends_its_first_wave_only_once_the_release_passed(aws: World) -> None:
+    instances = sorted(register(aws, instances=3, release=MIGRATE, rollout={"canary": {"instances": 1}}))
+    push_image(aws, "web", "v1")
+    localaws.set_one_off_run("migrated\n", 0)
+    started = deploy(image=aws.image_uri("web", "v1"))
+    assert started.status == 202, started
+    final = settle(started.body["deployment_id"])
+    assert final["status"] == "SUCCEEDED", final["message"]
+    sent = commands(aws)
+    assert [c.get("InstanceIds") for c in sent] == [[instances[0]], [instances[0]], instances[1:]]
+    assert sent[0]["Comment"].endswith(" release") and final["release"]["phase"] == "RELEASED"
