@@ -36,6 +36,10 @@ def revision(rev: dict[str, Any] | None) -> str:
 def progress(deployment: dict[str, Any]) -> str:
     p = deployment.get("progress") or {}
     done = p.get("succeeded", 0) + p.get("failed", 0)
+    release = deployment.get("release") or {}
+    if release.get("phase") == "RELEASING":      # no swap is out yet: the release task runs first
+        return (f"{deployment['deployment_id']} {deployment['status']}: release task running on "
+                f"{release.get('instance_id')}, nothing swapped yet")
     return (f"{deployment['deployment_id']} {deployment['status']}: {done}/{p.get('total', 0)} instances done, "
             f"{p.get('failed', 0)} failed, {p.get('pending', 0)} pending")
 
@@ -139,8 +143,13 @@ def deployment(body: dict[str, Any], tail_lines: int = TAIL_LINES) -> str:
     lines = [progress(body), f"target {body['target']}, {body['trigger']} by {body['caller']}, "
                              f"created {body['created_at'][:19]}",
              f"revision {revision(body['revision'])}"]
+    release = body.get("release")
     if body.get("message"):
-        lines.append(f"message  {body['message']}")
+        # A failed release task's message ends with its output tail, shown below as the release's own.
+        failed_release = release is not None and release.get("phase") == "FAILED"
+        lines.append(f"message  {body['message'].splitlines()[0] if failed_release else body['message']}")
+    if release:
+        lines += release_lines(release, tail_lines)
     if body.get("left_behind"):
         lines.append(f"behind   {len(body['left_behind'])}: {', '.join(body['left_behind'])}")
     rollout = body.get("rollout")
@@ -167,6 +176,19 @@ def deployment(body: dict[str, Any], tail_lines: int = TAIL_LINES) -> str:
     for decision in body.get("history", []):
         lines.append(f"  {decision['at'][:19]} {decision['action']}: {decision['detail']}")
     return "\n".join(lines)
+
+
+def release_lines(release: dict[str, Any], tail_lines: int = TAIL_LINES) -> list[str]:
+    """The release task: its phase, where it ran, how it ended, and a failed one's output tail."""
+    command = " ".join(release["command"])
+    if release.get("ran_in"):
+        return [f"release  {command}: skipped, it succeeded for this digest in {release['ran_in']}"]
+    code = release.get("exit_code")
+    lines = [f"release  {command}: {release['phase'].lower()} on {release.get('instance_id')}, command "
+             f"{release.get('command_id') or '(not sent)'}" + ("" if code is None else f", exit {code}")]
+    if release["phase"] == "FAILED" and release.get("output_tail"):
+        lines += failure_tail(release["output_tail"], tail_lines)
+    return lines
 
 
 def _failed(result: dict[str, Any]) -> bool:
@@ -196,6 +218,12 @@ def plan(body: dict[str, Any]) -> str:
     for number, wave in enumerate(body["waves"], start=1):
         bake = f", then bake {wave['bake_seconds']} s" if wave["bake_seconds"] else ""
         lines.append(f"  wave {number}: {len(wave['instances'])} instances ({', '.join(wave['instances'])}){bake}")
+    release = body.get("release")
+    if release:
+        where = (f"skipped: it succeeded for this digest in {release['ran_in']}" if release.get("ran_in") else
+                 f"first, on {release['instance_id']}, before any swap" if release.get("instance_id") else
+                 "no instance is Online to run it: the deployment would fail, nothing swapped")
+        lines.append(f"release   {' '.join(release['command'])} ({release['timeout_seconds']} s): {where}")
     for alarm in body["alarms"]:
         lines.append(f"alarm     {alarm['name']}: {alarm['state']}")
     if body["refusals"]:

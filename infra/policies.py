@@ -94,7 +94,8 @@ def _resolve() -> list[Statement]:
 
 def _managed_nodes() -> Statement:
     # No resource types for DescribeInstanceInformation (Service Authorization Reference, AWS Systems Manager): a plan
-    # reports which of a target's instances SSM manages and whether they are Online (services/plan.py).
+    # reports which of a target's instances SSM manages and whether they are Online (services/plan.py); a release task
+    # runs on the first Online one (services/release_tasks.py).
     return {"Sid": "ReadManagedNodes", "Effect": "Allow", "Action": "ssm:DescribeInstanceInformation",
             "Resource": "*"}
 
@@ -198,13 +199,17 @@ def statements(stage: str, function: str) -> list[Statement]:
     write = ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "ConditionCheckItem")
     # SSM CancelCommand: should two tries of one attempt both have reached SSM, the later command is cancelled.
     follow = _follow_commands("ssm:GetCommandInvocation", "ssm:CancelCommand")
+    # Query: a release task reads the target's newest deployments (did it already pass for this digest?).
+    release = ("Query",)
     by_function: dict[str, list[Statement]] = {
         "pipeline_job": [
             {"Sid": "JobResults", "Effect": "Allow",        # no resource types (AWS CodePipeline)
              "Action": ["codepipeline:PutJobSuccessResult", "codepipeline:PutJobFailureResult"], "Resource": "*"},
-            _table(stage, *write), *deploy, follow, _complete_lifecycle_actions(), _dead_letters(stage)],
+            _table(stage, *write, *release), *deploy, follow, _managed_nodes(), _complete_lifecycle_actions(),
+            _dead_letters(stage)],
         "ssm_command_events": [
-            _table(stage, *write), *deploy, follow, _complete_lifecycle_actions(), _dead_letters(stage)],
+            _table(stage, *write, *release), *deploy, follow, _managed_nodes(), _complete_lifecycle_actions(),
+            _dead_letters(stage)],
         "codedeploy_events": [
             # Query: the call analysis cannot tell DeploymentStore.list_deployments from CodeDeploy's ListDeployments.
             _table(stage, "GetItem", "PutItem", "UpdateItem", "Query"), *_codedeploy_read(), *_codedeploy_redeploy(),
@@ -222,7 +227,7 @@ def statements(stage: str, function: str) -> list[Statement]:
             _dead_letters(stage)],
         "instance_launches": [
             # Scan: a new instance is matched against every registered target (DeploymentStore.list_targets).
-            _table(stage, *write, "Scan"), *deploy, follow, _managed_nodes(), _complete_lifecycle_actions(),
+            _table(stage, *write, *release, "Scan"), *deploy, follow, _managed_nodes(), _complete_lifecycle_actions(),
             _dead_letters(stage)],
         "codedeploy_hook": [
             _table(stage, "GetItem"), *_codedeploy_read()[:1],

@@ -31,6 +31,7 @@ from chalicelib.domain.deployment import Attempt, Decision, Deployment, Deployme
 from chalicelib.domain.fleet import left_behind
 from chalicelib.domain.image_ref import parse_image_ref
 from chalicelib.domain.progress import tally_results
+from chalicelib.domain.release import ReleaseTask
 from chalicelib.domain.rollout import Rollout
 from chalicelib.domain.spec import TargetSpec
 
@@ -106,13 +107,16 @@ class DeploymentView(DeploymentSummary):
     rollout: Rollout | None = Field(default=None, exclude_if=lambda value: value is None, description=(
         "a rollout in waves (rollout.canary, rollout.alarms or load_balancer): the waves' instances, the wave reached "
         "and its phase"))
+    release: ReleaseTask | None = Field(default=None, exclude_if=lambda value: value is None, description=(
+        "the spec's release task, run once before the first swap: its instance, SSM command, phase (RELEASING, "
+        "RELEASED, FAILED or SKIPPED), exit code and output tail"))
 
     @classmethod
     def of(cls, value: Any) -> DeploymentView:
         deployment: Deployment = getattr(value, "deployment", value)  # a Followed or a Deployment
         return cls(**cls.fields_of(deployment), previous_revision=RevisionView.of(deployment.previous_revision),
                    job_id=deployment.job_id, spec=deployment.spec, attempts=deployment.attempts,
-                   history=deployment.history, rollout=deployment.rollout)
+                   history=deployment.history, rollout=deployment.rollout, release=deployment.release)
 
 
 class SyncView(DeploymentView):
@@ -257,6 +261,15 @@ class RefusalView(BaseModel):
     message: str
 
 
+class PlannedReleaseView(BaseModel):
+    command: list[str]
+    timeout_seconds: int
+    instance_id: str | None = Field(description="where it would run: the first Online instance by id; null when none "
+                                                "is Online (the deployment would fail, nothing swapped)")
+    ran_in: str | None = Field(description="the deployment whose release task already succeeded for this digest and "
+                                           "command: it would not run again; null: it runs before any swap")
+
+
 class PlanView(BaseModel):
     """What a deployment of the target would do now. Nothing was sent, written or locked to answer."""
 
@@ -275,6 +288,8 @@ class PlanView(BaseModel):
     alarms: list[AlarmView]
     refusals: list[RefusalView] = Field(description="everything that would refuse the deployment now; empty: it "
                                                     "would start")
+    release: PlannedReleaseView | None = Field(default=None, exclude_if=lambda value: value is None, description=(
+        "the spec's release task: run once on one instance, in the new image, before any swap"))
 
     @classmethod
     def of(cls, plan: Any) -> PlanView:
@@ -289,7 +304,10 @@ class PlanView(BaseModel):
             max_concurrency=plan.rollout.max_concurrency, max_errors=plan.rollout.max_errors,
             waves=[PlannedWaveView(instances=w.instances, bake_seconds=w.bake_seconds) for w in plan.waves],
             alarms=[AlarmView(name=a.name, state=a.state, reason=a.reason) for a in plan.alarms],
-            refusals=[RefusalView(code=r.code, message=r.message) for r in plan.refusals])
+            refusals=[RefusalView(code=r.code, message=r.message) for r in plan.refusals],
+            release=PlannedReleaseView(command=plan.release.command, timeout_seconds=plan.release.timeout_seconds,
+                                       instance_id=plan.release.instance_id, ran_in=plan.release.ran_in)
+            if plan.release is not None else None)
 
 
 class ErrorDetail(BaseModel):

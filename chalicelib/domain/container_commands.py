@@ -80,7 +80,7 @@ def one_off_args(run: OneOffRun) -> list[str]:
 
 def exec_commands(run: OneOffRun, scripts: dict[str, str], install_docker: bool = False) -> list[str]:
     """The `commands` of AWS-RunShellScript: start_container.sh shipped as a swap ships it (command.py), run with
-    `--one-off`. `install_docker` runs install_docker.sh first, its output on stderr (a release task may run on an
+    `--one-off`. `install_docker` runs install_docker.sh first, only its errors kept (a release task may run on an
     instance no deployment reached yet); `berth exec` goes to instances that run the target already."""
     lines = [
         "#!/bin/sh",
@@ -93,7 +93,7 @@ def exec_commands(run: OneOffRun, scripts: dict[str, str], install_docker: bool 
     for name in shipped:
         lines += shipped_script(name, scripts[name])
     if install_docker:
-        lines.append('bash "$berth_dir/install_docker.sh" >&2')
+        lines.append('bash "$berth_dir/install_docker.sh" >/dev/null')
     lines.append('bash "$berth_dir/start_container.sh" ' + " ".join(shlex.quote(arg) for arg in one_off_args(run)))
     size = document_bytes(lines)
     if size > MAX_DOCUMENT_BYTES:

@@ -12,6 +12,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from .image_ref import parse_image_ref
+from .release import ReleaseTask
 from .rollout import Rollout
 from .spec import TargetSpec, Trigger
 
@@ -202,6 +203,8 @@ class Deployment(BaseModel):
     message: str = ""
     # The waves and where they stand, for a rollout with a canary or alarms (left out of a dump while unset).
     rollout: Rollout | None = Field(default=None, exclude_if=lambda value: value is None)
+    # The release task run before the first swap (domain/release.py), left out of a dump while unset.
+    release: ReleaseTask | None = Field(default=None, exclude_if=lambda value: value is None)
     # A succeeded deployment's instances not on its revision (failed within max_errors, never ran): see fleet.py.
     left_behind: list[str] = Field(default_factory=list, exclude_if=lambda value: not value)
     version: int = 0                  # optimistic concurrency: every save expects the version it read

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from .deployment import Deployment, Revision
 from .fleet import Fleet
+from .release import PlannedRelease
 from .rollout import (
     MAX_WAVE,
     AlarmState,
@@ -67,6 +68,7 @@ class Plan:
     alarms: list[AlarmState]         # each named alarm; a missing one has state "MISSING"
     refusals: list[Refusal]
     target_group_arns: list[str] = field(default_factory=list)   # load_balancer's groups
+    release: PlannedRelease | None = None                         # the spec's release task, before any swap
 
 
 MISSING = "MISSING"

@@ -29,6 +29,7 @@ from chalicelib.domain.freeze import retry_held_until
 from chalicelib.domain.image_checks import architecture_refusal, ec2_architectures_lacking, scan_refusal
 from chalicelib.domain.image_ref import ImageRef, parse_image_ref
 from chalicelib.domain.progress import Phase, Progress, progress_while_running
+from chalicelib.domain.release import ReleasePhase, release_due
 from chalicelib.domain.retry_payload import LookAgain
 from chalicelib.domain.spec import ONE_COMMAND_TRIGGERS, ImagePolicy, TargetSpec, Trigger
 from chalicelib.observability import Telemetry
@@ -39,6 +40,7 @@ from chalicelib.services.deployment_ends import DeploymentEnds
 from chalicelib.services.looks import Looks
 from chalicelib.services.notifier import Notifier
 from chalicelib.services.places import Located, placed_instances, placed_ssm
+from chalicelib.services.release_tasks import ReleaseTasks
 from chalicelib.services.retries import Retrier
 from chalicelib.services.rollout import RolloutService
 from chalicelib.services.target_lock import UNSENT_AFTER, TargetLock
@@ -78,6 +80,8 @@ class DeploymentService:
         self._sender = CommandSender(store, self._ssm, scripts, clock, self._lock, self._ends)
         self._results = CommandResults(self._ssm, self._instances)
         self._retries = AttemptRetries(store, self._lock, lock_slack_seconds, self._ends, retries)
+        # A spec with `release` has its release task run before the first attempt or wave (services/release_tasks.py).
+        self._release = ReleaseTasks(store, self._ssm, scripts, clock, self._lock, self._ends)
         # A rollout in waves (rollout.canary or rollout.alarms) is carried out by services/rollout.py, at the hooks
         # marked "waves" below; without it a spec that asks for one is refused.
         self._waves = waves.bound_to(self) if waves is not None else None
@@ -169,6 +173,10 @@ class DeploymentService:
         if not expected:
             return self._ends.failed(deployment, now,
                                      "no running instance matches the target's instances; check the tags or ids")
+        if release_due(deployment):      # the release task first; its passing sends the first attempt (follow)
+            deployment = self._release.start(deployment, refused_raises)
+            if not transitions.release_done(deployment):
+                return deployment
         if in_waves(deployment.spec, deployment.trigger):  # waves: the first wave instead of one over the target
             return self._rollout_for(deployment.spec).first_wave(deployment, expected, cause, refused_raises)
         deployment = self._store.save_deployment(transitions.attempt_started(deployment, expected, now))
@@ -200,6 +208,11 @@ class DeploymentService:
             watched = self._rollout_for(deployment.spec).watch(deployment)
             if watched is not None:
                 return watched
+        if deployment.release is not None and deployment.release.phase == ReleasePhase.RELEASING:
+            deployment, progress = self._release.watch(deployment)
+            if not transitions.release_done(deployment):
+                return Followed(deployment, progress)
+            return Followed(self.send_attempt(deployment, cause="the release task passed"), None)
         if attempt is None:
             return Followed(self._resume_unsent(deployment), None)
         if attempt.command_id is None:
@@ -236,6 +249,10 @@ class DeploymentService:
         have left nothing), so a refresh closes the deployment rather than send what its caller was told did not
         start."""
         now = self._clock()
+        if deployment.status == DeploymentStatus.IN_PROGRESS and transitions.release_done(deployment):  # started
+            if now - deployment.updated_at < UNSENT_AFTER:
+                return deployment
+            return self.send_attempt(deployment, cause="resumed: the release task passed, no attempt was saved")
         if now - deployment.created_at < UNSENT_AFTER:
             return deployment
         if deployment.job_id is not None:

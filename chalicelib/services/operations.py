@@ -41,6 +41,7 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.fleet import left_behind
 from chalicelib.domain.freeze import MAX_FREEZE, Freeze, in_force, refuse_unless_overridden
+from chalicelib.domain.release import ReleasePhase
 from chalicelib.domain.rollout import MAX_WAVE
 from chalicelib.domain.spec import TargetSpec, Trigger
 from chalicelib.domain.target import Lock, TargetRecord
@@ -219,6 +220,9 @@ class Operations:
         attempt = deployment.current_attempt
         if attempt is not None and attempt.command_id and attempt.ended_at is None:
             self._ssm.of(deployment).cancel(attempt.command_id)
+        release = deployment.release
+        if attempt is None and release is not None and release.phase == ReleasePhase.RELEASING and release.command_id:
+            self._ssm.of(deployment).cancel(release.command_id)      # a release task still running is stopped too
         message = f"cancelled by {caller}" + (f": {reason}" if reason else "")
         for _ in range(3):  # a concurrent refresh may save first; re-read and try again
             try:

@@ -18,7 +18,7 @@ from chalicelib.adapters.ec2 import InstanceDirectory
 from chalicelib.adapters.ssm import SsmGateway
 from chalicelib.adapters.store import DeploymentStore
 from chalicelib.domain import plan as planning
-from chalicelib.domain.deployment import Revision
+from chalicelib.domain.deployment import Deployment, Revision
 from chalicelib.domain.errors import (
     ArchitectureMismatch,
     AwsCallFailed,
@@ -30,9 +30,11 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.image_ref import parse_image_ref
 from chalicelib.domain.plan import Plan, PlannedInstance
+from chalicelib.domain.release import PlannedRelease, released_before
 from chalicelib.domain.spec import TargetSpec
 from chalicelib.domain.target import TargetRecord
 from chalicelib.services.places import Located, placed_alarms, placed_instances, placed_ssm
+from chalicelib.services.release_tasks import EARLIER_DEPLOYMENTS
 
 Resolve = Callable[[TargetSpec, str], Revision]
 IMAGE_UNRESOLVED = "ImageUnresolved"
@@ -64,7 +66,8 @@ class Planner:
         revision, image_problem, image_code = self._revision(record, image)
         matched, instance_problem = self._matched(spec)
         statuses = self._ssm.of_spec(spec).ping_statuses(spec.instances) if matched else {}
-        newest, _ = self._store.list_deployments(name, limit=1)
+        # With a release task, enough history to tell whether it already ran for this digest (release_tasks.py).
+        newest, _ = self._store.list_deployments(name, limit=EARLIER_DEPLOYMENTS if spec.release else 1)
         last = newest[0] if newest else None
         known = planning.known_digests(record.fleet, last)
         current = record.current_revision.digest if record.current_revision else None
@@ -83,7 +86,19 @@ class Planner:
                     rollout=spec.rollout, in_waves=spec.in_waves,
                     waves=planning.planned_waves(spec.rollout, matched, spec.load_balancer is not None),
                     alarms=planning.alarms_with_missing(names, states), refusals=refusals,
-                    target_group_arns=spec.load_balancer.target_group_arns if spec.load_balancer else [])
+                    target_group_arns=spec.load_balancer.target_group_arns if spec.load_balancer else [],
+                    release=self._release(spec, revision, statuses, newest))
+
+    @staticmethod
+    def _release(spec: TargetSpec, revision: Revision | None, statuses: dict[str, str],
+                 newest: list[Deployment]) -> PlannedRelease | None:
+        """Where the release task would run (the first Online instance by id), or the deployment it already ran in."""
+        if spec.release is None:
+            return None
+        online = sorted(instance for instance, status in statuses.items() if status == "Online")
+        ran_in = released_before(spec.release.command, revision.digest if revision else None, newest)
+        return PlannedRelease(command=list(spec.release.command), timeout_seconds=spec.release.timeout_seconds,
+                              instance_id=online[0] if online else None, ran_in=ran_in)
 
     def _revision(self, record: TargetRecord, image: str | None) -> tuple[Revision | None, str | None, str]:
         """The revision a redeploy would ship, or why it could not (and the refusal's code): the image given, else

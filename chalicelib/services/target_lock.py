@@ -25,6 +25,7 @@ from chalicelib.adapters.ssm import SsmGateway
 from chalicelib.adapters.store import DeploymentStore
 from chalicelib.domain.deployment import Attempt, Deployment, DeploymentStatus, send_number
 from chalicelib.domain.errors import DeploymentNotFound, TargetBusy
+from chalicelib.domain.release import ReleasePhase
 from chalicelib.domain.target import Lock
 from chalicelib.services.places import Placed
 
@@ -32,6 +33,8 @@ logger = logging.getLogger(__name__)
 # A send older than this that left no command carrying its comment never reached SSM: SDK timeouts are 5 s to
 # connect and 20 s to read, and SSM lists a command it accepted within seconds.
 UNSENT_AFTER = timedelta(seconds=90)
+# A release task's SSM executionTimeout is its own timeout plus this, to stop and remove a run that overstays.
+RELEASE_CLEANUP_SECONDS = 30
 
 
 def sent_commands(ssm: SsmGateway, deployment: Deployment, attempt: Attempt) -> list[str]:
@@ -50,8 +53,11 @@ class TargetLock:
         self._slack = lock_slack_seconds
 
     def ttl(self, deployment: Deployment) -> int:
-        """An attempt's hold on its target: the command's timeout plus some slack."""
-        return deployment.spec.rollout.timeout_seconds + self._slack
+        """An attempt's hold on its target: the command's timeout (or the release task's, if longer) plus some slack."""
+        release = deployment.spec.release
+        longest = max(deployment.spec.rollout.timeout_seconds,
+                      release.timeout_seconds + RELEASE_CLEANUP_SECONDS if release is not None else 0)
+        return longest + self._slack
 
     def take(self, deployment: Deployment, now: datetime) -> None:
         """Take the target and record the deployment (one transaction). TargetBusy while another deployment holds
@@ -108,6 +114,12 @@ class TargetLock:
         if holder.status.is_final or holder.status == DeploymentStatus.RETRYING:
             return False      # nothing runs; a retry holds the target again before it sends anything, or gives up
         attempt = holder.current_attempt
+        release = holder.release
+        if attempt is None and release is not None and release.phase == ReleasePhase.RELEASING:
+            if release.command_id is None:      # a send may still land; later, it never will
+                return now - (release.sent_at or holder.created_at) < UNSENT_AFTER
+            state = self._ssm.of(holder).command_state(release.command_id)
+            return state is None or not state.over
         if attempt is None:
             return now - holder.created_at < UNSENT_AFTER       # being started right now, or never will be
         commands = [attempt.command_id] if attempt.command_id else sent_commands(self._ssm.of(holder), holder, attempt)

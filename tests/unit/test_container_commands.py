@@ -162,11 +162,11 @@ def test_a_failure_before_the_run_says_so_on_stderr_with_berths_exit_code(tmp_pa
     assert "berth-error: 10 DOCKER_UNAVAILABLE" in ran.stderr
 
 
-def test_a_release_task_installs_docker_first_its_output_on_stderr(scripts: dict[str, str]) -> None:
+def test_a_release_task_installs_docker_first_keeping_only_its_errors(scripts: dict[str, str]) -> None:
     run = OneOffRun("release-d-1", PINNED, container(), ("migrate",), 60)
     lines = exec_commands(run, scripts, install_docker=True)
-    assert 'bash "$berth_dir/install_docker.sh" >&2' in lines
-    assert lines.index('bash "$berth_dir/install_docker.sh" >&2') < len(lines) - 1
+    assert 'bash "$berth_dir/install_docker.sh" >/dev/null' in lines
+    assert lines.index('bash "$berth_dir/install_docker.sh" >/dev/null') < len(lines) - 1
     assert not any("install_docker" in line for line in exec_commands(run, scripts))
 
 
@@ -225,3 +225,25 @@ def test_a_command_that_would_pass_ssms_64_kb_with_the_targets_spec_is_refused_n
     # A target of ordinary size takes the longest command the API admits (16 KiB).
     assert document_bytes(exec_commands(OneOffRun("abc", PINNED, container(), ("x" * 250,) * 60, 60), scripts)) < (
         MAX_DOCUMENT_BYTES)
+
+
+def test_a_release_task_and_the_containers_env_share_one_budget_so_the_task_always_fits(
+        scripts: dict[str, str]) -> None:
+    from pydantic import ValidationError
+
+    from chalicelib.domain.spec import TargetSpec, describe_validation_error
+    from tests.unit.conftest import EXAMPLE_SPEC
+
+    quotes = (MAX_ENV_COMMAND_BYTES // 64 - 40) // 7
+    env = {f"V{n:02d}": "'" * quotes for n in range(60)}
+    base = {**{k: v for k, v in EXAMPLE_SPEC.items() if k not in ("image", "container", "health_check")},
+            "container": {"name": "web", "env": env, "ports": [f"{8000 + n}:{9000 + n}" for n in range(32)]}}
+    room = MAX_ENV_COMMAND_BYTES - TargetSpec.model_validate(base).container.command_budget_bytes()
+    fits = TargetSpec.model_validate({**base, "release": {"command": ["x" * (room - 2)]}})
+    assert fits.release is not None
+    lines = exec_commands(OneOffRun("release-d-1", PINNED, fits.container, tuple(fits.release.command), 600), scripts,
+                          install_docker=True)
+    assert document_bytes(lines) < MAX_DOCUMENT_BYTES
+    with pytest.raises(ValidationError) as refused:
+        TargetSpec.model_validate({**base, "release": {"command": ["x" * (room + 10)]}})
+    assert "release: the command and the container's env" in describe_validation_error(refused.value)

@@ -10,6 +10,7 @@ from .fields import STORED
 from .instances import InstancesSpec
 from .load_balancer import LoadBalancerSpec
 from .parsing import describe_validation_error, parse_model, parse_pipeline_parameters
+from .release import ReleaseSpec
 from .rollout import CanarySpec, RolloutSpec
 from .run_options import RunOptions
 from .target import (
@@ -38,6 +39,7 @@ __all__ = [
     "InstancesSpec",
     "LoadBalancerSpec",
     "PipelineParameters",
+    "ReleaseSpec",
     "RetrySpec",
     "RolloutSpec",
     "RunOptions",

@@ -125,11 +125,15 @@ class ContainerSpec(RunOptions, SecretReferences):
             return self
         env_bytes, options_bytes = env_command_bytes(self.env), command_bytes(run_option_args(self))
         secrets_bytes = command_bytes(secret_args(self))
-        if env_bytes + options_bytes + secrets_bytes > MAX_ENV_COMMAND_BYTES:
+        if self.command_budget_bytes() > MAX_ENV_COMMAND_BYTES:
             raise ValueError(f"env ({env_bytes} bytes), the run options ({options_bytes} bytes) and secrets "
                              f"({secrets_bytes} bytes) take {env_bytes + options_bytes + secrets_bytes} bytes in the "
                              f"SSM command, at most {MAX_ENV_COMMAND_BYTES}: SSM refuses a command over 64 KB")
         return self
+
+    def command_budget_bytes(self) -> int:
+        """What env, the run options and secrets take in an SSM command, against MAX_ENV_COMMAND_BYTES."""
+        return env_command_bytes(self.env) + command_bytes(run_option_args(self)) + command_bytes(secret_args(self))
 
 
 class HealthCheckSpec(StrictModel):

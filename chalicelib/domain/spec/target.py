@@ -10,11 +10,13 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ModelWrapValidatorHandler, ValidationInfo, field_validator, model_validator
 
 from ..image_ref import ImageRef, parse_image_ref
-from .container import ContainerSpec, HealthCheckSpec
+from .command_args import command_bytes
+from .container import MAX_ENV_COMMAND_BYTES, ContainerSpec, HealthCheckSpec
 from .fields import StrictModel, admitting, anchored
 from .instances import InstancesSpec
 from .load_balancer import LoadBalancerSpec
 from .location import LocationSpec
+from .release import ReleaseSpec
 from .rollout import RolloutSpec
 
 TARGET_NAME = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"
@@ -80,6 +82,8 @@ class TargetSpec(StrictModel):
     image_policy: ImagePolicy | None = None
     # Left out of a dump while unset, like load_balancer: a target in berth's own account reads as before.
     location: LocationSpec | None = Field(default=None, exclude_if=lambda value: value is None)
+    # A one-off run of the new image before any swap (domain/spec/release.py); left out of a dump while unset.
+    release: ReleaseSpec | None = Field(default=None, exclude_if=lambda value: value is None)
 
     _valid_image = field_validator("image")(_check_image)
 
@@ -108,6 +112,18 @@ class TargetSpec(StrictModel):
                 "load_balancer: berth registers each instance with the container's host port and cannot tell which: "
                 "give health_check.port, or exactly one TCP mapping in container.ports "
                 f"(found {len(spec.container.tcp_host_ports())})")
+        if spec.release is not None and spec.codedeploy is not None:
+            raise ValueError("release: a target deployed through CodeDeploy runs its appspec's hooks, not berth's "
+                             "release task; run the task from a BeforeInstall hook of the appspec, or leave "
+                             "codedeploy out")
+        if spec.release is not None:
+            # The task travels with what the container's run travels with (its env, run options and secrets) in one
+            # SSM command: together they keep to the container's budget, so the task's command fits SSM's 64 KB.
+            together = spec.container.command_budget_bytes() + command_bytes(list(spec.release.command))
+            if together > MAX_ENV_COMMAND_BYTES:
+                raise ValueError(f"release: the command and the container's env, run options and secrets take "
+                                 f"{together} bytes in the release task's SSM command, at most "
+                                 f"{MAX_ENV_COMMAND_BYTES}: SSM refuses a command over 64 KB")
         size = len(spec.model_dump_json().encode())
         if size > MAX_SPEC_BYTES:
             raise ValueError(f"the spec is {size} bytes as JSON, at most {MAX_SPEC_BYTES}: it is stored in one "

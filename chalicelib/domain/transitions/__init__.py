@@ -8,6 +8,8 @@ with the condition on the version they read. docs/architecture.md tables the sta
 - deployment.py: a Deployment sent with SSM Run Command (`status`): attempts, tries, results, its end.
 - waves.py: a rollout in waves (`rollout.phase`) while the deployment is IN_PROGRESS: waves, bakes, rollback.
 - codedeploy.py: a CodeDeployRecord (`codedeploy_phase`): the claim on a FAILURE and the retry it creates.
+- release.py: a deployment's release task (`release.phase`) before its first swap: claimed, sent, passed or
+  failed.
 - common.py: what the Deployment's transitions share (statuses, the checks that refuse a move, the next record).
 
 Services call them as `transitions.<name>`: this package names each in one place.
@@ -42,6 +44,16 @@ from .deployment import (
     still_running,
     succeeded,
 )
+from .release import (
+    release_done,
+    release_failed,
+    release_passed,
+    release_sent,
+    release_sent_again,
+    release_skipped,
+    release_started,
+    release_unanswered,
+)
 from .waves import (
     batch_deregistered,
     batch_draining,
@@ -59,7 +71,8 @@ __all__ = [
     "ABANDONED", "CodeDeployPhase", "abandoned", "attempt_started", "batch_deregistered", "batch_draining",
     "batch_healthy", "batch_registered", "batch_swapped", "bounded", "cancelled", "codedeploy_gave_up",
     "codedeploy_phase", "codedeploy_retry_scheduled", "command_sent", "decision_claimed", "failed", "gave_up",
-    "lineage_found", "noted", "progress_recorded", "results_read", "retried", "retry_claimed", "retry_scheduled",
-    "retry_unanswered", "rollback_sent", "rolled_back", "rollout_halted", "send_unanswered", "sent_again",
-    "still_running", "succeeded", "wave_passed", "wave_sent",
+    "lineage_found", "noted", "progress_recorded", "release_done", "release_failed", "release_passed", "release_sent",
+    "release_sent_again", "release_skipped", "release_started", "release_unanswered", "results_read", "retried",
+    "retry_claimed", "retry_scheduled", "retry_unanswered", "rollback_sent", "rolled_back", "rollout_halted",
+    "send_unanswered", "sent_again", "still_running", "succeeded", "wave_passed", "wave_sent",
 ]

@@ -51,6 +51,8 @@ def state_of(d: Deployment) -> str:
     """The state a refusal names: the status, and the rollout's phase while a rollout in waves is in progress."""
     if d.rollout is not None and d.status == IN_PROGRESS:
         return f"{d.status.value}/{d.rollout.phase.value}"
+    if d.release is not None and d.status in (PENDING, IN_PROGRESS):
+        return f"{d.status.value}/{d.release.phase.value}"
     return d.status.value
 
 

@@ -1,6 +1,6 @@
 """The transitions of a Deployment sent with SSM Run Command: its attempts, their tries and results, and its end.
 
-    PENDING --attempt_started--> IN_PROGRESS            (also RETRYING --attempt_started--> IN_PROGRESS)
+    PENDING --attempt_started--> IN_PROGRESS            (also RETRYING, and IN_PROGRESS once a release task passed)
     IN_PROGRESS: command_sent, send_unanswered, sent_again, progress_recorded, results_read, still_running
     IN_PROGRESS --retry_scheduled--> RETRYING
     IN_PROGRESS --succeeded--> SUCCEEDED
@@ -38,11 +38,13 @@ from .common import (
     state_of,
     with_last,
 )
+from .release import release_done
 
 
 def attempt_started(d: Deployment, expected_instances: list[str], at: datetime) -> Deployment:
     """A new attempt is claimed, its first SendCommand try saved before it is made."""
-    require_status(d, "attempt_started", (PENDING, RETRYING))
+    if not (d.status in (PENDING, RETRYING) or (d.status == IN_PROGRESS and release_done(d))):
+        raise IllegalTransition(d.deployment_id, state_of(d), "attempt_started")
     attempt = Attempt(number=len(d.attempts) + 1, started_at=at, expected_instances=expected_instances, sends=1,
                       sent_at=at)
     return revalidated(d, attempts=[*d.attempts, attempt], status=IN_PROGRESS, updated_at=at)

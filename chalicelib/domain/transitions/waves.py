@@ -25,12 +25,14 @@ from ..deployment import Attempt, Decision, Deployment
 from ..errors import IllegalTransition
 from ..rollout import Rollout, RolloutPhase
 from .common import IN_PROGRESS, PENDING, ROLLED_BACK, bounded, ended, revalidated, rollout_in, state_of, with_last
+from .release import release_done
 
 
 def _next_batch(d: Deployment, event: str, plan: Rollout | None) -> Rollout:
     """The rollout moved on to its next wave: the first (PENDING, with the `plan`), or the next once the last one has
     baked."""
-    if d.status == PENDING and plan is not None and d.rollout is None and not d.attempts and plan.waves:
+    first = d.status == PENDING or (d.status == IN_PROGRESS and release_done(d))
+    if first and plan is not None and d.rollout is None and not d.attempts and plan.waves:
         return plan.model_copy(update={"wave": 1})
     current = rollout_in(d, event, (RolloutPhase.BAKING,))
     if plan is not None or current.last_wave:
