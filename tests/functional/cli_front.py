@@ -39,8 +39,9 @@ class Front:
 
 
 @contextmanager
-def serving(aws: World) -> Iterator[Front]:
-    """API Gateway stand-in: http://127.0.0.1:PORT/api/... → the app through chalice's test client."""
+def serving(aws: World, extra_headers: dict[str, str] | None = None) -> Iterator[Front]:
+    """API Gateway stand-in: http://127.0.0.1:PORT/api/... → the app through chalice's test client. `extra_headers`
+    go on every answer (what API Gateway itself may add)."""
     seen: list[Seen] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -51,7 +52,7 @@ def serving(aws: World) -> Iterator[Front]:
                 reply = client.http.request(self.command, self.path.removeprefix(STAGE_PREFIX),
                                             headers=dict(self.headers.items()), body=body)
             self.send_response(reply.status_code)
-            for name, value in reply.headers.items():
+            for name, value in [*reply.headers.items(), *(extra_headers or {}).items()]:
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(reply.body)))
             self.end_headers()

@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from chalice.test import Client
 
@@ -26,17 +24,10 @@ from berth_cli.main import main
 from berth_cli.ui import UiServer, api_path, loopback_address
 from tests.api.support import deployed, push_image
 from tests.conftest import World
+from tests.functional.cli_front import STAGE_PREFIX, Seen, serving, verify_sigv4
 
 pytestmark = pytest.mark.filterwarnings("ignore:IAMAuthorizer is not a supported in local mode")
 KEY, SECRET, TOKEN = "AKIDBERTHUITEST00000", "ui-secret-key-material", "ui-session-token-material"
-
-
-@dataclass
-class Seen:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
 
 
 @dataclass
@@ -72,63 +63,24 @@ class Ui:
 
 @pytest.fixture
 def ui(aws: World) -> Iterator[Ui]:
-    seen: list[Seen] = []
-
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    class Front(BaseHTTPRequestHandler):
-        def handle_one(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            seen.append(Seen(self.command, self.path, dict(self.headers.items()), body))
-            with Client(app, stage_name="test") as client:
-                reply = client.http.request(self.command, self.path.removeprefix("/api"),
-                                            headers=dict(self.headers.items()), body=body)
-            self.send_response(reply.status_code)
-            for name, value in reply.headers.items():
-                self.send_header(name, value)
-            # What API Gateway may add; none of it may reach the browser.
-            self.send_header("x-amzn-RequestId", "req-1")
-            self.send_header("X-Amz-Apigw-Id", "apigw-1")
-            self.send_header("Content-Length", str(len(reply.body)))
-            self.end_headers()
-            self.wfile.write(reply.body)
-
-        do_GET = do_POST = do_PUT = handle_one
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    front = ThreadingHTTPServer(("127.0.0.1", 0), Front)
-    threads = [threading.Thread(target=front.serve_forever, daemon=True)]
-    upstream = f"http://127.0.0.1:{front.server_address[1]}/api"
-    server = UiServer(Api(upstream, "us-east-1", Credentials(KEY, SECRET, TOKEN)), port=0, refresh_seconds=1)
-    threads.append(threading.Thread(target=server.serve_forever, daemon=True))
-    for thread in threads:
+    # What API Gateway may add to an answer; none of it may reach the browser.
+    with serving(aws, {"x-amzn-RequestId": "req-1", "X-Amz-Apigw-Id": "apigw-1"}) as front:
+        server = UiServer(Api(front.url, "us-east-1", Credentials(KEY, SECRET, TOKEN)), port=0, refresh_seconds=1)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
-    try:
-        yield Ui(server, seen, aws, upstream)
-    finally:
-        for running in (server, front):
-            running.shutdown()
-            running.server_close()
-        for thread in threads:
+        try:
+            yield Ui(server, front.seen, aws, front.url)
+        finally:
+            server.shutdown()
+            server.server_close()
             thread.join(timeout=10)
 
 
 def signature_holds(seen: Seen, base: str) -> bool:
-    """Recompute the SigV4 signature of what the API received, as API Gateway would."""
-    match = re.fullmatch(r"AWS4-HMAC-SHA256 Credential=([^/]+)/\d{8}/([^/]+)/([^/]+)/aws4_request, "
-                         r"SignedHeaders=([^,]+), Signature=([0-9a-f]{64})", seen.headers["Authorization"])
-    assert match, seen.headers["Authorization"]
-    key, region, service, signed, signature = match.groups()
-    assert (key, region, service) == (KEY, "us-east-1", "execute-api")
-    headers = {name: value for name, value in seen.headers.items() if name.lower() in signed.split(";")}
-    request = AWSRequest(method=seen.method, url=base.removesuffix("/api") + seen.path, data=seen.body,
-                         headers=headers)
-    request.context["timestamp"] = seen.headers["X-Amz-Date"]
-    signer = SigV4Auth(Credentials(key, SECRET, seen.headers.get("X-Amz-Security-Token")), service, region)
-    expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
-    return bool(expected == signature)
+    """Recompute the SigV4 signature of what the API received, as API Gateway would (cli_front.verify_sigv4)."""
+    assert f"Credential={KEY}/" in seen.headers["Authorization"] and "/us-east-1/execute-api/" in seen.headers[
+        "Authorization"]
+    return verify_sigv4(seen, base.removesuffix(STAGE_PREFIX), secret=SECRET)
 
 
 def no_credentials(headers: dict[str, str], body: bytes) -> None:
