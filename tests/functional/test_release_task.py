@@ -14,8 +14,8 @@ from localaws import InstanceOutcome
 from tests.api.support import call, deploy, push_image, register, settle, store
 from tests.conftest import World
 from tests.events import load_event, pipeline_job_event
+from tests.functional.cli_front import Front, berth
 from tests.functional.support import TAGS, deliver, invoke, jid, results, spec
-from tests.functional.test_cli import Front, berth, front  # noqa: F401  (front: the CLI's HTTP front, a fixture)
 from tools import local_pipeline
 
 pytestmark = pytest.mark.filterwarnings("ignore:IAMAuthorizer is not a supported in local mode")
@@ -176,7 +176,7 @@ def test_a_redeploy_of_the_same_digest_skips_a_release_that_succeeded_and_a_roll
     assert len(release_runs()) == 2, "a rollback goes back to a revision whose release already ran"
 
 
-def test_berth_deploy_shows_a_failed_release_and_its_output_tail(front: Front) -> None:  # noqa: F811
+def test_berth_deploy_shows_a_failed_release_and_its_output_tail(front: Front) -> None:
     aws = front.world
     register(aws, instances=2, release=MIGRATE)
     push_image(aws, "web", "v1")
@@ -232,7 +232,7 @@ def test_the_plan_says_the_release_task_will_run_first_and_where(aws: World) -> 
     assert commands(aws) == [], "a plan sends nothing"
 
 
-def test_berth_plan_prints_where_the_release_task_would_run(front: Front) -> None:  # noqa: F811
+def test_berth_plan_prints_where_the_release_task_would_run(front: Front) -> None:
     instances = sorted(register(front.world, instances=2, release=MIGRATE))
     push_image(front.world, "web", "v1")
     code, out, err = berth(front, "plan", "web", "--image", front.world.image_uri("web", "v1"))
