@@ -28,7 +28,12 @@ def commands(aws: World) -> list[dict[str, Any]]:
 
 
 def release_runs() -> list[tuple[str, list[str]]]:
-    return [(instance, argv) for instance, argv in localaws.docker_calls() if argv[1] == "run"]
+    """The one-off runs sent (start_container.sh --one-off, as localaws records them)."""
+    return [(instance, argv) for instance, argv in localaws.docker_calls() if argv[0] == "start_container.sh"]
+
+
+def one_off_command(argv: list[str]) -> list[str]:
+    return [argv[i + 1] for i, word in enumerate(argv) if word == "--one-off-arg"]
 
 
 def job(aws: World, job_id: str, params: dict[str, Any], token: str | None = None) -> dict[str, Any]:
@@ -60,9 +65,10 @@ def test_the_first_invocation_sends_only_the_release_and_a_continuation_sends_th
     assert sent[0]["Parameters"]["executionTimeout"] == ["630"]
     [(where, argv)] = release_runs()
     assert where == instances[0]
-    assert argv[:3] == ["docker", "run", "--rm"] and "--env=APP_MODE=production" not in argv
-    assert "APP_MODE=production" in argv and argv[-3:] == [f"{aws.image_uri('web', 'v2').split(':')[0]}@{digest}",
-                                                          "bin/rails", "db:migrate"]
+    assert argv[argv.index("--one-off") + 1].startswith("release-d-")
+    assert argv[argv.index("--env") + 1] == "APP_MODE=production"
+    assert argv[argv.index("--image") + 1] == f"{aws.image_uri('web', 'v2').split(':')[0]}@{digest}"
+    assert one_off_command(argv) == ["bin/rails", "db:migrate"]
     deployment_id = first["executionDetails"]["externalExecutionId"]
     releasing = record(aws, deployment_id)
     assert releasing.status.value == "IN_PROGRESS" and releasing.release.phase.value == "RELEASING"

@@ -84,7 +84,7 @@ def test_the_continuation_that_sees_the_task_pass_sends_the_swap(aws: World) -> 
 def check_outcome(aws: World, failed_call: str, outcome: dict[str, Any]) -> None:
     releases, swaps = sent(aws)
     assert len(releases) <= 1, (failed_call, "the release task was sent twice")
-    runs = [argv for _, argv in localaws.docker_calls() if argv[1] == "run"]
+    runs = [argv for _, argv in localaws.docker_calls() if argv[0] == "start_container.sh"]
     if outcome["type"] == "failure":
         message = outcome["failureDetails"]["message"]
         assert len(message) > 20 and swaps == [], (failed_call, message)
