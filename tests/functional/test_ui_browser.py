@@ -46,6 +46,7 @@ def attributes(driver: Any, selector: str, name: str) -> list[str]:
                                                           for element in by_css(driver, selector)]))
 
 
+REGION = "us-east-1"      # the embedded AWS's (tools/embedded.py)
 FAILED_OUTPUT = ("berth: pulling 123456789012.dkr.ecr.us-east-1.amazonaws.com/jobs@sha256:...\n"
                  "berth: starting jobs-new beside jobs\n"
                  "berth: health check http://127.0.0.1:8080/health: connection refused (12 tries)\n"
@@ -66,7 +67,8 @@ def local_api() -> Iterator[tuple[str, Any]]:
     from tools.embedded import EmbeddedAws, chalice_local
 
     with EmbeddedAws() as aws:
-        provision("local", boto3.client("dynamodb"))
+        # A session of its own, its region named: boto3's default session may be an earlier test's.
+        provision("local", boto3.session.Session(region_name=REGION).client("dynamodb"))
         with chalice_local("local") as url:
             yield url, aws
 
@@ -80,7 +82,8 @@ def test_the_page_lists_the_demo_s_targets_follows_a_deployment_and_rolls_back(l
 
     url, aws = local_api
     api = Api(url, "us-east-1", Credentials("berth-local", "berth-local"))
-    ec2, ecr, ssm = boto3.client("ec2"), boto3.client("ecr"), boto3.client("ssm")
+    session = boto3.session.Session(region_name=REGION)
+    ec2, ecr, ssm = session.client("ec2"), session.client("ecr"), session.client("ssm")
 
     # The demo's target, deployed twice (v1, then v2), so a rollback has somewhere to go back to.
     launch(ec2, 2, TAGS)
